@@ -1,0 +1,431 @@
+//! `PhysicsWorld`: the world API on rapier, with URDF robots as multibodies.
+
+use crate::error::SimError;
+use crate::randomize::{episode_rng, sample_parameters, EpisodeParameters, NOISE_STREAM};
+use crate::robot::JointKind;
+use crate::scenario::config::*;
+use crate::scene::{build_scene, read_articulation, read_object, ColliderOwner, Scene, SceneTemplates, StateLayout};
+use crate::sensors::{read_sensor, sensor_fields, SensorContext};
+use crate::task::{evaluate_task, tracked_position, TaskProgress};
+use crate::world::*;
+use rand_chacha::ChaCha8Rng;
+use rapier3d::glamx::Vec3;
+use rapier3d::math::Real;
+use rapier3d::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// The parts of a world that do not change between episodes: specs and prebuilt templates.
+pub struct WorldLayout {
+    pub observation: Arc<ObservationSpec>,
+    pub action: ActionSpec,
+    pub state: StateSpec,
+    pub state_layout: StateLayout,
+    /// Index of the first observation field of each sensor.
+    sensor_field_start: Vec<usize>,
+}
+
+impl WorldLayout {
+    pub fn new(config: &ScenarioConfig) -> Self {
+        let mut fields = Vec::new();
+        let mut sensor_field_start = Vec::new();
+        for sensor in &config.sensors {
+            sensor_field_start.push(fields.len());
+            fields.extend(sensor_fields(sensor, config));
+        }
+        if config.task.kind != TaskKind::Balance {
+            let inf = f64::INFINITY;
+            for name in ["task.goal", "task.tracked_position"] {
+                fields.push(FieldSpec {
+                    name: name.into(),
+                    shape: vec![3],
+                    unit: "m".into(),
+                    element_names: vec!["x".into(), "y".into(), "z".into()],
+                    low: vec![-inf; 3],
+                    high: vec![inf; 3],
+                });
+            }
+        }
+        let mut action = ActionSpec::default();
+        for actuator in &config.robot.actuators {
+            match actuator {
+                ActuatorConfig::Joint { joint, kind, command_range, .. } => {
+                    let info = &config.robot.model.joints[*joint];
+                    let angular = info.kind.is_angular();
+                    let (suffix, unit) = match (kind, angular) {
+                        (JointActuatorKind::Position, true) => ("position", "rad"),
+                        (JointActuatorKind::Position, false) => ("position", "m"),
+                        (JointActuatorKind::Velocity, true) => ("velocity", "rad/s"),
+                        (JointActuatorKind::Velocity, false) => ("velocity", "m/s"),
+                        (JointActuatorKind::Torque, true) => ("effort", "N·m"),
+                        (JointActuatorKind::Torque, false) => ("effort", "N"),
+                    };
+                    action.names.push(format!("{}.{suffix}", info.name));
+                    action.units.push(unit.into());
+                    action.low.push(command_range.0);
+                    action.high.push(command_range.1);
+                }
+                ActuatorConfig::DifferentialDrive { max_linear_velocity, max_angular_velocity, .. } => {
+                    action.names.extend(["base.linear_velocity".to_string(), "base.angular_velocity".to_string()]);
+                    action.units.extend(["m/s".to_string(), "rad/s".to_string()]);
+                    action.low.extend([-max_linear_velocity, -max_angular_velocity]);
+                    action.high.extend([*max_linear_velocity, *max_angular_velocity]);
+                }
+            }
+        }
+        let state_layout = StateLayout::new(config);
+        Self {
+            observation: Arc::new(ObservationSpec { fields }),
+            action,
+            state: StateSpec { names: state_layout.names.clone() },
+            state_layout,
+            sensor_field_start,
+        }
+    }
+}
+
+struct Episode {
+    params: EpisodeParameters,
+    scene: Scene,
+    step: u64,
+    noise: ChaCha8Rng,
+    pending: VecDeque<Vec<f64>>,
+    progress: TaskProgress,
+    done: bool,
+    /// Last reading of each observation field (sensors hold values between updates).
+    readings: Vec<Vec<f32>>,
+    efforts: Vec<f64>,
+    previous_velocities: HashMap<RigidBodyHandle, Vec3>,
+}
+
+/// A world simulated by rapier.
+pub struct PhysicsWorld {
+    config: Arc<ScenarioConfig>,
+    templates: SceneTemplates,
+    layout: WorldLayout,
+    episode: Option<Episode>,
+}
+
+impl PhysicsWorld {
+    pub fn new(config: Arc<ScenarioConfig>) -> Self {
+        let templates = SceneTemplates::new(&config);
+        let layout = WorldLayout::new(&config);
+        Self { config, templates, layout, episode: None }
+    }
+
+    pub fn config(&self) -> &Arc<ScenarioConfig> {
+        &self.config
+    }
+
+    /// The randomized parameters of the current episode.
+    pub fn parameters(&self) -> Option<&EpisodeParameters> {
+        self.episode.as_ref().map(|e| &e.params)
+    }
+
+    /// The rapier scene of the current episode, for inspection.
+    pub fn scene(&self) -> Option<&Scene> {
+        self.episode.as_ref().map(|e| &e.scene)
+    }
+
+    /// The action that holds the robot still: position actuators at their initial targets.
+    fn default_action(&self, params: &EpisodeParameters) -> Vec<f64> {
+        let mut action = Vec::with_capacity(self.layout.action.len());
+        for actuator in &self.config.robot.actuators {
+            match actuator {
+                ActuatorConfig::Joint { joint, kind: JointActuatorKind::Position, command_range, .. } => {
+                    action.push(params.initial_joints[*joint].clamp(command_range.0, command_range.1))
+                }
+                ActuatorConfig::Joint { .. } => action.push(0.0),
+                ActuatorConfig::DifferentialDrive { .. } => action.extend([0.0, 0.0]),
+            }
+        }
+        action
+    }
+
+    fn episode(&self) -> Result<&Episode, SimError> {
+        self.episode.as_ref().ok_or(SimError::NotReset)
+    }
+
+    fn state_values(&self, scene: &Scene) -> Vec<f64> {
+        let mut positions = Vec::with_capacity(self.layout.state_layout.len);
+        let mut velocities = Vec::new();
+        read_articulation(&scene.rapier, &scene.robot, &mut positions, &mut velocities);
+        for object in &scene.objects {
+            read_object(&scene.rapier, object, &mut positions, &mut velocities);
+        }
+        positions.extend(velocities);
+        positions
+    }
+
+    /// Applies an action to the actuators: motor targets for position and velocity actuators,
+    /// body torques for torque actuators. Returns the effort each joint will apply.
+    fn apply_action(config: &ScenarioConfig, scene: &mut Scene, params: &EpisodeParameters, action: &[f64]) -> Vec<f64> {
+        let gain = params.actuator_gain_scale;
+        let robot = scene.robot.clone();
+        let mut efforts = vec![0.0; config.robot.model.joints.len()];
+        let mut positions = Vec::new();
+        let mut velocities = Vec::new();
+        read_articulation(&scene.rapier, &robot, &mut positions, &mut velocities);
+        let (oq, ov) = if robot.floating { (7, 6) } else { (0, 0) };
+        for body in robot.links.values() {
+            if let Some(b) = scene.rapier.bodies.get_mut(*body) {
+                b.reset_forces(false);
+                b.reset_torques(false);
+            }
+        }
+        let mut cursor = 0;
+        for actuator in &config.robot.actuators {
+            match actuator {
+                ActuatorConfig::Joint { joint, kind, effort_limit, kp, kd, .. } => {
+                    let command = action[cursor];
+                    cursor += 1;
+                    let slot = &robot.joints[*joint];
+                    let axis = if slot.kind == JointKind::Prismatic { JointAxis::LinX } else { JointAxis::AngX };
+                    let limit = effort_limit * gain;
+                    let (q, qd) = (positions[oq + joint], velocities[ov + joint]);
+                    match kind {
+                        JointActuatorKind::Position | JointActuatorKind::Velocity => {
+                            let (target_position, target_velocity, stiffness, damping) = match kind {
+                                JointActuatorKind::Position => (command, 0.0, kp * gain, kd * gain),
+                                _ => (0.0, command, 0.0, kd * gain),
+                            };
+                            efforts[*joint] = (stiffness * (target_position - q) + damping * (target_velocity - qd)).clamp(-limit, limit);
+                            if let Some(multibody) = robot.multibody_mut(&mut scene.rapier) {
+                                let data = &mut multibody.link_mut(slot.link_id).expect("joint link").joint.data;
+                                data.set_motor_model(axis, MotorModel::ForceBased);
+                                data.set_motor(axis, target_position as Real, target_velocity as Real, stiffness as Real, damping as Real);
+                                data.set_motor_max_force(axis, limit as Real);
+                            }
+                        }
+                        JointActuatorKind::Torque => {
+                            let torque = command.clamp(-limit, limit);
+                            efforts[*joint] = torque;
+                            apply_joint_effort(scene, slot, torque);
+                        }
+                    }
+                }
+                ActuatorConfig::DifferentialDrive { left, right, wheel_radius, wheel_separation, effort_limit, kd, .. } => {
+                    let (v, w) = (action[cursor], action[cursor + 1]);
+                    cursor += 2;
+                    let targets = [(*left, (v - w * wheel_separation / 2.0) / wheel_radius), (*right, (v + w * wheel_separation / 2.0) / wheel_radius)];
+                    for (joint, target) in targets {
+                        let slot = &robot.joints[joint];
+                        let limit = effort_limit * gain;
+                        efforts[joint] = (kd * gain * (target - velocities[ov + joint])).clamp(-limit, limit);
+                        if let Some(multibody) = robot.multibody_mut(&mut scene.rapier) {
+                            let data = &mut multibody.link_mut(slot.link_id).expect("joint link").joint.data;
+                            data.set_motor_model(JointAxis::AngX, MotorModel::ForceBased);
+                            data.set_motor_velocity(JointAxis::AngX, target as Real, (kd * gain) as Real);
+                            data.set_motor_max_force(JointAxis::AngX, limit as Real);
+                        }
+                    }
+                }
+            }
+        }
+        efforts
+    }
+
+    fn observe_episode(config: &ScenarioConfig, layout: &WorldLayout, episode: &mut Episode, force_all: bool) -> Observation {
+        let context = SensorContext {
+            gravity: Vec3::new(config.world.gravity[0] as Real, config.world.gravity[1] as Real, config.world.gravity[2] as Real),
+            control_period: config.timing.control_period(),
+            previous_velocities: &episode.previous_velocities,
+            joint_efforts: &episode.efforts,
+            noise_scale: episode.params.sensor_noise_scale,
+        };
+        for (sensor, start) in config.sensors.iter().zip(&layout.sensor_field_start) {
+            if force_all || episode.step % sensor.period_steps as u64 == 0 {
+                let values = read_sensor(sensor, &episode.scene, &context, &mut episode.noise);
+                for (k, v) in values.into_iter().enumerate() {
+                    episode.readings[start + k] = v;
+                }
+            }
+        }
+        if config.task.kind != TaskKind::Balance {
+            let n = episode.readings.len();
+            let tracked = tracked_position(config, &episode.scene);
+            episode.readings[n - 2] = episode.params.goal.iter().map(|v| *v as f32).collect();
+            episode.readings[n - 1] = tracked.iter().map(|v| *v as f32).collect();
+        }
+        Observation { spec: layout.observation.clone(), fields: episode.readings.clone() }
+    }
+
+    fn record_velocities(episode: &mut Episode) {
+        episode.previous_velocities = episode.scene.robot.links.values().map(|h| (*h, episode.scene.rapier.bodies[*h].linvel())).collect();
+    }
+
+    fn check_finite(&self, episode: &Episode) -> Result<(), SimError> {
+        let values = self.state_values(&episode.scene);
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(SimError::Diverged {
+                time: episode.step as f64 * self.config.timing.control_period(),
+                step: episode.step,
+                detail: format!("{} is {}", self.layout.state.names[index], values[index]),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Applies a joint force or torque as equal and opposite wrenches on the two links it joins.
+fn apply_joint_effort(scene: &mut Scene, slot: &crate::scene::JointSlot, effort: f64) {
+    let Some(multibody) = scene.robot.multibody(&scene.rapier) else { return };
+    let Some(link) = multibody.link(slot.link_id) else { return };
+    let frame = link.joint().data.local_frame2;
+    let child_pose = *scene.rapier.bodies[slot.child].position();
+    let axis = child_pose.rotation * (frame.rotation * Vec3::X);
+    let wrench = axis * effort as Real;
+    let angular = slot.kind != JointKind::Prismatic;
+    for (body, sign) in [(slot.child, 1.0), (slot.parent, -1.0)] {
+        if let Some(b) = scene.rapier.bodies.get_mut(body) {
+            if angular {
+                b.add_torque(wrench * sign, false);
+            } else {
+                b.add_force(wrench * sign, false);
+            }
+        }
+    }
+}
+
+impl World for PhysicsWorld {
+    fn reset(&mut self, seed: u64) -> Result<(Observation, StepInfo), SimError> {
+        let params = sample_parameters(&self.config, seed);
+        let scene = build_scene(&self.config, &self.templates, &params, None)?;
+        let latency = params.action_latency_steps as usize;
+        let default_action = self.default_action(&params);
+        let mut episode = Episode {
+            pending: std::iter::repeat_n(default_action.clone(), latency).collect(),
+            scene,
+            step: 0,
+            noise: episode_rng(seed, NOISE_STREAM),
+            progress: TaskProgress::default(),
+            done: false,
+            readings: self.layout.observation.fields.iter().map(|f| vec![0.0; f.len()]).collect(),
+            efforts: vec![0.0; self.config.robot.model.joints.len()],
+            previous_velocities: HashMap::new(),
+            params,
+        };
+        Self::record_velocities(&mut episode);
+        // Position actuators hold the initial pose from the first instant.
+        episode.efforts = Self::apply_action(&self.config, &mut episode.scene, &episode.params, &default_action);
+        episode.efforts.fill(0.0);
+        let observation = Self::observe_episode(&self.config, &self.layout, &mut episode, true);
+        let goal_distance = (self.config.task.kind != TaskKind::Balance).then(|| {
+            let tracked = tracked_position(&self.config, &episode.scene);
+            crate::task::distance(&tracked, &episode.params.goal, self.config.task.kind)
+        });
+        episode.progress.previous_distance = goal_distance;
+        self.episode = Some(episode);
+        Ok((observation, StepInfo { goal_distance, ..StepInfo::default() }))
+    }
+
+    fn step(&mut self, action: &[f64]) -> Result<StepResult, SimError> {
+        check_action(&self.layout.action, action)?;
+        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
+        if episode.done {
+            return Err(SimError::EpisodeOver);
+        }
+        let clipped: Vec<f64> = action.iter().zip(self.layout.action.low.iter().zip(&self.layout.action.high)).map(|(a, (lo, hi))| a.clamp(*lo, *hi)).collect();
+        episode.pending.push_back(clipped.clone());
+        let applied = episode.pending.pop_front().expect("just pushed");
+        Self::record_velocities(episode);
+        episode.efforts = Self::apply_action(&self.config, &mut episode.scene, &episode.params, &applied);
+        let mut collision = false;
+        for _ in 0..self.config.timing.substeps {
+            episode.scene.rapier.step();
+            collision |= touches_obstacle(&episode.scene);
+        }
+        episode.step += 1;
+        let episode = self.episode.as_ref().expect("episode exists");
+        self.check_finite(episode)?;
+        let episode = self.episode.as_mut().expect("episode exists");
+        let observation = Self::observe_episode(&self.config, &self.layout, episode, false);
+        let outcome = evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, &clipped, collision, episode.step);
+        episode.done = outcome.terminated || outcome.truncated;
+        Ok(StepResult {
+            observation,
+            reward: outcome.reward,
+            terminated: outcome.terminated,
+            truncated: outcome.truncated,
+            info: StepInfo {
+                time: episode.step as f64 * self.config.timing.control_period(),
+                step: episode.step,
+                success: outcome.success,
+                collision,
+                goal_distance: outcome.goal_distance,
+                end_reason: outcome.end_reason,
+            },
+        })
+    }
+
+    fn observation_spec(&self) -> &Arc<ObservationSpec> {
+        &self.layout.observation
+    }
+
+    fn action_spec(&self) -> &ActionSpec {
+        &self.layout.action
+    }
+
+    fn state_spec(&self) -> &StateSpec {
+        &self.layout.state
+    }
+
+    fn state(&self) -> Result<WorldState, SimError> {
+        let episode = self.episode()?;
+        Ok(WorldState {
+            values: self.state_values(&episode.scene),
+            step: episode.step,
+            pending_actions: episode.pending.iter().cloned().collect(),
+            success_streak: episode.progress.success_streak,
+            noise: NoiseState { seed: episode.params.seed, word_pos: episode.noise.get_word_pos() },
+        })
+    }
+
+    fn set_state(&mut self, state: &WorldState) -> Result<(), SimError> {
+        let expected = self.layout.state_layout.len;
+        if state.values.len() != expected {
+            return Err(SimError::StateLength { expected, got: state.values.len() });
+        }
+        if let Some(index) = state.values.iter().position(|v| !v.is_finite()) {
+            return Err(SimError::StateNotFinite { index, name: self.layout.state.names[index].clone(), value: state.values[index] });
+        }
+        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
+        // Rebuilding the scene rather than editing it leaves no solver cache behind, so the
+        // future depends on the state alone.
+        episode.scene = build_scene(&self.config, &self.templates, &episode.params, Some(&state.values))?;
+        episode.step = state.step;
+        episode.pending = state.pending_actions.iter().cloned().collect();
+        episode.progress.success_streak = state.success_streak;
+        episode.noise = episode_rng(state.noise.seed, NOISE_STREAM);
+        episode.noise.set_word_pos(state.noise.word_pos);
+        episode.done = false;
+        let last = episode.pending.back().cloned().unwrap_or_else(|| vec![0.0; self.layout.action.len()]);
+        let _ = last;
+        Self::record_velocities(episode);
+        let tracked = tracked_position(&self.config, &episode.scene);
+        episode.progress.previous_distance =
+            (self.config.task.kind != TaskKind::Balance).then(|| crate::task::distance(&tracked, &episode.params.goal, self.config.task.kind));
+        Ok(())
+    }
+
+    fn observe(&mut self) -> Result<Observation, SimError> {
+        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
+        Ok(Self::observe_episode(&self.config, &self.layout, episode, true))
+    }
+
+    fn control_period(&self) -> f64 {
+        self.config.timing.control_period()
+    }
+}
+
+/// Whether a robot link is in contact with an obstacle.
+pub fn touches_obstacle(scene: &Scene) -> bool {
+    scene.rapier.narrow_phase.contact_pairs().any(|pair| {
+        let owners = (scene.owners.get(&pair.collider1), scene.owners.get(&pair.collider2));
+        let robot_obstacle = matches!(
+            owners,
+            (Some(ColliderOwner::RobotLink(_)), Some(ColliderOwner::Obstacle(_))) | (Some(ColliderOwner::Obstacle(_)), Some(ColliderOwner::RobotLink(_)))
+        );
+        robot_obstacle && pair.has_any_active_contact()
+    })
+}

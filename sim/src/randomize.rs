@@ -1,0 +1,129 @@
+//! Domain randomization: drawing one episode's parameters from the scenario's distributions.
+
+use crate::scenario::config::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution as _, Normal};
+
+/// RNG streams of an episode seed: parameters and sensor noise never share draws, so adding a
+/// sensor does not change the sampled masses.
+pub const PARAMETER_STREAM: u64 = 0;
+pub const NOISE_STREAM: u64 = 1;
+
+pub fn episode_rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// The randomized parameters of one episode; kept with its data so the episode can be
+/// explained and replayed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EpisodeParameters {
+    pub seed: u64,
+    pub initial_joints: Vec<f64>,
+    pub base_position: [f64; 3],
+    pub base_rpy: [f64; 3],
+    pub goal: [f64; 3],
+    pub object_positions: Vec<[f64; 3]>,
+    pub object_rpy: Vec<[f64; 3]>,
+    /// Obstacle field cylinders: (x, y, radius).
+    pub field_obstacles: Vec<[f64; 3]>,
+    pub mass_scale: f64,
+    /// Friction coefficient of every surface, when randomized.
+    pub friction: Option<f64>,
+    pub actuator_gain_scale: f64,
+    pub sensor_noise_scale: f64,
+    pub action_latency_steps: u32,
+}
+
+pub fn sample(distribution: &Distribution, rng: &mut ChaCha8Rng) -> f64 {
+    match distribution {
+        Distribution::Constant(v) => *v,
+        Distribution::Uniform(lo, hi) => lo + (hi - lo) * rng.random::<f64>(),
+        Distribution::Normal { mean, std } => {
+            // `std` is validated as finite and non-negative, which Normal::new accepts.
+            Normal::new(*mean, *std).map(|n| n.sample(rng)).unwrap_or(*mean)
+        }
+        Distribution::Choice(values) => values[rng.random_range(0..values.len())],
+    }
+}
+
+fn sample_or(d: &Option<Distribution>, default: f64, rng: &mut ChaCha8Rng) -> f64 {
+    d.as_ref().map(|d| sample(d, rng)).unwrap_or(default)
+}
+
+/// Draws an episode's parameters. The order of draws is fixed, which is what makes a seed
+/// reproduce an episode.
+pub fn sample_parameters(config: &ScenarioConfig, seed: u64) -> EpisodeParameters {
+    let mut rng = episode_rng(seed, PARAMETER_STREAM);
+    let r = &config.randomize;
+    let mut initial_joints = config.robot.initial_joints.clone();
+    for (joint, d) in &r.initial_joints {
+        initial_joints[*joint] += sample(d, &mut rng);
+    }
+    for (value, joint) in initial_joints.iter_mut().zip(&config.robot.model.joints) {
+        if let Some((lo, hi)) = joint.limits {
+            *value = value.clamp(lo, hi);
+        }
+    }
+    let base = config.robot.base;
+    let base_position = [
+        base.position[0] + sample_or(&r.initial_base[0], 0.0, &mut rng),
+        base.position[1] + sample_or(&r.initial_base[1], 0.0, &mut rng),
+        base.position[2] + sample_or(&r.initial_base[2], 0.0, &mut rng),
+    ];
+    let base_rpy = [base.rpy[0], base.rpy[1], base.rpy[2] + sample_or(&r.initial_base[3], 0.0, &mut rng)];
+    let nominal = config.task.goal;
+    let goal = [sample_or(&r.goal[0], nominal[0], &mut rng), sample_or(&r.goal[1], nominal[1], &mut rng), sample_or(&r.goal[2], nominal[2], &mut rng)];
+    let mut object_positions: Vec<[f64; 3]> = config.world.objects.iter().map(|o| o.pose.position).collect();
+    let mut object_rpy: Vec<[f64; 3]> = config.world.objects.iter().map(|o| o.pose.rpy).collect();
+    for (object, offsets) in &r.objects {
+        object_positions[*object][0] += sample_or(&offsets[0], 0.0, &mut rng);
+        object_positions[*object][1] += sample_or(&offsets[1], 0.0, &mut rng);
+        object_rpy[*object][2] += sample_or(&offsets[2], 0.0, &mut rng);
+    }
+    let field_obstacles = r.obstacle_field.as_ref().map(|f| obstacle_field(f, &base_position, &goal, &mut rng)).unwrap_or_default();
+    let mass_scale = sample_or(&r.mass_scale, 1.0, &mut rng).max(1e-3);
+    let friction = r.friction.as_ref().map(|d| sample(d, &mut rng).max(0.0));
+    let actuator_gain_scale = sample_or(&r.actuator_gain_scale, 1.0, &mut rng).max(0.0);
+    let sensor_noise_scale = sample_or(&r.sensor_noise_scale, 1.0, &mut rng).max(0.0);
+    let action_latency_steps = sample_or(&r.action_latency_steps, 0.0, &mut rng).round().clamp(0.0, 1000.0) as u32;
+    EpisodeParameters {
+        seed,
+        initial_joints,
+        base_position,
+        base_rpy,
+        goal,
+        object_positions,
+        object_rpy,
+        field_obstacles,
+        mass_scale,
+        friction,
+        actuator_gain_scale,
+        sensor_noise_scale,
+        action_latency_steps,
+    }
+}
+
+/// Places cylinders by rejection sampling, keeping `clearance` free around the start and the
+/// goal. A crowded area may get fewer cylinders than asked; the attempt budget is fixed, so
+/// the result is still a function of the seed.
+fn obstacle_field(field: &ObstacleFieldConfig, start: &[f64; 3], goal: &[f64; 3], rng: &mut ChaCha8Rng) -> Vec<[f64; 3]> {
+    let mut placed: Vec<[f64; 3]> = Vec::new();
+    let attempts = field.count as usize * 50;
+    for _ in 0..attempts {
+        if placed.len() == field.count as usize {
+            break;
+        }
+        let radius = field.radius.0 + (field.radius.1 - field.radius.0) * rng.random::<f64>();
+        let x = field.area[0] + (field.area[1] - field.area[0]) * rng.random::<f64>();
+        let y = field.area[2] + (field.area[3] - field.area[2]) * rng.random::<f64>();
+        let clear_of = |p: &[f64; 3], extra: f64| ((x - p[0]).powi(2) + (y - p[1]).powi(2)).sqrt() > radius + extra;
+        let apart = placed.iter().all(|o| ((x - o[0]).powi(2) + (y - o[1]).powi(2)).sqrt() > radius + o[2] + 0.1);
+        if clear_of(start, field.clearance) && clear_of(goal, field.clearance) && apart {
+            placed.push([x, y, radius]);
+        }
+    }
+    placed
+}

@@ -1,0 +1,289 @@
+//! URDF robot models: loading, checking and the robots that ship with dreamrig.
+//!
+//! rapier3d-urdf assumes a well-formed file (it indexes links by name and skips meshes it
+//! cannot read), so every property it relies on is checked here first and reported with the
+//! element it concerns.
+
+use rapier3d::prelude::MeshConverter;
+use rapier3d_urdf::urdf_rs;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Robots whose URDF is compiled into dreamrig, usable as `robot: {builtin: NAME}`.
+pub const BUILTIN_ROBOTS: &[(&str, &str)] = &[
+    ("cartpole", include_str!("../../scenarios/robots/cartpole.urdf")),
+    ("reacher2", include_str!("../../scenarios/robots/reacher2.urdf")),
+    ("arm7", include_str!("../../scenarios/robots/arm7.urdf")),
+    ("diffbot", include_str!("../../scenarios/robots/diffbot.urdf")),
+    ("pusher", include_str!("../../scenarios/robots/pusher.urdf")),
+];
+
+/// A problem in a URDF file: which element, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrdfProblem {
+    pub element: String,
+    pub reason: String,
+}
+
+impl UrdfProblem {
+    fn new(element: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { element: element.into(), reason: reason.into() }
+    }
+}
+
+/// How a movable joint moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JointKind {
+    Revolute,
+    Continuous,
+    Prismatic,
+}
+
+impl JointKind {
+    pub fn is_angular(self) -> bool {
+        !matches!(self, JointKind::Prismatic)
+    }
+}
+
+/// A movable joint as the URDF declares it.
+#[derive(Debug, Clone)]
+pub struct JointInfo {
+    pub name: String,
+    pub kind: JointKind,
+    pub parent_link: String,
+    pub child_link: String,
+    /// Position limits; `None` for continuous joints.
+    pub limits: Option<(f64, f64)>,
+    /// Effort limit from `<limit effort>`; 0 means none given.
+    pub effort_limit: f64,
+    pub velocity_limit: f64,
+    pub damping: f64,
+    pub friction: f64,
+}
+
+/// A checked URDF model.
+#[derive(Debug, Clone)]
+pub struct RobotModel {
+    /// Where it came from: a file path, or `builtin:NAME`.
+    pub source: PathBuf,
+    pub mesh_dir: PathBuf,
+    pub urdf: urdf_rs::Robot,
+    pub root_link: String,
+    /// Movable joints, in the order of the URDF file.
+    pub joints: Vec<JointInfo>,
+    pub links: Vec<String>,
+}
+
+impl RobotModel {
+    pub fn builtin(name: &str) -> Option<Result<Self, UrdfProblem>> {
+        let (_, text) = BUILTIN_ROBOTS.iter().find(|(n, _)| *n == name)?;
+        Some(Self::from_str(text, PathBuf::from(format!("builtin:{name}")), PathBuf::from(".")))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, UrdfProblem> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| UrdfProblem::new("<file>", format!("cannot read {}: {e}", path.display())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| UrdfProblem::new("<file>", format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to())))?;
+        let mesh_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        Self::from_str(&text, path.to_path_buf(), mesh_dir)
+    }
+
+    pub fn from_str(text: &str, source: PathBuf, mesh_dir: PathBuf) -> Result<Self, UrdfProblem> {
+        if let Some(at) = text.find("$(").or_else(|| text.find("${")) {
+            let line = text[..at].lines().count().max(1);
+            let snippet: String = text[at..].chars().take(40).take_while(|c| *c != '"' && *c != '\n').collect();
+            return Err(UrdfProblem::new(
+                format!("line {line}"),
+                format!("xacro substitution `{snippet}` left in the file; run `xacro` to expand it into plain URDF first"),
+            ));
+        }
+        if text.contains("<xacro:") {
+            return Err(UrdfProblem::new("<xacro:…>", "xacro macros left in the file; run `xacro` to expand it into plain URDF first"));
+        }
+        let urdf = urdf_rs::read_from_string(text).map_err(|e| UrdfProblem::new("<robot>", format!("not a valid URDF document: {e}")))?;
+        check_model(&urdf, &mesh_dir)?;
+        let joints = urdf
+            .joints
+            .iter()
+            .filter_map(|joint| {
+                let kind = match joint.joint_type {
+                    urdf_rs::JointType::Revolute => JointKind::Revolute,
+                    urdf_rs::JointType::Continuous => JointKind::Continuous,
+                    urdf_rs::JointType::Prismatic => JointKind::Prismatic,
+                    _ => return None,
+                };
+                let limits = (kind != JointKind::Continuous).then_some((joint.limit.lower, joint.limit.upper));
+                let (damping, friction) = joint.dynamics.as_ref().map(|d| (d.damping, d.friction)).unwrap_or((0.0, 0.0));
+                Some(JointInfo {
+                    name: joint.name.clone(),
+                    kind,
+                    parent_link: joint.parent.link.clone(),
+                    child_link: joint.child.link.clone(),
+                    limits,
+                    effort_limit: joint.limit.effort,
+                    velocity_limit: joint.limit.velocity,
+                    damping,
+                    friction,
+                })
+            })
+            .collect();
+        let children: HashSet<&str> = urdf.joints.iter().map(|j| j.child.link.as_str()).collect();
+        let root_link = urdf.links.iter().find(|l| !children.contains(l.name.as_str())).map(|l| l.name.clone()).unwrap_or_default();
+        let links = urdf.links.iter().map(|l| l.name.clone()).collect();
+        Ok(Self { source, mesh_dir, urdf, root_link, joints, links })
+    }
+
+    pub fn joint(&self, name: &str) -> Option<&JointInfo> {
+        self.joints.iter().find(|j| j.name == name)
+    }
+
+    pub fn has_link(&self, name: &str) -> bool {
+        self.links.iter().any(|l| l == name)
+    }
+
+    pub fn link_mass(&self, name: &str) -> f64 {
+        self.urdf.links.iter().find(|l| l.name == name).map(|l| l.inertial.mass.value).unwrap_or(0.0)
+    }
+}
+
+fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem> {
+    if urdf.links.is_empty() {
+        return Err(UrdfProblem::new("<robot>", "no <link> elements"));
+    }
+    let mut link_names = HashSet::new();
+    for link in &urdf.links {
+        if !link_names.insert(link.name.as_str()) {
+            return Err(UrdfProblem::new(format!("link \"{}\"", link.name), "defined twice"));
+        }
+        let element = format!("link \"{}\"", link.name);
+        let inertial = &link.inertial;
+        if !inertial.mass.value.is_finite() || inertial.mass.value < 0.0 {
+            return Err(UrdfProblem::new(element, format!("<mass value> must be a finite number ≥ 0, got {}", inertial.mass.value)));
+        }
+        for geometry in link.collision.iter().map(|c| &c.geometry) {
+            check_geometry(&element, geometry, mesh_dir)?;
+        }
+    }
+    let mut joint_names = HashSet::new();
+    let mut parent_of: HashMap<&str, &str> = HashMap::new();
+    for joint in &urdf.joints {
+        let element = format!("joint \"{}\"", joint.name);
+        if !joint_names.insert(joint.name.as_str()) {
+            return Err(UrdfProblem::new(element, "defined twice"));
+        }
+        for (role, link) in [("parent", &joint.parent.link), ("child", &joint.child.link)] {
+            if !link_names.contains(link.as_str()) {
+                return Err(UrdfProblem::new(element, format!("{role} link \"{link}\" is not defined by any <link>")));
+            }
+        }
+        if parent_of.insert(joint.child.link.as_str(), joint.parent.link.as_str()).is_some() {
+            return Err(UrdfProblem::new(element, format!("link \"{}\" is the child of more than one joint", joint.child.link)));
+        }
+        match joint.joint_type {
+            urdf_rs::JointType::Floating | urdf_rs::JointType::Planar | urdf_rs::JointType::Spherical => {
+                return Err(UrdfProblem::new(
+                    element,
+                    format!("joint type {:?} is not supported (use revolute, continuous, prismatic or fixed; a mobile base is `base: {{fixed: false}}` in the scenario)", joint.joint_type).to_lowercase(),
+                ))
+            }
+            urdf_rs::JointType::Revolute | urdf_rs::JointType::Prismatic => {
+                let limit = &joint.limit;
+                if !(limit.lower.is_finite() && limit.upper.is_finite()) || limit.lower > limit.upper {
+                    return Err(UrdfProblem::new(element, format!("<limit lower upper> must be finite with lower ≤ upper, got [{}, {}]", limit.lower, limit.upper)));
+                }
+            }
+            _ => {}
+        }
+        let axis = joint.axis.xyz.0;
+        if joint.joint_type != urdf_rs::JointType::Fixed && (axis.iter().any(|a| !a.is_finite()) || axis.iter().map(|a| a * a).sum::<f64>() < 1e-12) {
+            return Err(UrdfProblem::new(element, format!("<axis xyz> must be a non-zero finite vector, got {axis:?}")));
+        }
+        if let Some(dynamics) = &joint.dynamics {
+            if !(dynamics.damping.is_finite() && dynamics.damping >= 0.0 && dynamics.friction.is_finite() && dynamics.friction >= 0.0) {
+                return Err(UrdfProblem::new(element, "<dynamics damping friction> must be finite and ≥ 0"));
+            }
+        }
+        if joint.joint_type != urdf_rs::JointType::Fixed {
+            let child = urdf.links.iter().find(|l| l.name == joint.child.link).expect("checked above");
+            if child.inertial.mass.value <= 0.0 {
+                return Err(UrdfProblem::new(
+                    format!("link \"{}\"", child.name),
+                    format!("moved by joint \"{}\" but has no mass; give it an <inertial> with a positive <mass>", joint.name),
+                ));
+            }
+        }
+    }
+    let roots: Vec<&str> = urdf.links.iter().map(|l| l.name.as_str()).filter(|name| !parent_of.contains_key(name)).collect();
+    if roots.len() != 1 {
+        return Err(UrdfProblem::new(
+            "<robot>",
+            if roots.is_empty() { "the joints form a cycle: no root link".to_string() } else { format!("the links form {} separate trees (roots: {}); a robot must be one tree", roots.len(), roots.join(", ")) },
+        ));
+    }
+    // With one root and one parent per link, a cycle would leave some link unreachable.
+    for start in link_names.iter() {
+        let mut seen = HashSet::new();
+        let mut current = *start;
+        while let Some(parent) = parent_of.get(current) {
+            if !seen.insert(current) {
+                return Err(UrdfProblem::new(format!("link \"{start}\""), "is part of a cycle of joints"));
+            }
+            current = parent;
+        }
+    }
+    Ok(())
+}
+
+fn check_geometry(element: &str, geometry: &urdf_rs::Geometry, mesh_dir: &Path) -> Result<(), UrdfProblem> {
+    let positive = |what: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(UrdfProblem::new(element, format!("collision {what} must be a positive number, got {v}")))
+        }
+    };
+    match geometry {
+        urdf_rs::Geometry::Box { size } => size.0.iter().try_for_each(|s| positive("box size", *s)),
+        urdf_rs::Geometry::Sphere { radius } => positive("sphere radius", *radius),
+        urdf_rs::Geometry::Cylinder { radius, length } | urdf_rs::Geometry::Capsule { radius, length } => {
+            positive("radius", *radius)?;
+            positive("length", *length)
+        }
+        urdf_rs::Geometry::Mesh { filename, .. } => {
+            if filename.starts_with("package://") {
+                return Err(UrdfProblem::new(
+                    element,
+                    format!("mesh \"{filename}\": package:// URIs need a ROS package path; give the mesh path relative to the URDF file"),
+                ));
+            }
+            let path = mesh_dir.join(filename.trim_start_matches("file://"));
+            if !path.is_file() {
+                return Err(UrdfProblem::new(element, format!("mesh \"{filename}\" not found (looked for {})", path.display())));
+            }
+            let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            if !matches!(extension.as_str(), "stl" | "obj" | "dae") {
+                return Err(UrdfProblem::new(element, format!("mesh \"{filename}\": unsupported format .{extension}; expected .stl, .obj or .dae")));
+            }
+            let loaded = rapier3d_meshloader::load_from_path(&path, &MeshConverter::TriMesh, rapier3d::math::Vector::splat(1.0))
+                .map_err(|e| UrdfProblem::new(element, format!("mesh \"{filename}\" cannot be loaded: {e}")))?;
+            if loaded.is_empty() {
+                return Err(UrdfProblem::new(element, format!("mesh \"{filename}\" contains no geometry")));
+            }
+            for shape in loaded {
+                shape.map_err(|e| UrdfProblem::new(element, format!("mesh \"{filename}\" cannot be converted to a collision shape: {e}")))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Names of the shipped robots, for error messages.
+pub fn builtin_names() -> String {
+    BUILTIN_ROBOTS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
+/// Joint names mapped to their index in [`RobotModel::joints`].
+pub fn joint_index(model: &RobotModel) -> BTreeMap<String, usize> {
+    model.joints.iter().enumerate().map(|(i, j)| (j.name.clone(), i)).collect()
+}

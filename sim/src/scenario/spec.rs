@@ -1,0 +1,390 @@
+//! What a scenario file says, before validation: these types mirror the YAML one to one and
+//! reject unknown keys. [`super::config`] turns them into checked values.
+//!
+//! Integers are read as `i64` and lengths as `f64` even where only positive values make sense,
+//! so that a wrong sign reaches validation and gets an error that says what was expected,
+//! instead of a generic type error.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    pub version: i64,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub robot: RobotSpec,
+    #[serde(default)]
+    pub world: WorldSpec,
+    #[serde(default)]
+    pub sensors: Vec<SensorSpec>,
+    pub task: TaskSpec,
+    #[serde(default)]
+    pub randomize: RandomizeSpec,
+    pub timing: TimingSpec,
+    #[serde(default)]
+    pub dynamics: DynamicsSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotSpec {
+    /// Path of a URDF file, relative to the scenario file.
+    pub urdf: Option<String>,
+    /// Name of a robot that ships with dreamrig (see `dreamrig scenarios`).
+    pub builtin: Option<String>,
+    #[serde(default)]
+    pub base: BaseSpec,
+    /// Initial joint positions by joint name; joints not named start at 0.
+    #[serde(default)]
+    pub initial_joints: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub actuators: Vec<ActuatorSpec>,
+    /// Friction coefficient of particular links, overriding the default (e.g. a caster ball
+    /// that should slide: `{caster: 0.0}`).
+    #[serde(default)]
+    pub link_friction: BTreeMap<String, f64>,
+    /// Link whose pose the task tracks for `reach` (the end effector).
+    pub end_effector: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseSpec {
+    #[serde(default)]
+    pub position: Option<Vec<f64>>,
+    /// Roll, pitch, yaw in radians.
+    #[serde(default)]
+    pub rpy: Option<Vec<f64>>,
+    /// `true`: the root link is welded to the world. `false`: it is a free (mobile) base.
+    #[serde(default = "default_true")]
+    pub fixed: bool,
+}
+
+impl Default for BaseSpec {
+    fn default() -> Self {
+        Self { position: None, rpy: None, fixed: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActuatorSpec {
+    /// `position`, `velocity`, `torque` or `differential_drive`.
+    pub kind: String,
+    /// The driven joint (not for `differential_drive`).
+    pub joint: Option<String>,
+    /// Largest force or torque the actuator can apply (N or N·m).
+    pub effort_limit: Option<f64>,
+    /// Command bounds; defaults to the URDF joint limits for position actuators and to
+    /// ±effort_limit for torque actuators.
+    pub command_range: Option<Vec<f64>>,
+    /// Proportional gain of position actuators (N·m/rad or N/m).
+    pub kp: Option<f64>,
+    /// Derivative gain of position actuators and gain of velocity actuators.
+    pub kd: Option<f64>,
+    pub left_joint: Option<String>,
+    pub right_joint: Option<String>,
+    pub wheel_radius: Option<f64>,
+    pub wheel_separation: Option<f64>,
+    pub max_linear_velocity: Option<f64>,
+    pub max_angular_velocity: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldSpec {
+    pub gravity: Option<Vec<f64>>,
+    #[serde(default)]
+    pub ground: Option<GroundSpec>,
+    #[serde(default)]
+    pub obstacles: Vec<BodySpec>,
+    #[serde(default)]
+    pub objects: Vec<BodySpec>,
+}
+
+impl Default for WorldSpec {
+    fn default() -> Self {
+        Self { gravity: None, ground: Some(GroundSpec::default()), obstacles: vec![], objects: vec![] }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroundSpec {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    pub friction: Option<f64>,
+    pub height: Option<f64>,
+}
+
+impl Default for GroundSpec {
+    fn default() -> Self {
+        Self { enabled: true, friction: None, height: None }
+    }
+}
+
+/// An obstacle (static) or object (movable) in the world.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodySpec {
+    pub name: String,
+    #[serde(rename = "box")]
+    pub box_: Option<BoxSpec>,
+    pub sphere: Option<RadiusSpec>,
+    pub cylinder: Option<RadiusLengthSpec>,
+    pub capsule: Option<RadiusLengthSpec>,
+    /// A URDF file (relative to the scenario) whose links make up the body.
+    pub urdf: Option<String>,
+    pub position: Option<Vec<f64>>,
+    pub rpy: Option<Vec<f64>>,
+    /// Mass in kg (objects only).
+    pub mass: Option<f64>,
+    pub friction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoxSpec {
+    /// Full edge lengths along x, y, z in metres.
+    pub size: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusSpec {
+    pub radius: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusLengthSpec {
+    pub radius: f64,
+    /// Length of the axis (z) in metres; for capsules, without the end caps.
+    pub length: f64,
+}
+
+/// One sensor; exactly one of the fields is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSpec {
+    pub joint_state: Option<JointStateSpec>,
+    pub imu: Option<ImuSpec>,
+    pub odometry: Option<OdometrySpec>,
+    pub contact: Option<ContactSpec>,
+    pub lidar: Option<LidarSpec>,
+    pub depth_camera: Option<DepthCameraSpec>,
+    pub link_pose: Option<LinkPoseSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JointStateSpec {
+    pub name: Option<String>,
+    /// Joints to report; all movable joints when absent.
+    pub joints: Option<Vec<String>>,
+    pub position_noise: Option<f64>,
+    pub velocity_noise: Option<f64>,
+    pub rate_hz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImuSpec {
+    pub name: Option<String>,
+    pub link: String,
+    /// Standard deviation of accelerometer noise (m/s²).
+    pub acceleration_noise: Option<f64>,
+    /// Standard deviation of gyroscope noise (rad/s).
+    pub angular_velocity_noise: Option<f64>,
+    pub rate_hz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdometrySpec {
+    pub name: Option<String>,
+    pub link: String,
+    pub position_noise: Option<f64>,
+    pub velocity_noise: Option<f64>,
+    pub rate_hz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSpec {
+    pub name: Option<String>,
+    pub links: Vec<String>,
+    pub rate_hz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LidarSpec {
+    pub name: Option<String>,
+    pub link: String,
+    /// Mounting offset from the link origin, metres.
+    pub position: Option<Vec<f64>>,
+    /// Mounting orientation relative to the link, roll/pitch/yaw in radians.
+    pub rpy: Option<Vec<f64>>,
+    /// Rays per scan line.
+    pub rays: i64,
+    /// Horizontal field of view in degrees, centred on the sensor's x axis.
+    pub fov_deg: f64,
+    /// Number of scan lines; 1 (default) makes a 2D lidar.
+    pub channels: Option<i64>,
+    /// Vertical field of view in degrees for 3D lidars.
+    pub vertical_fov_deg: Option<f64>,
+    pub range_min: Option<f64>,
+    pub range_max: f64,
+    pub noise: Option<f64>,
+    pub rate_hz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepthCameraSpec {
+    pub name: Option<String>,
+    pub link: String,
+    pub position: Option<Vec<f64>>,
+    pub rpy: Option<Vec<f64>>,
+    pub width: i64,
+    pub height: i64,
+    /// Horizontal field of view in degrees.
+    pub fov_deg: f64,
+    pub range_min: Option<f64>,
+    pub range_max: f64,
+    pub noise: Option<f64>,
+    pub rate_hz: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkPoseSpec {
+    pub name: Option<String>,
+    pub link: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// `balance`, `reach`, `navigate` or `push`.
+    pub kind: String,
+    /// Episode length in control steps; the episode is truncated after it.
+    pub horizon_steps: i64,
+    /// Nominal goal position (world frame, metres).
+    pub goal: Option<Vec<f64>>,
+    /// Object whose position must reach the goal (`push`).
+    pub object: Option<String>,
+    /// Distance to the goal under which the task counts as achieved (`reach`, `navigate`, `push`).
+    pub success_distance: Option<f64>,
+    /// Control steps the success condition must hold before the episode ends in success.
+    pub success_hold_steps: Option<i64>,
+    /// Joint bounds whose violation ends the episode in failure (`balance`).
+    #[serde(default)]
+    pub failure_joint_bounds: BTreeMap<String, Vec<f64>>,
+    /// End the episode in failure when the robot touches an obstacle (`navigate`).
+    pub failure_on_collision: Option<bool>,
+    /// Planar distance of the tracked point from the goal beyond which the episode fails.
+    pub failure_distance: Option<f64>,
+    #[serde(default)]
+    pub reward: Vec<RewardTermSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardTermSpec {
+    /// `alive`, `goal_distance`, `goal_progress`, `action_squared`, `success`, `collision`,
+    /// `upright`.
+    pub term: String,
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RandomizeSpec {
+    /// Per-joint distributions added to the initial joint positions.
+    #[serde(default)]
+    pub initial_joints: BTreeMap<String, DistributionSpec>,
+    /// Offsets of the initial base pose: keys `x`, `y`, `z`, `yaw`.
+    #[serde(default)]
+    pub initial_base: BTreeMap<String, DistributionSpec>,
+    /// Goal position: keys `x`, `y`, `z` replace the nominal goal's coordinates.
+    #[serde(default)]
+    pub goal: BTreeMap<String, DistributionSpec>,
+    /// Per-object offsets: object name → keys `x`, `y`, `yaw`.
+    #[serde(default)]
+    pub objects: BTreeMap<String, BTreeMap<String, DistributionSpec>>,
+    /// Obstacle placement: a random obstacle field for navigation.
+    pub obstacle_field: Option<ObstacleFieldSpec>,
+    /// Factor applied to every link and object mass.
+    pub mass_scale: Option<DistributionSpec>,
+    /// Friction coefficient of every contact surface, replacing the nominal one.
+    pub friction: Option<DistributionSpec>,
+    /// Factor applied to actuator gains and effort limits.
+    pub actuator_gain_scale: Option<DistributionSpec>,
+    /// Factor applied to every sensor noise standard deviation.
+    pub sensor_noise_scale: Option<DistributionSpec>,
+    /// Delay, in control steps, between a policy's action and its application.
+    pub action_latency_steps: Option<DistributionSpec>,
+}
+
+/// Exactly one of `uniform`, `normal`, `choice` or `constant`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionSpec {
+    pub uniform: Option<Vec<f64>>,
+    pub normal: Option<NormalSpec>,
+    pub choice: Option<Vec<f64>>,
+    pub constant: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalSpec {
+    pub mean: f64,
+    pub std: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObstacleFieldSpec {
+    /// How many cylinders to place.
+    pub count: i64,
+    /// Area to place them in: [x_min, x_max, y_min, y_max].
+    pub area: Vec<f64>,
+    /// Radius range of the cylinders.
+    pub radius: Vec<f64>,
+    pub height: f64,
+    /// Keep this much free space around the robot's start and the goal.
+    pub clearance: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSpec {
+    /// Physics step in seconds.
+    pub physics_dt: f64,
+    /// Time between two policy actions in seconds; a whole multiple of `physics_dt`.
+    pub control_period: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicsSpec {
+    /// `physics` (rapier). `learned` and `hybrid` come with the world model.
+    pub backend: String,
+    /// World-model file for `learned` and `hybrid`.
+    pub model: Option<String>,
+}
+
+impl Default for DynamicsSpec {
+    fn default() -> Self {
+        Self { backend: "physics".into(), model: None }
+    }
+}

@@ -1,0 +1,512 @@
+//! Building a rapier scene from a scenario and an episode's parameters, and reading and
+//! writing its generalized coordinates.
+
+use crate::error::SimError;
+use crate::randomize::EpisodeParameters;
+use crate::robot::{JointKind, RobotModel};
+use crate::scenario::config::*;
+use rapier3d::glamx::{EulerRot, Mat3, Quat, Vec3};
+use rapier3d::math::{Pose, Real};
+use rapier3d::pipeline::PhysicsWorld as RapierWorld;
+use rapier3d::prelude::*;
+use rapier3d_urdf::{UrdfLoaderOptions, UrdfMultibodyOptions, UrdfRobot};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub fn pose_from(position: [f64; 3], rpy: [f64; 3]) -> Pose {
+    let rotation = Quat::from_euler(EulerRot::ZYX, rpy[2] as Real, rpy[1] as Real, rpy[0] as Real);
+    Pose::from_parts(Vec3::new(position[0] as Real, position[1] as Real, position[2] as Real), rotation)
+}
+
+/// A robot model turned into rapier bodies once (meshes are loaded here), cloned per episode.
+pub struct ArticulationTemplate {
+    pub model: Arc<RobotModel>,
+    pub urdf: UrdfRobot,
+    pub fixed_root: bool,
+}
+
+impl ArticulationTemplate {
+    pub fn new(model: Arc<RobotModel>, fixed_root: bool) -> Self {
+        let options = UrdfLoaderOptions {
+            make_roots_fixed: fixed_root,
+            // Keep frame-only links (end effectors, sensor mounts) as bodies: sensors and tasks
+            // refer to them by name.
+            squeeze_empty_fixed_links: false,
+            enable_joint_collisions: false,
+            ..Default::default()
+        };
+        let (urdf, _) = (UrdfRobot::from_robot(&model.urdf, options, &model.mesh_dir), ());
+        Self { model, urdf, fixed_root }
+    }
+}
+
+/// A movable joint in the scene.
+#[derive(Debug, Clone)]
+pub struct JointSlot {
+    pub kind: JointKind,
+    /// Link index inside the multibody.
+    pub link_id: usize,
+    /// Index of its degree of freedom in the multibody's generalized velocity.
+    pub dof: usize,
+    pub child: RigidBodyHandle,
+    pub parent: RigidBodyHandle,
+}
+
+/// A tree of links joined by multibody joints (the robot, or a URDF object).
+#[derive(Debug, Clone)]
+pub struct Articulation {
+    pub root: RigidBodyHandle,
+    pub floating: bool,
+    /// Per movable joint of the model, in model order.
+    pub joints: Vec<JointSlot>,
+    pub links: HashMap<String, RigidBodyHandle>,
+}
+
+impl Articulation {
+    pub fn multibody<'a>(&self, world: &'a RapierWorld) -> Option<&'a Multibody> {
+        let link = world.multibody_joints.rigid_body_link(self.root)?;
+        world.multibody_joints.get_multibody(link.multibody)
+    }
+
+    pub fn multibody_mut<'a>(&self, world: &'a mut RapierWorld) -> Option<&'a mut Multibody> {
+        let link = *world.multibody_joints.rigid_body_link(self.root)?;
+        world.multibody_joints.get_multibody_mut(link.multibody)
+    }
+
+    /// Number of generalized coordinates: 7 for a floating root (position + quaternion), then
+    /// one per movable joint.
+    pub fn position_len(&self) -> usize {
+        (if self.floating { 7 } else { 0 }) + self.joints.len()
+    }
+
+    pub fn velocity_len(&self) -> usize {
+        (if self.floating { 6 } else { 0 }) + self.joints.len()
+    }
+}
+
+/// A movable object in the scene.
+#[derive(Debug, Clone)]
+pub enum ObjectBody {
+    Rigid(RigidBodyHandle),
+    Articulated(Articulation),
+}
+
+impl ObjectBody {
+    pub fn root(&self) -> RigidBodyHandle {
+        match self {
+            ObjectBody::Rigid(h) => *h,
+            ObjectBody::Articulated(a) => a.root,
+        }
+    }
+}
+
+/// Which part of the scene a collider belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColliderOwner {
+    Ground,
+    Obstacle(usize),
+    Object(usize),
+    RobotLink(String),
+}
+
+pub struct Scene {
+    pub rapier: RapierWorld,
+    pub robot: Articulation,
+    pub objects: Vec<ObjectBody>,
+    pub owners: HashMap<ColliderHandle, ColliderOwner>,
+}
+
+fn shape_collider(shape: &ShapeConfig) -> Option<ColliderBuilder> {
+    Some(match shape {
+        ShapeConfig::Box { half_extents: h } => ColliderBuilder::cuboid(h[0] as Real, h[1] as Real, h[2] as Real),
+        ShapeConfig::Sphere { radius } => ColliderBuilder::ball(*radius as Real),
+        // rapier's cylinders stand along y; scenario cylinders stand along z like URDF's.
+        ShapeConfig::Cylinder { radius, half_length } => ColliderBuilder::cylinder(*half_length as Real, *radius as Real)
+            .position(Pose::from_rotation(Quat::from_rotation_x(std::f32::consts::FRAC_PI_2))),
+        ShapeConfig::Capsule { radius, half_length } => ColliderBuilder::capsule_z(*half_length as Real, *radius as Real),
+        ShapeConfig::Urdf { .. } => return None,
+    })
+}
+
+fn scaled_mass_properties(model: &RobotModel, link_index: usize, scale: f64) -> MassProperties {
+    let inertial = &model.urdf.links[link_index].inertial;
+    let i = &inertial.inertia;
+    let s = scale as Real;
+    let matrix = Mat3::from_cols_array(&[
+        i.ixx as Real, i.ixy as Real, i.ixz as Real, i.ixy as Real, i.iyy as Real, i.iyz as Real, i.ixz as Real, i.iyz as Real, i.izz as Real,
+    ]) * s;
+    let com = inertial.origin.xyz.0;
+    MassProperties::with_inertia_matrix(Vec3::new(com[0] as Real, com[1] as Real, com[2] as Real), inertial.mass.value as Real * s, matrix)
+}
+
+/// Inserts an articulation at `pose`, with scaled masses and the given friction.
+fn insert_articulation(
+    world: &mut RapierWorld,
+    template: &ArticulationTemplate,
+    pose: Pose,
+    mass_scale: f64,
+    friction: Option<f64>,
+) -> Result<Articulation, SimError> {
+    let mut urdf = template.urdf.clone();
+    for link in urdf.links.iter_mut() {
+        link.body.set_additional_mass_properties(scaled_mass_properties(&template.model, link.urdf_link_index, mass_scale), false);
+        if let Some(f) = friction {
+            for collider in link.colliders.iter_mut() {
+                collider.collider.set_friction(f as Real);
+            }
+        }
+    }
+    urdf.append_transform(&pose);
+    let link_names: Vec<String> = urdf.links.iter().map(|l| template.model.urdf.links[l.urdf_link_index].name.clone()).collect();
+    let joint_sources: Vec<usize> = urdf.joints.iter().map(|j| j.urdf_joint_index).collect();
+    let handles = urdf.insert_using_multibody_joints(
+        &mut world.bodies,
+        &mut world.colliders,
+        &mut world.multibody_joints,
+        UrdfMultibodyOptions::DISABLE_SELF_CONTACTS,
+    );
+    let links: HashMap<String, RigidBodyHandle> = link_names.iter().cloned().zip(handles.links.iter().map(|l| l.body)).collect();
+    let root = links[&template.model.root_link];
+    // rapier gives every new multibody a free root and settles its type (fixed or free, which
+    // renumbers the degrees of freedom) at the first forward kinematics: do it before reading
+    // any index.
+    if let Some(link) = world.multibody_joints.rigid_body_link(root).copied() {
+        if let Some(multibody) = world.multibody_joints.get_multibody_mut(link.multibody) {
+            multibody.forward_kinematics(&world.bodies, true);
+        }
+    }
+    let mut joints = Vec::with_capacity(template.model.joints.len());
+    for info in &template.model.joints {
+        let position = joint_sources
+            .iter()
+            .position(|&j| template.model.urdf.joints[j].name == info.name)
+            .ok_or_else(|| SimError::Build(format!("joint {} was not created", info.name)))?;
+        let handle = handles.joints[position].joint.ok_or_else(|| SimError::Build(format!("joint {} is not part of the multibody", info.name)))?;
+        let (multibody, link_id) = world.multibody_joints.get(handle).ok_or_else(|| SimError::Build(format!("joint {} has no multibody", info.name)))?;
+        let link = multibody.link(link_id).ok_or_else(|| SimError::Build(format!("joint {} has no link", info.name)))?;
+        joints.push(JointSlot {
+            kind: info.kind,
+            link_id,
+            dof: link.assembly_id(),
+            child: handles.joints[position].link2,
+            parent: handles.joints[position].link1,
+        });
+    }
+    let articulation = Articulation { root, floating: !template.fixed_root, joints, links };
+    if let Some(multibody) = articulation.multibody_mut(world) {
+        // rapier adds a small default damping to angular joints for stability; dreamrig uses
+        // exactly the URDF's <dynamics> so that an undamped pendulum stays undamped.
+        multibody.damping_mut().fill(0.0);
+        for (slot, info) in articulation.joints.iter().zip(&template.model.joints) {
+            multibody.damping_mut()[slot.dof] = info.damping as Real;
+            multibody.frictions_mut()[slot.dof] = info.friction as Real;
+        }
+    }
+    Ok(articulation)
+}
+
+/// Everything that differs between builds of the same scenario.
+pub struct SceneTemplates {
+    pub robot: ArticulationTemplate,
+    pub objects: Vec<Option<ArticulationTemplate>>,
+}
+
+impl SceneTemplates {
+    pub fn new(config: &ScenarioConfig) -> Self {
+        Self {
+            robot: ArticulationTemplate::new(config.robot.model.clone(), config.robot.fixed_base),
+            objects: config
+                .world
+                .objects
+                .iter()
+                .map(|o| match &o.shape {
+                    ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), false)),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+pub fn integration_parameters(config: &ScenarioConfig) -> IntegrationParameters {
+    IntegrationParameters { dt: config.timing.physics_dt as Real, ..IntegrationParameters::default() }
+}
+
+/// Builds the scene of an episode, with every body at its initial pose and at rest.
+/// With `state` (a full state vector, see [`StateLayout`]), every body starts where the state
+/// puts it; otherwise at the episode's initial pose, at rest. Roots are inserted directly at
+/// their pose, so that a state written here is reproduced to the bit.
+pub fn build_scene(config: &ScenarioConfig, templates: &SceneTemplates, params: &EpisodeParameters, state: Option<&[f64]>) -> Result<Scene, SimError> {
+    let layout = StateLayout::new(config);
+    let mut rapier = RapierWorld::new();
+    let g = config.world.gravity;
+    rapier.gravity = Vec3::new(g[0] as Real, g[1] as Real, g[2] as Real);
+    rapier.integration_parameters = integration_parameters(config);
+    let mut owners = HashMap::new();
+    let friction = |nominal: f64| params.friction.unwrap_or(nominal) as Real;
+
+    if let Some(ground) = &config.world.ground {
+        let body = rapier.bodies.insert(RigidBodyBuilder::fixed().translation(Vec3::new(0.0, 0.0, ground.height as Real)));
+        let collider = ColliderBuilder::halfspace(rapier3d::na::Unit::new_unchecked(Vec3::Z)).friction(friction(ground.friction));
+        let handle = rapier.colliders.insert_with_parent(collider, body, &mut rapier.bodies);
+        owners.insert(handle, ColliderOwner::Ground);
+    }
+    let mut obstacles: Vec<(BodyConfig, Pose)> = config.world.obstacles.iter().map(|o| (o.clone(), pose_from(o.pose.position, o.pose.rpy))).collect();
+    if let Some(field) = &config.randomize.obstacle_field {
+        for (i, [x, y, radius]) in params.field_obstacles.iter().enumerate() {
+            let body = BodyConfig {
+                name: format!("field_obstacle_{i}"),
+                shape: ShapeConfig::Cylinder { radius: *radius, half_length: field.height / 2.0 },
+                pose: PoseConfig { position: [*x, *y, field.height / 2.0], rpy: [0.0; 3] },
+                mass: 0.0,
+                friction: 0.8,
+            };
+            let pose = pose_from(body.pose.position, body.pose.rpy);
+            obstacles.push((body, pose));
+        }
+    }
+    for (index, (obstacle, pose)) in obstacles.iter().enumerate() {
+        let body = rapier.bodies.insert(RigidBodyBuilder::fixed().pose(*pose));
+        if let Some(builder) = shape_collider(&obstacle.shape) {
+            let handle = rapier.colliders.insert_with_parent(builder.friction(friction(obstacle.friction)), body, &mut rapier.bodies);
+            owners.insert(handle, ColliderOwner::Obstacle(index));
+        } else if let ShapeConfig::Urdf { model } = &obstacle.shape {
+            let template = ArticulationTemplate::new(model.clone(), true);
+            let articulation = insert_articulation(&mut rapier, &template, *pose, 1.0, params.friction.or(Some(obstacle.friction)))?;
+            for handle in articulation.links.values() {
+                for collider in rapier.bodies[*handle].colliders() {
+                    owners.insert(*collider, ColliderOwner::Obstacle(index));
+                }
+            }
+        }
+    }
+    let mut objects = Vec::new();
+    for (index, object) in config.world.objects.iter().enumerate() {
+        let pose = match state {
+            Some(values) => pose_from_coordinates(&values[layout.object_positions[index]..]),
+            None => pose_from(params.object_positions[index], params.object_rpy[index]),
+        };
+        if let Some(builder) = shape_collider(&object.shape) {
+            let body = rapier.bodies.insert(RigidBodyBuilder::dynamic().pose(pose).can_sleep(false));
+            let handle = rapier.colliders.insert_with_parent(
+                builder.mass((object.mass * params.mass_scale) as Real).friction(friction(object.friction)),
+                body,
+                &mut rapier.bodies,
+            );
+            owners.insert(handle, ColliderOwner::Object(index));
+            objects.push(ObjectBody::Rigid(body));
+        } else {
+            let template = templates.objects[index].as_ref().ok_or_else(|| SimError::Build(format!("object {} has no URDF template", object.name)))?;
+            let articulation = insert_articulation(&mut rapier, template, pose, params.mass_scale, params.friction.or(Some(object.friction)))?;
+            for handle in articulation.links.values() {
+                for collider in rapier.bodies[*handle].colliders() {
+                    owners.insert(*collider, ColliderOwner::Object(index));
+                }
+            }
+            // A single-link URDF has no joints and so no multibody: it is a plain rigid body.
+            if articulation.multibody(&rapier).is_some() {
+                objects.push(ObjectBody::Articulated(articulation));
+            } else {
+                objects.push(ObjectBody::Rigid(articulation.root));
+            }
+        }
+    }
+    let robot_pose = match state {
+        Some(values) if config.robot.fixed_base => {
+            let _ = values;
+            pose_from(params.base_position, params.base_rpy)
+        }
+        Some(values) => pose_from_coordinates(values),
+        None => pose_from(params.base_position, params.base_rpy),
+    };
+    let robot = insert_articulation(&mut rapier, &templates.robot, robot_pose, params.mass_scale, params.friction)?;
+    for (link, friction) in &config.robot.link_friction {
+        let colliders: Vec<ColliderHandle> = robot.links.get(link).map(|h| rapier.bodies[*h].colliders().to_vec()).unwrap_or_default();
+        for handle in colliders {
+            if let Some(collider) = rapier.colliders.get_mut(handle) {
+                collider.set_friction(*friction as Real);
+            }
+        }
+    }
+    for (name, handle) in &robot.links {
+        for collider in rapier.bodies[*handle].colliders() {
+            owners.insert(*collider, ColliderOwner::RobotLink(name.clone()));
+        }
+    }
+    for handle in robot.links.values() {
+        if let Some(body) = rapier.bodies.get_mut(*handle) {
+            // Sleeping would make a body's future depend on how long it has been still, which
+            // the state vector does not record.
+            body.activation_mut().normalized_linear_threshold = -1.0;
+            body.activation_mut().angular_threshold = -1.0;
+        }
+    }
+    let mut scene = Scene { rapier, robot, objects, owners };
+    let robot = scene.robot.clone();
+    match state {
+        None => {
+            let zeros = vec![0.0; robot.velocity_len()];
+            write_articulation(&mut scene.rapier, &robot, &params.initial_joints, &zeros);
+        }
+        Some(values) => {
+            let root = if robot.floating { 7 } else { 0 };
+            let joints = &values[root..layout.robot_positions];
+            let velocities = &values[layout.velocity_start..layout.velocity_start + robot.velocity_len()];
+            write_articulation(&mut scene.rapier, &robot, joints, velocities);
+            for (index, object) in scene.objects.clone().iter().enumerate() {
+                let v = layout.velocity_start + layout.object_velocities[index];
+                write_object_velocity(&mut scene.rapier, object, &values[v..v + 6]);
+            }
+        }
+    }
+    Ok(scene)
+}
+
+fn joint_coordinate(joint: &MultibodyJoint) -> Real {
+    let locked = joint.data.locked_axes.bits();
+    let coords = joint.coords();
+    (0..6).find(|i| locked & (1 << i) == 0).map(|i| coords[i]).unwrap_or(0.0)
+}
+
+/// Appends the generalized coordinates and velocities of an articulation.
+pub fn read_articulation(world: &RapierWorld, articulation: &Articulation, positions: &mut Vec<f64>, velocities: &mut Vec<f64>) {
+    let Some(multibody) = articulation.multibody(world) else { return };
+    let v = multibody.generalized_velocity();
+    if articulation.floating {
+        let p = world.bodies[articulation.root].position();
+        positions.extend([p.translation.x, p.translation.y, p.translation.z, p.rotation.w, p.rotation.x, p.rotation.y, p.rotation.z].map(f64::from));
+        velocities.extend((0..6).map(|i| v[i] as f64));
+    }
+    for slot in &articulation.joints {
+        let link = multibody.link(slot.link_id).expect("joint link exists");
+        positions.push(joint_coordinate(link.joint()) as f64);
+        velocities.push(v[slot.dof] as f64);
+    }
+}
+
+/// Writes joint coordinates and generalized velocities (root first, when floating) into an
+/// articulation that was just built with every joint at zero, then updates the link poses.
+pub fn write_articulation(world: &mut RapierWorld, articulation: &Articulation, joint_positions: &[f64], qdot: &[f64]) {
+    let RapierWorld { bodies, multibody_joints, .. } = world;
+    let Some(link) = multibody_joints.rigid_body_link(articulation.root).copied() else { return };
+    let Some(multibody) = multibody_joints.get_multibody_mut(link.multibody) else { return };
+    for (slot, q) in articulation.joints.iter().zip(joint_positions) {
+        if let Some(link) = multibody.link_mut(slot.link_id) {
+            link.joint.apply_displacement(&[*q as Real]);
+        }
+    }
+    {
+        let root_dofs = if articulation.floating { 6 } else { 0 };
+        let mut v = multibody.generalized_velocity_mut();
+        for (i, value) in qdot.iter().enumerate() {
+            let dof = if i < root_dofs { i } else { articulation.joints[i - root_dofs].dof };
+            v[dof] = *value as Real;
+        }
+    }
+    multibody.forward_kinematics(bodies, true);
+    multibody.update_rigid_bodies(bodies, true);
+    set_link_velocities(multibody, bodies);
+}
+
+/// Link velocities from the generalized velocity, as rapier computes them during a step; the
+/// sensors read them before the next step does.
+fn set_link_velocities(multibody: &Multibody, bodies: &mut RigidBodySet) {
+    let v = multibody.generalized_velocity();
+    for (link_id, link) in multibody.links().enumerate() {
+        let jacobian = multibody.body_jacobian(link_id);
+        if jacobian.ncols() != v.len() {
+            continue;
+        }
+        let twist = jacobian * v;
+        if let Some(body) = bodies.get_mut(link.rigid_body_handle()) {
+            body.set_linvel(Vec3::new(twist[0], twist[1], twist[2]), false);
+            body.set_angvel(Vec3::new(twist[3], twist[4], twist[5]), false);
+        }
+    }
+}
+
+/// Appends an object's coordinates (position + quaternion) and velocities (linear + angular).
+pub fn read_object(world: &RapierWorld, object: &ObjectBody, positions: &mut Vec<f64>, velocities: &mut Vec<f64>) {
+    match object {
+        ObjectBody::Rigid(handle) => {
+            let body = &world.bodies[*handle];
+            let p = body.position();
+            positions.extend([p.translation.x, p.translation.y, p.translation.z, p.rotation.w, p.rotation.x, p.rotation.y, p.rotation.z].map(f64::from));
+            let (v, w) = (body.linvel(), body.angvel());
+            velocities.extend([v.x, v.y, v.z, w.x, w.y, w.z].map(f64::from));
+        }
+        ObjectBody::Articulated(articulation) => read_articulation(world, articulation, positions, velocities),
+    }
+}
+
+fn write_object_velocity(world: &mut RapierWorld, object: &ObjectBody, qdot: &[f64]) {
+    match object {
+        ObjectBody::Rigid(handle) => {
+            let body = world.bodies.get_mut(*handle).expect("object body");
+            body.set_linvel(Vec3::new(qdot[0] as Real, qdot[1] as Real, qdot[2] as Real), false);
+            body.set_angvel(Vec3::new(qdot[3] as Real, qdot[4] as Real, qdot[5] as Real), false);
+        }
+        ObjectBody::Articulated(articulation) => write_articulation(world, articulation, &[], qdot),
+    }
+}
+
+fn pose_from_coordinates(q: &[f64]) -> Pose {
+    let translation = Vec3::new(q[0] as Real, q[1] as Real, q[2] as Real);
+    let rotation = Quat::from_xyzw(q[4] as Real, q[5] as Real, q[6] as Real, q[3] as Real);
+    Pose::from_parts(translation, rotation)
+}
+
+/// Where each part of the scene sits in the flat state vector: robot coordinates, object
+/// coordinates, then robot velocities, object velocities. Every object is a free body (7
+/// coordinates: position and w-x-y-z quaternion; 6 velocities: linear and angular).
+#[derive(Debug, Clone)]
+pub struct StateLayout {
+    pub robot_positions: usize,
+    pub object_positions: Vec<usize>,
+    pub velocity_start: usize,
+    pub object_velocities: Vec<usize>,
+    pub len: usize,
+    pub names: Vec<String>,
+}
+
+impl StateLayout {
+    pub fn new(config: &ScenarioConfig) -> Self {
+        let floating = !config.robot.fixed_base;
+        let joints = &config.robot.model.joints;
+        let mut positions = Vec::new();
+        let mut velocities = Vec::new();
+        let pose_names = ["x", "y", "z", "qw", "qx", "qy", "qz"];
+        let twist_names = ["vx", "vy", "vz", "wx", "wy", "wz"];
+        if floating {
+            positions.extend(pose_names.iter().map(|n| format!("robot.base.{n}")));
+            velocities.extend(twist_names.iter().map(|n| format!("robot.base.{n}")));
+        }
+        for joint in joints {
+            positions.push(format!("robot.joint.{}.position", joint.name));
+            velocities.push(format!("robot.joint.{}.velocity", joint.name));
+        }
+        let robot_positions = positions.len();
+        let robot_velocities = velocities.len();
+        let mut object_positions = Vec::new();
+        let mut object_velocities = Vec::new();
+        for object in &config.world.objects {
+            object_positions.push(positions.len());
+            object_velocities.push(velocities.len());
+            positions.extend(pose_names.iter().map(|n| format!("object.{}.{n}", object.name)));
+            velocities.extend(twist_names.iter().map(|n| format!("object.{}.{n}", object.name)));
+        }
+        let velocity_start = positions.len();
+        let _ = robot_velocities;
+        let mut names = positions;
+        names.extend(velocities);
+        Self { robot_positions, object_positions, velocity_start, object_velocities, len: names.len(), names }
+    }
+}
+
+/// Lengths of an object's coordinates and velocities.
+pub fn object_lengths(object: &ObjectBody) -> (usize, usize) {
+    match object {
+        ObjectBody::Rigid(_) => (7, 6),
+        ObjectBody::Articulated(a) => (a.position_len(), a.velocity_len()),
+    }
+}

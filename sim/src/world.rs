@@ -1,0 +1,186 @@
+//! The world API every backend implements: reset, step, and read/write the full state.
+
+use crate::error::SimError;
+use std::sync::Arc;
+
+/// One named array of an observation or action.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldSpec {
+    /// Dotted name, e.g. `joint_state.position` or `lidar.ranges`.
+    pub name: String,
+    /// Array shape; the values are stored flat in row-major order.
+    pub shape: Vec<usize>,
+    pub unit: String,
+    /// Per-element names where they mean something (joint names, axes).
+    pub element_names: Vec<String>,
+    /// Bounds per element; infinite where unbounded.
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+}
+
+impl FieldSpec {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a world's observations contain, field by field.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct ObservationSpec {
+    pub fields: Vec<FieldSpec>,
+}
+
+impl ObservationSpec {
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+/// What a world's actions must be: a flat vector with a name, unit and bounds per value.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct ActionSpec {
+    pub names: Vec<String>,
+    pub units: Vec<String>,
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+}
+
+impl ActionSpec {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Names of the values of [`WorldState::values`].
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct StateSpec {
+    pub names: Vec<String>,
+}
+
+/// One observation: the values of each field of the [`ObservationSpec`], in its order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub spec: Arc<ObservationSpec>,
+    pub fields: Vec<Vec<f32>>,
+}
+
+impl Observation {
+    /// The values of the field called `name`.
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.spec.index(name).map(|i| self.fields[i].as_slice())
+    }
+
+    /// All fields concatenated, in spec order (what a flat policy input is).
+    pub fn flatten(&self) -> Vec<f32> {
+        self.fields.iter().flatten().copied().collect()
+    }
+}
+
+/// Why an episode ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum EndReason {
+    Success,
+    Failure(String),
+    /// The horizon was reached without success or failure.
+    Horizon,
+}
+
+/// What a step reports besides the observation and reward.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StepInfo {
+    /// Simulated time in seconds since reset.
+    pub time: f64,
+    /// Control steps since reset.
+    pub step: u64,
+    /// The task is achieved (and has been for the required hold time).
+    pub success: bool,
+    /// The robot touched an obstacle during this step.
+    pub collision: bool,
+    /// Distance from the tracked point to the goal, for tasks with a goal.
+    pub goal_distance: Option<f64>,
+    /// Set on the last step of an episode.
+    pub end_reason: Option<EndReason>,
+}
+
+/// The result of [`World::step`], with Gymnasium's semantics: `terminated` when the task ended
+/// (success or failure), `truncated` when the horizon cut it short.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    pub observation: Observation,
+    pub reward: f64,
+    pub terminated: bool,
+    pub truncated: bool,
+    pub info: StepInfo,
+}
+
+/// The random state of an episode's sensor noise, as a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoiseState {
+    pub seed: u64,
+    pub word_pos: u128,
+}
+
+/// Everything needed to continue an episode from a point in time.
+///
+/// `values` is the full dynamic state as a flat named vector ([`World::state_spec`]): the
+/// generalized coordinates of the robot and of every movable object, then their velocities.
+/// This is what a learned world model predicts. The other fields are the episode's
+/// bookkeeping (elapsed steps, actions delayed by latency, sensor-noise RNG).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorldState {
+    pub values: Vec<f64>,
+    pub step: u64,
+    pub pending_actions: Vec<Vec<f64>>,
+    pub success_streak: u32,
+    pub noise: NoiseState,
+}
+
+/// A world that rolls out observations given actions.
+pub trait World: Send {
+    /// Starts a new episode. Every random choice of the episode (randomized parameters,
+    /// sensor noise) derives from `seed`, so the same seed gives the same episode.
+    fn reset(&mut self, seed: u64) -> Result<(Observation, StepInfo), SimError>;
+
+    /// Applies one action for one control period.
+    fn step(&mut self, action: &[f64]) -> Result<StepResult, SimError>;
+
+    fn observation_spec(&self) -> &Arc<ObservationSpec>;
+    fn action_spec(&self) -> &ActionSpec;
+    fn state_spec(&self) -> &StateSpec;
+
+    /// The full state of the current episode.
+    fn state(&self) -> Result<WorldState, SimError>;
+
+    /// Puts the current episode in `state`; stepping from here reproduces what stepping from
+    /// the moment `state` was taken gave.
+    fn set_state(&mut self, state: &WorldState) -> Result<(), SimError>;
+
+    /// The observation of the current state.
+    fn observe(&mut self) -> Result<Observation, SimError>;
+
+    /// Control period in seconds.
+    fn control_period(&self) -> f64;
+}
+
+/// Checks an action against its spec: right length and finite values.
+pub fn check_action(spec: &ActionSpec, action: &[f64]) -> Result<(), SimError> {
+    if action.len() != spec.len() {
+        return Err(SimError::ActionLength { expected: spec.len(), got: action.len(), names: spec.names.join(", ") });
+    }
+    if let Some((index, value)) = action.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(SimError::ActionNotFinite { index, name: spec.names[index].clone(), value: *value });
+    }
+    Ok(())
+}

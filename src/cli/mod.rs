@@ -1,0 +1,66 @@
+mod run;
+mod scenarios;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// dreamrig: test robot policies offline and generate robot training data, in physics
+/// simulation and in learned world models.
+#[derive(Parser, Debug)]
+#[command(name = "dreamrig", version, about, long_about = None)]
+pub struct Cli {
+    /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check scenario files and report every problem with file:line:column.
+    Validate(validate::ValidateArgs),
+    /// List the scenarios that ship with dreamrig.
+    Scenarios(scenarios::ScenariosArgs),
+    /// Run episodes of a scenario with a baseline policy and print a summary.
+    Run(run::RunArgs),
+}
+
+/// A problem with what the user gave (exit code 2) rather than a failure while running (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    let usage = error.chain().any(|e| e.is::<UsageError>() || e.is::<dreamrig_sim::ScenarioErrors>() || e.is::<dreamrig_sim::ScenarioError>());
+    if usage {
+        2
+    } else {
+        1
+    }
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Scenarios(args) => scenarios::run(args),
+        Command::Run(args) => run::run(args),
+    }
+}
+
+/// Loads a scenario given by path or shipped name.
+pub fn load_scenario(name_or_path: &str) -> anyhow::Result<dreamrig_sim::Scenario> {
+    let path = dreamrig_sim::scenario::resolve(name_or_path)?;
+    Ok(dreamrig_sim::Scenario::load(&path)?)
+}

@@ -1,0 +1,76 @@
+use anyhow::Context;
+use dreamrig_eval::run_episode;
+use dreamrig_sim::{PhysicsWorld, World};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Scenario file, or the name of a shipped scenario (see `dreamrig scenarios`).
+    pub scenario: String,
+    /// Seed of the first episode; episode k uses seed + k.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of episodes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub episodes: u64,
+    /// Policy to run.
+    #[arg(long, default_value = "zero", value_parser = ["zero", "random"])]
+    pub policy: String,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let scenario = super::load_scenario(&args.scenario)?;
+    let config = scenario.config.clone();
+    let probe = PhysicsWorld::new(config.clone());
+    let policy = dreamrig_policies::baseline(&args.policy, probe.action_spec()).context("unknown policy")?;
+    policy.check(probe.observation_spec(), probe.action_spec())?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("starting worker threads")?;
+    let progress = ProgressBar::new(args.episodes);
+    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} episodes {per_sec} eta {eta}").expect("valid template"));
+    if args.episodes < 2 {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let started = Instant::now();
+    let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
+    let records = pool.install(|| {
+        seeds
+            .par_iter()
+            .map_init(
+                || (PhysicsWorld::new(config.clone()), dreamrig_policies::baseline(&args.policy, probe.action_spec()).expect("checked above")),
+                |(world, policy), seed| {
+                    let record = run_episode(world, policy.as_mut(), *seed);
+                    progress.inc(1);
+                    record
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    progress.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    println!("scenario {} ({}), policy {}", config.name, scenario.path.display(), args.policy);
+    println!("{:>8} {:>8} {:>12} {:>8}  end", "seed", "steps", "return", "success");
+    for r in &records {
+        println!("{:>8} {:>8} {:>12.3} {:>8}  {}", r.seed, r.steps, r.episode_return, r.success, r.end_reason);
+    }
+    let steps: u64 = records.iter().map(|r| r.steps).sum();
+    let successes = records.iter().filter(|r| r.success).count();
+    let mean_return = records.iter().map(|r| r.episode_return).sum::<f64>() / records.len() as f64;
+    println!(
+        "summary: {} episodes, {} steps, mean return {:.3}, success {}/{} ({:.1}%), wall time {:.3} s, {:.0} steps/s",
+        records.len(),
+        steps,
+        mean_return,
+        successes,
+        records.len(),
+        100.0 * successes as f64 / records.len() as f64,
+        wall,
+        steps as f64 / wall
+    );
+    Ok(ExitCode::SUCCESS)
+}
