@@ -43,7 +43,11 @@ impl Policy for ZeroPolicy {
 
     fn check(&self, _observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
         if action.len() != self.width {
-            return Err(PolicyError::SpecMismatch { policy: "zero".into(), needed: format!("{} action values", self.width), provided: format!("{}", action.len()) });
+            return Err(PolicyError::SpecMismatch {
+                policy: "zero".into(),
+                needed: format!("{} action values", self.width),
+                provided: format!("{}", action.len()),
+            });
         }
         Ok(())
     }
@@ -75,7 +79,11 @@ impl Policy for RandomPolicy {
 
     fn check(&self, _observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
         if action.len() != self.low.len() {
-            return Err(PolicyError::SpecMismatch { policy: "random".into(), needed: format!("{} action values", self.low.len()), provided: format!("{}", action.len()) });
+            return Err(PolicyError::SpecMismatch {
+                policy: "random".into(),
+                needed: format!("{} action values", self.low.len()),
+                provided: format!("{}", action.len()),
+            });
         }
         Ok(())
     }

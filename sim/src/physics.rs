@@ -4,7 +4,7 @@ use crate::error::SimError;
 use crate::randomize::{episode_rng, sample_parameters, EpisodeParameters, NOISE_STREAM};
 use crate::robot::JointKind;
 use crate::scenario::config::*;
-use crate::scene::{build_scene, read_articulation, read_object, ColliderOwner, Scene, SceneTemplates, StateLayout};
+use crate::scene::{build_scene, link_velocities, read_articulation, read_object, ColliderOwner, Scene, SceneTemplates, StateLayout};
 use crate::sensors::{read_sensor, sensor_fields, SensorContext};
 use crate::task::{evaluate_task, tracked_position, TaskProgress};
 use crate::world::*;
@@ -207,7 +207,10 @@ impl PhysicsWorld {
                 ActuatorConfig::DifferentialDrive { left, right, wheel_radius, wheel_separation, effort_limit, kd, .. } => {
                     let (v, w) = (action[cursor], action[cursor + 1]);
                     cursor += 2;
-                    let targets = [(*left, (v - w * wheel_separation / 2.0) / wheel_radius), (*right, (v + w * wheel_separation / 2.0) / wheel_radius)];
+                    let targets = [
+                        (*left, (v - w * wheel_separation / 2.0) / wheel_radius),
+                        (*right, (v + w * wheel_separation / 2.0) / wheel_radius),
+                    ];
                     for (joint, target) in targets {
                         let slot = &robot.joints[joint];
                         let limit = effort_limit * gain;
@@ -226,7 +229,10 @@ impl PhysicsWorld {
     }
 
     fn observe_episode(config: &ScenarioConfig, layout: &WorldLayout, episode: &mut Episode, force_all: bool) -> Observation {
+        let velocities: HashMap<RigidBodyHandle, (Vec3, Vec3)> =
+            link_velocities(&episode.scene.rapier, &episode.scene.robot).into_iter().map(|(h, v, w)| (h, (v, w))).collect();
         let context = SensorContext {
+            velocities: &velocities,
             gravity: Vec3::new(config.world.gravity[0] as Real, config.world.gravity[1] as Real, config.world.gravity[2] as Real),
             control_period: config.timing.control_period(),
             previous_velocities: &episode.previous_velocities,
@@ -251,7 +257,8 @@ impl PhysicsWorld {
     }
 
     fn record_velocities(episode: &mut Episode) {
-        episode.previous_velocities = episode.scene.robot.links.values().map(|h| (*h, episode.scene.rapier.bodies[*h].linvel())).collect();
+        episode.previous_velocities =
+            link_velocities(&episode.scene.rapier, &episode.scene.robot).into_iter().map(|(h, v, _)| (h, v)).collect();
     }
 
     fn check_finite(&self, episode: &Episode) -> Result<(), SimError> {
@@ -325,7 +332,8 @@ impl World for PhysicsWorld {
         if episode.done {
             return Err(SimError::EpisodeOver);
         }
-        let clipped: Vec<f64> = action.iter().zip(self.layout.action.low.iter().zip(&self.layout.action.high)).map(|(a, (lo, hi))| a.clamp(*lo, *hi)).collect();
+        let clipped: Vec<f64> =
+            action.iter().zip(self.layout.action.low.iter().zip(&self.layout.action.high)).map(|(a, (lo, hi))| a.clamp(*lo, *hi)).collect();
         episode.pending.push_back(clipped.clone());
         let applied = episode.pending.pop_front().expect("just pushed");
         Self::record_velocities(episode);
@@ -340,7 +348,8 @@ impl World for PhysicsWorld {
         self.check_finite(episode)?;
         let episode = self.episode.as_mut().expect("episode exists");
         let observation = Self::observe_episode(&self.config, &self.layout, episode, false);
-        let outcome = evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, &clipped, collision, episode.step);
+        let outcome =
+            evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, &clipped, collision, episode.step);
         episode.done = outcome.terminated || outcome.truncated;
         Ok(StepResult {
             observation,
@@ -403,8 +412,8 @@ impl World for PhysicsWorld {
         let _ = last;
         Self::record_velocities(episode);
         let tracked = tracked_position(&self.config, &episode.scene);
-        episode.progress.previous_distance =
-            (self.config.task.kind != TaskKind::Balance).then(|| crate::task::distance(&tracked, &episode.params.goal, self.config.task.kind));
+        episode.progress.previous_distance = (self.config.task.kind != TaskKind::Balance)
+            .then(|| crate::task::distance(&tracked, &episode.params.goal, self.config.task.kind));
         Ok(())
     }
 
@@ -424,7 +433,8 @@ pub fn touches_obstacle(scene: &Scene) -> bool {
         let owners = (scene.owners.get(&pair.collider1), scene.owners.get(&pair.collider2));
         let robot_obstacle = matches!(
             owners,
-            (Some(ColliderOwner::RobotLink(_)), Some(ColliderOwner::Obstacle(_))) | (Some(ColliderOwner::Obstacle(_)), Some(ColliderOwner::RobotLink(_)))
+            (Some(ColliderOwner::RobotLink(_)), Some(ColliderOwner::Obstacle(_)))
+                | (Some(ColliderOwner::Obstacle(_)), Some(ColliderOwner::RobotLink(_)))
         );
         robot_obstacle && pair.has_any_active_contact()
     })

@@ -75,7 +75,11 @@ pub fn sample_parameters(config: &ScenarioConfig, seed: u64) -> EpisodeParameter
     ];
     let base_rpy = [base.rpy[0], base.rpy[1], base.rpy[2] + sample_or(&r.initial_base[3], 0.0, &mut rng)];
     let nominal = config.task.goal;
-    let goal = [sample_or(&r.goal[0], nominal[0], &mut rng), sample_or(&r.goal[1], nominal[1], &mut rng), sample_or(&r.goal[2], nominal[2], &mut rng)];
+    let goal = [
+        sample_or(&r.goal[0], nominal[0], &mut rng),
+        sample_or(&r.goal[1], nominal[1], &mut rng),
+        sample_or(&r.goal[2], nominal[2], &mut rng),
+    ];
     let mut object_positions: Vec<[f64; 3]> = config.world.objects.iter().map(|o| o.pose.position).collect();
     let mut object_rpy: Vec<[f64; 3]> = config.world.objects.iter().map(|o| o.pose.rpy).collect();
     for (object, offsets) in &r.objects {

@@ -81,8 +81,7 @@ impl RobotModel {
     }
 
     pub fn from_file(path: &Path) -> Result<Self, UrdfProblem> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| UrdfProblem::new("<file>", format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| UrdfProblem::new("<file>", format!("cannot read {}: {e}", path.display())))?;
         let text = String::from_utf8(bytes)
             .map_err(|e| UrdfProblem::new("<file>", format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to())))?;
         let mesh_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
@@ -196,7 +195,9 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
             _ => {}
         }
         let axis = joint.axis.xyz.0;
-        if joint.joint_type != urdf_rs::JointType::Fixed && (axis.iter().any(|a| !a.is_finite()) || axis.iter().map(|a| a * a).sum::<f64>() < 1e-12) {
+        if joint.joint_type != urdf_rs::JointType::Fixed
+            && (axis.iter().any(|a| !a.is_finite()) || axis.iter().map(|a| a * a).sum::<f64>() < 1e-12)
+        {
             return Err(UrdfProblem::new(element, format!("<axis xyz> must be a non-zero finite vector, got {axis:?}")));
         }
         if let Some(dynamics) = &joint.dynamics {
@@ -218,7 +219,11 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
     if roots.len() != 1 {
         return Err(UrdfProblem::new(
             "<robot>",
-            if roots.is_empty() { "the joints form a cycle: no root link".to_string() } else { format!("the links form {} separate trees (roots: {}); a robot must be one tree", roots.len(), roots.join(", ")) },
+            if roots.is_empty() {
+                "the joints form a cycle: no root link".to_string()
+            } else {
+                format!("the links form {} separate trees (roots: {}); a robot must be one tree", roots.len(), roots.join(", "))
+            },
         ));
     }
     // With one root and one parent per link, a cycle would leave some link unreachable.
@@ -263,7 +268,10 @@ fn check_geometry(element: &str, geometry: &urdf_rs::Geometry, mesh_dir: &Path) 
             }
             let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
             if !matches!(extension.as_str(), "stl" | "obj" | "dae") {
-                return Err(UrdfProblem::new(element, format!("mesh \"{filename}\": unsupported format .{extension}; expected .stl, .obj or .dae")));
+                return Err(UrdfProblem::new(
+                    element,
+                    format!("mesh \"{filename}\": unsupported format .{extension}; expected .stl, .obj or .dae"),
+                ));
             }
             let loaded = rapier3d_meshloader::load_from_path(&path, &MeshConverter::TriMesh, rapier3d::math::Vector::splat(1.0))
                 .map_err(|e| UrdfProblem::new(element, format!("mesh \"{filename}\" cannot be loaded: {e}")))?;
@@ -271,7 +279,8 @@ fn check_geometry(element: &str, geometry: &urdf_rs::Geometry, mesh_dir: &Path) 
                 return Err(UrdfProblem::new(element, format!("mesh \"{filename}\" contains no geometry")));
             }
             for shape in loaded {
-                shape.map_err(|e| UrdfProblem::new(element, format!("mesh \"{filename}\" cannot be converted to a collision shape: {e}")))?;
+                shape
+                    .map_err(|e| UrdfProblem::new(element, format!("mesh \"{filename}\" cannot be converted to a collision shape: {e}")))?;
             }
             Ok(())
         }

@@ -133,7 +133,15 @@ fn scaled_mass_properties(model: &RobotModel, link_index: usize, scale: f64) -> 
     let i = &inertial.inertia;
     let s = scale as Real;
     let matrix = Mat3::from_cols_array(&[
-        i.ixx as Real, i.ixy as Real, i.ixz as Real, i.ixy as Real, i.iyy as Real, i.iyz as Real, i.ixz as Real, i.iyz as Real, i.izz as Real,
+        i.ixx as Real,
+        i.ixy as Real,
+        i.ixz as Real,
+        i.ixy as Real,
+        i.iyy as Real,
+        i.iyz as Real,
+        i.ixz as Real,
+        i.iyz as Real,
+        i.izz as Real,
     ]) * s;
     let com = inertial.origin.xyz.0;
     MassProperties::with_inertia_matrix(Vec3::new(com[0] as Real, com[1] as Real, com[2] as Real), inertial.mass.value as Real * s, matrix)
@@ -181,8 +189,10 @@ fn insert_articulation(
             .iter()
             .position(|&j| template.model.urdf.joints[j].name == info.name)
             .ok_or_else(|| SimError::Build(format!("joint {} was not created", info.name)))?;
-        let handle = handles.joints[position].joint.ok_or_else(|| SimError::Build(format!("joint {} is not part of the multibody", info.name)))?;
-        let (multibody, link_id) = world.multibody_joints.get(handle).ok_or_else(|| SimError::Build(format!("joint {} has no multibody", info.name)))?;
+        let handle =
+            handles.joints[position].joint.ok_or_else(|| SimError::Build(format!("joint {} is not part of the multibody", info.name)))?;
+        let (multibody, link_id) =
+            world.multibody_joints.get(handle).ok_or_else(|| SimError::Build(format!("joint {} has no multibody", info.name)))?;
         let link = multibody.link(link_id).ok_or_else(|| SimError::Build(format!("joint {} has no link", info.name)))?;
         joints.push(JointSlot {
             kind: info.kind,
@@ -229,14 +239,25 @@ impl SceneTemplates {
 }
 
 pub fn integration_parameters(config: &ScenarioConfig) -> IntegrationParameters {
-    IntegrationParameters { dt: config.timing.physics_dt as Real, ..IntegrationParameters::default() }
+    IntegrationParameters {
+        dt: config.timing.physics_dt as Real,
+        // Warm starting carries contact impulses from one step to the next: solver state that
+        // the state vector does not hold. Without it the future is a function of the state.
+        warmstart_coefficient: 0.0,
+        ..IntegrationParameters::default()
+    }
 }
 
 /// Builds the scene of an episode, with every body at its initial pose and at rest.
 /// With `state` (a full state vector, see [`StateLayout`]), every body starts where the state
 /// puts it; otherwise at the episode's initial pose, at rest. Roots are inserted directly at
 /// their pose, so that a state written here is reproduced to the bit.
-pub fn build_scene(config: &ScenarioConfig, templates: &SceneTemplates, params: &EpisodeParameters, state: Option<&[f64]>) -> Result<Scene, SimError> {
+pub fn build_scene(
+    config: &ScenarioConfig,
+    templates: &SceneTemplates,
+    params: &EpisodeParameters,
+    state: Option<&[f64]>,
+) -> Result<Scene, SimError> {
     let layout = StateLayout::new(config);
     let mut rapier = RapierWorld::new();
     let g = config.world.gravity;
@@ -251,7 +272,8 @@ pub fn build_scene(config: &ScenarioConfig, templates: &SceneTemplates, params: 
         let handle = rapier.colliders.insert_with_parent(collider, body, &mut rapier.bodies);
         owners.insert(handle, ColliderOwner::Ground);
     }
-    let mut obstacles: Vec<(BodyConfig, Pose)> = config.world.obstacles.iter().map(|o| (o.clone(), pose_from(o.pose.position, o.pose.rpy))).collect();
+    let mut obstacles: Vec<(BodyConfig, Pose)> =
+        config.world.obstacles.iter().map(|o| (o.clone(), pose_from(o.pose.position, o.pose.rpy))).collect();
     if let Some(field) = &config.randomize.obstacle_field {
         for (i, [x, y, radius]) in params.field_obstacles.iter().enumerate() {
             let body = BodyConfig {
@@ -296,8 +318,10 @@ pub fn build_scene(config: &ScenarioConfig, templates: &SceneTemplates, params: 
             owners.insert(handle, ColliderOwner::Object(index));
             objects.push(ObjectBody::Rigid(body));
         } else {
-            let template = templates.objects[index].as_ref().ok_or_else(|| SimError::Build(format!("object {} has no URDF template", object.name)))?;
-            let articulation = insert_articulation(&mut rapier, template, pose, params.mass_scale, params.friction.or(Some(object.friction)))?;
+            let template =
+                templates.objects[index].as_ref().ok_or_else(|| SimError::Build(format!("object {} has no URDF template", object.name)))?;
+            let articulation =
+                insert_articulation(&mut rapier, template, pose, params.mass_scale, params.friction.or(Some(object.friction)))?;
             for handle in articulation.links.values() {
                 for collider in rapier.bodies[*handle].colliders() {
                     owners.insert(*collider, ColliderOwner::Object(index));
@@ -374,7 +398,9 @@ pub fn read_articulation(world: &RapierWorld, articulation: &Articulation, posit
     let v = multibody.generalized_velocity();
     if articulation.floating {
         let p = world.bodies[articulation.root].position();
-        positions.extend([p.translation.x, p.translation.y, p.translation.z, p.rotation.w, p.rotation.x, p.rotation.y, p.rotation.z].map(f64::from));
+        positions.extend(
+            [p.translation.x, p.translation.y, p.translation.z, p.rotation.w, p.rotation.x, p.rotation.y, p.rotation.z].map(f64::from),
+        );
         velocities.extend((0..6).map(|i| v[i] as f64));
     }
     for slot in &articulation.joints {
@@ -405,22 +431,53 @@ pub fn write_articulation(world: &mut RapierWorld, articulation: &Articulation, 
     }
     multibody.forward_kinematics(bodies, true);
     multibody.update_rigid_bodies(bodies, true);
-    set_link_velocities(multibody, bodies);
+    set_link_velocities(world, articulation);
 }
 
-/// Link velocities from the generalized velocity, as rapier computes them during a step; the
-/// sensors read them before the next step does.
-fn set_link_velocities(multibody: &Multibody, bodies: &mut RigidBodySet) {
-    let v = multibody.generalized_velocity();
-    for (link_id, link) in multibody.links().enumerate() {
-        let jacobian = multibody.body_jacobian(link_id);
-        if jacobian.ncols() != v.len() {
-            continue;
+/// Velocity of every link of an articulation (linear velocity of its centre of mass, angular
+/// velocity, both in the world frame), from the generalized velocities and the link poses.
+///
+/// This mirrors rapier's own propagation from the root to the leaves, but is computed from the
+/// current state: rapier refreshes a link body's velocity only at the start of each substep,
+/// so after a step the bodies hold the velocities of one substep earlier.
+pub fn link_velocities(world: &RapierWorld, articulation: &Articulation) -> Vec<(RigidBodyHandle, Vec3, Vec3)> {
+    let Some(multibody) = articulation.multibody(world) else {
+        return vec![];
+    };
+    let v: Vec<Real> = multibody.generalized_velocity().iter().copied().collect();
+    let mut out: Vec<(RigidBodyHandle, Vec3, Vec3)> = Vec::with_capacity(multibody.num_links());
+    for link in multibody.links() {
+        let handle = link.rigid_body_handle();
+        let joint = link.joint();
+        let local = joint.jacobian_mul_coordinates(&v[link.assembly_id().min(v.len())..]);
+        match link.parent_id() {
+            None => out.push((handle, local.linvel, local.angvel)),
+            Some(parent_id) => {
+                let parent_link = multibody.link(parent_id).expect("parent link");
+                let (_, parent_linvel, parent_angvel) = out[parent_id];
+                let joint_velocity = local.transformed(&(parent_link.local_to_world().rotation * joint.data.local_frame1.rotation));
+                let body = &world.bodies[handle];
+                let parent_body = &world.bodies[parent_link.rigid_body_handle()];
+                let shift = body.mass_properties().world_com - parent_body.mass_properties().world_com;
+                let pose = link.local_to_world();
+                let shift23 = pose.transform_point(body.mass_properties().local_mprops.local_com)
+                    - pose.transform_point(joint.data.local_frame2.translation);
+                let mut linvel = parent_linvel + joint_velocity.linvel;
+                let angvel = parent_angvel + joint_velocity.angvel;
+                linvel += parent_angvel.cross(shift);
+                linvel += joint_velocity.angvel.cross(shift23);
+                out.push((handle, linvel, angvel));
+            }
         }
-        let twist = jacobian * v;
-        if let Some(body) = bodies.get_mut(link.rigid_body_handle()) {
-            body.set_linvel(Vec3::new(twist[0], twist[1], twist[2]), false);
-            body.set_angvel(Vec3::new(twist[3], twist[4], twist[5]), false);
+    }
+    out
+}
+
+fn set_link_velocities(world: &mut RapierWorld, articulation: &Articulation) {
+    for (handle, linvel, angvel) in link_velocities(world, articulation) {
+        if let Some(body) = world.bodies.get_mut(handle) {
+            body.set_linvel(linvel, false);
+            body.set_angvel(angvel, false);
         }
     }
 }
@@ -431,7 +488,9 @@ pub fn read_object(world: &RapierWorld, object: &ObjectBody, positions: &mut Vec
         ObjectBody::Rigid(handle) => {
             let body = &world.bodies[*handle];
             let p = body.position();
-            positions.extend([p.translation.x, p.translation.y, p.translation.z, p.rotation.w, p.rotation.x, p.rotation.y, p.rotation.z].map(f64::from));
+            positions.extend(
+                [p.translation.x, p.translation.y, p.translation.z, p.rotation.w, p.rotation.x, p.rotation.y, p.rotation.z].map(f64::from),
+            );
             let (v, w) = (body.linvel(), body.angvel());
             velocities.extend([v.x, v.y, v.z, w.x, w.y, w.z].map(f64::from));
         }

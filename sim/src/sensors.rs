@@ -4,7 +4,6 @@
 use crate::scenario::config::*;
 use crate::scene::{pose_from, ColliderOwner, Scene};
 use crate::world::FieldSpec;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rapier3d::glamx::{Quat, Vec3};
@@ -17,7 +16,9 @@ use rayon::prelude::*;
 pub struct SensorContext<'a> {
     pub gravity: Vec3,
     pub control_period: f64,
-    /// Link linear velocities at the start of the last control step, for accelerometers.
+    /// Link velocities (linear, angular) now, and linear velocities at the start of the last
+    /// control step, for accelerometers.
+    pub velocities: &'a std::collections::HashMap<RigidBodyHandle, (Vec3, Vec3)>,
     pub previous_velocities: &'a std::collections::HashMap<RigidBodyHandle, Vec3>,
     /// Effort applied by each joint's actuator during the last control step.
     pub joint_efforts: &'a [f64],
@@ -82,8 +83,12 @@ pub fn sensor_fields(sensor: &SensorConfig, config: &ScenarioConfig) -> Vec<Fiel
             field(format!("{n}.in_contact"), vec![links.len()], "boolean", links.clone(), 0.0, 1.0),
             field(format!("{n}.force"), vec![links.len()], "N", links.clone(), 0.0, inf),
         ],
-        SensorKind::Lidar(l) => vec![field(format!("{n}.ranges"), vec![l.channels as usize, l.rays as usize], "m", vec![], l.range_min, l.range_max)],
-        SensorKind::DepthCamera(d) => vec![field(format!("{n}.depth"), vec![d.height as usize, d.width as usize], "m", vec![], d.range_min, d.range_max)],
+        SensorKind::Lidar(l) => {
+            vec![field(format!("{n}.ranges"), vec![l.channels as usize, l.rays as usize], "m", vec![], l.range_min, l.range_max)]
+        }
+        SensorKind::DepthCamera(d) => {
+            vec![field(format!("{n}.depth"), vec![d.height as usize, d.width as usize], "m", vec![], d.range_min, d.range_max)]
+        }
         SensorKind::LinkPose { .. } => vec![
             field(format!("{n}.position"), vec![3], "m", axes(""), -inf, inf),
             field(format!("{n}.orientation"), vec![4], "quaternion", quaternion_names(), -1.0, 1.0),
@@ -134,12 +139,12 @@ pub fn read_sensor(sensor: &SensorConfig, scene: &Scene, context: &SensorContext
             let handle = scene.robot.links[link];
             let body = &scene.rapier.bodies[handle];
             let rotation = body.position().rotation;
-            let velocity = body.linvel();
+            let (velocity, angular_velocity) = context.velocities.get(&handle).copied().unwrap_or_default();
             let previous = context.previous_velocities.get(&handle).copied().unwrap_or(velocity);
             let acceleration = (velocity - previous) / context.control_period as Real;
             // An accelerometer measures specific force: at rest it reads +g upwards.
             let specific_force = rotation.inverse() * (acceleration - context.gravity);
-            let angular = rotation.inverse() * body.angvel();
+            let angular = rotation.inverse() * angular_velocity;
             let mut a = Vec::with_capacity(3);
             push3(&mut a, specific_force, acceleration_noise * s, rng);
             let mut w = Vec::with_capacity(3);
@@ -147,14 +152,15 @@ pub fn read_sensor(sensor: &SensorConfig, scene: &Scene, context: &SensorContext
             vec![a, w, quaternion(rotation)]
         }
         SensorKind::Odometry { link, position_noise, velocity_noise } => {
-            let body = &scene.rapier.bodies[scene.robot.links[link]];
-            let pose = body.position();
+            let handle = scene.robot.links[link];
+            let pose = scene.rapier.bodies[handle].position();
+            let (linear, angular) = context.velocities.get(&handle).copied().unwrap_or_default();
             let mut p = Vec::with_capacity(3);
             push3(&mut p, pose.translation, position_noise * s, rng);
             let mut v = Vec::with_capacity(3);
-            push3(&mut v, pose.rotation.inverse() * body.linvel(), velocity_noise * s, rng);
+            push3(&mut v, pose.rotation.inverse() * linear, velocity_noise * s, rng);
             let mut w = Vec::with_capacity(3);
-            push3(&mut w, pose.rotation.inverse() * body.angvel(), velocity_noise * s, rng);
+            push3(&mut w, pose.rotation.inverse() * angular, velocity_noise * s, rng);
             vec![p, quaternion(pose.rotation), v, w]
         }
         SensorKind::Contact { links } => {
@@ -201,14 +207,24 @@ pub fn read_sensor(sensor: &SensorConfig, scene: &Scene, context: &SensorContext
 /// Unit ray directions in the sensor frame (x forward, z up), channel by channel.
 pub fn lidar_directions(l: &LidarConfig) -> Vec<Vec3> {
     let full_circle = (l.fov - std::f64::consts::TAU).abs() < 1e-9;
-    let horizontal_step = if full_circle { l.fov / l.rays as f64 } else if l.rays > 1 { l.fov / (l.rays - 1) as f64 } else { 0.0 };
+    let horizontal_step = if full_circle {
+        l.fov / l.rays as f64
+    } else if l.rays > 1 {
+        l.fov / (l.rays - 1) as f64
+    } else {
+        0.0
+    };
     let start = if full_circle { -std::f64::consts::PI } else { -l.fov / 2.0 };
     let mut out = Vec::with_capacity((l.rays * l.channels) as usize);
     for c in 0..l.channels {
         let elevation = if l.channels > 1 { -l.vertical_fov / 2.0 + c as f64 * l.vertical_fov / (l.channels - 1) as f64 } else { 0.0 };
         for i in 0..l.rays {
             let azimuth = if l.rays == 1 && !full_circle { 0.0 } else { start + i as f64 * horizontal_step };
-            out.push(Vec3::new((elevation.cos() * azimuth.cos()) as Real, (elevation.cos() * azimuth.sin()) as Real, elevation.sin() as Real));
+            out.push(Vec3::new(
+                (elevation.cos() * azimuth.cos()) as Real,
+                (elevation.cos() * azimuth.sin()) as Real,
+                elevation.sin() as Real,
+            ));
         }
     }
     out
@@ -262,7 +278,7 @@ fn cast_rays(scene: &Scene, mount: &Pose, directions: &[Vec3], range_min: f64, r
             if nearest >= range_max as Real {
                 range_max as f32
             } else {
-                distance as f32
+                distance
             }
         })
         .collect()
@@ -276,10 +292,4 @@ fn add_range_noise(values: &mut [f32], std: f64, range_min: f64, range_max: f64,
         let noisy = *v as f64 + gaussian(rng, std);
         *v = noisy.clamp(range_min, range_max) as f32;
     }
-}
-
-/// A uniform draw, to keep the noise stream advancing identically whether or not a sensor
-/// updates this step.
-pub fn skip_draw(rng: &mut ChaCha8Rng) {
-    let _: u32 = rng.random();
 }

@@ -33,7 +33,8 @@ pub enum Command {
 pub struct UsageError(pub String);
 
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let usage = error.chain().any(|e| e.is::<UsageError>() || e.is::<dreamrig_sim::ScenarioErrors>() || e.is::<dreamrig_sim::ScenarioError>());
+    let usage =
+        error.chain().any(|e| e.is::<UsageError>() || e.is::<dreamrig_sim::ScenarioErrors>() || e.is::<dreamrig_sim::ScenarioError>());
     if usage {
         2
     } else {

@@ -42,7 +42,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         seeds
             .par_iter()
             .map_init(
-                || (PhysicsWorld::new(config.clone()), dreamrig_policies::baseline(&args.policy, probe.action_spec()).expect("checked above")),
+                || {
+                    (
+                        PhysicsWorld::new(config.clone()),
+                        dreamrig_policies::baseline(&args.policy, probe.action_spec()).expect("checked above"),
+                    )
+                },
                 |(world, policy), seed| {
                     let record = run_episode(world, policy.as_mut(), *seed);
                     progress.inc(1);

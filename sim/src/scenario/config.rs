@@ -102,13 +102,25 @@ pub struct GroundConfig {
 
 #[derive(Debug, Clone)]
 pub enum ShapeConfig {
-    Box { half_extents: [f64; 3] },
-    Sphere { radius: f64 },
+    Box {
+        half_extents: [f64; 3],
+    },
+    Sphere {
+        radius: f64,
+    },
     /// Axis along z.
-    Cylinder { radius: f64, half_length: f64 },
+    Cylinder {
+        radius: f64,
+        half_length: f64,
+    },
     /// Axis along z.
-    Capsule { radius: f64, half_length: f64 },
-    Urdf { model: Arc<RobotModel> },
+    Capsule {
+        radius: f64,
+        half_length: f64,
+    },
+    Urdf {
+        model: Arc<RobotModel>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -258,8 +270,12 @@ impl TimingConfig {
 pub enum DynamicsConfig {
     Physics,
     /// Reserved for the learned world model; a scenario asking for it is rejected until then.
-    Learned { model: PathBuf },
-    Hybrid { model: PathBuf },
+    Learned {
+        model: PathBuf,
+    },
+    Hybrid {
+        model: PathBuf,
+    },
 }
 
 // Upper bounds on sizes: above these a value is almost certainly a typo, and honouring it would
@@ -503,7 +519,11 @@ fn robot_model(c: &mut Checker, spec: &RobotSpec, file: &Path) -> Option<Arc<Rob
         (Some(urdf), None) => {
             let path = file.parent().unwrap_or(Path::new(".")).join(urdf);
             if !path.is_file() {
-                c.invalid("robot.urdf", "the path of an existing URDF file, relative to the scenario", format!("{urdf} ({} does not exist)", path.display()));
+                c.invalid(
+                    "robot.urdf",
+                    "the path of an existing URDF file, relative to the scenario",
+                    format!("{urdf} ({} does not exist)", path.display()),
+                );
                 return None;
             }
             RobotModel::from_file(&path).map_err(|p| (path, p))
@@ -594,7 +614,8 @@ fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotModel>) -> Ro
                 };
                 let command_range = match &a.command_range {
                     Some(_) => {
-                        let [lo, hi] = c.vector(&format!("{key}.command_range"), a.command_range.as_ref(), [default_range.0, default_range.1]);
+                        let [lo, hi] =
+                            c.vector(&format!("{key}.command_range"), a.command_range.as_ref(), [default_range.0, default_range.1]);
                         if lo >= hi {
                             c.invalid(&format!("{key}.command_range"), "[low, high] with low < high", format!("[{lo}, {hi}]"));
                         }
@@ -626,9 +647,18 @@ fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotModel>) -> Ro
                     (_, Some(v)) => c.non_negative(&format!("{key}.kd"), v, MAX_GAIN),
                     _ => 0.0,
                 };
-                for field in [("left_joint", a.left_joint.is_some()), ("right_joint", a.right_joint.is_some()), ("wheel_radius", a.wheel_radius.is_some()), ("wheel_separation", a.wheel_separation.is_some())] {
+                for field in [
+                    ("left_joint", a.left_joint.is_some()),
+                    ("right_joint", a.right_joint.is_some()),
+                    ("wheel_radius", a.wheel_radius.is_some()),
+                    ("wheel_separation", a.wheel_separation.is_some()),
+                ] {
                     if field.1 {
-                        c.invalid(&format!("{key}.{}", field.0), "no such key for a joint actuator (it belongs to differential_drive)", "a value");
+                        c.invalid(
+                            &format!("{key}.{}", field.0),
+                            "no such key for a joint actuator (it belongs to differential_drive)",
+                            "a value",
+                        );
                     }
                 }
                 actuators.push(ActuatorConfig::Joint { joint, kind, effort_limit, command_range, kp, kd });
@@ -663,7 +693,16 @@ fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotModel>) -> Ro
                 let effort_limit = required(c, "effort_limit", a.effort_limit, MAX_GAIN);
                 let kd = required(c, "kd", a.kd, MAX_GAIN);
                 if let (Some(left), Some(right)) = (left, right) {
-                    actuators.push(ActuatorConfig::DifferentialDrive { left, right, wheel_radius, wheel_separation, max_linear_velocity, max_angular_velocity, effort_limit, kd });
+                    actuators.push(ActuatorConfig::DifferentialDrive {
+                        left,
+                        right,
+                        wheel_radius,
+                        wheel_separation,
+                        max_linear_velocity,
+                        max_angular_velocity,
+                        effort_limit,
+                        kd,
+                    });
                 }
             }
             other => c.invalid(&format!("{key}.kind"), "one of position, velocity, torque, differential_drive", other),
@@ -678,14 +717,28 @@ fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotModel>) -> Ro
         check_link(c, &key, &model, link);
         link_friction.push((link.clone(), c.non_negative(&key, *friction, 100.0)));
     }
-    RobotConfig { model, base, fixed_base: spec.base.fixed, initial_joints, actuators, end_effector: spec.end_effector.clone(), link_friction }
+    RobotConfig {
+        model,
+        base,
+        fixed_base: spec.base.fixed,
+        initial_joints,
+        actuators,
+        end_effector: spec.end_effector.clone(),
+        link_friction,
+    }
 }
 
 fn body_config(c: &mut Checker, key: &str, spec: &BodySpec, movable: bool, file: &Path) -> Option<BodyConfig> {
     let which = c.one_of(
         key,
         "a shape",
-        &[("box", spec.box_.is_some()), ("sphere", spec.sphere.is_some()), ("cylinder", spec.cylinder.is_some()), ("capsule", spec.capsule.is_some()), ("urdf", spec.urdf.is_some())],
+        &[
+            ("box", spec.box_.is_some()),
+            ("sphere", spec.sphere.is_some()),
+            ("cylinder", spec.cylinder.is_some()),
+            ("capsule", spec.capsule.is_some()),
+            ("urdf", spec.urdf.is_some()),
+        ],
     )?;
     let shape = match which {
         "box" => {
@@ -712,7 +765,11 @@ fn body_config(c: &mut Checker, key: &str, spec: &BodySpec, movable: bool, file:
             match RobotModel::from_file(&path) {
                 Ok(model) if model.joints.is_empty() => ShapeConfig::Urdf { model: Arc::new(model) },
                 Ok(model) => {
-                    c.invalid(&format!("{key}.urdf"), "a URDF whose links are joined by fixed joints only (articulated objects are not supported)", format!("{} movable joints", model.joints.len()));
+                    c.invalid(
+                        &format!("{key}.urdf"),
+                        "a URDF whose links are joined by fixed joints only (articulated objects are not supported)",
+                        format!("{} movable joints", model.joints.len()),
+                    );
                     return None;
                 }
                 Err(problem) => {
@@ -749,8 +806,10 @@ fn world_config(c: &mut Checker, spec: &WorldSpec, file: &Path) -> WorldConfig {
         }),
         _ => None,
     };
-    let obstacles: Vec<BodyConfig> = spec.obstacles.iter().enumerate().filter_map(|(i, b)| body_config(c, &format!("world.obstacles[{i}]"), b, false, file)).collect();
-    let objects: Vec<BodyConfig> = spec.objects.iter().enumerate().filter_map(|(i, b)| body_config(c, &format!("world.objects[{i}]"), b, true, file)).collect();
+    let obstacles: Vec<BodyConfig> =
+        spec.obstacles.iter().enumerate().filter_map(|(i, b)| body_config(c, &format!("world.obstacles[{i}]"), b, false, file)).collect();
+    let objects: Vec<BodyConfig> =
+        spec.objects.iter().enumerate().filter_map(|(i, b)| body_config(c, &format!("world.objects[{i}]"), b, true, file)).collect();
     let mut names = std::collections::HashSet::new();
     for (key, body) in obstacles.iter().map(|b| ("world.obstacles", b)).chain(objects.iter().map(|b| ("world.objects", b))) {
         if !names.insert(body.name.clone()) {
@@ -781,20 +840,46 @@ fn sensor_config(c: &mut Checker, i: usize, spec: &SensorSpec, model: &RobotMode
         "joint_state" => {
             let s = spec.joint_state.as_ref()?;
             let joints = match &s.joints {
-                Some(names) => names.iter().enumerate().filter_map(|(j, n)| joint_index(c, &format!("{k}.joints[{j}]"), model, n)).collect(),
+                Some(names) => {
+                    names.iter().enumerate().filter_map(|(j, n)| joint_index(c, &format!("{k}.joints[{j}]"), model, n)).collect()
+                }
                 None => (0..model.joints.len()).collect(),
             };
-            (s.name.clone(), s.rate_hz, SensorKind::JointState { joints, position_noise: noise(c, "position_noise", s.position_noise), velocity_noise: noise(c, "velocity_noise", s.velocity_noise) })
+            (
+                s.name.clone(),
+                s.rate_hz,
+                SensorKind::JointState {
+                    joints,
+                    position_noise: noise(c, "position_noise", s.position_noise),
+                    velocity_noise: noise(c, "velocity_noise", s.velocity_noise),
+                },
+            )
         }
         "imu" => {
             let s = spec.imu.as_ref()?;
             check_link(c, &format!("{k}.link"), model, &s.link);
-            (s.name.clone(), s.rate_hz, SensorKind::Imu { link: s.link.clone(), acceleration_noise: noise(c, "acceleration_noise", s.acceleration_noise), angular_velocity_noise: noise(c, "angular_velocity_noise", s.angular_velocity_noise) })
+            (
+                s.name.clone(),
+                s.rate_hz,
+                SensorKind::Imu {
+                    link: s.link.clone(),
+                    acceleration_noise: noise(c, "acceleration_noise", s.acceleration_noise),
+                    angular_velocity_noise: noise(c, "angular_velocity_noise", s.angular_velocity_noise),
+                },
+            )
         }
         "odometry" => {
             let s = spec.odometry.as_ref()?;
             check_link(c, &format!("{k}.link"), model, &s.link);
-            (s.name.clone(), s.rate_hz, SensorKind::Odometry { link: s.link.clone(), position_noise: noise(c, "position_noise", s.position_noise), velocity_noise: noise(c, "velocity_noise", s.velocity_noise) })
+            (
+                s.name.clone(),
+                s.rate_hz,
+                SensorKind::Odometry {
+                    link: s.link.clone(),
+                    position_noise: noise(c, "position_noise", s.position_noise),
+                    velocity_noise: noise(c, "velocity_noise", s.velocity_noise),
+                },
+            )
         }
         "contact" => {
             let s = spec.contact.as_ref()?;
@@ -812,17 +897,43 @@ fn sensor_config(c: &mut Checker, i: usize, spec: &SensorSpec, model: &RobotMode
             let rays = c.count(&format!("{k}.rays"), s.rays, 1, MAX_RAYS);
             let channels = c.count(&format!("{k}.channels"), s.channels.unwrap_or(1), 1, MAX_CHANNELS);
             if rays as u64 * channels as u64 > MAX_RAYS as u64 * 16 {
-                c.invalid(&format!("{k}.channels"), format!("at most {} rays in total (rays × channels)", MAX_RAYS * 16), rays as u64 * channels as u64);
+                c.invalid(
+                    &format!("{k}.channels"),
+                    format!("at most {} rays in total (rays × channels)", MAX_RAYS * 16),
+                    rays as u64 * channels as u64,
+                );
             }
             let fov = c.number(&format!("{k}.fov_deg"), s.fov_deg, 1e-3, 360.0, "an angle in degrees above 0 and at most 360").to_radians();
-            let vertical_fov = c.number(&format!("{k}.vertical_fov_deg"), s.vertical_fov_deg.unwrap_or(0.0), 0.0, 180.0, "an angle in degrees from 0 to 180").to_radians();
+            let vertical_fov = c
+                .number(
+                    &format!("{k}.vertical_fov_deg"),
+                    s.vertical_fov_deg.unwrap_or(0.0),
+                    0.0,
+                    180.0,
+                    "an angle in degrees from 0 to 180",
+                )
+                .to_radians();
             let range_min = c.non_negative(&format!("{k}.range_min"), s.range_min.unwrap_or(0.0), MAX_LENGTH_M);
             let range_max = c.positive(&format!("{k}.range_max"), s.range_max, MAX_LENGTH_M);
             if range_min >= range_max {
                 c.invalid(&format!("{k}.range_min"), format!("less than range_max ({range_max})"), range_min);
             }
             let mount = c.pose(&k, s.position.as_ref(), s.rpy.as_ref());
-            (s.name.clone(), s.rate_hz, SensorKind::Lidar(LidarConfig { link: s.link.clone(), mount, rays, channels, fov, vertical_fov, range_min, range_max, noise: noise(c, "noise", s.noise) }))
+            (
+                s.name.clone(),
+                s.rate_hz,
+                SensorKind::Lidar(LidarConfig {
+                    link: s.link.clone(),
+                    mount,
+                    rays,
+                    channels,
+                    fov,
+                    vertical_fov,
+                    range_min,
+                    range_max,
+                    noise: noise(c, "noise", s.noise),
+                }),
+            )
         }
         "depth_camera" => {
             let s = spec.depth_camera.as_ref()?;
@@ -836,7 +947,20 @@ fn sensor_config(c: &mut Checker, i: usize, spec: &SensorSpec, model: &RobotMode
                 c.invalid(&format!("{k}.range_min"), format!("less than range_max ({range_max})"), range_min);
             }
             let mount = c.pose(&k, s.position.as_ref(), s.rpy.as_ref());
-            (s.name.clone(), s.rate_hz, SensorKind::DepthCamera(DepthCameraConfig { link: s.link.clone(), mount, width, height, fov, range_min, range_max, noise: noise(c, "noise", s.noise) }))
+            (
+                s.name.clone(),
+                s.rate_hz,
+                SensorKind::DepthCamera(DepthCameraConfig {
+                    link: s.link.clone(),
+                    mount,
+                    width,
+                    height,
+                    fov,
+                    range_min,
+                    range_max,
+                    noise: noise(c, "noise", s.noise),
+                }),
+            )
         }
         _ => {
             let s = spec.link_pose.as_ref()?;
@@ -916,7 +1040,11 @@ fn task_config(c: &mut Checker, spec: &TaskSpec, model: &RobotModel, world: &Wor
             "collision" => RewardTerm::Collision,
             "upright" => RewardTerm::Upright,
             other => {
-                c.invalid(&format!("{key}.term"), "one of alive, goal_distance, goal_progress, action_squared, success, collision, upright", other);
+                c.invalid(
+                    &format!("{key}.term"),
+                    "one of alive, goal_distance, goal_progress, action_squared, success, collision, upright",
+                    other,
+                );
                 continue;
             }
         };
@@ -939,7 +1067,12 @@ fn task_config(c: &mut Checker, spec: &TaskSpec, model: &RobotModel, world: &Wor
     }
 }
 
-fn axes<const N: usize>(c: &mut Checker, key: &str, spec: &std::collections::BTreeMap<String, DistributionSpec>, names: [&str; N]) -> [Option<Distribution>; N] {
+fn axes<const N: usize>(
+    c: &mut Checker,
+    key: &str,
+    spec: &std::collections::BTreeMap<String, DistributionSpec>,
+    names: [&str; N],
+) -> [Option<Distribution>; N] {
     let mut out: [Option<Distribution>; N] = std::array::from_fn(|_| None);
     for (name, d) in spec {
         let k = format!("{key}.{name}");
@@ -1008,7 +1141,18 @@ fn randomize_config(c: &mut Checker, spec: &RandomizeSpec, model: &RobotModel, w
             c.invalid("randomize.action_latency_steps", "at most 1000 control steps of latency", format!("{d:?}"));
         }
     }
-    RandomizationConfig { initial_joints, initial_base, goal, objects, obstacle_field, mass_scale, friction, actuator_gain_scale, sensor_noise_scale, action_latency_steps }
+    RandomizationConfig {
+        initial_joints,
+        initial_base,
+        goal,
+        objects,
+        obstacle_field,
+        mass_scale,
+        friction,
+        actuator_gain_scale,
+        sensor_noise_scale,
+        action_latency_steps,
+    }
 }
 
 /// Smallest value a distribution can produce (normal: three standard deviations below the mean).

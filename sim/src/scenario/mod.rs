@@ -68,7 +68,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Folders searched for scenarios given by name: `$DREAMRIG_SCENARIO_PATH` (colon-separated),
 /// `./scenarios`, and the `scenarios/` folder of the source tree dreamrig was built from.
 pub fn search_path() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("DREAMRIG_SCENARIO_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("DREAMRIG_SCENARIO_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     dirs.push(PathBuf::from("scenarios"));
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("scenarios"));
     dirs
@@ -81,7 +82,11 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf, ScenarioError> {
     if direct.is_file() {
         return Ok(direct);
     }
-    let file_name = if name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") { name_or_path.to_string() } else { format!("{name_or_path}.yaml") };
+    let file_name = if name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") {
+        name_or_path.to_string()
+    } else {
+        format!("{name_or_path}.yaml")
+    };
     let searched = search_path();
     for dir in &searched {
         let candidate = dir.join(&file_name);
@@ -101,7 +106,8 @@ pub fn resolve(name_or_path: &str) -> Result<PathBuf, ScenarioError> {
 pub fn shipped() -> Vec<PathBuf> {
     for dir in search_path() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+        let mut files: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
         if !files.is_empty() {
             files.sort();
             return files;

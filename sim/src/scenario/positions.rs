@@ -111,9 +111,7 @@ impl MarkedEventReceiver for Builder {
                 // A container used as a mapping key gets a frame too, so its end pops cleanly.
                 let path = path.unwrap_or_else(|| if is_key { "?".into() } else { String::new() });
                 match event {
-                    Event::MappingStart(..) => {
-                        self.stack.push(Frame::Mapping { path, expecting_key: true, key: None })
-                    }
+                    Event::MappingStart(..) => self.stack.push(Frame::Mapping { path, expecting_key: true, key: None }),
                     Event::SequenceStart(..) => self.stack.push(Frame::Sequence { path, next_index: 0 }),
                     _ => {}
                 }

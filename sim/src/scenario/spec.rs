@@ -100,12 +100,17 @@ pub struct ActuatorSpec {
 #[serde(deny_unknown_fields)]
 pub struct WorldSpec {
     pub gravity: Option<Vec<f64>>,
-    #[serde(default)]
+    /// A ground plane is there unless `ground: {enabled: false}`.
+    #[serde(default = "default_ground")]
     pub ground: Option<GroundSpec>,
     #[serde(default)]
     pub obstacles: Vec<BodySpec>,
     #[serde(default)]
     pub objects: Vec<BodySpec>,
+}
+
+fn default_ground() -> Option<GroundSpec> {
+    Some(GroundSpec::default())
 }
 
 impl Default for WorldSpec {

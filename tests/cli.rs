@@ -1,0 +1,128 @@
+//! The `dreamrig` command as a user runs it.
+
+mod common;
+
+use common::{fixture, repo, SHIPPED};
+use std::process::{Command, Output};
+
+fn dreamrig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dreamrig")).args(args).current_dir(repo()).output().expect("dreamrig runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let paths: Vec<String> = SHIPPED.iter().map(|n| format!("scenarios/{n}.yaml")).collect();
+    let mut args = vec!["validate"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = dreamrig(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("ok: ")).count(), SHIPPED.len());
+}
+
+#[test]
+fn every_shipped_scenario_runs_and_prints_a_summary() {
+    for name in SHIPPED {
+        let out = dreamrig(&["run", name, "--episodes", "2", "--policy", "random", "--seed", "3"]);
+        let text = text(&out);
+        assert!(out.status.success(), "{name}: {text}");
+        assert!(text.contains("summary: 2 episodes"), "{name}: {text}");
+        assert!(text.contains("steps/s"), "{name}: {text}");
+    }
+}
+
+#[test]
+fn scenarios_lists_the_shipped_ones() {
+    let out = dreamrig(&["scenarios"]);
+    let text = text(&out);
+    assert!(out.status.success(), "{text}");
+    for name in SHIPPED {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+/// Each malformed file, with what its error must say.
+const MALFORMED: &[(&str, &[&str])] = &[
+    ("empty.yaml", &["empty.yaml: the file is empty"]),
+    ("comments-only.yaml", &["the file is empty"]),
+    ("not-utf8.yaml", &["not-utf8.yaml:3:17: the file is not valid UTF-8"]),
+    ("unknown-key.yaml", &["unknown-key.yaml:7:1: unknown field `wrold`, expected one of"]),
+    ("wrong-type.yaml", &["wrong-type.yaml:13:18: task.horizon_steps: invalid type: string \"a long time\""]),
+    ("negative-dt.yaml", &["negative-dt.yaml:16:10: timing.physics_dt: expected a time step in seconds", "got -0.002"]),
+    ("negative-rays.yaml", &["negative-rays.yaml:13:7: sensors[1].lidar.rays: expected a positive integer, got -5"]),
+    ("nan-gravity.yaml", &["nan-gravity.yaml:8:19: world.gravity[2]: expected a finite number, got NaN"]),
+    ("huge-image.yaml", &["sensors[0].depth_camera.width: expected an integer from 1 to 4096, got 100000000"]),
+    ("infinite-mass.yaml", &["world.objects[0].mass"]),
+    ("missing-urdf.yaml", &["robot.urdf: expected the path of an existing URDF file", "no-such-robot.urdf"]),
+    ("xacro-urdf.yaml", &["xacro.urdf: line 5: xacro substitution `$(find arm_description)"]),
+    ("missing-link-urdf.yaml", &["missing-link.urdf: joint \"elbow\": child link \"forearm\" is not defined"]),
+    ("missing-mesh-urdf.yaml", &["missing-mesh.urdf: link \"arm\": mesh \"meshes/arm.stl\" not found"]),
+    ("unknown-joint.yaml", &["robot.actuators[0].joint: expected a movable joint of the robot (shoulder, elbow), got wrist"]),
+    ("not-a-multiple.yaml", &["timing.control_period: expected a whole multiple of physics_dt (0.002), got 0.015"]),
+    ("bad-version.yaml", &["bad-version.yaml:1:1: version: expected 1"]),
+    ("two-shapes.yaml", &["world.objects[0]: expected a shape: exactly one of box, sphere, cylinder, capsule, urdf, got box and sphere"]),
+    ("missing-task.yaml", &["missing field `task`"]),
+    ("reversed-uniform.yaml", &["randomize.goal.x.uniform: expected [low, high] with low ≤ high, got [0.2, -0.2]"]),
+    ("yaml-syntax.yaml", &["yaml-syntax.yaml:12:9: task.kind"]),
+    ("rate-too-high.yaml", &["sensors[0].joint_state.rate_hz: expected a rate in Hz above 0 and at most the control rate"]),
+    ("unknown-builtin.yaml", &["robot.builtin: expected one of the shipped robots", "got terminator"]),
+    ("learned-backend.yaml", &["dynamics.backend: expected `physics`"]),
+    (
+        "many-problems.yaml",
+        &[
+            "robot.actuators[0].joint: expected a movable joint",
+            "task.horizon_steps: expected a positive integer, got -1",
+            "timing.physics_dt: expected a time step",
+        ],
+    ),
+];
+
+#[test]
+fn malformed_scenarios_get_clear_errors_and_exit_code_2() {
+    assert!(MALFORMED.len() >= 15);
+    for (file, expected) in MALFORMED {
+        let path = fixture(&format!("bad/{file}"));
+        let out = dreamrig(&["validate", path.to_str().unwrap()]);
+        let text = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{file}: {text}");
+        assert!(!text.contains("panicked"), "{file} panicked: {text}");
+        for needle in *expected {
+            assert!(text.contains(needle), "{file}: expected {needle:?} in:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn run_rejects_a_malformed_scenario_with_exit_code_2() {
+    let path = fixture("bad/negative-dt.yaml");
+    let out = dreamrig(&["run", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("timing.physics_dt"));
+}
+
+#[test]
+fn a_missing_scenario_names_the_places_searched() {
+    let out = dreamrig(&["run", "no-such-scenario"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no scenario of that name"), "{}", text(&out));
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    for args in [&["run"][..], &["run", "pusher", "--policy", "genius"], &["run", "pusher", "--episodes", "0"], &["frobnicate"]] {
+        let out = dreamrig(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [&["--help"][..], &["validate", "--help"], &["run", "--help"], &["scenarios", "--help"]] {
+        let out = dreamrig(command);
+        assert!(out.status.success(), "{command:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: dreamrig"), "{command:?}");
+    }
+}

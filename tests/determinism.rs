@@ -1,0 +1,128 @@
+//! Same scenario and seed, same trajectory: across runs, thread counts and state round trips.
+
+mod common;
+
+use common::{fixture, scripted_action, shipped, world, SHIPPED};
+use dreamrig_sim::{BatchWorld, PhysicsWorld, World};
+
+fn trajectory(world: &mut dyn World, seed: u64, steps: u64) -> Vec<Vec<f64>> {
+    world.reset(seed).unwrap();
+    let mut states = Vec::new();
+    for step in 0..steps {
+        let action = scripted_action(world, step);
+        let result = world.step(&action).unwrap();
+        states.push(world.state().unwrap().values);
+        if result.terminated || result.truncated {
+            break;
+        }
+    }
+    states
+}
+
+#[test]
+fn the_same_seed_gives_bit_identical_trajectories() {
+    for name in SHIPPED {
+        let a = trajectory(&mut world(&shipped(name)), 11, 60);
+        let b = trajectory(&mut world(&shipped(name)), 11, 60);
+        assert_eq!(a, b, "{name}");
+    }
+}
+
+#[test]
+fn different_seeds_give_different_episodes() {
+    for name in SHIPPED {
+        let a = trajectory(&mut world(&shipped(name)), 1, 20);
+        let b = trajectory(&mut world(&shipped(name)), 2, 20);
+        assert_ne!(a, b, "{name}: seeds 1 and 2 gave the same trajectory");
+    }
+}
+
+fn batch_run(name: &str, threads: usize) -> Vec<Vec<f64>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let worlds: Vec<PhysicsWorld> = (0..6).map(|_| world(&shipped(name))).collect();
+        let mut batch = BatchWorld::new(worlds);
+        batch.reset(&[0, 1, 2, 3, 4, 5]).unwrap();
+        let mut out = Vec::new();
+        for step in 0..40 {
+            let actions: Vec<Vec<f64>> = batch.worlds().iter().map(|w| scripted_action(w, step)).collect();
+            for result in batch.step(&actions) {
+                // Episodes that end early stop here; the others keep going.
+                if result.is_err() {
+                    continue;
+                }
+            }
+            for w in batch.worlds() {
+                out.push(w.state().unwrap().values);
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn one_thread_and_two_threads_give_identical_batches() {
+    for name in SHIPPED {
+        assert_eq!(batch_run(name, 1), batch_run(name, 2), "{name}");
+    }
+}
+
+fn assert_round_trip(world: &mut dyn World, label: &str) {
+    world.reset(5).unwrap();
+    for step in 0..5 {
+        world.step(&scripted_action(world, step)).unwrap();
+    }
+    let snapshot = world.state().unwrap();
+    let mut first = Vec::new();
+    for step in 5..45 {
+        let result = world.step(&scripted_action(world, step)).unwrap();
+        let done = result.terminated || result.truncated;
+        first.push((world.state().unwrap().values, result.observation.fields, result.reward));
+        if done {
+            break;
+        }
+    }
+    assert!(first.len() >= 10, "{label}: the episode ended after {} steps", first.len());
+    world.set_state(&snapshot).unwrap();
+    assert_eq!(world.state().unwrap(), snapshot, "{label}: state() right after set_state()");
+    for (k, expected) in first.iter().enumerate() {
+        let step = 5 + k as u64;
+        let result = world.step(&scripted_action(world, step)).unwrap();
+        let again = (world.state().unwrap().values, result.observation.fields, result.reward);
+        assert_eq!(&again, expected, "{label}: step {step} after set_state differs");
+    }
+}
+
+#[test]
+fn set_state_then_stepping_reproduces_the_trajectory() {
+    for name in SHIPPED {
+        assert_round_trip(&mut world(&shipped(name)), name);
+    }
+    assert_round_trip(&mut world(&fixture("box-drop.yaml")), "box-drop");
+}
+
+#[test]
+fn bad_actions_are_rejected_with_a_clear_error() {
+    let mut world = world(&shipped("reacher-2link"));
+    world.reset(0).unwrap();
+    let error = world.step(&[0.0]).unwrap_err().to_string();
+    assert!(error.contains("action has 1 values, expected 2 (shoulder.effort, elbow.effort)"), "{error}");
+    let error = world.step(&[0.0, f64::NAN]).unwrap_err().to_string();
+    assert!(error.contains("action value 1 (elbow.effort) is NaN"), "{error}");
+    let error = world.step(&[f64::INFINITY, 0.0]).unwrap_err().to_string();
+    assert!(error.contains("is inf"), "{error}");
+    // A rejected action leaves the episode usable.
+    world.step(&[0.0, 0.0]).unwrap();
+}
+
+#[test]
+fn a_wrong_state_is_rejected() {
+    let mut world = world(&shipped("pusher"));
+    world.reset(0).unwrap();
+    let mut state = world.state().unwrap();
+    state.values.pop();
+    assert!(world.set_state(&state).unwrap_err().to_string().contains("expected"));
+    let mut state = world.state().unwrap();
+    state.values[0] = f64::NAN;
+    assert!(world.set_state(&state).unwrap_err().to_string().contains("robot.joint.slide_x.position"));
+}

@@ -1,0 +1,95 @@
+//! Sensors read the scene as a physical sensor would.
+
+mod common;
+
+use common::{fixture, world};
+use dreamrig_sim::World;
+
+#[test]
+fn lidar_rays_hit_a_wall_at_the_known_distance() {
+    let mut world = world(&fixture("sensor-room.yaml"));
+    let (observation, _) = world.reset(0).unwrap();
+    let ranges = observation.get("lidar.ranges").unwrap();
+    assert_eq!(ranges.len(), 9);
+    // 9 rays over 90°: the middle one looks straight at the wall face 2.0 m ahead; a ray at
+    // angle a travels 2 / cos(a).
+    for (i, range) in ranges.iter().enumerate() {
+        let angle = (-45.0 + i as f64 * 90.0 / 8.0_f64).to_radians();
+        let expected = 2.0 / angle.cos();
+        assert!((*range as f64 - expected).abs() < 1e-3, "ray {i}: {range} m, expected {expected} m");
+    }
+}
+
+#[test]
+fn a_3d_lidar_scans_several_elevations() {
+    let mut world = world(&fixture("sensor-room.yaml"));
+    let (observation, _) = world.reset(0).unwrap();
+    let spec = world.observation_spec().field("lidar3d.ranges").unwrap().clone();
+    assert_eq!(spec.shape, vec![3, 5]);
+    let ranges = observation.get("lidar3d.ranges").unwrap();
+    // Middle ray of the lowest channel: 10° down, 2 m ahead.
+    let expected = 2.0 / (10.0_f64).to_radians().cos();
+    assert!((ranges[2] as f64 - expected).abs() < 1e-3, "{} vs {expected}", ranges[2]);
+    assert!((ranges[7] as f64 - 2.0).abs() < 1e-3);
+}
+
+#[test]
+fn a_depth_camera_sees_a_flat_wall_at_constant_depth() {
+    let mut world = world(&fixture("sensor-room.yaml"));
+    let (observation, _) = world.reset(0).unwrap();
+    let depth = observation.get("depth_camera.depth").unwrap();
+    assert_eq!(depth.len(), 8 * 6);
+    // Depth is measured along the optical axis, so a wall facing the camera is flat.
+    for d in depth {
+        assert!((*d as f64 - 2.0).abs() < 1e-3, "{d}");
+    }
+}
+
+#[test]
+fn an_imu_at_rest_reads_gravity_upwards() {
+    let mut world = world(&fixture("sensor-room.yaml"));
+    world.reset(0).unwrap();
+    let result = world.step(&[]).unwrap();
+    let a = result.observation.get("imu.linear_acceleration").unwrap();
+    assert!((a[2] - 9.81).abs() < 1e-3 && a[0].abs() < 1e-3 && a[1].abs() < 1e-3, "{a:?}");
+    let w = result.observation.get("imu.angular_velocity").unwrap();
+    assert!(w.iter().all(|v| v.abs() < 1e-6), "{w:?}");
+}
+
+#[test]
+fn a_contact_sensor_feels_the_weight_of_a_resting_body() {
+    let mut world = world(&fixture("box-drop.yaml"));
+    world.reset(0).unwrap();
+    let (mut touching, mut force) = (0.0, 0.0);
+    for _ in 0..100 {
+        let r = world.step(&[]).unwrap();
+        touching = r.observation.get("contact.in_contact").unwrap()[0];
+        force = r.observation.get("contact.force").unwrap()[0];
+    }
+    assert_eq!(touching, 1.0);
+    // The 1 kg mast rests on its foot: about m·g.
+    assert!((force - 9.81).abs() < 1.0, "contact force {force} N");
+}
+
+#[test]
+fn sensor_noise_is_reproducible_and_seed_dependent() {
+    let path = common::shipped("diffdrive-nav");
+    let scan = |seed| {
+        let mut w = world(&path);
+        w.reset(seed).unwrap().0.get("lidar.ranges").unwrap().to_vec()
+    };
+    assert_eq!(scan(4), scan(4));
+    assert_ne!(scan(4), scan(5));
+}
+
+#[test]
+fn a_sensor_holds_its_reading_between_updates() {
+    // The lidar runs at 10 Hz with control at 20 Hz: it updates on even steps only.
+    let mut w = world(&common::shipped("diffdrive-nav"));
+    let (first, _) = w.reset(1).unwrap();
+    let first = first.get("lidar.ranges").unwrap().to_vec();
+    let scans: Vec<Vec<f32>> = (1..=3).map(|_| w.step(&[0.5, 0.3]).unwrap().observation.get("lidar.ranges").unwrap().to_vec()).collect();
+    assert_eq!(scans[0], first, "step 1 repeats the scan of step 0");
+    assert_ne!(scans[1], scans[0], "step 2 takes a new scan");
+    assert_eq!(scans[2], scans[1], "step 3 repeats the scan of step 2");
+}
