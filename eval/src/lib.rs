@@ -1,53 +1,101 @@
-//! Running policies in worlds: episodes, and what they add up to.
+//! Evaluation: policies × scenarios × seeds run in parallel, with metrics, confidence
+//! intervals, result tables (Parquet, CSV, JSON) and a report.
+//!
+//! Results are a function of the spec alone: every episode's seed derives from the spec's
+//! master seed, episodes are committed to a journal as they finish, and outputs are written
+//! from the journal in a fixed order — so thread count, sharding, interruption and resumption
+//! never change them.
 
-use dreamrig_policies::{Policy, PolicyError};
-use dreamrig_sim::{EndReason, SimError, World};
-use std::time::Instant;
+pub mod journal;
+pub mod metrics;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod spec;
+pub mod tables;
+
+pub use journal::JournalEntry;
+pub use record::{EpisodeRecord, EpisodeTiming, SummaryRecord};
+pub use runner::{run, run_episode, RunOptions, RunOutcome, Shard};
+pub use spec::EvalSpec;
+
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    #[error("{file}: {key}{}{message}", if key.is_empty() { "" } else { ": " })]
+    Spec { file: PathBuf, key: String, message: String },
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Usage(String),
     #[error(transparent)]
-    Sim(#[from] SimError),
+    Sim(#[from] dreamrig_sim::SimError),
     #[error(transparent)]
-    Policy(#[from] PolicyError),
+    Policy(#[from] dreamrig_policies::PolicyError),
 }
 
-/// What one episode gave.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct EpisodeRecord {
-    pub seed: u64,
-    pub steps: u64,
-    pub episode_return: f64,
-    pub success: bool,
-    pub end_reason: String,
-    pub wall_time_s: f64,
+/// Writes the tables and the report of a set of episodes into `out`.
+pub fn write_outputs(out: &Path, title: &str, fingerprint: &str, entries: &[JournalEntry]) -> Result<Vec<SummaryRecord>, EvalError> {
+    let records: Vec<EpisodeRecord> = entries.iter().map(|e| e.record.clone()).collect();
+    let timings: Vec<EpisodeTiming> = entries.iter().map(JournalEntry::timing).collect();
+    let summaries = metrics::summarize(&records);
+    let mut episodes = tables::episodes_frame(&records)?;
+    tables::write_parquet(&out.join("episodes.parquet"), &mut episodes)?;
+    tables::write_csv(&out.join("episodes.csv"), &mut episodes)?;
+    let mut timing = tables::timings_frame(&timings)?;
+    tables::write_csv(&out.join("timings.csv"), &mut timing)?;
+    let mut summary = tables::summary_frame(&summaries)?;
+    tables::write_parquet(&out.join("summary.parquet"), &mut summary)?;
+    tables::write_csv(&out.join("summary.csv"), &mut summary)?;
+    tables::write_json(&out.join("summary.json"), &mut summary)?;
+    journal::write_atomic(&out.join("report.md"), report::markdown(title, fingerprint, &summaries).as_bytes())?;
+    journal::write_atomic(&out.join("report.html"), report::html(title, fingerprint, &summaries, &records).as_bytes())?;
+    Ok(summaries)
 }
 
-/// Runs one episode from `reset(seed)` until it terminates or is truncated.
-pub fn run_episode(world: &mut dyn World, policy: &mut dyn Policy, seed: u64) -> Result<EpisodeRecord, EvalError> {
-    let started = Instant::now();
-    let (mut observation, _) = world.reset(seed)?;
-    policy.reset(seed);
-    let mut episode_return = 0.0;
-    loop {
-        let action = policy.act(&observation)?;
-        let result = world.step(&action)?;
-        episode_return += result.reward;
-        observation = result.observation;
-        if result.terminated || result.truncated {
-            let end_reason = match &result.info.end_reason {
-                Some(EndReason::Success) => "success".to_string(),
-                Some(EndReason::Failure(reason)) => format!("failure: {reason}"),
-                Some(EndReason::Horizon) | None => "horizon".to_string(),
-            };
-            return Ok(EpisodeRecord {
-                seed,
-                steps: result.info.step,
-                episode_return,
-                success: result.info.success,
-                end_reason,
-                wall_time_s: started.elapsed().as_secs_f64(),
-            });
+/// Combines the journals of shard runs of one spec into `out`, giving exactly the outputs a
+/// single unsharded run writes.
+pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path) -> Result<Vec<SummaryRecord>, EvalError> {
+    let mut entries: Vec<JournalEntry> = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for run in runs {
+        let manifest = journal::Journal::read_manifest(run)?.ok_or_else(|| EvalError::Usage(format!("{} is not a dreamrig eval run folder (no run.json)", run.display())))?;
+        if manifest.fingerprint != spec.fingerprint {
+            return Err(EvalError::Usage(format!("{} is a run of a different spec (fingerprint {}, expected {})", run.display(), manifest.fingerprint, spec.fingerprint)));
+        }
+        for entry in journal::Journal::open(run)?.entries()? {
+            match seen.get(&entry.record.key()) {
+                Some(previous) if previous != &entry.record => {
+                    return Err(EvalError::Usage(format!("episode {:?} appears in two runs with different results", entry.record.key())));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(entry.record.key(), entry.record.clone());
+                    entries.push(entry);
+                }
+            }
         }
     }
+    let planned = runner::grid(spec).len();
+    if entries.len() != planned {
+        tracing::warn!(found = entries.len(), planned, "the merged runs do not cover the whole spec");
+    }
+    runner::sort_entries(spec, &mut entries);
+    let manifest = journal::RunManifest {
+        format: journal::MANIFEST_FORMAT.into(),
+        spec: spec.path.display().to_string(),
+        spec_name: spec.name.clone(),
+        fingerprint: spec.fingerprint.clone(),
+        shard: None,
+        episodes_planned: planned as u64,
+    };
+    journal::write_atomic(&journal::Journal::manifest_path(out), &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"))?;
+    let target = journal::Journal::open(out)?;
+    for entry in &entries {
+        let scenario = spec.scenarios.iter().position(|s| s.config.name == entry.record.scenario).unwrap_or(0);
+        let policy = spec.policies.iter().position(|p| p.name == entry.record.policy).unwrap_or(0);
+        target.commit(scenario, policy, entry)?;
+    }
+    write_outputs(out, &spec.name, &spec.fingerprint, &entries)
 }

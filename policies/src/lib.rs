@@ -1,15 +1,26 @@
-//! Policies: what maps observations to actions.
+//! Policies: what maps observations to actions. The `Policy` trait, controllers that solve the
+//! shipped tasks, baselines, wrappers that degrade any policy, and neural policies.
+
+pub mod baselines;
+pub mod controllers;
+pub mod kinematics;
+pub mod neural;
+pub mod wrappers;
+pub mod zoo;
 
 use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+
+pub use baselines::{RandomPolicy, ZeroPolicy};
+pub use zoo::{PolicyKind, PolicySpec, WrapperSpec};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PolicyError {
     #[error("policy {policy} needs {needed}, but the scenario provides {provided}")]
     SpecMismatch { policy: String, needed: String, provided: String },
-    #[error("policy {policy} failed: {reason}")]
+    #[error("policy {policy}: {reason}")]
     Failed { policy: String, reason: String },
+    #[error("{file}: {reason}")]
+    Model { file: String, reason: String },
 }
 
 /// Maps observations to actions, one episode at a time.
@@ -25,85 +36,63 @@ pub trait Policy: Send {
     fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError>;
 }
 
-/// Always outputs zeros (for position actuators, a target of 0).
-pub struct ZeroPolicy {
-    width: usize,
+/// A policy for many environments at once: one call maps a batch of observations to a batch
+/// of actions. Neural policies run one forward pass per batch; any `Policy` can be batched by
+/// keeping one instance per environment ([`PerEnvironment`]).
+pub trait BatchPolicy: Send {
+    fn reset(&mut self, seeds: &[u64]);
+    fn act(&mut self, observations: &[Observation]) -> Result<Vec<Vec<f64>>, PolicyError>;
 }
 
-impl ZeroPolicy {
-    pub fn new(action: &ActionSpec) -> Self {
-        Self { width: action.len() }
+/// One policy instance per environment.
+pub struct PerEnvironment {
+    policies: Vec<Box<dyn Policy>>,
+}
+
+impl PerEnvironment {
+    pub fn new(policies: Vec<Box<dyn Policy>>) -> Self {
+        Self { policies }
     }
 }
 
-impl Policy for ZeroPolicy {
-    fn name(&self) -> &str {
-        "zero"
-    }
-
-    fn check(&self, _observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
-        if action.len() != self.width {
-            return Err(PolicyError::SpecMismatch {
-                policy: "zero".into(),
-                needed: format!("{} action values", self.width),
-                provided: format!("{}", action.len()),
-            });
+impl BatchPolicy for PerEnvironment {
+    fn reset(&mut self, seeds: &[u64]) {
+        for (policy, seed) in self.policies.iter_mut().zip(seeds) {
+            policy.reset(*seed);
         }
-        Ok(())
     }
 
-    fn reset(&mut self, _seed: u64) {}
-
-    fn act(&mut self, _observation: &Observation) -> Result<Vec<f64>, PolicyError> {
-        Ok(vec![0.0; self.width])
+    fn act(&mut self, observations: &[Observation]) -> Result<Vec<Vec<f64>>, PolicyError> {
+        self.policies.iter_mut().zip(observations).map(|(p, o)| p.act(o)).collect()
     }
 }
 
-/// Uniformly random actions within the action bounds.
-pub struct RandomPolicy {
-    low: Vec<f64>,
-    high: Vec<f64>,
-    rng: ChaCha8Rng,
-}
-
-impl RandomPolicy {
-    pub fn new(action: &ActionSpec) -> Self {
-        Self { low: action.low.clone(), high: action.high.clone(), rng: ChaCha8Rng::seed_from_u64(0) }
+/// Checks that an observation spec has a field of the given length (any length if `None`).
+pub fn require_field(policy: &str, spec: &ObservationSpec, name: &str, len: Option<usize>) -> Result<(), PolicyError> {
+    let available = || spec.fields.iter().map(|f| format!("{} {:?}", f.name, f.shape)).collect::<Vec<_>>().join(", ");
+    match spec.field(name) {
+        None => Err(PolicyError::SpecMismatch { policy: policy.into(), needed: format!("observation field `{name}`"), provided: format!("[{}]", available()) }),
+        Some(f) if len.is_some_and(|l| f.len() != l) => Err(PolicyError::SpecMismatch {
+            policy: policy.into(),
+            needed: format!("observation field `{name}` with {} values", len.unwrap_or(0)),
+            provided: format!("{} values", f.len()),
+        }),
+        Some(_) => Ok(()),
     }
 }
 
-impl Policy for RandomPolicy {
-    fn name(&self) -> &str {
-        "random"
+/// Checks that the action vector has exactly these names.
+pub fn require_actions(policy: &str, spec: &ActionSpec, names: &[String]) -> Result<(), PolicyError> {
+    if spec.names != names {
+        return Err(PolicyError::SpecMismatch { policy: policy.into(), needed: format!("actions [{}]", names.join(", ")), provided: format!("[{}]", spec.names.join(", ")) });
     }
-
-    fn check(&self, _observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
-        if action.len() != self.low.len() {
-            return Err(PolicyError::SpecMismatch {
-                policy: "random".into(),
-                needed: format!("{} action values", self.low.len()),
-                provided: format!("{}", action.len()),
-            });
-        }
-        Ok(())
-    }
-
-    fn reset(&mut self, seed: u64) {
-        // A stream of its own, so the policy's draws never coincide with the world's.
-        self.rng = ChaCha8Rng::seed_from_u64(seed);
-        self.rng.set_stream(7);
-    }
-
-    fn act(&mut self, _observation: &Observation) -> Result<Vec<f64>, PolicyError> {
-        Ok(self.low.iter().zip(&self.high).map(|(lo, hi)| lo + (hi - lo) * self.rng.random::<f64>()).collect())
-    }
+    Ok(())
 }
 
-/// Builds a baseline policy by name.
-pub fn baseline(name: &str, action: &ActionSpec) -> Option<Box<dyn Policy>> {
-    match name {
-        "zero" => Some(Box::new(ZeroPolicy::new(action))),
-        "random" => Some(Box::new(RandomPolicy::new(action))),
-        _ => None,
-    }
+/// The values of an observation field, as f64.
+pub fn field(policy: &str, observation: &Observation, name: &str) -> Result<Vec<f64>, PolicyError> {
+    observation
+        .get(name)
+        .map(|v| v.iter().map(|x| *x as f64).collect())
+        .ok_or_else(|| PolicyError::Failed { policy: policy.into(), reason: format!("observation has no field `{name}`") })
 }

@@ -363,6 +363,7 @@ impl World for PhysicsWorld {
                 collision,
                 goal_distance: outcome.goal_distance,
                 end_reason: outcome.end_reason,
+                clearance: if self.config.task.kind == TaskKind::Navigate { obstacle_clearance(&episode.scene) } else { None },
             },
         })
     }
@@ -425,6 +426,26 @@ impl World for PhysicsWorld {
     fn control_period(&self) -> f64 {
         self.config.timing.control_period()
     }
+}
+
+/// Smallest distance between the robot and any obstacle (0 when touching), or `None` when
+/// the scene has no obstacles.
+pub fn obstacle_clearance(scene: &Scene) -> Option<f64> {
+    let robot: Vec<&Collider> = scene.owners.iter().filter(|(_, o)| matches!(o, ColliderOwner::RobotLink(_))).filter_map(|(h, _)| scene.rapier.colliders.get(*h)).collect();
+    let mut best: Option<f64> = None;
+    for (handle, owner) in &scene.owners {
+        if !matches!(owner, ColliderOwner::Obstacle(_)) {
+            continue;
+        }
+        let Some(obstacle) = scene.rapier.colliders.get(*handle) else { continue };
+        for link in &robot {
+            if let Ok(d) = rapier3d::parry::query::distance(link.position(), link.shape(), obstacle.position(), obstacle.shape()) {
+                let d = d.distance as f64;
+                best = Some(best.map_or(d, |b: f64| b.min(d)));
+            }
+        }
+    }
+    best
 }
 
 /// Whether a robot link is in contact with an obstacle.

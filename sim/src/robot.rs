@@ -5,7 +5,7 @@
 //! element it concerns.
 
 use rapier3d::prelude::MeshConverter;
-use rapier3d_urdf::urdf_rs;
+pub use rapier3d_urdf::urdf_rs;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

@@ -112,6 +112,8 @@ pub struct StepInfo {
     pub goal_distance: Option<f64>,
     /// Set on the last step of an episode.
     pub end_reason: Option<EndReason>,
+    /// Distance from the robot to the nearest obstacle (navigation tasks).
+    pub clearance: Option<f64>,
 }
 
 /// The result of [`World::step`], with Gymnasium's semantics: `terminated` when the task ended

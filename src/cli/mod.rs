@@ -1,3 +1,5 @@
+mod eval;
+mod policy;
 mod run;
 mod scenarios;
 mod validate;
@@ -23,8 +25,15 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// List the scenarios that ship with dreamrig.
     Scenarios(scenarios::ScenariosArgs),
-    /// Run episodes of a scenario with a baseline policy and print a summary.
+    /// Run episodes of a scenario with one policy and print a summary.
     Run(run::RunArgs),
+    /// Evaluate policies × scenarios × seeds in parallel; write tables and a report.
+    Eval(eval::EvalArgs),
+    /// Combine the run folders of evaluation shards into one result.
+    Merge(eval::MergeArgs),
+    /// Train policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// A problem with what the user gave (exit code 2) rather than a failure while running (1).
@@ -57,6 +66,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args),
         Command::Scenarios(args) => scenarios::run(args),
         Command::Run(args) => run::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Merge(args) => eval::merge(args),
+        Command::Policy(command) => policy::run(command),
     }
 }
 

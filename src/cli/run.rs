@@ -16,8 +16,9 @@ pub struct RunArgs {
     /// Number of episodes.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub episodes: u64,
-    /// Policy to run.
-    #[arg(long, default_value = "zero", value_parser = ["zero", "random"])]
+    /// Policy to run: a baseline (zero, random) or a shipped controller (auto picks the one
+    /// for the scenario's task; lqr, reach, navigate, push).
+    #[arg(long, default_value = "zero", value_parser = ["zero", "random", "auto", "lqr", "reach", "navigate", "push"])]
     pub policy: String,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
@@ -28,8 +29,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = super::load_scenario(&args.scenario)?;
     let config = scenario.config.clone();
     let probe = PhysicsWorld::new(config.clone());
-    let policy = dreamrig_policies::baseline(&args.policy, probe.action_spec()).context("unknown policy")?;
-    policy.check(probe.observation_spec(), probe.action_spec())?;
+    let build = || dreamrig_policies::zoo::by_name(&args.policy, &config, probe.observation_spec(), probe.action_spec());
+    build().map_err(|e| super::UsageError(e.to_string()))?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("starting worker threads")?;
     let progress = ProgressBar::new(args.episodes);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} episodes {per_sec} eta {eta}").expect("valid template"));
@@ -37,33 +38,29 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let started = Instant::now();
-    let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
     let records = pool.install(|| {
-        seeds
-            .par_iter()
+        (0..args.episodes)
+            .into_par_iter()
             .map_init(
-                || {
-                    (
-                        PhysicsWorld::new(config.clone()),
-                        dreamrig_policies::baseline(&args.policy, probe.action_spec()).expect("checked above"),
-                    )
-                },
-                |(world, policy), seed| {
-                    let record = run_episode(world, policy.as_mut(), *seed);
+                || (PhysicsWorld::new(config.clone()), build().expect("built once above")),
+                |(world, policy), episode| {
+                    let seed = args.seed.wrapping_add(episode);
+                    let record = run_episode(world, policy.as_mut(), &config.name, &args.policy, episode as u32, seed);
                     progress.inc(1);
                     record
                 },
             )
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+            .collect::<Vec<_>>()
+    });
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     println!("scenario {} ({}), policy {}", config.name, scenario.path.display(), args.policy);
     println!("{:>8} {:>8} {:>12} {:>8}  end", "seed", "steps", "return", "success");
     for r in &records {
-        println!("{:>8} {:>8} {:>12.3} {:>8}  {}", r.seed, r.steps, r.episode_return, r.success, r.end_reason);
+        let detail = if r.end_detail.is_empty() { String::new() } else { format!(": {}", r.end_detail) };
+        println!("{:>8} {:>8} {:>12.3} {:>8}  {}{detail}", r.seed, r.length, r.episode_return, r.success, r.end_reason);
     }
-    let steps: u64 = records.iter().map(|r| r.steps).sum();
+    let steps: u64 = records.iter().map(|r| r.length).sum();
     let successes = records.iter().filter(|r| r.success).count();
     let mean_return = records.iter().map(|r| r.episode_return).sum::<f64>() / records.len() as f64;
     println!(

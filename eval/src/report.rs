@@ -1,0 +1,161 @@
+//! The report a person opens: `report.md` and `report.html` with SVG plots (plotters).
+
+use crate::record::{EpisodeRecord, SummaryRecord};
+use plotters::prelude::*;
+
+fn scenarios_in_order(summaries: &[SummaryRecord]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in summaries {
+        if !out.contains(&s.scenario) {
+            out.push(s.scenario.clone());
+        }
+    }
+    out
+}
+
+fn ranked<'a>(summaries: &'a [SummaryRecord], scenario: &str) -> Vec<&'a SummaryRecord> {
+    let mut rows: Vec<&SummaryRecord> = summaries.iter().filter(|s| s.scenario == scenario).collect();
+    rows.sort_by_key(|s| s.rank);
+    rows
+}
+
+fn optional(value: Option<f64>, digits: usize) -> String {
+    value.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "–".into())
+}
+
+pub fn markdown(title: &str, fingerprint: &str, summaries: &[SummaryRecord]) -> String {
+    let mut out = format!("# Evaluation: {title}\n\nSpec fingerprint `{fingerprint}`. Success rates with 95% Wilson intervals; mean returns with 95% bootstrap intervals. Policies are ranked per scenario by success rate, then mean return.\n");
+    for scenario in scenarios_in_order(summaries) {
+        out.push_str(&format!("\n## {scenario}\n\n| rank | policy | episodes | success rate [95% CI] | mean return [95% CI] | median time to success (s) | errors |\n|---|---|---|---|---|---|---|\n"));
+        for s in ranked(summaries, &scenario) {
+            out.push_str(&format!(
+                "| {} | {} | {} | {:.1}% [{:.1}, {:.1}] | {:.3} [{:.3}, {:.3}] | {} | {} |\n",
+                s.rank,
+                s.policy,
+                s.episodes,
+                100.0 * s.success_rate,
+                100.0 * s.success_ci_low,
+                100.0 * s.success_ci_high,
+                s.mean_return,
+                s.return_ci_low,
+                s.return_ci_high,
+                optional(s.median_time_to_success_s, 2),
+                s.errors
+            ));
+        }
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Success rate per policy with its Wilson interval, best first.
+pub fn success_plot(scenario: &str, rows: &[&SummaryRecord]) -> String {
+    let mut svg = String::new();
+    {
+        let height = 80 + 28 * rows.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (640, height)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let labels: Vec<String> = rows.iter().map(|r| r.policy.clone()).collect();
+        let chart = ChartBuilder::on(&root)
+            .caption(format!("{scenario}: success rate (95% Wilson CI)"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(160)
+            .build_cartesian_2d(0.0f64..1.0, (0..rows.len()).into_segmented());
+        if let Ok(mut chart) = chart {
+            let _ = chart
+                .configure_mesh()
+                .y_labels(rows.len())
+                .y_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .x_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+                .draw();
+            for (i, r) in rows.iter().enumerate() {
+                let y0 = SegmentValue::Exact(i);
+                let y1 = SegmentValue::Exact(i + 1);
+                let _ = chart.draw_series(std::iter::once(Rectangle::new([(0.0, y0), (r.success_rate, y1)], BLUE.mix(0.4).filled())));
+                let centre = SegmentValue::CenterOf(i);
+                let _ = chart.draw_series(std::iter::once(PathElement::new(vec![(r.success_ci_low, centre.clone()), (r.success_ci_high, centre)], BLACK.stroke_width(2))));
+            }
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
+/// Each policy's episode returns as points, with the mean marked.
+pub fn return_plot(scenario: &str, rows: &[&SummaryRecord], records: &[EpisodeRecord]) -> String {
+    let mut svg = String::new();
+    {
+        let height = 80 + 28 * rows.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (640, height)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let returns: Vec<f64> = records.iter().filter(|r| r.scenario == scenario).map(|r| r.episode_return).collect();
+        let (lo, hi) = returns.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let (lo, hi) = if lo.is_finite() && hi > lo { (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)) } else { (lo - 1.0, lo + 1.0) };
+        let labels: Vec<String> = rows.iter().map(|r| r.policy.clone()).collect();
+        let chart = ChartBuilder::on(&root)
+            .caption(format!("{scenario}: episode returns"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(160)
+            .build_cartesian_2d(lo..hi, (0..rows.len()).into_segmented());
+        if let Ok(mut chart) = chart {
+            let _ = chart
+                .configure_mesh()
+                .y_labels(rows.len())
+                .y_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .draw();
+            for (i, r) in rows.iter().enumerate() {
+                let points = records.iter().filter(|e| e.scenario == scenario && e.policy == r.policy).map(|e| Circle::new((e.episode_return, SegmentValue::CenterOf(i)), 3, BLUE.mix(0.35).filled()));
+                let _ = chart.draw_series(points);
+                let _ = chart.draw_series(std::iter::once(Cross::new((r.mean_return, SegmentValue::CenterOf(i)), 6, RED.stroke_width(2))));
+            }
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
+pub fn html(title: &str, fingerprint: &str, summaries: &[SummaryRecord], records: &[EpisodeRecord]) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evaluation: {t}</title>\n<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:nth-child(2),th:nth-child(2){{text-align:left}}</style></head><body>\n<h1>Evaluation: {t}</h1>\n<p>Spec fingerprint <code>{f}</code>. Success rates with 95% Wilson intervals; mean returns with 95% bootstrap intervals. Policies are ranked per scenario by success rate, then mean return.</p>\n",
+        t = escape(title),
+        f = escape(fingerprint)
+    );
+    for scenario in scenarios_in_order(summaries) {
+        let rows = ranked(summaries, &scenario);
+        out.push_str(&format!("<h2>{}</h2>\n<table><tr><th>rank</th><th>policy</th><th>episodes</th><th>success rate [95% CI]</th><th>mean return [95% CI]</th><th>median time to success (s)</th><th>errors</th></tr>\n", escape(&scenario)));
+        for s in &rows {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}% [{:.1}, {:.1}]</td><td>{:.3} [{:.3}, {:.3}]</td><td>{}</td><td>{}</td></tr>\n",
+                s.rank,
+                escape(&s.policy),
+                s.episodes,
+                100.0 * s.success_rate,
+                100.0 * s.success_ci_low,
+                100.0 * s.success_ci_high,
+                s.mean_return,
+                s.return_ci_low,
+                s.return_ci_high,
+                optional(s.median_time_to_success_s, 2),
+                s.errors
+            ));
+        }
+        out.push_str("</table>\n");
+        out.push_str(&success_plot(&scenario, &rows));
+        out.push('\n');
+        out.push_str(&return_plot(&scenario, &rows, records));
+        out.push('\n');
+    }
+    out.push_str("</body></html>\n");
+    out
+}

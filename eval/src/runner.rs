@@ -1,0 +1,378 @@
+//! The evaluation runner: the grid of episodes (scenario × policy × episode), run in parallel
+//! with rayon, each committed to the journal as it completes.
+
+use crate::journal::{Journal, JournalEntry, RunManifest, MANIFEST_FORMAT};
+use crate::record::EpisodeRecord;
+use crate::spec::EvalSpec;
+use crate::EvalError;
+use dreamrig_policies::Policy;
+use dreamrig_sim::{EndReason, PhysicsWorld, SimError, World};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which slice of the episode grid a process runs: episodes whose grid index ≡ `index` mod
+/// `count`, so every shard gets a similar mix of scenarios and policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` (0 ≤ I < N).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (i, n) = text.split_once('/').ok_or_else(|| format!("expected I/N (e.g. 0/4), got {text:?}"))?;
+        let index: u32 = i.trim().parse().map_err(|_| format!("shard index {i:?} is not a whole number"))?;
+        let count: u32 = n.trim().parse().map_err(|_| format!("shard count {n:?} is not a whole number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("expected 0 ≤ I < N, got {index}/{count}"));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// The shard of a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, with the completion
+    /// count in `JOB_COMPLETIONS`) or a Slurm job array (`SLURM_ARRAY_TASK_ID`,
+    /// `SLURM_ARRAY_TASK_COUNT`, `SLURM_ARRAY_TASK_MIN`), if the environment describes one.
+    pub fn from_environment(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let number = |name: &str| -> Result<Option<u32>, String> {
+            match env(name) {
+                None => Ok(None),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| format!("{name}={v:?} is not a whole number")),
+            }
+        };
+        if let Some(index) = number("JOB_COMPLETION_INDEX")? {
+            let count = number("JOB_COMPLETIONS")?.ok_or("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's completions (see docs/scale-out.md)")?;
+            return Self::parse(&format!("{index}/{count}")).map(Some);
+        }
+        if let Some(task) = number("SLURM_ARRAY_TASK_ID")? {
+            let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+            let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            return Self::parse(&format!("{}/{count}", task.saturating_sub(min))).map(Some);
+        }
+        Ok(None)
+    }
+
+    pub fn contains(&self, grid_index: usize) -> bool {
+        grid_index % self.count as usize == self.index as usize
+    }
+}
+
+/// One cell of the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EpisodeKey {
+    pub scenario: usize,
+    pub policy: usize,
+    pub episode: u32,
+}
+
+/// The seed of episode `k` of a scenario: shared by every policy (common random numbers, so
+/// policies are compared on the same episodes) and independent of sharding and threads.
+pub fn episode_seed(master: u64, scenario: &str, episode: u32) -> u64 {
+    let mut h = 0xcbf29ce484222325u64;
+    for b in master.to_le_bytes().iter().chain(scenario.as_bytes()).chain(&episode.to_le_bytes()) {
+        h = (h ^ *b as u64).wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Every episode of the spec in grid order.
+pub fn grid(spec: &EvalSpec) -> Vec<EpisodeKey> {
+    let mut keys = Vec::new();
+    for (scenario, policies) in spec.pairs.iter().enumerate() {
+        for &policy in policies {
+            for episode in 0..spec.episodes {
+                keys.push(EpisodeKey { scenario, policy, episode });
+            }
+        }
+    }
+    keys
+}
+
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub threads: Option<usize>,
+    pub resume: bool,
+    pub shard: Option<Shard>,
+    /// Set (by a Ctrl-C handler) to stop: running episodes are abandoned, finished ones kept.
+    pub interrupt: Arc<AtomicBool>,
+    pub show_progress: bool,
+}
+
+pub struct RunOutcome {
+    /// Every committed episode of this run folder, sorted.
+    pub entries: Vec<JournalEntry>,
+    pub ran: usize,
+    pub skipped: usize,
+    pub interrupted: bool,
+}
+
+enum EpisodeEnd {
+    Finished(JournalEntry),
+    Interrupted,
+}
+
+struct Rollout {
+    record: EpisodeRecord,
+}
+
+fn failure(record: &mut EpisodeRecord, detail: String) {
+    record.success = false;
+    record.end_reason = "error".into();
+    record.end_detail = detail;
+    record.time_to_success_s = None;
+}
+
+/// Runs one episode, recording metrics as it goes. Faults (policy errors, invalid actions,
+/// physics blow-ups, the wall-clock budget) end the episode as an `error` record.
+fn roll_out(world: &mut PhysicsWorld, policy: &mut dyn Policy, mut record: EpisodeRecord, timeout_s: Option<f64>, interrupt: &AtomicBool) -> Option<Rollout> {
+    let started = Instant::now();
+    let dt = world.control_period();
+    let (low, high) = (world.action_spec().low.clone(), world.action_spec().high.clone());
+    let (mut observation, _) = match world.reset(record.seed) {
+        Ok(r) => r,
+        Err(e) => {
+            failure(&mut record, format!("reset failed: {e}"));
+            return Some(Rollout { record });
+        }
+    };
+    policy.reset(record.seed);
+    let mut previous: Option<Vec<f64>> = None;
+    let (mut smoothness, mut effort, mut steps) = (0.0, 0.0, 0u64);
+    loop {
+        if interrupt.load(Ordering::Relaxed) {
+            return None;
+        }
+        if let Some(limit) = timeout_s {
+            if started.elapsed().as_secs_f64() > limit {
+                failure(&mut record, format!("over the wall-clock budget of {limit} s"));
+                break;
+            }
+        }
+        let action = match policy.act(&observation) {
+            Ok(a) => a,
+            Err(e) => {
+                failure(&mut record, format!("policy error: {e}"));
+                break;
+            }
+        };
+        let result = match world.step(&action) {
+            Ok(r) => r,
+            Err(e @ (SimError::ActionLength { .. } | SimError::ActionNotFinite { .. })) => {
+                failure(&mut record, format!("invalid action: {e}"));
+                break;
+            }
+            Err(e @ SimError::Diverged { .. }) => {
+                failure(&mut record, format!("physics blew up: {e}"));
+                break;
+            }
+            Err(e) => {
+                failure(&mut record, format!("world error: {e}"));
+                break;
+            }
+        };
+        let applied: Vec<f64> = action.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect();
+        effort += applied.iter().map(|a| a * a).sum::<f64>();
+        if let Some(p) = &previous {
+            smoothness += applied.iter().zip(p).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+        }
+        previous = Some(applied);
+        steps += 1;
+        record.episode_return += result.reward;
+        record.length = result.info.step;
+        record.collisions += u64::from(result.info.collision);
+        if let Some(c) = result.info.clearance {
+            record.min_clearance_m = Some(record.min_clearance_m.map_or(c, |m| m.min(c)));
+        }
+        record.final_goal_error_m = result.info.goal_distance;
+        if result.info.success && record.time_to_success_s.is_none() {
+            record.time_to_success_s = Some(result.info.step as f64 * dt);
+        }
+        observation = result.observation;
+        if result.terminated || result.truncated {
+            record.success = result.info.success;
+            match result.info.end_reason {
+                Some(EndReason::Success) => record.end_reason = "success".into(),
+                Some(EndReason::Failure(detail)) => {
+                    record.end_reason = "failure".into();
+                    record.end_detail = detail;
+                }
+                _ => record.end_reason = "horizon".into(),
+            }
+            if !record.success {
+                record.time_to_success_s = None;
+            }
+            break;
+        }
+    }
+    record.effort = if steps > 0 { effort / steps as f64 } else { 0.0 };
+    record.action_smoothness = if steps > 1 { smoothness / (steps - 1) as f64 } else { 0.0 };
+    Some(Rollout { record })
+}
+
+/// Runs one episode outside any evaluation spec (as `dreamrig run` does).
+pub fn run_episode(world: &mut PhysicsWorld, policy: &mut dyn Policy, scenario: &str, policy_name: &str, episode: u32, seed: u64) -> EpisodeRecord {
+    let record = empty_record(scenario, policy_name, episode, seed);
+    let never = AtomicBool::new(false);
+    roll_out(world, policy, record, None, &never).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
+}
+
+fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> EpisodeRecord {
+    EpisodeRecord {
+        scenario: scenario.into(),
+        policy: policy.into(),
+        episode,
+        seed,
+        success: false,
+        episode_return: 0.0,
+        length: 0,
+        time_to_success_s: None,
+        end_reason: String::new(),
+        end_detail: String::new(),
+        collisions: 0,
+        min_clearance_m: None,
+        final_goal_error_m: None,
+        action_smoothness: 0.0,
+        effort: 0.0,
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Worlds and policies cached per worker thread, by scenario and policy.
+#[derive(Default)]
+struct WorkerCache {
+    worlds: HashMap<usize, PhysicsWorld>,
+    policies: HashMap<(usize, usize), Box<dyn Policy>>,
+}
+
+fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt: &AtomicBool) -> EpisodeEnd {
+    let started = Instant::now();
+    let scenario = &spec.scenarios[key.scenario];
+    let policy_spec = &spec.policies[key.policy];
+    let record = empty_record(&scenario.config.name, &policy_spec.name, key.episode, episode_seed(spec.seed, &scenario.config.name, key.episode));
+    let fallback = record.clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let world = cache.worlds.entry(key.scenario).or_insert_with(|| PhysicsWorld::new(scenario.config.clone()));
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.policies.entry((key.scenario, key.policy)) {
+            match policy_spec.build(&scenario.config, world.observation_spec(), world.action_spec(), spec.base_dir()) {
+                Ok(p) => {
+                    slot.insert(p);
+                }
+                Err(e) => {
+                    let mut r = record.clone();
+                    failure(&mut r, format!("policy could not be built: {e}"));
+                    return Some(Rollout { record: r });
+                }
+            }
+        }
+        let policy = cache.policies.get_mut(&(key.scenario, key.policy)).expect("inserted above");
+        roll_out(world, policy.as_mut(), record, spec.episode_timeout_s, interrupt)
+    }));
+    let record = match outcome {
+        Ok(Some(r)) => r.record,
+        Ok(None) => return EpisodeEnd::Interrupted,
+        Err(payload) => {
+            // The world or policy may be left half-updated: start both afresh.
+            cache.worlds.remove(&key.scenario);
+            cache.policies.remove(&(key.scenario, key.policy));
+            let mut r = fallback;
+            failure(&mut r, format!("panicked: {}", panic_message(payload.as_ref())));
+            r
+        }
+    };
+    EpisodeEnd::Finished(JournalEntry { record, wall_time_s: started.elapsed().as_secs_f64() })
+}
+
+/// Runs (or resumes) the spec's episodes of this shard into `options.out`.
+pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalError> {
+    let all = grid(spec);
+    let mine: Vec<(usize, EpisodeKey)> = all.iter().copied().enumerate().filter(|(i, _)| options.shard.is_none_or(|s| s.contains(*i))).collect();
+    let manifest = RunManifest {
+        format: MANIFEST_FORMAT.into(),
+        spec: spec.path.display().to_string(),
+        spec_name: spec.name.clone(),
+        fingerprint: spec.fingerprint.clone(),
+        shard: options.shard.map(|s| (s.index, s.count)),
+        episodes_planned: mine.len() as u64,
+    };
+    match Journal::read_manifest(&options.out)? {
+        Some(existing) if !options.resume => {
+            return Err(EvalError::Usage(format!(
+                "{} already holds a run of {} ({} episodes planned); pass --resume to finish it, or choose another --out",
+                options.out.display(),
+                existing.spec_name,
+                existing.episodes_planned
+            )))
+        }
+        Some(existing) if existing.fingerprint != manifest.fingerprint || existing.shard != manifest.shard => {
+            return Err(EvalError::Usage(format!(
+                "{} holds a run of a different spec or shard (fingerprint {}, shard {:?}; this is {}, shard {:?}); it cannot be resumed with this spec",
+                options.out.display(),
+                existing.fingerprint,
+                existing.shard,
+                manifest.fingerprint,
+                manifest.shard
+            )))
+        }
+        _ => {}
+    }
+    crate::journal::write_atomic(&Journal::manifest_path(&options.out), &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"))?;
+    let journal = Journal::open(&options.out)?;
+    let done: HashSet<(String, String, u32)> = journal.entries()?.iter().map(|e| e.record.key()).collect();
+    let pending: Vec<EpisodeKey> = mine
+        .iter()
+        .map(|(_, k)| *k)
+        .filter(|k| !done.contains(&(spec.scenarios[k.scenario].config.name.clone(), spec.policies[k.policy].name.clone(), k.episode)))
+        .collect();
+    let skipped = mine.len() - pending.len();
+    tracing::info!(planned = mine.len(), skipped, pending = pending.len(), "evaluation {}", spec.name);
+
+    let progress = ProgressBar::new(pending.len() as u64);
+    progress.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} episodes  {per_sec}  eta {eta}").expect("valid template"));
+    if !options.show_progress {
+        progress.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(options.threads.unwrap_or(0)).build().map_err(|e| EvalError::Io { path: options.out.clone(), reason: format!("cannot start worker threads: {e}") })?;
+    let interrupt = options.interrupt.clone();
+    let results: Vec<Result<bool, EvalError>> = pool.install(|| {
+        pending
+            .par_iter()
+            .map_init(WorkerCache::default, |cache, key| {
+                if interrupt.load(Ordering::Relaxed) {
+                    return Ok(false);
+                }
+                match run_one(spec, *key, cache, &interrupt) {
+                    EpisodeEnd::Interrupted => Ok(false),
+                    EpisodeEnd::Finished(entry) => {
+                        journal.commit(key.scenario, key.policy, &entry)?;
+                        progress.inc(1);
+                        Ok(true)
+                    }
+                }
+            })
+            .collect()
+    });
+    progress.finish_and_clear();
+    let mut ran = 0;
+    for r in results {
+        ran += usize::from(r?);
+    }
+    let mut entries = journal.entries()?;
+    sort_entries(spec, &mut entries);
+    Ok(RunOutcome { entries, ran, skipped, interrupted: options.interrupt.load(Ordering::Relaxed) })
+}
+
+/// Grid order: scenarios and policies as the spec lists them, then episode index.
+pub fn sort_entries(spec: &EvalSpec, entries: &mut [JournalEntry]) {
+    let scenario_order = |name: &str| spec.scenarios.iter().position(|s| s.config.name == name).unwrap_or(usize::MAX);
+    let policy_order = |name: &str| spec.policies.iter().position(|p| p.name == name).unwrap_or(usize::MAX);
+    entries.sort_by_key(|e| (scenario_order(&e.record.scenario), policy_order(&e.record.policy), e.record.episode));
+}

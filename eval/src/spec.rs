@@ -1,0 +1,172 @@
+//! Evaluation specs (`evals/*.yaml`): which policies run on which scenarios, for how many
+//! episodes, with which randomization.
+
+use crate::EvalError;
+use dreamrig_policies::PolicySpec;
+use dreamrig_sim::{PhysicsWorld, Scenario, World};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSpecFile {
+    pub version: i64,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Master seed; every episode's seed derives from it.
+    #[serde(default)]
+    pub seed: u64,
+    /// Episodes per policy and scenario. Every policy sees the same episodes (same seeds).
+    pub episodes: i64,
+    /// Wall-clock budget of one episode in seconds; an episode over it is recorded as failed.
+    pub episode_timeout_s: Option<f64>,
+    pub scenarios: Vec<ScenarioEntry>,
+    pub policies: Vec<PolicySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioEntry {
+    /// A scenario file (relative to the spec) or the name of a shipped scenario.
+    pub scenario: String,
+    /// Keys that replace those of the scenario's `randomize` section.
+    pub randomize: Option<serde_yaml::Mapping>,
+    /// Names of the policies to run here (default: all).
+    pub policies: Option<Vec<String>>,
+}
+
+/// A checked evaluation: scenarios loaded, policies resolved for each.
+#[derive(Debug, Clone)]
+pub struct EvalSpec {
+    pub path: PathBuf,
+    pub name: String,
+    /// Hash of the spec and of every scenario it uses: shards and resumed runs must match it.
+    pub fingerprint: String,
+    pub seed: u64,
+    pub episodes: u32,
+    pub episode_timeout_s: Option<f64>,
+    pub scenarios: Vec<Scenario>,
+    pub policies: Vec<PolicySpec>,
+    /// For each scenario, the indices of the policies that run on it.
+    pub pairs: Vec<Vec<usize>>,
+}
+
+fn invalid(path: &Path, key: &str, message: impl Into<String>) -> EvalError {
+    EvalError::Spec { file: path.to_path_buf(), key: key.to_string(), message: message.into() }
+}
+
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+}
+
+impl EvalSpec {
+    pub fn load(path: &Path) -> Result<Self, EvalError> {
+        let bytes = std::fs::read(path).map_err(|e| invalid(path, "", format!("cannot read: {e}")))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| invalid(path, "", format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
+        if text.trim().is_empty() {
+            return Err(invalid(path, "", "the file is empty; expected an evaluation spec with version, episodes, scenarios and policies"));
+        }
+        let file: EvalSpecFile = serde_yaml::from_str(text).map_err(|e| {
+            let location = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+            let mut message = e.to_string();
+            if let Some(cut) = message.rfind(" at line ") {
+                message.truncate(cut);
+            }
+            EvalError::Spec { file: PathBuf::from(format!("{}{location}", path.display())), key: String::new(), message }
+        })?;
+        if file.version != 1 {
+            return Err(invalid(path, "version", format!("expected 1, got {}", file.version)));
+        }
+        if !(1..=10_000_000).contains(&file.episodes) {
+            return Err(invalid(path, "episodes", format!("expected a positive integer up to 10000000, got {}", file.episodes)));
+        }
+        if let Some(t) = file.episode_timeout_s {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(invalid(path, "episode_timeout_s", format!("expected a positive number of seconds, got {t}")));
+            }
+        }
+        if file.scenarios.is_empty() {
+            return Err(invalid(path, "scenarios", "expected at least one scenario"));
+        }
+        if file.policies.is_empty() {
+            return Err(invalid(path, "policies", "expected at least one policy"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in file.policies.iter().enumerate() {
+            if !names.insert(p.name.as_str()) {
+                return Err(invalid(path, &format!("policies[{i}].name"), format!("policy names must be unique; {} is used twice", p.name)));
+            }
+            p.kind().map_err(|m| invalid(path, &format!("policies[{i}]"), m))?;
+            p.check_wrappers().map_err(|(w, m)| invalid(path, &format!("policies[{i}].wrappers[{w}]"), m))?;
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut fingerprint = fnv1a(0xcbf29ce484222325, &bytes);
+        let mut scenarios = Vec::new();
+        let mut pairs = Vec::new();
+        for (i, entry) in file.scenarios.iter().enumerate() {
+            let key = format!("scenarios[{i}]");
+            let scenario_path = {
+                let relative = base.join(&entry.scenario);
+                if relative.is_file() {
+                    relative
+                } else {
+                    dreamrig_sim::scenario::resolve(&entry.scenario).map_err(|e| invalid(path, &format!("{key}.scenario"), e.to_string()))?
+                }
+            };
+            let scenario_bytes = std::fs::read(&scenario_path).map_err(|e| invalid(path, &format!("{key}.scenario"), format!("{}: {e}", scenario_path.display())))?;
+            let scenario_bytes = match &entry.randomize {
+                None => scenario_bytes,
+                Some(overrides) => override_randomize(&scenario_bytes, overrides).map_err(|m| invalid(path, &format!("{key}.randomize"), m))?,
+            };
+            fingerprint = fnv1a(fingerprint, &scenario_bytes);
+            let scenario = Scenario::from_bytes(&scenario_bytes, &scenario_path)
+                .map_err(|e| invalid(path, &key, format!("{}{}", if entry.randomize.is_some() { "(with this entry's randomize overrides) " } else { "" }, e)))?;
+            let selected: Vec<usize> = match &entry.policies {
+                None => (0..file.policies.len()).collect(),
+                Some(wanted) => wanted
+                    .iter()
+                    .enumerate()
+                    .map(|(j, w)| file.policies.iter().position(|p| &p.name == w).ok_or_else(|| invalid(path, &format!("{key}.policies[{j}]"), format!("no policy named {w}"))))
+                    .collect::<Result<_, _>>()?,
+            };
+            // Every policy is built and checked against the scenario before any episode runs.
+            let probe = PhysicsWorld::new(scenario.config.clone());
+            for &p in &selected {
+                file.policies[p]
+                    .build(&scenario.config, probe.observation_spec(), probe.action_spec(), base)
+                    .map_err(|e| invalid(path, &format!("policies[{p}] ({}) on {key} ({})", file.policies[p].name, scenario.config.name), e.to_string()))?;
+            }
+            scenarios.push(scenario);
+            pairs.push(selected);
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            name: file.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+            fingerprint: format!("{fingerprint:016x}"),
+            seed: file.seed,
+            episodes: file.episodes as u32,
+            episode_timeout_s: file.episode_timeout_s,
+            scenarios,
+            policies: file.policies,
+            pairs,
+        })
+    }
+
+    /// Folder that relative paths in the spec (neural models) are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// The scenario's YAML with keys of its `randomize` section replaced.
+fn override_randomize(scenario: &[u8], overrides: &serde_yaml::Mapping) -> Result<Vec<u8>, String> {
+    let mut document: serde_yaml::Value = serde_yaml::from_slice(scenario).map_err(|e| format!("the scenario does not parse: {e}"))?;
+    let root = document.as_mapping_mut().ok_or("the scenario is not a mapping")?;
+    let key = serde_yaml::Value::from("randomize");
+    let section = root.entry(key).or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+    let section = section.as_mapping_mut().ok_or("the scenario's randomize is not a mapping")?;
+    for (k, v) in overrides {
+        section.insert(k.clone(), v.clone());
+    }
+    serde_yaml::to_string(&document).map(String::into_bytes).map_err(|e| e.to_string())
+}

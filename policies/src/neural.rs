@@ -1,0 +1,253 @@
+//! Neural policies: a multilayer perceptron in candle, with weights in safetensors and a JSON
+//! config beside them (`NAME.json` + `NAME.safetensors`).
+
+use crate::{BatchPolicy, Policy, PolicyError};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{linear, Linear, VarBuilder, VarMap};
+use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "dreamrig-mlp-policy/1";
+
+/// Everything about an MLP policy except its weights.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MlpPolicyConfig {
+    pub format: String,
+    /// Observation fields concatenated, in this order, to make the network input.
+    pub observation_fields: Vec<String>,
+    pub observation_size: usize,
+    /// The action vector the network produces.
+    pub action_names: Vec<String>,
+    pub hidden: Vec<usize>,
+    /// `tanh` or `relu`.
+    pub activation: String,
+    pub observation_mean: Vec<f32>,
+    pub observation_std: Vec<f32>,
+    pub action_mean: Vec<f32>,
+    pub action_std: Vec<f32>,
+    /// How the weights were made (free-form).
+    #[serde(default)]
+    pub provenance: serde_json::Value,
+}
+
+/// `layers.0 … layers.N`: linear layers with the activation between them.
+pub struct Mlp {
+    layers: Vec<Linear>,
+    relu: bool,
+}
+
+impl Mlp {
+    pub fn new(config: &MlpPolicyConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let mut sizes = vec![config.observation_size];
+        sizes.extend(&config.hidden);
+        sizes.push(config.action_names.len());
+        let layers = sizes.windows(2).enumerate().map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}")))).collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self { layers, relu: config.activation == "relu" })
+    }
+}
+
+impl Module for Mlp {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = xs.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x)?;
+            if i + 1 < self.layers.len() {
+                x = if self.relu { x.relu()? } else { x.tanh()? };
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// The weights file that belongs to a config file.
+pub fn weights_path(config_path: &Path) -> PathBuf {
+    config_path.with_extension("safetensors")
+}
+
+pub struct MlpPolicy {
+    name: String,
+    config: MlpPolicyConfig,
+    mlp: Mlp,
+    device: Device,
+}
+
+fn model_error(file: &Path, reason: impl std::fmt::Display) -> PolicyError {
+    PolicyError::Model { file: file.display().to_string(), reason: reason.to_string() }
+}
+
+impl MlpPolicy {
+    /// Loads `path` (the JSON config) and the safetensors weights beside it.
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| model_error(path, format!("cannot read: {e}")))?;
+        let config: MlpPolicyConfig = serde_json::from_str(&text).map_err(|e| model_error(path, format!("not a policy config: {e}")))?;
+        if config.format != FORMAT {
+            return Err(model_error(path, format!("format is {:?}, expected {FORMAT:?}", config.format)));
+        }
+        let n = config.observation_size;
+        let m = config.action_names.len();
+        if config.observation_mean.len() != n || config.observation_std.len() != n || config.action_mean.len() != m || config.action_std.len() != m {
+            return Err(model_error(path, "normalization statistics do not match observation_size and action_names"));
+        }
+        if !matches!(config.activation.as_str(), "tanh" | "relu") {
+            return Err(model_error(path, format!("activation {:?}: expected tanh or relu", config.activation)));
+        }
+        let weights = weights_path(path);
+        let device = Device::Cpu;
+        let tensors = candle_core::safetensors::load(&weights, &device).map_err(|e| model_error(&weights, format!("cannot load weights: {e}")))?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let mlp = Mlp::new(&config, vb).map_err(|e| model_error(&weights, format!("weights do not fit the config: {e}")))?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "mlp".into());
+        Ok(Self { name, config, mlp, device })
+    }
+
+    pub fn config(&self) -> &MlpPolicyConfig {
+        &self.config
+    }
+
+    fn input(&self, observation: &Observation) -> Result<Vec<f32>, PolicyError> {
+        let mut x = Vec::with_capacity(self.config.observation_size);
+        for name in &self.config.observation_fields {
+            let values = observation.get(name).ok_or_else(|| PolicyError::Failed { policy: self.name.clone(), reason: format!("observation has no field `{name}`") })?;
+            x.extend_from_slice(values);
+        }
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = (*v - self.config.observation_mean[i]) / self.config.observation_std[i];
+        }
+        Ok(x)
+    }
+
+    fn run(&self, inputs: Vec<f32>, rows: usize) -> Result<Vec<Vec<f64>>, PolicyError> {
+        let fail = |e: candle_core::Error| PolicyError::Failed { policy: self.name.clone(), reason: e.to_string() };
+        let x = Tensor::from_vec(inputs, (rows, self.config.observation_size), &self.device).map_err(fail)?;
+        let y = self.mlp.forward(&x).map_err(fail)?.to_vec2::<f32>().map_err(fail)?;
+        Ok(y.into_iter().map(|row| row.iter().enumerate().map(|(i, v)| (v * self.config.action_std[i] + self.config.action_mean[i]) as f64).collect()).collect())
+    }
+}
+
+impl Policy for MlpPolicy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn check(&self, observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
+        let mut size = 0;
+        for name in &self.config.observation_fields {
+            crate::require_field(&self.name, observation, name, None)?;
+            size += observation.field(name).expect("checked").len();
+        }
+        if size != self.config.observation_size {
+            return Err(PolicyError::SpecMismatch { policy: self.name.clone(), needed: format!("{} observation values", self.config.observation_size), provided: format!("{size}") });
+        }
+        crate::require_actions(&self.name, action, &self.config.action_names)
+    }
+
+    fn reset(&mut self, _seed: u64) {}
+
+    fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError> {
+        let x = self.input(observation)?;
+        Ok(self.run(x, 1)?.remove(0))
+    }
+}
+
+impl BatchPolicy for MlpPolicy {
+    fn reset(&mut self, _seeds: &[u64]) {}
+
+    /// One forward pass for the whole batch.
+    fn act(&mut self, observations: &[Observation]) -> Result<Vec<Vec<f64>>, PolicyError> {
+        let mut inputs = Vec::with_capacity(observations.len() * self.config.observation_size);
+        for o in observations {
+            inputs.extend(self.input(o)?);
+        }
+        self.run(inputs, observations.len())
+    }
+}
+
+/// Regression data for behaviour cloning: observation rows and the teacher's actions.
+pub struct Demonstrations {
+    pub observations: Vec<Vec<f32>>,
+    pub actions: Vec<Vec<f32>>,
+}
+
+fn mean_std(rows: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
+    let n = rows.len().max(1) as f64;
+    let width = rows.first().map(Vec::len).unwrap_or(0);
+    let mut mean = vec![0.0f64; width];
+    for r in rows {
+        for (m, v) in mean.iter_mut().zip(r) {
+            *m += *v as f64 / n;
+        }
+    }
+    let mut var = vec![0.0f64; width];
+    for r in rows {
+        for ((s, v), m) in var.iter_mut().zip(r).zip(&mean) {
+            *s += (*v as f64 - m).powi(2) / n;
+        }
+    }
+    (mean.iter().map(|m| *m as f32).collect(), var.iter().map(|v| (v.sqrt().max(1e-6)) as f32).collect())
+}
+
+/// Fits an MLP to demonstrations by minibatch AdamW on the mean squared error. Weights are
+/// initialized from `seed` (Xavier uniform) and batches drawn from it, so training is
+/// reproducible.
+pub fn train_behavior_cloning(
+    data: &Demonstrations,
+    mut config: MlpPolicyConfig,
+    epochs: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    seed: u64,
+) -> candle_core::Result<(MlpPolicyConfig, VarMap, f32)> {
+    let device = Device::Cpu;
+    let (om, os) = mean_std(&data.observations);
+    let (am, asd) = mean_std(&data.actions);
+    config.observation_mean = om;
+    config.observation_std = os;
+    config.action_mean = am;
+    config.action_std = asd;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let varmap = VarMap::new();
+    {
+        let mut sizes = vec![config.observation_size];
+        sizes.extend(&config.hidden);
+        sizes.push(config.action_names.len());
+        let mut vars = varmap.data().lock().expect("fresh varmap");
+        for (i, w) in sizes.windows(2).enumerate() {
+            let bound = (6.0 / (w[0] + w[1]) as f64).sqrt();
+            let weights: Vec<f32> = (0..w[0] * w[1]).map(|_| rng.random_range(-bound..bound) as f32).collect();
+            vars.insert(format!("layers.{i}.weight"), candle_core::Var::from_tensor(&Tensor::from_vec(weights, (w[1], w[0]), &device)?)?);
+            vars.insert(format!("layers.{i}.bias"), candle_core::Var::from_tensor(&Tensor::zeros(w[1], DType::F32, &device)?)?);
+        }
+    }
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let mlp = Mlp::new(&config, vb)?;
+    let normalize = |rows: &[Vec<f32>], mean: &[f32], std: &[f32]| -> Vec<f32> { rows.iter().flat_map(|r| r.iter().enumerate().map(|(i, v)| (v - mean[i]) / std[i]).collect::<Vec<_>>()).collect() };
+    let x_all = normalize(&data.observations, &config.observation_mean, &config.observation_std);
+    let y_all = normalize(&data.actions, &config.action_mean, &config.action_std);
+    let (n, input, output) = (data.observations.len(), config.observation_size, config.action_names.len());
+    let mut optimizer = <candle_nn::AdamW as candle_nn::Optimizer>::new(varmap.all_vars(), candle_nn::ParamsAdamW { lr: learning_rate, weight_decay: 1e-5, ..Default::default() })?;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut last_loss = f32::NAN;
+    for _ in 0..epochs {
+        for i in (1..n).rev() {
+            order.swap(i, rng.random_range(0..=i));
+        }
+        let mut total = 0.0;
+        let mut batches = 0;
+        for chunk in order.chunks(batch_size) {
+            let xs: Vec<f32> = chunk.iter().flat_map(|&r| x_all[r * input..(r + 1) * input].iter().copied()).collect();
+            let ys: Vec<f32> = chunk.iter().flat_map(|&r| y_all[r * output..(r + 1) * output].iter().copied()).collect();
+            let x = Tensor::from_vec(xs, (chunk.len(), input), &device)?;
+            let y = Tensor::from_vec(ys, (chunk.len(), output), &device)?;
+            let loss = (mlp.forward(&x)? - y)?.sqr()?.mean_all()?;
+            candle_nn::Optimizer::backward_step(&mut optimizer, &loss)?;
+            total += loss.to_scalar::<f32>()?;
+            batches += 1;
+        }
+        last_loss = total / batches.max(1) as f32;
+    }
+    Ok((config, varmap, last_loss))
+}

@@ -1,0 +1,131 @@
+//! Policies declared in YAML (evaluation specs): what to run, and how to degrade it.
+
+use crate::wrappers::{ActionNoise, GainScale, Latency, ObservationNoise};
+use crate::{Policy, PolicyError};
+use dreamrig_sim::scenario::config::ScenarioConfig;
+use dreamrig_sim::{ActionSpec, ObservationSpec};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// One policy of an evaluation: exactly one of `controller`, `baseline`, `neural`, plus
+/// optional wrappers applied in order (the first wraps the policy itself).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    pub name: String,
+    /// A shipped controller: `auto` (the one for the scenario's task), `lqr`, `reach`,
+    /// `navigate`, `push`.
+    pub controller: Option<String>,
+    /// `zero` or `random`.
+    pub baseline: Option<String>,
+    /// An MLP policy: the path of its JSON config (weights beside it).
+    pub neural: Option<NeuralSpec>,
+    #[serde(default)]
+    pub wrappers: Vec<WrapperSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NeuralSpec {
+    pub model: PathBuf,
+}
+
+/// One degradation; exactly one key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WrapperSpec {
+    /// Gaussian action noise, as a fraction of each action's half-range.
+    pub action_noise: Option<f64>,
+    /// Gaussian observation noise, in each field's unit.
+    pub observation_noise: Option<f64>,
+    /// Actions delayed by this many control steps.
+    pub latency_steps: Option<u32>,
+    /// Actions scaled about the centre of their range.
+    pub gain_scale: Option<f64>,
+}
+
+/// What a spec resolves to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyKind {
+    Controller(String),
+    Baseline(String),
+    Neural(PathBuf),
+}
+
+impl PolicySpec {
+    /// The policy's kind, checked: `key` is the spec's key path for error messages.
+    pub fn kind(&self) -> Result<PolicyKind, String> {
+        match (&self.controller, &self.baseline, &self.neural) {
+            (Some(c), None, None) => {
+                if crate::controllers::CONTROLLERS.contains(&c.as_str()) {
+                    Ok(PolicyKind::Controller(c.clone()))
+                } else {
+                    Err(format!("controller: expected one of {}, got {c}", crate::controllers::CONTROLLERS.join(", ")))
+                }
+            }
+            (None, Some(b), None) => match b.as_str() {
+                "zero" | "random" => Ok(PolicyKind::Baseline(b.clone())),
+                other => Err(format!("baseline: expected zero or random, got {other}")),
+            },
+            (None, None, Some(n)) => Ok(PolicyKind::Neural(n.model.clone())),
+            _ => Err("expected exactly one of controller, baseline, neural".into()),
+        }
+    }
+
+    /// Checks the wrappers' values; returns the first problem as (index, message).
+    pub fn check_wrappers(&self) -> Result<(), (usize, String)> {
+        for (i, w) in self.wrappers.iter().enumerate() {
+            let set = [w.action_noise.is_some(), w.observation_noise.is_some(), w.latency_steps.is_some(), w.gain_scale.is_some()].iter().filter(|s| **s).count();
+            if set != 1 {
+                return Err((i, "expected exactly one of action_noise, observation_noise, latency_steps, gain_scale".into()));
+            }
+            for (key, value, max) in [("action_noise", w.action_noise, 10.0), ("observation_noise", w.observation_noise, 1e6), ("gain_scale", w.gain_scale, 100.0)] {
+                if let Some(v) = value {
+                    if !(v.is_finite() && (0.0..=max).contains(&v)) {
+                        return Err((i, format!("{key}: expected a number from 0 to {max}, got {v}")));
+                    }
+                }
+            }
+            if let Some(steps) = w.latency_steps {
+                if steps > 1000 {
+                    return Err((i, format!("latency_steps: expected at most 1000, got {steps}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the policy for a scenario; relative model paths are resolved against `base_dir`.
+    pub fn build(&self, config: &ScenarioConfig, observation: &ObservationSpec, action: &ActionSpec, base_dir: &Path) -> Result<Box<dyn Policy>, PolicyError> {
+        let invalid = |reason: String| PolicyError::Failed { policy: self.name.clone(), reason };
+        let mut policy: Box<dyn Policy> = match self.kind().map_err(invalid)? {
+            PolicyKind::Controller(name) => crate::controllers::controller(&name, config)?,
+            PolicyKind::Baseline(name) if name == "zero" => Box::new(crate::ZeroPolicy::new(action)),
+            PolicyKind::Baseline(_) => Box::new(crate::RandomPolicy::new(action)),
+            PolicyKind::Neural(path) => Box::new(crate::neural::MlpPolicy::load(&base_dir.join(path))?),
+        };
+        self.check_wrappers().map_err(|(i, m)| invalid(format!("wrappers[{i}]: {m}")))?;
+        for w in &self.wrappers {
+            policy = if let Some(std) = w.action_noise {
+                Box::new(ActionNoise::new(policy, std, action))
+            } else if let Some(std) = w.observation_noise {
+                Box::new(ObservationNoise::new(policy, std))
+            } else if let Some(steps) = w.latency_steps {
+                Box::new(Latency::new(policy, steps as usize))
+            } else {
+                Box::new(GainScale::new(policy, w.gain_scale.unwrap_or(1.0), action))
+            };
+        }
+        policy.check(observation, action)?;
+        Ok(policy)
+    }
+}
+
+/// A baseline or shipped controller by bare name, as `dreamrig run --policy` takes it.
+pub fn by_name(name: &str, config: &ScenarioConfig, observation: &ObservationSpec, action: &ActionSpec) -> Result<Box<dyn Policy>, PolicyError> {
+    let spec = match name {
+        "zero" | "random" => PolicySpec { name: name.into(), controller: None, baseline: Some(name.into()), neural: None, wrappers: vec![] },
+        other => PolicySpec { name: other.into(), controller: Some(other.into()), baseline: None, neural: None, wrappers: vec![] },
+    };
+    spec.build(config, observation, action, Path::new("."))
+}

@@ -1,0 +1,112 @@
+use anyhow::Context;
+use dreamrig_eval::{EvalSpec, RunOptions, Shard};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Evaluation spec (YAML): policies × scenarios × episodes.
+    pub spec: PathBuf,
+    /// Folder for the results (episodes, summary, report).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Finish an interrupted run in --out, keeping the episodes it completed.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run slice I of N of the episode grid (merge the slices with `dreamrig merge`). Without
+    /// it, a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) or Slurm array
+    /// (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) in the environment picks the slice.
+    #[arg(long)]
+    pub shard: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// The spec the shards ran.
+    pub spec: PathBuf,
+    /// Run folders of the shards.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Folder for the merged results.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn shard(args: &EvalArgs) -> anyhow::Result<Option<Shard>> {
+    if let Some(text) = &args.shard {
+        return Ok(Some(Shard::parse(text).map_err(|e| super::UsageError(format!("--shard: {e}")))?));
+    }
+    let found = Shard::from_environment(&|name| std::env::var(name).ok()).map_err(super::UsageError)?;
+    if let Some(s) = found {
+        eprintln!("running shard {}/{} (from the job environment)", s.index, s.count);
+    }
+    Ok(found)
+}
+
+fn load(spec: &std::path::Path) -> anyhow::Result<EvalSpec> {
+    EvalSpec::load(spec).map_err(|e| match e {
+        dreamrig_eval::EvalError::Spec { .. } => anyhow::Error::new(super::UsageError(e.to_string())),
+        other => anyhow::Error::new(other),
+    })
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let spec = load(&args.spec)?;
+    let shard = shard(&args)?;
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupt.clone();
+        // A second Ctrl-C while finishing up exits at once.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing the episodes in hand is skipped; completed episodes are kept (resume with --resume)");
+        });
+    }
+    let options = RunOptions { out: args.out.clone(), threads: args.threads, resume: args.resume, shard, interrupt, show_progress: true };
+    let outcome = dreamrig_eval::run(&spec, &options).map_err(|e| match e {
+        dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
+        other => anyhow::Error::new(other),
+    })?;
+    let summaries = dreamrig_eval::write_outputs(&args.out, &spec.name, &spec.fingerprint, &outcome.entries).context("writing results")?;
+    let wall: f64 = outcome.entries.iter().map(|e| e.wall_time_s).sum();
+    let steps: u64 = outcome.entries.iter().map(|e| e.record.length).sum();
+    println!("{} episodes ran, {} already done; results in {}", outcome.ran, outcome.skipped, args.out.display());
+    println!("{:<20} {:<24} {:>4} {:>22} {:>12}", "scenario", "policy", "rank", "success [95% CI]", "mean return");
+    for s in &summaries {
+        println!(
+            "{:<20} {:<24} {:>4} {:>6.1}% [{:>5.1}, {:>5.1}] {:>12.3}",
+            s.scenario,
+            s.policy,
+            s.rank,
+            100.0 * s.success_rate,
+            100.0 * s.success_ci_low,
+            100.0 * s.success_ci_high,
+            s.mean_return
+        );
+    }
+    if wall > 0.0 {
+        println!("{steps} environment steps in {wall:.1} episode-seconds of worker time ({:.0} steps/s per worker)", steps as f64 / wall);
+    }
+    if outcome.interrupted {
+        eprintln!("interrupted: {} episodes are saved in {}; run the same command with --resume to finish", outcome.entries.len(), args.out.display());
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let spec = load(&args.spec)?;
+    let summaries = dreamrig_eval::merge(&spec, &args.runs, &args.out).map_err(|e| match e {
+        dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
+        other => anyhow::Error::new(other),
+    })?;
+    println!("merged {} runs: {} policy × scenario pairs; results in {}", args.runs.len(), summaries.len(), args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
