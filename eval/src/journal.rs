@@ -45,7 +45,12 @@ pub struct JournalEntry {
 
 impl JournalEntry {
     pub fn timing(&self) -> EpisodeTiming {
-        EpisodeTiming { scenario: self.record.scenario.clone(), policy: self.record.policy.clone(), episode: self.record.episode, wall_time_s: self.wall_time_s }
+        EpisodeTiming {
+            scenario: self.record.scenario.clone(),
+            policy: self.record.policy.clone(),
+            episode: self.record.episode,
+            wall_time_s: self.wall_time_s,
+        }
     }
 }
 
@@ -97,7 +102,8 @@ impl Journal {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(|e| EvalError::Io { path: path.clone(), reason: e.to_string() })?;
-            let entry: JournalEntry = serde_json::from_str(&text).map_err(|e| EvalError::Io { path: path.clone(), reason: format!("corrupt journal entry: {e}") })?;
+            let entry: JournalEntry = serde_json::from_str(&text)
+                .map_err(|e| EvalError::Io { path: path.clone(), reason: format!("corrupt journal entry: {e}") })?;
             entries.push(entry);
         }
         Ok(entries)

@@ -60,9 +60,15 @@ pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path) -> Result<Vec<Summar
     let mut entries: Vec<JournalEntry> = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for run in runs {
-        let manifest = journal::Journal::read_manifest(run)?.ok_or_else(|| EvalError::Usage(format!("{} is not a dreamrig eval run folder (no run.json)", run.display())))?;
+        let manifest = journal::Journal::read_manifest(run)?
+            .ok_or_else(|| EvalError::Usage(format!("{} is not a dreamrig eval run folder (no run.json)", run.display())))?;
         if manifest.fingerprint != spec.fingerprint {
-            return Err(EvalError::Usage(format!("{} is a run of a different spec (fingerprint {}, expected {})", run.display(), manifest.fingerprint, spec.fingerprint)));
+            return Err(EvalError::Usage(format!(
+                "{} is a run of a different spec (fingerprint {}, expected {})",
+                run.display(),
+                manifest.fingerprint,
+                spec.fingerprint
+            )));
         }
         for entry in journal::Journal::open(run)?.entries()? {
             match seen.get(&entry.record.key()) {

@@ -51,6 +51,17 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// The policy name for a tick at a whole row number, nothing between rows.
+fn label_at(labels: &[String], value: f64) -> String {
+    let row = value.round();
+    if (value - row).abs() < 1e-6 && row >= 0.0 && (row as usize) < labels.len() {
+        // Rows are drawn best first from the top.
+        labels.get(labels.len() - 1 - row as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// Success rate per policy with its Wilson interval, best first.
 pub fn success_plot(scenario: &str, rows: &[&SummaryRecord]) -> String {
     let mut svg = String::new();
@@ -64,23 +75,26 @@ pub fn success_plot(scenario: &str, rows: &[&SummaryRecord]) -> String {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(160)
-            .build_cartesian_2d(0.0f64..1.0, (0..rows.len()).into_segmented());
+            .build_cartesian_2d(0.0f64..1.0, -0.5f64..rows.len() as f64 - 0.5);
         if let Ok(mut chart) = chart {
             let _ = chart
                 .configure_mesh()
+                .disable_y_mesh()
                 .y_labels(rows.len())
-                .y_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-                    _ => String::new(),
-                })
+                .y_label_formatter(&|v| label_at(&labels, *v))
                 .x_label_formatter(&|v| format!("{:.0}%", v * 100.0))
                 .draw();
             for (i, r) in rows.iter().enumerate() {
-                let y0 = SegmentValue::Exact(i);
-                let y1 = SegmentValue::Exact(i + 1);
-                let _ = chart.draw_series(std::iter::once(Rectangle::new([(0.0, y0), (r.success_rate, y1)], BLUE.mix(0.4).filled())));
-                let centre = SegmentValue::CenterOf(i);
-                let _ = chart.draw_series(std::iter::once(PathElement::new(vec![(r.success_ci_low, centre.clone()), (r.success_ci_high, centre)], BLACK.stroke_width(2))));
+                let y = (rows.len() - 1 - i) as f64;
+                let _ =
+                    chart.draw_series(std::iter::once(Rectangle::new([(0.0, y - 0.3), (r.success_rate, y + 0.3)], BLUE.mix(0.4).filled())));
+                let _ = chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(r.success_ci_low, y), (r.success_ci_high, y)],
+                    BLACK.stroke_width(2),
+                )));
+                for x in [r.success_ci_low, r.success_ci_high] {
+                    let _ = chart.draw_series(std::iter::once(PathElement::new(vec![(x, y - 0.12), (x, y + 0.12)], BLACK.stroke_width(2))));
+                }
             }
         }
         let _ = root.present();
@@ -88,7 +102,7 @@ pub fn success_plot(scenario: &str, rows: &[&SummaryRecord]) -> String {
     svg
 }
 
-/// Each policy's episode returns as points, with the mean marked.
+/// Each policy's episode returns as points, with the mean and its bootstrap interval above.
 pub fn return_plot(scenario: &str, rows: &[&SummaryRecord], records: &[EpisodeRecord]) -> String {
     let mut svg = String::new();
     {
@@ -104,20 +118,21 @@ pub fn return_plot(scenario: &str, rows: &[&SummaryRecord], records: &[EpisodeRe
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(160)
-            .build_cartesian_2d(lo..hi, (0..rows.len()).into_segmented());
+            .build_cartesian_2d(lo..hi, -0.5f64..rows.len() as f64 - 0.5);
         if let Ok(mut chart) = chart {
-            let _ = chart
-                .configure_mesh()
-                .y_labels(rows.len())
-                .y_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-                    _ => String::new(),
-                })
-                .draw();
+            let _ = chart.configure_mesh().disable_y_mesh().y_labels(rows.len()).y_label_formatter(&|v| label_at(&labels, *v)).draw();
             for (i, r) in rows.iter().enumerate() {
-                let points = records.iter().filter(|e| e.scenario == scenario && e.policy == r.policy).map(|e| Circle::new((e.episode_return, SegmentValue::CenterOf(i)), 3, BLUE.mix(0.35).filled()));
+                let y = (rows.len() - 1 - i) as f64;
+                let points = records
+                    .iter()
+                    .filter(|e| e.scenario == scenario && e.policy == r.policy)
+                    .map(|e| Circle::new((e.episode_return, y), 3, BLUE.mix(0.35).filled()));
                 let _ = chart.draw_series(points);
-                let _ = chart.draw_series(std::iter::once(Cross::new((r.mean_return, SegmentValue::CenterOf(i)), 6, RED.stroke_width(2))));
+                let _ = chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(r.return_ci_low, y + 0.25), (r.return_ci_high, y + 0.25)],
+                    RED.stroke_width(2),
+                )));
+                let _ = chart.draw_series(std::iter::once(Cross::new((r.mean_return, y + 0.25), 5, RED.stroke_width(2))));
             }
         }
         let _ = root.present();

@@ -47,7 +47,8 @@ impl Shard {
             }
         };
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
-            let count = number("JOB_COMPLETIONS")?.ok_or("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's completions (see docs/scale-out.md)")?;
+            let count = number("JOB_COMPLETIONS")?
+                .ok_or("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's completions (see docs/scale-out.md)")?;
             return Self::parse(&format!("{index}/{count}")).map(Some);
         }
         if let Some(task) = number("SLURM_ARRAY_TASK_ID")? {
@@ -113,7 +114,7 @@ pub struct RunOutcome {
 }
 
 enum EpisodeEnd {
-    Finished(JournalEntry),
+    Finished(Box<JournalEntry>),
     Interrupted,
 }
 
@@ -130,7 +131,13 @@ fn failure(record: &mut EpisodeRecord, detail: String) {
 
 /// Runs one episode, recording metrics as it goes. Faults (policy errors, invalid actions,
 /// physics blow-ups, the wall-clock budget) end the episode as an `error` record.
-fn roll_out(world: &mut PhysicsWorld, policy: &mut dyn Policy, mut record: EpisodeRecord, timeout_s: Option<f64>, interrupt: &AtomicBool) -> Option<Rollout> {
+fn roll_out(
+    world: &mut PhysicsWorld,
+    policy: &mut dyn Policy,
+    mut record: EpisodeRecord,
+    timeout_s: Option<f64>,
+    interrupt: &AtomicBool,
+) -> Option<Rollout> {
     let started = Instant::now();
     let dt = world.control_period();
     let (low, high) = (world.action_spec().low.clone(), world.action_spec().high.clone());
@@ -216,7 +223,14 @@ fn roll_out(world: &mut PhysicsWorld, policy: &mut dyn Policy, mut record: Episo
 }
 
 /// Runs one episode outside any evaluation spec (as `dreamrig run` does).
-pub fn run_episode(world: &mut PhysicsWorld, policy: &mut dyn Policy, scenario: &str, policy_name: &str, episode: u32, seed: u64) -> EpisodeRecord {
+pub fn run_episode(
+    world: &mut PhysicsWorld,
+    policy: &mut dyn Policy,
+    scenario: &str,
+    policy_name: &str,
+    episode: u32,
+    seed: u64,
+) -> EpisodeRecord {
     let record = empty_record(scenario, policy_name, episode, seed);
     let never = AtomicBool::new(false);
     roll_out(world, policy, record, None, &never).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
@@ -243,7 +257,11 @@ fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> Episod
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into())
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// Worlds and policies cached per worker thread, by scenario and policy.
@@ -257,7 +275,8 @@ fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt:
     let started = Instant::now();
     let scenario = &spec.scenarios[key.scenario];
     let policy_spec = &spec.policies[key.policy];
-    let record = empty_record(&scenario.config.name, &policy_spec.name, key.episode, episode_seed(spec.seed, &scenario.config.name, key.episode));
+    let record =
+        empty_record(&scenario.config.name, &policy_spec.name, key.episode, episode_seed(spec.seed, &scenario.config.name, key.episode));
     let fallback = record.clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let world = cache.worlds.entry(key.scenario).or_insert_with(|| PhysicsWorld::new(scenario.config.clone()));
@@ -288,13 +307,14 @@ fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt:
             r
         }
     };
-    EpisodeEnd::Finished(JournalEntry { record, wall_time_s: started.elapsed().as_secs_f64() })
+    EpisodeEnd::Finished(Box::new(JournalEntry { record, wall_time_s: started.elapsed().as_secs_f64() }))
 }
 
 /// Runs (or resumes) the spec's episodes of this shard into `options.out`.
 pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalError> {
     let all = grid(spec);
-    let mine: Vec<(usize, EpisodeKey)> = all.iter().copied().enumerate().filter(|(i, _)| options.shard.is_none_or(|s| s.contains(*i))).collect();
+    let mine: Vec<(usize, EpisodeKey)> =
+        all.iter().copied().enumerate().filter(|(i, _)| options.shard.is_none_or(|s| s.contains(*i))).collect();
     let manifest = RunManifest {
         format: MANIFEST_FORMAT.into(),
         spec: spec.path.display().to_string(),
@@ -324,7 +344,10 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
         }
         _ => {}
     }
-    crate::journal::write_atomic(&Journal::manifest_path(&options.out), &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"))?;
+    crate::journal::write_atomic(
+        &Journal::manifest_path(&options.out),
+        &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
+    )?;
     let journal = Journal::open(&options.out)?;
     let done: HashSet<(String, String, u32)> = journal.entries()?.iter().map(|e| e.record.key()).collect();
     let pending: Vec<EpisodeKey> = mine
@@ -336,11 +359,17 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
     tracing::info!(planned = mine.len(), skipped, pending = pending.len(), "evaluation {}", spec.name);
 
     let progress = ProgressBar::new(pending.len() as u64);
-    progress.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} episodes  {per_sec}  eta {eta}").expect("valid template"));
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} episodes  {per_sec}  eta {eta}")
+            .expect("valid template"),
+    );
     if !options.show_progress {
         progress.set_draw_target(ProgressDrawTarget::hidden());
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(options.threads.unwrap_or(0)).build().map_err(|e| EvalError::Io { path: options.out.clone(), reason: format!("cannot start worker threads: {e}") })?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| EvalError::Io { path: options.out.clone(), reason: format!("cannot start worker threads: {e}") })?;
     let interrupt = options.interrupt.clone();
     let results: Vec<Result<bool, EvalError>> = pool.install(|| {
         pending
@@ -375,4 +404,83 @@ pub fn sort_entries(spec: &EvalSpec, entries: &mut [JournalEntry]) {
     let scenario_order = |name: &str| spec.scenarios.iter().position(|s| s.config.name == name).unwrap_or(usize::MAX);
     let policy_order = |name: &str| spec.policies.iter().position(|p| p.name == name).unwrap_or(usize::MAX);
     entries.sort_by_key(|e| (scenario_order(&e.record.scenario), policy_order(&e.record.policy), e.record.episode));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dreamrig_policies::PolicyError;
+    use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
+
+    struct Panicking;
+
+    impl Policy for Panicking {
+        fn name(&self) -> &str {
+            "panicking"
+        }
+        fn check(&self, _: &ObservationSpec, _: &ActionSpec) -> Result<(), PolicyError> {
+            Ok(())
+        }
+        fn reset(&mut self, _: u64) {}
+        fn act(&mut self, _: &Observation) -> Result<Vec<f64>, PolicyError> {
+            panic!("the policy fell over")
+        }
+    }
+
+    fn small_spec() -> EvalSpec {
+        EvalSpec::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/evals/small.yaml")).unwrap()
+    }
+
+    #[test]
+    fn a_panicking_policy_fails_its_episode_and_the_worker_carries_on() {
+        let spec = small_spec();
+        let mut cache = WorkerCache::default();
+        cache.policies.insert((0, 0), Box::new(Panicking));
+        let never = AtomicBool::new(false);
+        let EpisodeEnd::Finished(entry) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never) else {
+            panic!("not interrupted")
+        };
+        assert_eq!(entry.record.end_reason, "error");
+        assert!(entry.record.end_detail.contains("panicked: the policy fell over"), "{}", entry.record.end_detail);
+        assert!(!entry.record.success);
+        // The broken policy was dropped; the next episode builds the real one and succeeds.
+        let EpisodeEnd::Finished(next) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never) else {
+            panic!("not interrupted")
+        };
+        assert!(next.record.success, "{:?}", next.record);
+    }
+
+    #[test]
+    fn an_interrupt_abandons_the_episode_in_hand() {
+        let spec = small_spec();
+        let mut cache = WorkerCache::default();
+        let stop = AtomicBool::new(true);
+        assert!(matches!(run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &stop), EpisodeEnd::Interrupted));
+    }
+
+    #[test]
+    fn shards_partition_the_grid() {
+        let n = 37;
+        let shards: Vec<Shard> = (0..4).map(|i| Shard { index: i, count: 4 }).collect();
+        for i in 0..n {
+            assert_eq!(shards.iter().filter(|s| s.contains(i)).count(), 1);
+        }
+        assert!(Shard::parse("4/4").is_err());
+        assert!(Shard::parse("x/4").is_err());
+        assert_eq!(Shard::parse("2/5"), Ok(Shard { index: 2, count: 5 }));
+    }
+
+    #[test]
+    fn slurm_array_variables_select_a_shard() {
+        let env = |name: &str| match name {
+            "SLURM_ARRAY_TASK_ID" => Some("12".to_string()),
+            "SLURM_ARRAY_TASK_COUNT" => Some("8".to_string()),
+            "SLURM_ARRAY_TASK_MIN" => Some("10".to_string()),
+            _ => None,
+        };
+        assert_eq!(Shard::from_environment(&env), Ok(Some(Shard { index: 2, count: 8 })));
+        let k8s_without_count = |name: &str| (name == "JOB_COMPLETION_INDEX").then(|| "3".to_string());
+        assert!(Shard::from_environment(&k8s_without_count).unwrap_err().contains("JOB_COMPLETIONS"));
+        assert_eq!(Shard::from_environment(&|_| None), Ok(None));
+    }
 }

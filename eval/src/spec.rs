@@ -94,7 +94,11 @@ impl EvalSpec {
         let mut names = std::collections::HashSet::new();
         for (i, p) in file.policies.iter().enumerate() {
             if !names.insert(p.name.as_str()) {
-                return Err(invalid(path, &format!("policies[{i}].name"), format!("policy names must be unique; {} is used twice", p.name)));
+                return Err(invalid(
+                    path,
+                    &format!("policies[{i}].name"),
+                    format!("policy names must be unique; {} is used twice", p.name),
+                ));
             }
             p.kind().map_err(|m| invalid(path, &format!("policies[{i}]"), m))?;
             p.check_wrappers().map_err(|(w, m)| invalid(path, &format!("policies[{i}].wrappers[{w}]"), m))?;
@@ -110,31 +114,45 @@ impl EvalSpec {
                 if relative.is_file() {
                     relative
                 } else {
-                    dreamrig_sim::scenario::resolve(&entry.scenario).map_err(|e| invalid(path, &format!("{key}.scenario"), e.to_string()))?
+                    dreamrig_sim::scenario::resolve(&entry.scenario)
+                        .map_err(|e| invalid(path, &format!("{key}.scenario"), e.to_string()))?
                 }
             };
-            let scenario_bytes = std::fs::read(&scenario_path).map_err(|e| invalid(path, &format!("{key}.scenario"), format!("{}: {e}", scenario_path.display())))?;
+            let scenario_bytes = std::fs::read(&scenario_path)
+                .map_err(|e| invalid(path, &format!("{key}.scenario"), format!("{}: {e}", scenario_path.display())))?;
             let scenario_bytes = match &entry.randomize {
                 None => scenario_bytes,
-                Some(overrides) => override_randomize(&scenario_bytes, overrides).map_err(|m| invalid(path, &format!("{key}.randomize"), m))?,
+                Some(overrides) => {
+                    override_randomize(&scenario_bytes, overrides).map_err(|m| invalid(path, &format!("{key}.randomize"), m))?
+                }
             };
             fingerprint = fnv1a(fingerprint, &scenario_bytes);
-            let scenario = Scenario::from_bytes(&scenario_bytes, &scenario_path)
-                .map_err(|e| invalid(path, &key, format!("{}{}", if entry.randomize.is_some() { "(with this entry's randomize overrides) " } else { "" }, e)))?;
+            let scenario = Scenario::from_bytes(&scenario_bytes, &scenario_path).map_err(|e| {
+                invalid(
+                    path,
+                    &key,
+                    format!("{}{}", if entry.randomize.is_some() { "(with this entry's randomize overrides) " } else { "" }, e),
+                )
+            })?;
             let selected: Vec<usize> = match &entry.policies {
                 None => (0..file.policies.len()).collect(),
                 Some(wanted) => wanted
                     .iter()
                     .enumerate()
-                    .map(|(j, w)| file.policies.iter().position(|p| &p.name == w).ok_or_else(|| invalid(path, &format!("{key}.policies[{j}]"), format!("no policy named {w}"))))
+                    .map(|(j, w)| {
+                        file.policies
+                            .iter()
+                            .position(|p| &p.name == w)
+                            .ok_or_else(|| invalid(path, &format!("{key}.policies[{j}]"), format!("no policy named {w}")))
+                    })
                     .collect::<Result<_, _>>()?,
             };
             // Every policy is built and checked against the scenario before any episode runs.
             let probe = PhysicsWorld::new(scenario.config.clone());
             for &p in &selected {
-                file.policies[p]
-                    .build(&scenario.config, probe.observation_spec(), probe.action_spec(), base)
-                    .map_err(|e| invalid(path, &format!("policies[{p}] ({}) on {key} ({})", file.policies[p].name, scenario.config.name), e.to_string()))?;
+                file.policies[p].build(&scenario.config, probe.observation_spec(), probe.action_spec(), base).map_err(|e| {
+                    invalid(path, &format!("policies[{p}] ({}) on {key} ({})", file.policies[p].name, scenario.config.name), e.to_string())
+                })?;
             }
             scenarios.push(scenario);
             pairs.push(selected);

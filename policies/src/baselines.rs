@@ -7,7 +7,11 @@ use rand_chacha::ChaCha8Rng;
 
 fn check_width(policy: &str, width: usize, action: &ActionSpec) -> Result<(), PolicyError> {
     if action.len() != width {
-        return Err(PolicyError::SpecMismatch { policy: policy.into(), needed: format!("{width} action values"), provided: format!("{}", action.len()) });
+        return Err(PolicyError::SpecMismatch {
+            policy: policy.into(),
+            needed: format!("{width} action values"),
+            provided: format!("{}", action.len()),
+        });
     }
     Ok(())
 }

@@ -18,6 +18,9 @@ struct ChainJoint {
     motion: Motion,
 }
 
+/// A movable joint's world axis, world origin, and whether it is revolute.
+type JointFrame = (Vector3<f64>, Vector3<f64>, bool);
+
 /// The joints from a robot's root link to one of its links.
 #[derive(Debug, Clone)]
 pub struct KinematicChain {
@@ -42,12 +45,10 @@ impl KinematicChain {
         let mut joints = Vec::new();
         let mut link = tip.to_string();
         while link != model.root_link {
-            let joint = model
-                .urdf
-                .joints
-                .iter()
-                .find(|j| j.child.link == link)
-                .ok_or_else(|| PolicyError::Failed { policy: "kinematics".into(), reason: format!("link {link} is not connected to the root") })?;
+            let joint = model.urdf.joints.iter().find(|j| j.child.link == link).ok_or_else(|| PolicyError::Failed {
+                policy: "kinematics".into(),
+                reason: format!("link {link} is not connected to the root"),
+            })?;
             let axis = Vector3::from(joint.axis.xyz.0).normalize();
             let index = model.joints.iter().position(|j| j.name == joint.name);
             let motion = match (index, index.map(|i| model.joints[i].kind)) {
@@ -75,7 +76,7 @@ impl KinematicChain {
     }
 
     /// Tip pose, and for each movable joint of the chain its world axis and origin.
-    fn frames(&self, q: &[f64]) -> (Isometry3<f64>, Vec<(Vector3<f64>, Vector3<f64>, bool)>) {
+    fn frames(&self, q: &[f64]) -> (Isometry3<f64>, Vec<JointFrame>) {
         let mut pose = self.base;
         let mut axes = Vec::with_capacity(self.movable.len());
         for joint in &self.joints {
@@ -109,7 +110,14 @@ impl KinematicChain {
 
     /// Damped least-squares inverse kinematics for the tip position, starting from `q` and
     /// pulled towards `rest` in the null space. Returns joint positions (model order).
-    pub fn solve_position(&self, target: &Vector3<f64>, q: &[f64], rest: &[f64], limits: &[Option<(f64, f64)>], iterations: usize) -> Vec<f64> {
+    pub fn solve_position(
+        &self,
+        target: &Vector3<f64>,
+        q: &[f64],
+        rest: &[f64],
+        limits: &[Option<(f64, f64)>],
+        iterations: usize,
+    ) -> Vec<f64> {
         let mut q = q.to_vec();
         let redundant = self.movable.len() > 3;
         for _ in 0..iterations {
@@ -197,7 +205,11 @@ pub fn joint_inertia_diagonal(model: &RobotModel, q: &[f64]) -> Vec<f64> {
         while let Some(parent) = parent_of.get(current) {
             if let Some(Some(j)) = joint_of_child.get(current) {
                 if let Some((_, axis, origin, prismatic)) = axes.iter().find(|(k, ..)| k == j) {
-                    diagonal[*j] += if *prismatic { m } else { m * axis.cross(&(com.coords - origin)).norm_squared() + (axis.transpose() * world_inertia * axis)[0] };
+                    diagonal[*j] += if *prismatic {
+                        m
+                    } else {
+                        m * axis.cross(&(com.coords - origin)).norm_squared() + (axis.transpose() * world_inertia * axis)[0]
+                    };
                 }
             }
             current = parent;

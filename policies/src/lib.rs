@@ -71,7 +71,11 @@ impl BatchPolicy for PerEnvironment {
 pub fn require_field(policy: &str, spec: &ObservationSpec, name: &str, len: Option<usize>) -> Result<(), PolicyError> {
     let available = || spec.fields.iter().map(|f| format!("{} {:?}", f.name, f.shape)).collect::<Vec<_>>().join(", ");
     match spec.field(name) {
-        None => Err(PolicyError::SpecMismatch { policy: policy.into(), needed: format!("observation field `{name}`"), provided: format!("[{}]", available()) }),
+        None => Err(PolicyError::SpecMismatch {
+            policy: policy.into(),
+            needed: format!("observation field `{name}`"),
+            provided: format!("[{}]", available()),
+        }),
         Some(f) if len.is_some_and(|l| f.len() != l) => Err(PolicyError::SpecMismatch {
             policy: policy.into(),
             needed: format!("observation field `{name}` with {} values", len.unwrap_or(0)),
@@ -84,7 +88,11 @@ pub fn require_field(policy: &str, spec: &ObservationSpec, name: &str, len: Opti
 /// Checks that the action vector has exactly these names.
 pub fn require_actions(policy: &str, spec: &ActionSpec, names: &[String]) -> Result<(), PolicyError> {
     if spec.names != names {
-        return Err(PolicyError::SpecMismatch { policy: policy.into(), needed: format!("actions [{}]", names.join(", ")), provided: format!("[{}]", spec.names.join(", ")) });
+        return Err(PolicyError::SpecMismatch {
+            policy: policy.into(),
+            needed: format!("actions [{}]", names.join(", ")),
+            provided: format!("[{}]", spec.names.join(", ")),
+        });
     }
     Ok(())
 }

@@ -45,7 +45,11 @@ impl Mlp {
         let mut sizes = vec![config.observation_size];
         sizes.extend(&config.hidden);
         sizes.push(config.action_names.len());
-        let layers = sizes.windows(2).enumerate().map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}")))).collect::<candle_core::Result<Vec<_>>>()?;
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}"))))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self { layers, relu: config.activation == "relu" })
     }
 }
@@ -89,7 +93,11 @@ impl MlpPolicy {
         }
         let n = config.observation_size;
         let m = config.action_names.len();
-        if config.observation_mean.len() != n || config.observation_std.len() != n || config.action_mean.len() != m || config.action_std.len() != m {
+        if config.observation_mean.len() != n
+            || config.observation_std.len() != n
+            || config.action_mean.len() != m
+            || config.action_std.len() != m
+        {
             return Err(model_error(path, "normalization statistics do not match observation_size and action_names"));
         }
         if !matches!(config.activation.as_str(), "tanh" | "relu") {
@@ -97,7 +105,8 @@ impl MlpPolicy {
         }
         let weights = weights_path(path);
         let device = Device::Cpu;
-        let tensors = candle_core::safetensors::load(&weights, &device).map_err(|e| model_error(&weights, format!("cannot load weights: {e}")))?;
+        let tensors =
+            candle_core::safetensors::load(&weights, &device).map_err(|e| model_error(&weights, format!("cannot load weights: {e}")))?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let mlp = Mlp::new(&config, vb).map_err(|e| model_error(&weights, format!("weights do not fit the config: {e}")))?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "mlp".into());
@@ -111,7 +120,9 @@ impl MlpPolicy {
     fn input(&self, observation: &Observation) -> Result<Vec<f32>, PolicyError> {
         let mut x = Vec::with_capacity(self.config.observation_size);
         for name in &self.config.observation_fields {
-            let values = observation.get(name).ok_or_else(|| PolicyError::Failed { policy: self.name.clone(), reason: format!("observation has no field `{name}`") })?;
+            let values = observation
+                .get(name)
+                .ok_or_else(|| PolicyError::Failed { policy: self.name.clone(), reason: format!("observation has no field `{name}`") })?;
             x.extend_from_slice(values);
         }
         for (i, v) in x.iter_mut().enumerate() {
@@ -124,7 +135,9 @@ impl MlpPolicy {
         let fail = |e: candle_core::Error| PolicyError::Failed { policy: self.name.clone(), reason: e.to_string() };
         let x = Tensor::from_vec(inputs, (rows, self.config.observation_size), &self.device).map_err(fail)?;
         let y = self.mlp.forward(&x).map_err(fail)?.to_vec2::<f32>().map_err(fail)?;
-        Ok(y.into_iter().map(|row| row.iter().enumerate().map(|(i, v)| (v * self.config.action_std[i] + self.config.action_mean[i]) as f64).collect()).collect())
+        Ok(y.into_iter()
+            .map(|row| row.iter().enumerate().map(|(i, v)| (v * self.config.action_std[i] + self.config.action_mean[i]) as f64).collect())
+            .collect())
     }
 }
 
@@ -140,7 +153,11 @@ impl Policy for MlpPolicy {
             size += observation.field(name).expect("checked").len();
         }
         if size != self.config.observation_size {
-            return Err(PolicyError::SpecMismatch { policy: self.name.clone(), needed: format!("{} observation values", self.config.observation_size), provided: format!("{size}") });
+            return Err(PolicyError::SpecMismatch {
+                policy: self.name.clone(),
+                needed: format!("{} observation values", self.config.observation_size),
+                provided: format!("{size}"),
+            });
         }
         crate::require_actions(&self.name, action, &self.config.action_names)
     }
@@ -224,11 +241,16 @@ pub fn train_behavior_cloning(
     }
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let mlp = Mlp::new(&config, vb)?;
-    let normalize = |rows: &[Vec<f32>], mean: &[f32], std: &[f32]| -> Vec<f32> { rows.iter().flat_map(|r| r.iter().enumerate().map(|(i, v)| (v - mean[i]) / std[i]).collect::<Vec<_>>()).collect() };
+    let normalize = |rows: &[Vec<f32>], mean: &[f32], std: &[f32]| -> Vec<f32> {
+        rows.iter().flat_map(|r| r.iter().enumerate().map(|(i, v)| (v - mean[i]) / std[i]).collect::<Vec<_>>()).collect()
+    };
     let x_all = normalize(&data.observations, &config.observation_mean, &config.observation_std);
     let y_all = normalize(&data.actions, &config.action_mean, &config.action_std);
     let (n, input, output) = (data.observations.len(), config.observation_size, config.action_names.len());
-    let mut optimizer = <candle_nn::AdamW as candle_nn::Optimizer>::new(varmap.all_vars(), candle_nn::ParamsAdamW { lr: learning_rate, weight_decay: 1e-5, ..Default::default() })?;
+    let mut optimizer = <candle_nn::AdamW as candle_nn::Optimizer>::new(
+        varmap.all_vars(),
+        candle_nn::ParamsAdamW { lr: learning_rate, weight_decay: 1e-5, ..Default::default() },
+    )?;
     let mut order: Vec<usize> = (0..n).collect();
     let mut last_loss = f32::NAN;
     for _ in 0..epochs {

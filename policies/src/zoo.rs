@@ -75,11 +75,18 @@ impl PolicySpec {
     /// Checks the wrappers' values; returns the first problem as (index, message).
     pub fn check_wrappers(&self) -> Result<(), (usize, String)> {
         for (i, w) in self.wrappers.iter().enumerate() {
-            let set = [w.action_noise.is_some(), w.observation_noise.is_some(), w.latency_steps.is_some(), w.gain_scale.is_some()].iter().filter(|s| **s).count();
+            let set = [w.action_noise.is_some(), w.observation_noise.is_some(), w.latency_steps.is_some(), w.gain_scale.is_some()]
+                .iter()
+                .filter(|s| **s)
+                .count();
             if set != 1 {
                 return Err((i, "expected exactly one of action_noise, observation_noise, latency_steps, gain_scale".into()));
             }
-            for (key, value, max) in [("action_noise", w.action_noise, 10.0), ("observation_noise", w.observation_noise, 1e6), ("gain_scale", w.gain_scale, 100.0)] {
+            for (key, value, max) in [
+                ("action_noise", w.action_noise, 10.0),
+                ("observation_noise", w.observation_noise, 1e6),
+                ("gain_scale", w.gain_scale, 100.0),
+            ] {
                 if let Some(v) = value {
                     if !(v.is_finite() && (0.0..=max).contains(&v)) {
                         return Err((i, format!("{key}: expected a number from 0 to {max}, got {v}")));
@@ -96,7 +103,13 @@ impl PolicySpec {
     }
 
     /// Builds the policy for a scenario; relative model paths are resolved against `base_dir`.
-    pub fn build(&self, config: &ScenarioConfig, observation: &ObservationSpec, action: &ActionSpec, base_dir: &Path) -> Result<Box<dyn Policy>, PolicyError> {
+    pub fn build(
+        &self,
+        config: &ScenarioConfig,
+        observation: &ObservationSpec,
+        action: &ActionSpec,
+        base_dir: &Path,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
         let invalid = |reason: String| PolicyError::Failed { policy: self.name.clone(), reason };
         let mut policy: Box<dyn Policy> = match self.kind().map_err(invalid)? {
             PolicyKind::Controller(name) => crate::controllers::controller(&name, config)?,
@@ -122,9 +135,16 @@ impl PolicySpec {
 }
 
 /// A baseline or shipped controller by bare name, as `dreamrig run --policy` takes it.
-pub fn by_name(name: &str, config: &ScenarioConfig, observation: &ObservationSpec, action: &ActionSpec) -> Result<Box<dyn Policy>, PolicyError> {
+pub fn by_name(
+    name: &str,
+    config: &ScenarioConfig,
+    observation: &ObservationSpec,
+    action: &ActionSpec,
+) -> Result<Box<dyn Policy>, PolicyError> {
     let spec = match name {
-        "zero" | "random" => PolicySpec { name: name.into(), controller: None, baseline: Some(name.into()), neural: None, wrappers: vec![] },
+        "zero" | "random" => {
+            PolicySpec { name: name.into(), controller: None, baseline: Some(name.into()), neural: None, wrappers: vec![] }
+        }
         other => PolicySpec { name: other.into(), controller: Some(other.into()), baseline: None, neural: None, wrappers: vec![] },
     };
     spec.build(config, observation, action, Path::new("."))

@@ -431,7 +431,12 @@ impl World for PhysicsWorld {
 /// Smallest distance between the robot and any obstacle (0 when touching), or `None` when
 /// the scene has no obstacles.
 pub fn obstacle_clearance(scene: &Scene) -> Option<f64> {
-    let robot: Vec<&Collider> = scene.owners.iter().filter(|(_, o)| matches!(o, ColliderOwner::RobotLink(_))).filter_map(|(h, _)| scene.rapier.colliders.get(*h)).collect();
+    let robot: Vec<&Collider> = scene
+        .owners
+        .iter()
+        .filter(|(_, o)| matches!(o, ColliderOwner::RobotLink(_)))
+        .filter_map(|(h, _)| scene.rapier.colliders.get(*h))
+        .collect();
     let mut best: Option<f64> = None;
     for (handle, owner) in &scene.owners {
         if !matches!(owner, ColliderOwner::Obstacle(_)) {

@@ -95,7 +95,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         println!("{steps} environment steps in {wall:.1} episode-seconds of worker time ({:.0} steps/s per worker)", steps as f64 / wall);
     }
     if outcome.interrupted {
-        eprintln!("interrupted: {} episodes are saved in {}; run the same command with --resume to finish", outcome.entries.len(), args.out.display());
+        eprintln!(
+            "interrupted: {} episodes are saved in {}; run the same command with --resume to finish",
+            outcome.entries.len(),
+            args.out.display()
+        );
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)

@@ -45,10 +45,14 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     let PolicyCommand::TrainBc(args) = command;
     let scenario = super::load_scenario(&args.scenario)?;
     let mut world = PhysicsWorld::new(scenario.config.clone());
-    let mut teacher = dreamrig_policies::zoo::by_name(&args.teacher, &scenario.config, world.observation_spec(), world.action_spec()).map_err(|e| super::UsageError(e.to_string()))?;
+    let mut teacher = dreamrig_policies::zoo::by_name(&args.teacher, &scenario.config, world.observation_spec(), world.action_spec())
+        .map_err(|e| super::UsageError(e.to_string()))?;
     let mut size = 0;
     for name in &args.inputs {
-        let field = world.observation_spec().field(name).ok_or_else(|| super::UsageError(format!("--inputs: the scenario has no observation field {name}")))?;
+        let field = world
+            .observation_spec()
+            .field(name)
+            .ok_or_else(|| super::UsageError(format!("--inputs: the scenario has no observation field {name}")))?;
         size += field.len();
     }
     let spec = world.action_spec().clone();
@@ -112,6 +116,12 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     let temporary = args.out.with_extension("json.tmp");
     std::fs::write(&temporary, json).context("saving config")?;
     std::fs::rename(&temporary, &args.out).context("saving config")?;
-    println!("trained on {} samples from {} episodes; final training MSE (normalized) {loss:.5}; wrote {} and {}", data.observations.len(), args.episodes, args.out.display(), weights.display());
+    println!(
+        "trained on {} samples from {} episodes; final training MSE (normalized) {loss:.5}; wrote {} and {}",
+        data.observations.len(),
+        args.episodes,
+        args.out.display(),
+        weights.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -28,13 +28,19 @@ impl CartPoleLqr {
             .actuators
             .iter()
             .find_map(|a| match a {
-                ActuatorConfig::Joint { joint, kind: JointActuatorKind::Torque, effort_limit, .. } if model.joints[*joint].kind == JointKind::Prismatic => {
+                ActuatorConfig::Joint { joint, kind: JointActuatorKind::Torque, effort_limit, .. }
+                    if model.joints[*joint].kind == JointKind::Prismatic =>
+                {
                     Some((*joint, *effort_limit))
                 }
                 _ => None,
             })
             .ok_or_else(|| failed("needs a force-controlled prismatic joint (the cart)"))?;
-        let hinge = model.joints.iter().position(|j| j.kind.is_angular() && j.parent_link == model.joints[slider].child_link).ok_or_else(|| failed("needs a hinge on the cart"))?;
+        let hinge = model
+            .joints
+            .iter()
+            .position(|j| j.kind.is_angular() && j.parent_link == model.joints[slider].child_link)
+            .ok_or_else(|| failed("needs a hinge on the cart"))?;
         let link = |name: &str| model.urdf.links.iter().find(|l| l.name == name).expect("joint links exist");
         let cart = link(&model.joints[slider].child_link);
         let pole = link(&model.joints[hinge].child_link);
@@ -97,7 +103,11 @@ impl Policy for CartPoleLqr {
     fn check(&self, observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
         super::joint_slots(NAME, observation, &self.joints)?;
         if action.len() != 1 {
-            return Err(PolicyError::SpecMismatch { policy: NAME.into(), needed: "one action (the cart force)".into(), provided: action.names.join(", ") });
+            return Err(PolicyError::SpecMismatch {
+                policy: NAME.into(),
+                needed: "one action (the cart force)".into(),
+                provided: action.names.join(", "),
+            });
         }
         Ok(())
     }

@@ -29,7 +29,10 @@ pub fn controller(name: &str, config: &ScenarioConfig) -> Result<Box<dyn Policy>
         "navigate" => Box::new(navigation::MapNavigator::new(config)?),
         "push" => Box::new(push::PushController::new(config)?),
         other => {
-            return Err(PolicyError::Failed { policy: other.into(), reason: format!("no such controller; expected one of {}", CONTROLLERS.join(", ")) })
+            return Err(PolicyError::Failed {
+                policy: other.into(),
+                reason: format!("no such controller; expected one of {}", CONTROLLERS.join(", ")),
+            })
         }
     })
 }

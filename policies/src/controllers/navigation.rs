@@ -56,13 +56,21 @@ impl OccupancyMap {
         let origin = (start.0.min(goal.0) - margin, start.1.min(goal.1) - margin);
         let width = (((start.0.max(goal.0) + margin) - origin.0) / CELL).ceil() as usize;
         let height = (((start.1.max(goal.1) + margin) - origin.1) / CELL).ceil() as usize;
-        Self { origin, width, height, blocked: vec![0; width * height], near: vec![0; width * height], hit: vec![false; width * height], inflation }
+        Self {
+            origin,
+            width,
+            height,
+            blocked: vec![0; width * height],
+            near: vec![0; width * height],
+            hit: vec![false; width * height],
+            inflation,
+        }
     }
 
     fn cell(&self, p: (f64, f64)) -> Option<(usize, usize)> {
         let x = ((p.0 - self.origin.0) / CELL).floor();
         let y = ((p.1 - self.origin.1) / CELL).floor();
-        (x >= 0.0 && y >= 0.0 && (x as usize) < self.width && (y as usize) < self.height).then(|| (x as usize, y as usize))
+        (x >= 0.0 && y >= 0.0 && (x as usize) < self.width && (y as usize) < self.height).then_some((x as usize, y as usize))
     }
 
     fn centre(&self, c: (usize, usize)) -> (f64, f64) {
@@ -146,9 +154,20 @@ impl OccupancyMap {
     }
 }
 
-#[derive(PartialEq, PartialOrd)]
+/// A path cost with a total order, for the A* heap.
 struct OrderedCost(f64);
+
+impl PartialEq for OrderedCost {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
 impl Eq for OrderedCost {}
+impl PartialOrd for OrderedCost {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 impl Ord for OrderedCost {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)
@@ -162,7 +181,9 @@ impl MapNavigator {
             .actuators
             .iter()
             .find_map(|a| match a {
-                ActuatorConfig::DifferentialDrive { max_linear_velocity, max_angular_velocity, .. } => Some((*max_linear_velocity, *max_angular_velocity)),
+                ActuatorConfig::DifferentialDrive { max_linear_velocity, max_angular_velocity, .. } => {
+                    Some((*max_linear_velocity, *max_angular_velocity))
+                }
                 _ => None,
             })
             .ok_or_else(|| failed("needs a differential_drive actuator"))?;
@@ -251,7 +272,11 @@ impl Policy for MapNavigator {
         require_field(NAME, observation, &format!("{}.orientation", self.odometry), Some(4))?;
         require_field(NAME, observation, "task.goal", Some(3))?;
         if action.len() != 2 {
-            return Err(PolicyError::SpecMismatch { policy: NAME.into(), needed: "2 actions (linear and angular velocity)".into(), provided: action.names.join(", ") });
+            return Err(PolicyError::SpecMismatch {
+                policy: NAME.into(),
+                needed: "2 actions (linear and angular velocity)".into(),
+                provided: action.names.join(", "),
+            });
         }
         Ok(())
     }

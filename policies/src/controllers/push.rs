@@ -47,7 +47,8 @@ impl PushController {
             .find(|l| l.name == tool.1)
             .and_then(|l| l.collision.first())
             .map(|c| match &c.geometry {
-                dreamrig_sim::robot::urdf_rs::Geometry::Cylinder { radius, .. } | dreamrig_sim::robot::urdf_rs::Geometry::Sphere { radius } => *radius,
+                dreamrig_sim::robot::urdf_rs::Geometry::Cylinder { radius, .. }
+                | dreamrig_sim::robot::urdf_rs::Geometry::Sphere { radius } => *radius,
                 _ => 0.03,
             })
             .unwrap_or(0.03);
@@ -59,7 +60,13 @@ impl PushController {
                 return Err(failed("needs velocity actuators on the x and y slides"));
             };
             let axis = model.urdf.joints.iter().find(|j| j.name == model.joints[*joint].name).map(|j| j.axis.xyz.0).unwrap_or([0.0; 3]);
-            let which = if axis[0].abs() > 0.9 { 0 } else if axis[1].abs() > 0.9 { 1 } else { return Err(failed("slides must move along x and y")) };
+            let which = if axis[0].abs() > 0.9 {
+                0
+            } else if axis[1].abs() > 0.9 {
+                1
+            } else {
+                return Err(failed("slides must move along x and y"));
+            };
             axes[which] = index;
             max_speed = max_speed.min(command_range.1.min(-command_range.0));
         }
@@ -67,7 +74,13 @@ impl PushController {
             return Err(failed("needs one slide along x and one along y"));
         }
         let half_side = object_radius / std::f64::consts::SQRT_2;
-        Ok(Self { tool_field: format!("{}.position", tool.0), standoff: half_side + tool_radius + 0.01, object_radius: object_radius + tool_radius, max_speed, axes })
+        Ok(Self {
+            tool_field: format!("{}.position", tool.0),
+            standoff: half_side + tool_radius + 0.01,
+            object_radius: object_radius + tool_radius,
+            max_speed,
+            axes,
+        })
     }
 }
 
@@ -81,7 +94,11 @@ impl Policy for PushController {
         require_field(NAME, observation, "task.goal", Some(3))?;
         require_field(NAME, observation, "task.tracked_position", Some(3))?;
         if action.len() != 2 {
-            return Err(PolicyError::SpecMismatch { policy: NAME.into(), needed: "2 actions (x and y velocity)".into(), provided: action.names.join(", ") });
+            return Err(PolicyError::SpecMismatch {
+                policy: NAME.into(),
+                needed: "2 actions (x and y velocity)".into(),
+                provided: action.names.join(", "),
+            });
         }
         Ok(())
     }

@@ -36,7 +36,11 @@ pub struct ReachController {
 impl ReachController {
     pub fn new(config: &ScenarioConfig) -> Result<Self, PolicyError> {
         let model = &config.robot.model;
-        let tip = config.robot.end_effector.as_ref().ok_or_else(|| PolicyError::Failed { policy: NAME.into(), reason: "the scenario names no robot.end_effector".into() })?;
+        let tip = config
+            .robot
+            .end_effector
+            .as_ref()
+            .ok_or_else(|| PolicyError::Failed { policy: NAME.into(), reason: "the scenario names no robot.end_effector".into() })?;
         let base = base_pose(config.robot.base.position, config.robot.base.rpy);
         let chain = KinematicChain::new(model, base, tip)?;
         let mut actuated = Vec::new();
@@ -45,7 +49,12 @@ impl ReachController {
                 ActuatorConfig::Joint { joint, kind, effort_limit, command_range, .. } if *kind != JointActuatorKind::Velocity => {
                     actuated.push(Actuated { joint: *joint, kind: *kind, effort_limit: *effort_limit, range: *command_range })
                 }
-                _ => return Err(PolicyError::Failed { policy: NAME.into(), reason: "needs position or torque actuators on the arm's joints".into() }),
+                _ => {
+                    return Err(PolicyError::Failed {
+                        policy: NAME.into(),
+                        reason: "needs position or torque actuators on the arm's joints".into(),
+                    })
+                }
             }
         }
         Ok(Self {
@@ -73,7 +82,11 @@ impl Policy for ReachController {
         require_field(NAME, observation, "task.goal", Some(3))?;
         require_field(NAME, observation, "task.tracked_position", Some(3))?;
         if action.len() != self.actuated.len() {
-            return Err(PolicyError::SpecMismatch { policy: NAME.into(), needed: format!("{} actions", self.actuated.len()), provided: action.names.join(", ") });
+            return Err(PolicyError::SpecMismatch {
+                policy: NAME.into(),
+                needed: format!("{} actions", self.actuated.len()),
+                provided: action.names.join(", "),
+            });
         }
         Ok(())
     }

@@ -1,0 +1,195 @@
+//! `dreamrig eval` and `dreamrig merge` as a user runs them.
+
+mod common;
+
+use common::{fixture, repo};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dreamrig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dreamrig")).args(args).current_dir(repo()).output().expect("dreamrig runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn eval(spec: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["eval", spec.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend(extra);
+    let output = dreamrig(&args);
+    assert!(output.status.success(), "{}", text(&output));
+    output
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The outputs that must not depend on how a run was executed.
+const DETERMINISTIC: [&str; 7] =
+    ["episodes.parquet", "episodes.csv", "summary.parquet", "summary.csv", "summary.json", "report.md", "report.html"];
+
+fn assert_same_outputs(a: &Path, b: &Path) {
+    for file in DETERMINISTIC {
+        assert!(read(&a.join(file)) == read(&b.join(file)), "{file} differs between {} and {}", a.display(), b.display());
+    }
+}
+
+#[test]
+fn one_two_and_four_threads_give_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture("evals/small.yaml");
+    for threads in ["1", "2", "4"] {
+        eval(&spec, &dir.path().join(threads), &["--threads", threads]);
+    }
+    assert_same_outputs(&dir.path().join("1"), &dir.path().join("2"));
+    assert_same_outputs(&dir.path().join("1"), &dir.path().join("4"));
+    // And the results are real: 2 scenarios × 4 policies × 4 episodes.
+    let df = dreamrig_eval::tables::read_parquet(&dir.path().join("1/episodes.parquet")).unwrap();
+    assert_eq!(df.height(), 32);
+}
+
+#[test]
+fn shards_merged_equal_a_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture("evals/small.yaml");
+    eval(&spec, &dir.path().join("single"), &[]);
+    let mut shards = Vec::new();
+    for i in 0..3 {
+        let out = dir.path().join(format!("shard-{i}"));
+        eval(&spec, &out, &["--shard", &format!("{i}/3")]);
+        shards.push(out);
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", spec.to_str().unwrap()];
+    args.extend(shards.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let out = dreamrig(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_same_outputs(&dir.path().join("single"), &merged);
+}
+
+#[test]
+fn a_kubernetes_indexed_job_environment_selects_the_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture("evals/small.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["eval", spec.to_str().unwrap(), "--out", dir.path().join("k8s").to_str().unwrap()])
+        .env("JOB_COMPLETION_INDEX", "1")
+        .env("JOB_COMPLETIONS", "4")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("running shard 1/4"));
+    let manifest = std::fs::read_to_string(dir.path().join("k8s/run.json")).unwrap();
+    assert!(manifest.contains("\"shard\": [\n    1,\n    4\n  ]"), "{manifest}");
+    // 32 episodes, every fourth starting at index 1.
+    let df = dreamrig_eval::tables::read_parquet(&dir.path().join("k8s/episodes.parquet")).unwrap();
+    assert_eq!(df.height(), 8);
+}
+
+#[test]
+fn kill_minus_9_then_resume_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture("evals/small.yaml");
+    let reference = dir.path().join("reference");
+    eval(&spec, &reference, &[]);
+
+    let interrupted = dir.path().join("interrupted");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["eval", spec.to_str().unwrap(), "--out", interrupted.to_str().unwrap(), "--threads", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some, but not all, episodes are committed, then SIGKILL.
+    let journal = interrupted.join("journal");
+    let started = std::time::Instant::now();
+    loop {
+        let done = std::fs::read_dir(&journal)
+            .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))).count())
+            .unwrap_or(0);
+        if done >= 3 || started.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = std::fs::read_dir(&journal).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count();
+    assert!((3..32).contains(&kept), "{kept} episodes committed when killed");
+
+    // Without --resume the folder is refused rather than overwritten.
+    let refused = dreamrig(&["eval", spec.to_str().unwrap(), "--out", interrupted.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("--resume"));
+
+    let resumed = eval(&spec, &interrupted, &["--resume"]);
+    let report = text(&resumed);
+    assert!(report.contains(&format!("{} episodes ran, {kept} already done", 32 - kept)), "{report}");
+    assert_same_outputs(&reference, &interrupted);
+}
+
+#[test]
+fn the_shipped_controllers_reach_their_success_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("controllers.yaml");
+    let scenarios = repo().join("scenarios");
+    std::fs::write(
+        &spec,
+        format!(
+            "version: 1\nseed: 99\nepisodes: 30\nscenarios:\n{}\npolicies:\n  - {{name: controller, controller: auto}}\n",
+            common::SHIPPED
+                .iter()
+                .map(|n| format!("  - scenario: {}", scenarios.join(format!("{n}.yaml")).display()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    )
+    .unwrap();
+    eval(&spec, &dir.path().join("out"), &[]);
+    let summary: serde_json::Value = serde_json::from_slice(&read(&dir.path().join("out/summary.json"))).unwrap();
+    for row in summary.as_array().unwrap() {
+        let rate = row["success_rate"].as_f64().unwrap();
+        assert!(rate >= 0.9, "{}: success rate {rate}", row["scenario"]);
+    }
+}
+
+#[test]
+fn a_nan_policy_is_recorded_as_failed_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = eval(&fixture("evals/nan-policy.yaml"), dir.path(), &[]);
+    let summary: serde_json::Value = serde_json::from_slice(&read(&dir.path().join("summary.json"))).unwrap();
+    let rows = summary.as_array().unwrap();
+    let broken = rows.iter().find(|r| r["policy"] == "broken-network").unwrap();
+    assert_eq!(broken["errors"].as_u64(), Some(3), "{}", text(&out));
+    assert_eq!(broken["success_rate"].as_f64(), Some(0.0));
+    let controller = rows.iter().find(|r| r["policy"] == "controller").unwrap();
+    assert_eq!(controller["success_rate"].as_f64(), Some(1.0));
+    let episodes = std::fs::read_to_string(dir.path().join("episodes.csv")).unwrap();
+    assert!(episodes.contains("invalid action: action value 0 (slider.effort) is NaN"), "{episodes}");
+}
+
+#[test]
+fn malformed_eval_specs_get_clear_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("empty.yaml", "the file is empty"),
+        ("duplicate-policy.yaml", "policies[1].name: policy names must be unique; a is used twice"),
+        ("negative-episodes.yaml", "episodes: expected a positive integer"),
+        ("missing-scenario.yaml", "scenarios[0].scenario: no-such-scenario"),
+        ("wrong-controller.yaml", "needs a push task with an object"),
+        ("two-kinds.yaml", "policies[0]: expected exactly one of controller, baseline, neural"),
+        ("bad-wrapper.yaml", "policies[0].wrappers[0]: action_noise: expected a number from 0 to 10, got -1"),
+        ("unknown-key.yaml", "unknown field `policy_count`"),
+        ("bad-override.yaml", "randomize.mass_scale.uniform: expected [low, high] with low ≤ high"),
+        ("missing-model.yaml", "missing.json: cannot read"),
+    ];
+    for (file, needle) in cases {
+        let path = fixture(&format!("evals/bad/{file}"));
+        let out = dreamrig(&["eval", path.to_str().unwrap(), "--out", "/nonexistent/never-written"]);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out));
+        assert!(text(&out).contains(needle), "{file}: expected {needle:?} in {}", text(&out));
+        assert!(!text(&out).contains("panicked"));
+    }
+}
