@@ -87,6 +87,30 @@ impl Journal {
         write_atomic(&self.entry_path(scenario, policy, entry.record.episode), &bytes)
     }
 
+    fn frames_path(&self, scenario: usize, policy: usize, episode: u32) -> PathBuf {
+        self.dir.with_file_name("frames").join(format!("s{scenario:03}-p{policy:03}-e{episode:07}.json"))
+    }
+
+    /// Keeps an episode's recorded frames until the dataset is written.
+    pub fn commit_frames(
+        &self,
+        scenario: usize,
+        policy: usize,
+        episode: u32,
+        frames: &dreamrig_datasets::EpisodeBuffer,
+    ) -> Result<(), EvalError> {
+        write_atomic(&self.frames_path(scenario, policy, episode), &serde_json::to_vec(frames).expect("frames serialize"))
+    }
+
+    pub fn read_frames(&self, scenario: usize, policy: usize, episode: u32) -> Result<Option<dreamrig_datasets::EpisodeBuffer>, EvalError> {
+        let path = self.frames_path(scenario, policy, episode);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = std::fs::read(&path).map_err(|e| EvalError::Io { path: path.clone(), reason: e.to_string() })?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| EvalError::Io { path, reason: format!("corrupt frame record: {e}") })
+    }
+
     /// Every committed entry; leftovers of interrupted writes are removed.
     pub fn entries(&self) -> Result<Vec<JournalEntry>, EvalError> {
         let io = |e: std::io::Error| EvalError::Io { path: self.dir.clone(), reason: e.to_string() };

@@ -54,6 +54,48 @@ pub fn write_outputs(out: &Path, title: &str, fingerprint: &str, entries: &[Jour
     Ok(summaries)
 }
 
+/// Writes the recorded frames of a run as LeRobot v3.0 datasets, one per scenario, in
+/// `dataset_root/<scenario>`, episodes in grid order (success labels included).
+pub fn write_recorded_datasets(
+    spec: &EvalSpec,
+    run: &Path,
+    dataset_root: &Path,
+    entries: &[JournalEntry],
+) -> Result<Vec<PathBuf>, EvalError> {
+    let journal = journal::Journal::open(run)?;
+    let mut written = Vec::new();
+    for (s, scenario) in spec.scenarios.iter().enumerate() {
+        let world = dreamrig_sim::PhysicsWorld::new(scenario.config.clone());
+        use dreamrig_sim::World;
+        let layout = dreamrig_datasets::FrameLayout::new(world.observation_spec(), world.action_spec(), world.state_spec());
+        let mut buffers = Vec::new();
+        for entry in entries.iter().filter(|e| e.record.scenario == scenario.config.name) {
+            let p = spec.policies.iter().position(|p| p.name == entry.record.policy).unwrap_or(0);
+            match journal.read_frames(s, p, entry.record.episode)? {
+                Some(frames) if frames.frames > 0 => buffers.push(frames),
+                Some(_) => {}
+                None => {
+                    return Err(EvalError::Usage(format!(
+                        "episode {} of {} on {} has no recorded frames (was the run started without --record-dataset?)",
+                        entry.record.episode, entry.record.policy, scenario.config.name
+                    )))
+                }
+            }
+        }
+        let fps = dreamrig_datasets::fps_of(scenario).map_err(|e| EvalError::Usage(e.to_string()))?;
+        let root = dataset_root.join(&scenario.config.name);
+        let options = dreamrig_datasets::WriteOptions {
+            robot_type: scenario.config.robot.model.urdf.name.clone(),
+            fps,
+            append: false,
+            data_file_size_mb: 100,
+        };
+        dreamrig_datasets::write_dataset(&root, &layout, &buffers, &options).map_err(|e| EvalError::Usage(e.to_string()))?;
+        written.push(root);
+    }
+    Ok(written)
+}
+
 /// Combines the journals of shard runs of one spec into `out`, giving exactly the outputs a
 /// single unsharded run writes.
 pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path) -> Result<Vec<SummaryRecord>, EvalError> {

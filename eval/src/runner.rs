@@ -5,6 +5,7 @@ use crate::journal::{Journal, JournalEntry, RunManifest, MANIFEST_FORMAT};
 use crate::record::EpisodeRecord;
 use crate::spec::EvalSpec;
 use crate::EvalError;
+use dreamrig_datasets::{EpisodeBuffer, FrameLayout};
 use dreamrig_policies::Policy;
 use dreamrig_sim::{EndReason, PhysicsWorld, SimError, World};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -103,6 +104,8 @@ pub struct RunOptions {
     /// Set (by a Ctrl-C handler) to stop: running episodes are abandoned, finished ones kept.
     pub interrupt: Arc<AtomicBool>,
     pub show_progress: bool,
+    /// Keep every episode's frames (for `--record-dataset`).
+    pub record_frames: bool,
 }
 
 pub struct RunOutcome {
@@ -114,7 +117,7 @@ pub struct RunOutcome {
 }
 
 enum EpisodeEnd {
-    Finished(Box<JournalEntry>),
+    Finished(Box<(JournalEntry, Option<EpisodeBuffer>)>),
     Interrupted,
 }
 
@@ -137,6 +140,7 @@ fn roll_out(
     mut record: EpisodeRecord,
     timeout_s: Option<f64>,
     interrupt: &AtomicBool,
+    mut frames: Option<&mut Recording>,
 ) -> Option<Rollout> {
     let started = Instant::now();
     let dt = world.control_period();
@@ -149,6 +153,10 @@ fn roll_out(
         }
     };
     policy.reset(record.seed);
+    if let Some(recording) = frames.as_deref_mut() {
+        recording.buffer.parameters =
+            world.parameters().map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
+    }
     let mut previous: Option<Vec<f64>> = None;
     let (mut smoothness, mut effort, mut steps) = (0.0, 0.0, 0u64);
     loop {
@@ -168,6 +176,7 @@ fn roll_out(
                 break;
             }
         };
+        let state_before = if frames.is_some() { world.state().ok() } else { None };
         let result = match world.step(&action) {
             Ok(r) => r,
             Err(e @ (SimError::ActionLength { .. } | SimError::ActionNotFinite { .. })) => {
@@ -183,6 +192,9 @@ fn roll_out(
                 break;
             }
         };
+        if let (Some(recording), Some(state)) = (frames.as_deref_mut(), &state_before) {
+            recording.buffer.push(&recording.layout, &observation, state, &action, result.reward, result.terminated || result.truncated);
+        }
         let applied: Vec<f64> = action.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect();
         effort += applied.iter().map(|a| a * a).sum::<f64>();
         if let Some(p) = &previous {
@@ -217,6 +229,9 @@ fn roll_out(
             break;
         }
     }
+    if let Some(recording) = frames {
+        recording.buffer.success = record.success;
+    }
     record.effort = if steps > 0 { effort / steps as f64 } else { 0.0 };
     record.action_smoothness = if steps > 1 { smoothness / (steps - 1) as f64 } else { 0.0 };
     Some(Rollout { record })
@@ -233,7 +248,7 @@ pub fn run_episode(
 ) -> EpisodeRecord {
     let record = empty_record(scenario, policy_name, episode, seed);
     let never = AtomicBool::new(false);
-    roll_out(world, policy, record, None, &never).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
+    roll_out(world, policy, record, None, &never, None).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
 }
 
 fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> EpisodeRecord {
@@ -264,6 +279,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
+/// Frames of an episode being recorded as a dataset.
+pub struct Recording {
+    pub layout: FrameLayout,
+    pub buffer: EpisodeBuffer,
+}
+
 /// Worlds and policies cached per worker thread, by scenario and policy.
 #[derive(Default)]
 struct WorkerCache {
@@ -271,7 +292,7 @@ struct WorkerCache {
     policies: HashMap<(usize, usize), Box<dyn Policy>>,
 }
 
-fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt: &AtomicBool) -> EpisodeEnd {
+fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt: &AtomicBool, record_frames: bool) -> EpisodeEnd {
     let started = Instant::now();
     let scenario = &spec.scenarios[key.scenario];
     let policy_spec = &spec.policies[key.policy];
@@ -288,15 +309,23 @@ fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt:
                 Err(e) => {
                     let mut r = record.clone();
                     failure(&mut r, format!("policy could not be built: {e}"));
-                    return Some(Rollout { record: r });
+                    return Some((Rollout { record: r }, None));
                 }
             }
         }
         let policy = cache.policies.get_mut(&(key.scenario, key.policy)).expect("inserted above");
-        roll_out(world, policy.as_mut(), record, spec.episode_timeout_s, interrupt)
+        let mut recording = record_frames.then(|| {
+            let layout = FrameLayout::new(world.observation_spec(), world.action_spec(), world.state_spec());
+            let task =
+                if scenario.config.description.is_empty() { scenario.config.name.clone() } else { scenario.config.description.clone() };
+            let buffer = EpisodeBuffer::new(&layout, &task, record.seed, &policy_spec.name, serde_json::Value::Null);
+            Recording { layout, buffer }
+        });
+        let rollout = roll_out(world, policy.as_mut(), record, spec.episode_timeout_s, interrupt, recording.as_mut());
+        rollout.map(|r| (r, recording.map(|r| r.buffer)))
     }));
-    let record = match outcome {
-        Ok(Some(r)) => r.record,
+    let (record, frames) = match outcome {
+        Ok(Some((r, frames))) => (r.record, frames),
         Ok(None) => return EpisodeEnd::Interrupted,
         Err(payload) => {
             // The world or policy may be left half-updated: start both afresh.
@@ -304,10 +333,10 @@ fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt:
             cache.policies.remove(&(key.scenario, key.policy));
             let mut r = fallback;
             failure(&mut r, format!("panicked: {}", panic_message(payload.as_ref())));
-            r
+            (r, None)
         }
     };
-    EpisodeEnd::Finished(Box::new(JournalEntry { record, wall_time_s: started.elapsed().as_secs_f64() }))
+    EpisodeEnd::Finished(Box::new((JournalEntry { record, wall_time_s: started.elapsed().as_secs_f64() }, frames)))
 }
 
 /// Runs (or resumes) the spec's episodes of this shard into `options.out`.
@@ -378,9 +407,15 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
                 if interrupt.load(Ordering::Relaxed) {
                     return Ok(false);
                 }
-                match run_one(spec, *key, cache, &interrupt) {
+                match run_one(spec, *key, cache, &interrupt, options.record_frames) {
                     EpisodeEnd::Interrupted => Ok(false),
-                    EpisodeEnd::Finished(entry) => {
+                    EpisodeEnd::Finished(finished) => {
+                        let (entry, frames) = *finished;
+                        // Frames first: an episode counts as done only once its journal entry
+                        // exists, and then its frames are already there.
+                        if let Some(frames) = frames {
+                            journal.commit_frames(key.scenario, key.policy, key.episode, &frames)?;
+                        }
                         journal.commit(key.scenario, key.policy, &entry)?;
                         progress.inc(1);
                         Ok(true)
@@ -437,17 +472,20 @@ mod tests {
         let mut cache = WorkerCache::default();
         cache.policies.insert((0, 0), Box::new(Panicking));
         let never = AtomicBool::new(false);
-        let EpisodeEnd::Finished(entry) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never) else {
+        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never, false)
+        else {
             panic!("not interrupted")
         };
+        let entry = &finished.0;
         assert_eq!(entry.record.end_reason, "error");
         assert!(entry.record.end_detail.contains("panicked: the policy fell over"), "{}", entry.record.end_detail);
         assert!(!entry.record.success);
         // The broken policy was dropped; the next episode builds the real one and succeeds.
-        let EpisodeEnd::Finished(next) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never) else {
+        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never, false)
+        else {
             panic!("not interrupted")
         };
-        assert!(next.record.success, "{:?}", next.record);
+        assert!(finished.0.record.success, "{:?}", finished.0.record);
     }
 
     #[test]
@@ -455,7 +493,10 @@ mod tests {
         let spec = small_spec();
         let mut cache = WorkerCache::default();
         let stop = AtomicBool::new(true);
-        assert!(matches!(run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &stop), EpisodeEnd::Interrupted));
+        assert!(matches!(
+            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &stop, false),
+            EpisodeEnd::Interrupted
+        ));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct EvalArgs {
     /// (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) in the environment picks the slice.
     #[arg(long)]
     pub shard: Option<String>,
+    /// Also record every evaluated episode as a LeRobot v3.0 dataset, one per scenario, in
+    /// DIR/<scenario> (episode metadata includes the policy and its success).
+    #[arg(long, value_name = "DIR")]
+    pub record_dataset: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -69,7 +73,26 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             eprintln!("\ninterrupted: finishing the episodes in hand is skipped; completed episodes are kept (resume with --resume)");
         });
     }
-    let options = RunOptions { out: args.out.clone(), threads: args.threads, resume: args.resume, shard, interrupt, show_progress: true };
+    if let Some(dir) = &args.record_dataset {
+        for scenario in &spec.scenarios {
+            dreamrig_datasets::fps_of(scenario).map_err(|e| super::UsageError(e.to_string()))?;
+            let target = dir.join(&scenario.config.name);
+            if target.exists() {
+                return Err(
+                    super::UsageError(format!("--record-dataset: {} already exists; choose another folder", target.display())).into()
+                );
+            }
+        }
+    }
+    let options = RunOptions {
+        out: args.out.clone(),
+        threads: args.threads,
+        resume: args.resume,
+        shard,
+        interrupt,
+        show_progress: true,
+        record_frames: args.record_dataset.is_some(),
+    };
     let outcome = dreamrig_eval::run(&spec, &options).map_err(|e| match e {
         dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
         other => anyhow::Error::new(other),
@@ -101,6 +124,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             args.out.display()
         );
         return Ok(ExitCode::from(130));
+    }
+    if let Some(dir) = &args.record_dataset {
+        let written = dreamrig_eval::write_recorded_datasets(&spec, &args.out, dir, &outcome.entries).map_err(|e| match e {
+            dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
+            other => anyhow::Error::new(other),
+        })?;
+        for path in written {
+            println!("dataset: {}", path.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

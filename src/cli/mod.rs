@@ -1,3 +1,4 @@
+mod dataset;
 mod eval;
 mod policy;
 mod run;
@@ -31,6 +32,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Combine the run folders of evaluation shards into one result.
     Merge(eval::MergeArgs),
+    /// Generate, inspect and check LeRobot v3.0 datasets.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
     /// Train policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -42,8 +46,12 @@ pub enum Command {
 pub struct UsageError(pub String);
 
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    let usage =
-        error.chain().any(|e| e.is::<UsageError>() || e.is::<dreamrig_sim::ScenarioErrors>() || e.is::<dreamrig_sim::ScenarioError>());
+    let usage = error.chain().any(|e| {
+        e.is::<UsageError>()
+            || e.is::<dreamrig_sim::ScenarioErrors>()
+            || e.is::<dreamrig_sim::ScenarioError>()
+            || e.is::<dreamrig_datasets::DatasetError>()
+    });
     if usage {
         2
     } else {
@@ -69,6 +77,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(args),
         Command::Merge(args) => eval::merge(args),
         Command::Policy(command) => policy::run(command),
+        Command::Dataset(command) => dataset::run(command),
     }
 }
 

@@ -1,0 +1,173 @@
+//! The LeRobot v3.0 layout: `info.json`, features, paths, and how a dreamrig world's
+//! observations map onto features.
+
+use dreamrig_sim::{ActionSpec, ObservationSpec, StateSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const CODEBASE_VERSION: &str = "v3.0";
+pub const DATA_PATH: &str = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet";
+pub const CHUNKS_SIZE: u64 = 1000;
+pub const DATA_FILES_SIZE_IN_MB: u64 = 100;
+
+/// One feature of `info.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureInfo {
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    /// A list of element names, `null`, or (in some published datasets) a map of name lists.
+    #[serde(default)]
+    pub names: serde_json::Value,
+}
+
+/// `meta/info.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub codebase_version: String,
+    #[serde(default)]
+    pub robot_type: Option<String>,
+    pub total_episodes: u64,
+    pub total_frames: u64,
+    #[serde(default)]
+    pub total_tasks: u64,
+    #[serde(default = "default_chunks_size")]
+    pub chunks_size: u64,
+    #[serde(default = "default_data_size")]
+    pub data_files_size_in_mb: u64,
+    #[serde(default = "default_video_size")]
+    pub video_files_size_in_mb: u64,
+    pub fps: u32,
+    #[serde(default)]
+    pub splits: BTreeMap<String, String>,
+    #[serde(default = "default_data_path")]
+    pub data_path: String,
+    #[serde(default)]
+    pub video_path: Option<String>,
+    /// Feature order is kept as written (serde_json's map keeps insertion order when the
+    /// `preserve_order` feature is off only for BTreeMap; a Vec of pairs keeps it exactly).
+    #[serde(with = "ordered_features")]
+    pub features: Vec<(String, FeatureInfo)>,
+}
+
+fn default_chunks_size() -> u64 {
+    CHUNKS_SIZE
+}
+fn default_data_size() -> u64 {
+    DATA_FILES_SIZE_IN_MB
+}
+fn default_video_size() -> u64 {
+    200
+}
+fn default_data_path() -> String {
+    DATA_PATH.into()
+}
+
+mod ordered_features {
+    use super::FeatureInfo;
+    use serde::de::{MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(features: &[(String, FeatureInfo)], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(features.len()))?;
+        for (k, v) in features {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, FeatureInfo)>, D::Error> {
+        struct Ordered;
+        impl<'de> Visitor<'de> for Ordered {
+            type Value = Vec<(String, FeatureInfo)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of features")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry()? {
+                    out.push((k, v));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Ordered)
+    }
+}
+
+impl DatasetInfo {
+    pub fn feature(&self, name: &str) -> Option<&FeatureInfo> {
+        self.features.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+}
+
+/// Where each observation field of a world goes among the dataset's features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameLayout {
+    /// Fields concatenated into `observation.state`, in order.
+    pub state_fields: Vec<String>,
+    /// Fields stored as features of their own (lidar ranges, depth images), flattened.
+    pub array_fields: Vec<(String, String)>,
+    pub features: Vec<(String, FeatureInfo)>,
+}
+
+fn vector(dtype: &str, n: usize, names: Option<Vec<String>>) -> FeatureInfo {
+    FeatureInfo { dtype: dtype.into(), shape: vec![n], names: names.map(|n| serde_json::json!(n)).unwrap_or(serde_json::Value::Null) }
+}
+
+impl FrameLayout {
+    /// Features for a world: `observation.state` (proprioception and task fields),
+    /// `observation.<sensor>.<field>` for lidar and depth, `observation.environment_state`
+    /// (the full simulator state, named), `action`, `next.reward`, `next.done`, and the
+    /// LeRobot defaults.
+    pub fn new(observation: &ObservationSpec, action: &ActionSpec, state: &StateSpec) -> Self {
+        let mut state_fields = Vec::new();
+        let mut state_names = Vec::new();
+        let mut array_fields = Vec::new();
+        let mut features = Vec::new();
+        for field in &observation.fields {
+            let is_array = field.shape.len() == 2 || field.name.ends_with(".ranges") || field.name.ends_with(".depth");
+            if is_array {
+                let key = format!("observation.{}", field.name);
+                features.push((key.clone(), vector("float32", field.len(), None)));
+                array_fields.push((field.name.clone(), key));
+            } else {
+                state_fields.push(field.name.clone());
+                for k in 0..field.len() {
+                    let element = field.element_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+                    state_names.push(format!("{}.{element}", field.name));
+                }
+            }
+        }
+        let mut all = vec![("observation.state".to_string(), vector("float32", state_names.len(), Some(state_names)))];
+        all.extend(features);
+        all.push(("observation.environment_state".into(), vector("float32", state.names.len(), Some(state.names.clone()))));
+        all.push(("action".into(), vector("float32", action.len(), Some(action.names.clone()))));
+        all.push(("next.reward".into(), vector("float32", 1, None)));
+        all.push(("next.done".into(), vector("bool", 1, None)));
+        all.push(("timestamp".into(), vector("float32", 1, None)));
+        all.push(("frame_index".into(), vector("int64", 1, None)));
+        all.push(("episode_index".into(), vector("int64", 1, None)));
+        all.push(("index".into(), vector("int64", 1, None)));
+        all.push(("task_index".into(), vector("int64", 1, None)));
+        Self { state_fields, array_fields, features: all }
+    }
+}
+
+/// The data file path of a chunk and file index.
+pub fn data_file(chunk: u64, file: u64) -> String {
+    format!("data/chunk-{chunk:03}/file-{file:03}.parquet")
+}
+
+pub fn episodes_file(chunk: u64, file: u64) -> String {
+    format!("meta/episodes/chunk-{chunk:03}/file-{file:03}.parquet")
+}
+
+/// The next (chunk, file) pair: files roll over inside a chunk until `chunks_size`.
+pub fn next_file(chunk: u64, file: u64) -> (u64, u64) {
+    if file + 1 >= CHUNKS_SIZE {
+        (chunk + 1, 0)
+    } else {
+        (chunk, file + 1)
+    }
+}

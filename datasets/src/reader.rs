@@ -1,0 +1,173 @@
+//! Reading LeRobot v3.0 datasets (dreamrig's or anyone's) into episodes and episode-aware
+//! windows of consecutive frames, for multi-step training.
+
+use crate::layout::{DatasetInfo, CODEBASE_VERSION};
+use crate::writer::column_values;
+use crate::{format, io, DatasetError};
+use polars::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub struct LeRobotDataset {
+    pub root: PathBuf,
+    pub info: DatasetInfo,
+    /// Task strings by task index.
+    pub tasks: Vec<String>,
+    /// Data files in (chunk, file) order.
+    pub data_files: Vec<PathBuf>,
+}
+
+/// Frames of one episode: for each requested feature, its width and the values, frame-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeFrames {
+    pub episode_index: i64,
+    pub frames: usize,
+    pub features: BTreeMap<String, (usize, Vec<f32>)>,
+}
+
+impl EpisodeFrames {
+    /// Frame `t` of `feature`.
+    pub fn frame(&self, feature: &str, t: usize) -> Option<&[f32]> {
+        let (width, values) = self.features.get(feature)?;
+        values.get(t * width..(t + 1) * width)
+    }
+}
+
+/// `length` consecutive frames of one episode (never crossing into the next).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub episode_index: i64,
+    pub start: usize,
+    pub length: usize,
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame, DatasetError> {
+    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    ParquetReader::new(file).finish().map_err(|e| format(path, format!("not a readable Parquet file (corrupt or truncated?): {e}")))
+}
+
+impl LeRobotDataset {
+    pub fn open(root: &Path) -> Result<Self, DatasetError> {
+        let info_path = root.join("meta/info.json");
+        let text = std::fs::read_to_string(&info_path)
+            .map_err(|e| io(&info_path, format!("cannot read ({e}); is this a LeRobot dataset folder?")))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format(&info_path, format!("not valid JSON: {e}")))?;
+        let version = value.get("codebase_version").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        if !version.starts_with("v3.") {
+            if version.starts_with("v2.") || version.starts_with("v1.") {
+                return Err(DatasetError::OldVersion { path: root.to_path_buf(), version });
+            }
+            return Err(format(&info_path, format!("codebase_version {version:?}: expected {CODEBASE_VERSION}")));
+        }
+        // From the text, not the parsed value: a JSON map value forgets the order of features.
+        let info: DatasetInfo =
+            serde_json::from_str(&text).map_err(|e| format(&info_path, format!("not a LeRobot v3.0 info.json: {e}")))?;
+        if info.fps == 0 {
+            return Err(format(&info_path, "fps must be positive"));
+        }
+        let mut data_files = Vec::new();
+        let data = root.join("data");
+        let chunks = std::fs::read_dir(&data).map_err(|e| io(&data, e))?;
+        for chunk in chunks {
+            let chunk = chunk.map_err(|e| io(&data, e))?.path();
+            if !chunk.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&chunk).map_err(|e| io(&chunk, e))? {
+                let file = file.map_err(|e| io(&chunk, e))?.path();
+                if file.extension().is_some_and(|e| e == "parquet") {
+                    data_files.push(file);
+                }
+            }
+        }
+        data_files.sort();
+        let tasks_path = root.join("meta/tasks.parquet");
+        let tasks = if tasks_path.exists() {
+            let df = read_parquet(&tasks_path)?;
+            let fail = |e: PolarsError| format(&tasks_path, e.to_string());
+            let indices: Vec<i64> = df
+                .column("task_index")
+                .map_err(fail)?
+                .cast(&DataType::Int64)
+                .map_err(fail)?
+                .i64()
+                .map_err(fail)?
+                .into_no_null_iter()
+                .collect();
+            let names = df.column("task").map_err(fail)?.str().map_err(fail)?.clone();
+            let mut tasks = vec![String::new(); indices.len()];
+            for (i, name) in indices.iter().zip(names.iter()) {
+                if let Some(slot) = tasks.get_mut(*i as usize) {
+                    *slot = name.unwrap_or("").to_string();
+                }
+            }
+            tasks
+        } else {
+            Vec::new()
+        };
+        Ok(Self { root: root.to_path_buf(), info, tasks, data_files })
+    }
+
+    /// Reads the given features of every episode, in episode order.
+    pub fn episodes(&self, features: &[&str]) -> Result<Vec<EpisodeFrames>, DatasetError> {
+        for f in features {
+            if self.info.feature(f).is_none() {
+                let names: Vec<&str> = self.info.features.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(format(&self.root.join("meta/info.json"), format!("no feature {f} (features: {})", names.join(", "))));
+            }
+        }
+        let mut out: Vec<EpisodeFrames> = Vec::new();
+        for path in &self.data_files {
+            let df = read_parquet(path)?;
+            let fail = |e: PolarsError| format(path, e.to_string());
+            let episode: Vec<i64> = df
+                .column("episode_index")
+                .map_err(fail)?
+                .cast(&DataType::Int64)
+                .map_err(fail)?
+                .i64()
+                .map_err(fail)?
+                .into_no_null_iter()
+                .collect();
+            let mut columns = Vec::new();
+            for f in features {
+                let width: usize = self.info.feature(f).expect("checked").shape.iter().product();
+                let values = column_values(df.column(f).map_err(fail)?, path)?;
+                if values.len() != width * df.height() {
+                    return Err(format(path, format!("feature {f}: {} values for {} rows of width {width}", values.len(), df.height())));
+                }
+                columns.push((f.to_string(), width, values));
+            }
+            for (row, e) in episode.iter().enumerate() {
+                if out.last().is_none_or(|last| last.episode_index != *e) {
+                    out.push(EpisodeFrames {
+                        episode_index: *e,
+                        frames: 0,
+                        features: columns.iter().map(|(n, w, _)| (n.clone(), (*w, Vec::new()))).collect(),
+                    });
+                }
+                let current = out.last_mut().expect("pushed above");
+                current.frames += 1;
+                for (name, width, values) in &columns {
+                    current
+                        .features
+                        .get_mut(name)
+                        .expect("created")
+                        .1
+                        .extend(values[row * width..(row + 1) * width].iter().map(|v| *v as f32));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every run of `length` consecutive frames inside one episode.
+    pub fn windows(episodes: &[EpisodeFrames], length: usize) -> Vec<Window> {
+        episodes
+            .iter()
+            .flat_map(|e| {
+                (0..(e.frames + 1).saturating_sub(length)).map(move |start| Window { episode_index: e.episode_index, start, length })
+            })
+            .collect()
+    }
+}

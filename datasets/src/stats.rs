@@ -1,0 +1,76 @@
+//! `meta/stats.json`: per-element statistics of every numeric feature over all frames, as
+//! LeRobot computes them (min, max, mean, std, count, and the 1/10/50/90/99% quantiles).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureStats {
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub count: Vec<u64>,
+    pub q01: Vec<f64>,
+    pub q10: Vec<f64>,
+    pub q50: Vec<f64>,
+    pub q90: Vec<f64>,
+    pub q99: Vec<f64>,
+}
+
+/// Linear-interpolation quantile of sorted values (numpy's default method).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let position = q * (sorted.len() - 1) as f64;
+    let lower = position.floor() as usize;
+    let upper = position.ceil() as usize;
+    sorted[lower] + (sorted[upper] - sorted[lower]) * (position - lower as f64)
+}
+
+/// Statistics of `rows` (frames × width), element by element.
+pub fn feature_stats(rows: &[&[f64]], width: usize) -> FeatureStats {
+    let n = rows.len();
+    let mut stats = FeatureStats {
+        min: Vec::with_capacity(width),
+        max: Vec::with_capacity(width),
+        mean: Vec::with_capacity(width),
+        std: Vec::with_capacity(width),
+        count: vec![n as u64],
+        q01: Vec::with_capacity(width),
+        q10: Vec::with_capacity(width),
+        q50: Vec::with_capacity(width),
+        q90: Vec::with_capacity(width),
+        q99: Vec::with_capacity(width),
+    };
+    let mut column = Vec::with_capacity(n);
+    for k in 0..width {
+        column.clear();
+        column.extend(rows.iter().map(|r| r[k]));
+        let mean = column.iter().sum::<f64>() / n.max(1) as f64;
+        let variance = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n.max(1) as f64;
+        column.sort_by(f64::total_cmp);
+        stats.min.push(column.first().copied().unwrap_or(0.0));
+        stats.max.push(column.last().copied().unwrap_or(0.0));
+        stats.mean.push(mean);
+        stats.std.push(variance.sqrt());
+        for (q, out) in
+            [(0.01, &mut stats.q01), (0.10, &mut stats.q10), (0.50, &mut stats.q50), (0.90, &mut stats.q90), (0.99, &mut stats.q99)]
+        {
+            out.push(if column.is_empty() { 0.0 } else { quantile(&column, q) });
+        }
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_a_known_column() {
+        let values: Vec<[f64; 1]> = (1..=101).map(|v| [v as f64]).collect();
+        let rows: Vec<&[f64]> = values.iter().map(|v| &v[..]).collect();
+        let s = feature_stats(&rows, 1);
+        assert_eq!((s.min[0], s.max[0], s.mean[0], s.q50[0], s.q01[0], s.q99[0]), (1.0, 101.0, 51.0, 51.0, 2.0, 100.0));
+        assert!((s.std[0] - (850.0f64).sqrt()).abs() < 1e-9);
+        assert_eq!(s.count, vec![101]);
+    }
+}

@@ -1,0 +1,127 @@
+use dreamrig_datasets::{generate, write_dataset, GenerateOptions, LeRobotDataset, WriteOptions};
+use dreamrig_policies::PolicySpec;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DatasetCommand {
+    /// Run a policy in a scenario and write the episodes as a LeRobot v3.0 dataset.
+    Generate(GenerateArgs),
+    /// Print a dataset's features, totals and tasks.
+    Info(PathArgs),
+    /// Check a dataset: layout, index continuity, timestamps, stats recomputed.
+    Validate(PathArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// Scenario file or shipped name.
+    pub scenario: String,
+    /// zero, random, or a shipped controller (auto, lqr, reach, navigate, push).
+    #[arg(long, default_value = "auto")]
+    pub policy: String,
+    #[arg(long)]
+    pub episodes: u32,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Only episodes k with k mod N = I.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Add the episodes to the dataset in --out instead of refusing to touch it.
+    #[arg(long)]
+    pub append: bool,
+    /// Worker threads (default: all cores). The dataset does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PathArgs {
+    /// Dataset folder (the one holding meta/ and data/).
+    pub dir: PathBuf,
+}
+
+pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DatasetCommand::Generate(args) => {
+            let scenario = super::load_scenario(&args.scenario)?;
+            let shard = match &args.shard {
+                Some(text) => {
+                    let s = dreamrig_eval::Shard::parse(text).map_err(|e| super::UsageError(format!("--shard: {e}")))?;
+                    Some((s.index, s.count))
+                }
+                None => None,
+            };
+            let spec = match args.policy.as_str() {
+                "zero" | "random" => PolicySpec {
+                    name: args.policy.clone(),
+                    controller: None,
+                    baseline: Some(args.policy.clone()),
+                    neural: None,
+                    wrappers: vec![],
+                },
+                other => PolicySpec { name: other.into(), controller: Some(other.into()), baseline: None, neural: None, wrappers: vec![] },
+            };
+            let fps = dreamrig_datasets::fps_of(&scenario)?;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
+            let options = GenerateOptions { episodes: args.episodes, seed: args.seed, shard };
+            let started = std::time::Instant::now();
+            let (layout, episodes) = pool.install(|| generate(&scenario, &spec, std::path::Path::new("."), &options))?;
+            let frames: usize = episodes.iter().map(|e| e.frames).sum();
+            let write = WriteOptions {
+                robot_type: scenario.config.robot.model.urdf.name.clone(),
+                fps,
+                append: args.append,
+                data_file_size_mb: 100,
+            };
+            let info = write_dataset(&args.out, &layout, &episodes, &write)?;
+            println!(
+                "wrote {} episodes ({frames} frames) to {}; the dataset now has {} episodes, {} frames ({:.1} s)",
+                episodes.len(),
+                args.out.display(),
+                info.total_episodes,
+                info.total_frames,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Info(args) => {
+            let dataset = LeRobotDataset::open(&args.dir)?;
+            let info = &dataset.info;
+            println!(
+                "{}: LeRobot {} dataset, robot {}",
+                args.dir.display(),
+                info.codebase_version,
+                info.robot_type.as_deref().unwrap_or("?")
+            );
+            println!(
+                "{} episodes, {} frames at {} fps, {} data files",
+                info.total_episodes,
+                info.total_frames,
+                info.fps,
+                dataset.data_files.len()
+            );
+            println!("tasks: {}", dataset.tasks.join(" | "));
+            println!("features:");
+            for (name, feature) in &info.features {
+                println!("  {name:<40} {:<8} {:?}", feature.dtype, feature.shape);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Validate(args) => {
+            let problems = dreamrig_datasets::validate(&args.dir)?;
+            if problems.is_empty() {
+                println!("ok: {} is a valid LeRobot v3.0 dataset", args.dir.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    eprintln!("{}: {p}", args.dir.display());
+                }
+                eprintln!("{} problems", problems.len());
+                Ok(ExitCode::from(2))
+            }
+        }
+    }
+}

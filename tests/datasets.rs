@@ -1,0 +1,192 @@
+//! LeRobot v3.0 datasets: written, read back, checked with pyarrow and pandas.
+
+mod common;
+
+use common::{repo, shipped};
+use dreamrig_datasets::{generate, validate, write_dataset, GenerateOptions, LeRobotDataset, WriteOptions};
+use dreamrig_policies::PolicySpec;
+use dreamrig_sim::Scenario;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dreamrig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dreamrig")).args(args).current_dir(repo()).output().expect("dreamrig runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn controller() -> PolicySpec {
+    PolicySpec { name: "controller".into(), controller: Some("auto".into()), baseline: None, neural: None, wrappers: vec![] }
+}
+
+fn options(fps: u32) -> WriteOptions {
+    WriteOptions { robot_type: "test".into(), fps, append: false, data_file_size_mb: 100 }
+}
+
+#[test]
+fn written_episodes_read_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario::load(&shipped("diffdrive-nav")).unwrap();
+    let (layout, episodes) =
+        generate(&scenario, &controller(), Path::new("."), &GenerateOptions { episodes: 3, seed: 1, shard: None }).unwrap();
+    let root = dir.path().join("nav");
+    let info = write_dataset(&root, &layout, &episodes, &options(20)).unwrap();
+    assert_eq!(info.total_episodes, 3);
+    let dataset = LeRobotDataset::open(&root).unwrap();
+    let read = dataset
+        .episodes(&["observation.state", "observation.lidar.ranges", "observation.environment_state", "action", "next.reward"])
+        .unwrap();
+    assert_eq!(read.len(), 3);
+    for (original, back) in episodes.iter().zip(&read) {
+        assert_eq!(back.frames, original.frames);
+        assert_eq!(back.features["observation.state"].1, original.state);
+        assert_eq!(back.features["observation.lidar.ranges"].1, original.arrays[0]);
+        assert_eq!(back.features["observation.environment_state"].1, original.environment_state);
+        assert_eq!(back.features["action"].1, original.action);
+        assert_eq!(back.features["next.reward"].1, original.reward);
+    }
+    // Windows for multi-step training never cross an episode boundary.
+    let windows = LeRobotDataset::windows(&read, 10);
+    assert_eq!(windows.len(), read.iter().map(|e| e.frames - 9).sum::<usize>());
+    assert!(windows.iter().all(|w| w.start + w.length <= read.iter().find(|e| e.episode_index == w.episode_index).unwrap().frames));
+    assert!(validate(&root).unwrap().is_empty());
+}
+
+fn python() -> String {
+    let out = Command::new(repo().join("scripts/python-env.sh")).output().expect("scripts/python-env.sh runs");
+    assert!(out.status.success(), "setting up the Python environment failed: {}", text(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn pyarrow_and_pandas_read_generated_datasets_as_lerobot_v3() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = python();
+    for (scenario, episodes) in [("arm7-reach", "3"), ("diffdrive-nav", "2")] {
+        let out_dir = dir.path().join(scenario);
+        let out = dreamrig(&["dataset", "generate", scenario, "--episodes", episodes, "--out", out_dir.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        let check = Command::new(&python).arg(repo().join("tests/python/check_lerobot.py")).arg(&out_dir).output().unwrap();
+        assert!(check.status.success(), "{scenario}: {}", text(&check));
+        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    }
+}
+
+#[test]
+fn appending_keeps_indices_and_stats_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cartpole");
+    let root_s = root.to_str().unwrap();
+    let first = dreamrig(&["dataset", "generate", "cartpole-balance", "--episodes", "2", "--policy", "random", "--out", root_s]);
+    assert!(first.status.success(), "{}", text(&first));
+    let refused = dreamrig(&["dataset", "generate", "cartpole-balance", "--episodes", "2", "--out", root_s]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("--append"));
+    let second = dreamrig(&["dataset", "generate", "cartpole-balance", "--episodes", "3", "--seed", "9", "--out", root_s, "--append"]);
+    assert!(second.status.success(), "{}", text(&second));
+    let dataset = LeRobotDataset::open(&root).unwrap();
+    assert_eq!(dataset.info.total_episodes, 5);
+    assert_eq!(dataset.data_files.len(), 2);
+    let valid = dreamrig(&["dataset", "validate", root_s]);
+    assert!(valid.status.success(), "{}", text(&valid));
+    // The episodes' randomized parameters and success labels are kept.
+    let episodes = dreamrig_eval::tables::read_parquet(&root.join("meta/episodes/chunk-000/file-000.parquet")).unwrap();
+    let parameters = episodes.column("dreamrig/parameters").unwrap().str().unwrap().get(4).unwrap().to_string();
+    let parameters: serde_json::Value = serde_json::from_str(&parameters).unwrap();
+    assert!(parameters["mass_scale"].as_f64().is_some_and(|m| (0.9..=1.1).contains(&m)), "{parameters}");
+    assert_eq!(episodes.column("dreamrig/success").unwrap().len(), 5);
+    let from: Vec<i64> = episodes.column("dataset_from_index").unwrap().i64().unwrap().iter().map(|v| v.unwrap()).collect();
+    let lengths: Vec<i64> = episodes.column("length").unwrap().i64().unwrap().iter().map(|v| v.unwrap()).collect();
+    for k in 1..5 {
+        assert_eq!(from[k], from[k - 1] + lengths[k - 1], "episode {k} does not start where episode {} ends", k - 1);
+    }
+}
+
+#[test]
+fn validate_catches_stats_that_do_not_match_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d");
+    assert!(dreamrig(&["dataset", "generate", "reacher-2link", "--episodes", "2", "--out", root.to_str().unwrap()]).status.success());
+    let stats_path = root.join("meta/stats.json");
+    let mut stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    stats["action"]["mean"][0] = serde_json::json!(123.0);
+    std::fs::write(&stats_path, stats.to_string()).unwrap();
+    let out = dreamrig(&["dataset", "validate", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("meta/stats.json: action.mean does not match the data"), "{}", text(&out));
+}
+
+#[test]
+fn a_truncated_data_file_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d");
+    assert!(dreamrig(&["dataset", "generate", "pusher", "--episodes", "1", "--out", root.to_str().unwrap()]).status.success());
+    let data = root.join("data/chunk-000/file-000.parquet");
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
+    let out = dreamrig(&["dataset", "validate", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("file-000.parquet: not a readable Parquet file"), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"));
+}
+
+#[test]
+fn a_v2_1_dataset_is_refused_with_the_conversion_command() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("meta")).unwrap();
+    std::fs::write(
+        dir.path().join("meta/info.json"),
+        r#"{"codebase_version": "v2.1", "fps": 30, "total_episodes": 1, "total_frames": 10, "features": {}}"#,
+    )
+    .unwrap();
+    let out = dreamrig(&["dataset", "info", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("convert_dataset_v21_to_v30"), "{}", text(&out));
+}
+
+#[test]
+fn an_interrupted_generation_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("big");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["dataset", "generate", "diffdrive-nav", "--episodes", "400", "--out", root.to_str().unwrap()])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!root.exists(), "a partial dataset was left at {}", root.display());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn eval_records_every_episode_as_a_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = common::fixture("evals/small.yaml");
+    let data = dir.path().join("data");
+    let out = dreamrig(&[
+        "eval",
+        spec.to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+        "--record-dataset",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    for scenario in ["cartpole-balance", "reacher-2link"] {
+        let root = data.join(scenario);
+        assert!(validate(&root).unwrap().is_empty());
+        let dataset = LeRobotDataset::open(&root).unwrap();
+        assert_eq!(dataset.info.total_episodes, 16, "4 policies × 4 episodes");
+    }
+}
