@@ -107,7 +107,7 @@ impl Policy for Counter {
 fn latency_delays_actions_by_whole_steps() {
     let mut w = world(&shipped("cartpole-balance"));
     let (observation, _) = w.reset(0).unwrap();
-    let mut delayed = Latency::new(Box::new(Counter(0.0)), 2);
+    let mut delayed = Latency::wrap(Box::new(Counter(0.0)), 2);
     delayed.reset(0);
     let actions: Vec<f64> = (0..5).map(|_| delayed.act(&observation).unwrap()[0]).collect();
     assert_eq!(actions, vec![1.0, 1.0, 1.0, 2.0, 3.0]);

@@ -12,143 +12,160 @@ fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
     StandardNormal.sample(rng)
 }
 
-/// Adds Gaussian noise to every action value: `std` is a fraction of the half-range of the
+/// What a wrapper does to the observations going in and the actions coming out.
+pub trait Degradation: Send {
+    fn reset(&mut self, seed: u64);
+
+    fn observation(&mut self, observation: &Observation) -> Option<Observation> {
+        let _ = observation;
+        None
+    }
+
+    fn action(&mut self, action: Vec<f64>) -> Vec<f64>;
+}
+
+/// A policy seen through a [`Degradation`].
+pub struct Degraded<D: Degradation> {
+    pub inner: Box<dyn Policy>,
+    pub degradation: D,
+}
+
+impl<D: Degradation> Policy for Degraded<D> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn check(&self, observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
+        self.inner.check(observation, action)
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.inner.reset(seed);
+        self.degradation.reset(seed);
+    }
+
+    fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError> {
+        let action = match self.degradation.observation(observation) {
+            Some(changed) => self.inner.act(&changed)?,
+            None => self.inner.act(observation)?,
+        };
+        Ok(self.degradation.action(action))
+    }
+}
+
+fn half_range(low: f64, high: f64) -> f64 {
+    if low.is_finite() && high.is_finite() {
+        (high - low) / 2.0
+    } else {
+        1.0
+    }
+}
+
+/// Gaussian noise on every action value: `std` is a fraction of the half-range of the
 /// action's bounds. The result is clipped to the bounds.
 pub struct ActionNoise {
-    pub inner: Box<dyn Policy>,
-    pub std: f64,
+    std: f64,
     low: Vec<f64>,
     high: Vec<f64>,
     rng: ChaCha8Rng,
 }
 
 impl ActionNoise {
-    pub fn new(inner: Box<dyn Policy>, std: f64, action: &ActionSpec) -> Self {
-        Self { inner, std, low: action.low.clone(), high: action.high.clone(), rng: policy_rng(0, 1) }
+    pub fn wrap(inner: Box<dyn Policy>, std: f64, action: &ActionSpec) -> Degraded<Self> {
+        Degraded { inner, degradation: Self { std, low: action.low.clone(), high: action.high.clone(), rng: policy_rng(0, 1) } }
     }
 }
 
-impl Policy for ActionNoise {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn check(&self, o: &ObservationSpec, a: &ActionSpec) -> Result<(), PolicyError> {
-        self.inner.check(o, a)
-    }
+impl Degradation for ActionNoise {
     fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
         self.rng = policy_rng(seed, 1);
     }
-    fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError> {
-        let mut action = self.inner.act(observation)?;
+
+    fn action(&mut self, mut action: Vec<f64>) -> Vec<f64> {
         for (i, a) in action.iter_mut().enumerate() {
             let (lo, hi) = (self.low[i], self.high[i]);
-            let half_range = if lo.is_finite() && hi.is_finite() { (hi - lo) / 2.0 } else { 1.0 };
-            *a = (*a + self.std * half_range * gaussian(&mut self.rng)).clamp(lo, hi);
+            *a = (*a + self.std * half_range(lo, hi) * gaussian(&mut self.rng)).clamp(lo, hi);
         }
-        Ok(action)
+        action
     }
 }
 
-/// Adds Gaussian noise of standard deviation `std` (in each field's own unit) to every
+/// Gaussian noise of standard deviation `std` (in each field's own unit) on every
 /// observation value before the policy sees it.
 pub struct ObservationNoise {
-    pub inner: Box<dyn Policy>,
-    pub std: f64,
+    std: f64,
     rng: ChaCha8Rng,
 }
 
 impl ObservationNoise {
-    pub fn new(inner: Box<dyn Policy>, std: f64) -> Self {
-        Self { inner, std, rng: policy_rng(0, 2) }
+    pub fn wrap(inner: Box<dyn Policy>, std: f64) -> Degraded<Self> {
+        Degraded { inner, degradation: Self { std, rng: policy_rng(0, 2) } }
     }
 }
 
-impl Policy for ObservationNoise {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn check(&self, o: &ObservationSpec, a: &ActionSpec) -> Result<(), PolicyError> {
-        self.inner.check(o, a)
-    }
+impl Degradation for ObservationNoise {
     fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
         self.rng = policy_rng(seed, 2);
     }
-    fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError> {
+
+    fn observation(&mut self, observation: &Observation) -> Option<Observation> {
         let mut noisy = observation.clone();
-        for field in noisy.fields.iter_mut() {
-            for v in field.iter_mut() {
-                *v += (self.std * gaussian(&mut self.rng)) as f32;
-            }
+        for v in noisy.fields.iter_mut().flatten() {
+            *v += (self.std * gaussian(&mut self.rng)) as f32;
         }
-        self.inner.act(&noisy)
+        Some(noisy)
+    }
+
+    fn action(&mut self, action: Vec<f64>) -> Vec<f64> {
+        action
     }
 }
 
-/// Delays the policy's actions by `steps` control steps; until then it repeats its first
-/// action.
+/// Actions delayed by `steps` control steps; until then the first action is repeated.
 pub struct Latency {
-    pub inner: Box<dyn Policy>,
-    pub steps: usize,
+    steps: usize,
     queue: VecDeque<Vec<f64>>,
 }
 
 impl Latency {
-    pub fn new(inner: Box<dyn Policy>, steps: usize) -> Self {
-        Self { inner, steps, queue: VecDeque::new() }
+    pub fn wrap(inner: Box<dyn Policy>, steps: usize) -> Degraded<Self> {
+        Degraded { inner, degradation: Self { steps, queue: VecDeque::new() } }
     }
 }
 
-impl Policy for Latency {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn check(&self, o: &ObservationSpec, a: &ActionSpec) -> Result<(), PolicyError> {
-        self.inner.check(o, a)
-    }
-    fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
+impl Degradation for Latency {
+    fn reset(&mut self, _seed: u64) {
         self.queue.clear();
     }
-    fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError> {
-        let action = self.inner.act(observation)?;
+
+    fn action(&mut self, action: Vec<f64>) -> Vec<f64> {
         if self.queue.is_empty() {
             self.queue.extend(std::iter::repeat_n(action.clone(), self.steps));
         }
         self.queue.push_back(action);
-        Ok(self.queue.pop_front().expect("just pushed"))
+        self.queue.pop_front().expect("just pushed")
     }
 }
 
-/// Scales each action about the centre of its bounds by `scale` (a weak or overdriven
+/// Actions scaled about the centre of their bounds by `scale` (a weak or overdriven
 /// actuator), clipped to the bounds.
 pub struct GainScale {
-    pub inner: Box<dyn Policy>,
-    pub scale: f64,
+    scale: f64,
     low: Vec<f64>,
     high: Vec<f64>,
 }
 
 impl GainScale {
-    pub fn new(inner: Box<dyn Policy>, scale: f64, action: &ActionSpec) -> Self {
-        Self { inner, scale, low: action.low.clone(), high: action.high.clone() }
+    pub fn wrap(inner: Box<dyn Policy>, scale: f64, action: &ActionSpec) -> Degraded<Self> {
+        Degraded { inner, degradation: Self { scale, low: action.low.clone(), high: action.high.clone() } }
     }
 }
 
-impl Policy for GainScale {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn check(&self, o: &ObservationSpec, a: &ActionSpec) -> Result<(), PolicyError> {
-        self.inner.check(o, a)
-    }
-    fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
-    }
-    fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError> {
-        let action = self.inner.act(observation)?;
-        Ok(action
+impl Degradation for GainScale {
+    fn reset(&mut self, _seed: u64) {}
+
+    fn action(&mut self, action: Vec<f64>) -> Vec<f64> {
+        action
             .iter()
             .enumerate()
             .map(|(i, a)| {
@@ -156,6 +173,6 @@ impl Policy for GainScale {
                 let centre = if lo.is_finite() && hi.is_finite() { (lo + hi) / 2.0 } else { 0.0 };
                 (centre + self.scale * (a - centre)).clamp(lo, hi)
             })
-            .collect())
+            .collect()
     }
 }

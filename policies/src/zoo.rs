@@ -120,13 +120,13 @@ impl PolicySpec {
         self.check_wrappers().map_err(|(i, m)| invalid(format!("wrappers[{i}]: {m}")))?;
         for w in &self.wrappers {
             policy = if let Some(std) = w.action_noise {
-                Box::new(ActionNoise::new(policy, std, action))
+                Box::new(ActionNoise::wrap(policy, std, action))
             } else if let Some(std) = w.observation_noise {
-                Box::new(ObservationNoise::new(policy, std))
+                Box::new(ObservationNoise::wrap(policy, std))
             } else if let Some(steps) = w.latency_steps {
-                Box::new(Latency::new(policy, steps as usize))
+                Box::new(Latency::wrap(policy, steps as usize))
             } else {
-                Box::new(GainScale::new(policy, w.gain_scale.unwrap_or(1.0), action))
+                Box::new(GainScale::wrap(policy, w.gain_scale.unwrap_or(1.0), action))
             };
         }
         policy.check(observation, action)?;
