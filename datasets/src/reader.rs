@@ -41,9 +41,15 @@ pub struct Window {
     pub length: usize,
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame, DatasetError> {
+pub(crate) fn read_parquet(path: &Path) -> Result<DataFrame, DatasetError> {
     let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
     ParquetReader::new(file).finish().map_err(|e| format(path, format!("not a readable Parquet file (corrupt or truncated?): {e}")))
+}
+
+/// An integer column of a file's frame as i64 values.
+pub(crate) fn int_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<i64>, DatasetError> {
+    let fail = |e: PolarsError| format(path, format!("column {name}: {e}"));
+    Ok(df.column(name).map_err(fail)?.cast(&DataType::Int64).map_err(fail)?.i64().map_err(fail)?.into_no_null_iter().collect())
 }
 
 impl LeRobotDataset {
@@ -85,15 +91,7 @@ impl LeRobotDataset {
         let tasks = if tasks_path.exists() {
             let df = read_parquet(&tasks_path)?;
             let fail = |e: PolarsError| format(&tasks_path, e.to_string());
-            let indices: Vec<i64> = df
-                .column("task_index")
-                .map_err(fail)?
-                .cast(&DataType::Int64)
-                .map_err(fail)?
-                .i64()
-                .map_err(fail)?
-                .into_no_null_iter()
-                .collect();
+            let indices = int_column(&df, "task_index", &tasks_path)?;
             let names = df.column("task").map_err(fail)?.str().map_err(fail)?.clone();
             let mut tasks = vec![String::new(); indices.len()];
             for (i, name) in indices.iter().zip(names.iter()) {
@@ -120,15 +118,7 @@ impl LeRobotDataset {
         for path in &self.data_files {
             let df = read_parquet(path)?;
             let fail = |e: PolarsError| format(path, e.to_string());
-            let episode: Vec<i64> = df
-                .column("episode_index")
-                .map_err(fail)?
-                .cast(&DataType::Int64)
-                .map_err(fail)?
-                .i64()
-                .map_err(fail)?
-                .into_no_null_iter()
-                .collect();
+            let episode = int_column(&df, "episode_index", path)?;
             let mut columns = Vec::new();
             for f in features {
                 let width: usize = self.info.feature(f).expect("checked").shape.iter().product();

@@ -1,17 +1,12 @@
 //! `dreamrig dataset validate`: a dataset checked against the v3.0 layout and against itself.
 
 use crate::layout::episodes_file;
-use crate::reader::LeRobotDataset;
+use crate::reader::{int_column, read_parquet, LeRobotDataset};
 use crate::writer::column_values;
 use crate::{format, DatasetError};
 use polars::prelude::*;
 
 const DEFAULT_FEATURES: [&str; 5] = ["timestamp", "frame_index", "episode_index", "index", "task_index"];
-
-fn int_column(df: &DataFrame, name: &str, path: &std::path::Path) -> Result<Vec<i64>, DatasetError> {
-    let fail = |e: PolarsError| format(path, format!("column {name}: {e}"));
-    Ok(df.column(name).map_err(fail)?.cast(&DataType::Int64).map_err(fail)?.i64().map_err(fail)?.into_no_null_iter().collect())
-}
 
 /// Every problem found; an empty list means the dataset is valid.
 pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
@@ -117,8 +112,7 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
     // Episode metadata against the data.
     let meta = root.join(episodes_file(0, 0));
     if meta.exists() {
-        let file = std::fs::File::open(&meta).map_err(|e| crate::io(&meta, e))?;
-        let df = ParquetReader::new(file).finish().map_err(|e| format(&meta, format!("not a readable Parquet file: {e}")))?;
+        let df = read_parquet(&meta)?;
         let length = int_column(&df, "length", &meta)?;
         let from = int_column(&df, "dataset_from_index", &meta)?;
         let to = int_column(&df, "dataset_to_index", &meta)?;

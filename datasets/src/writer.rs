@@ -3,6 +3,7 @@
 //! replaces the dataset in one rename.
 
 use crate::layout::*;
+use crate::reader::{int_column, read_parquet};
 use crate::stats::feature_stats;
 use crate::{format, io, DatasetError};
 use dreamrig_sim::{Observation, WorldState};
@@ -169,11 +170,6 @@ fn write_parquet(path: &Path, df: &mut DataFrame, extra: Vec<(String, String)>) 
     Ok(())
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    ParquetReader::new(file).finish().map_err(|e| format(path, format!("not a readable Parquet file: {e}")))
-}
-
 /// `meta/tasks.parquet` as pandas writes it: the task strings are the frame's index, which
 /// pandas finds through the `pandas` schema metadata.
 fn write_tasks(path: &Path, tasks: &[String]) -> Result<(), DatasetError> {
@@ -235,9 +231,7 @@ fn episodes_frame(rows: &[EpisodeRow], path: &Path) -> Result<DataFrame, Dataset
 fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetError> {
     let df = read_parquet(path)?;
     let fail = |e: PolarsError| polars_error(path, e);
-    let int = |name: &str| -> Result<Vec<i64>, DatasetError> {
-        Ok(df.column(name).map_err(fail)?.i64().map_err(fail)?.into_no_null_iter().collect())
-    };
+    let int = |name: &str| int_column(&df, name, path);
     let text = |name: &str| -> Result<Vec<String>, DatasetError> {
         Ok(df.column(name).map_err(fail)?.str().map_err(fail)?.iter().map(|s| s.unwrap_or("").to_string()).collect())
     };

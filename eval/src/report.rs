@@ -23,25 +23,25 @@ fn optional(value: Option<f64>, digits: usize) -> String {
     value.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "–".into())
 }
 
+/// The cells of a summary row, as both the Markdown and the HTML tables show them.
+fn cells(s: &SummaryRecord) -> [String; 7] {
+    [
+        s.rank.to_string(),
+        s.policy.clone(),
+        s.episodes.to_string(),
+        format!("{:.1}% [{:.1}, {:.1}]", 100.0 * s.success_rate, 100.0 * s.success_ci_low, 100.0 * s.success_ci_high),
+        format!("{:.3} [{:.3}, {:.3}]", s.mean_return, s.return_ci_low, s.return_ci_high),
+        optional(s.median_time_to_success_s, 2),
+        s.errors.to_string(),
+    ]
+}
+
 pub fn markdown(title: &str, fingerprint: &str, summaries: &[SummaryRecord]) -> String {
     let mut out = format!("# Evaluation: {title}\n\nSpec fingerprint `{fingerprint}`. Success rates with 95% Wilson intervals; mean returns with 95% bootstrap intervals. Policies are ranked per scenario by success rate, then mean return.\n");
     for scenario in scenarios_in_order(summaries) {
         out.push_str(&format!("\n## {scenario}\n\n| rank | policy | episodes | success rate [95% CI] | mean return [95% CI] | median time to success (s) | errors |\n|---|---|---|---|---|---|---|\n"));
         for s in ranked(summaries, &scenario) {
-            out.push_str(&format!(
-                "| {} | {} | {} | {:.1}% [{:.1}, {:.1}] | {:.3} [{:.3}, {:.3}] | {} | {} |\n",
-                s.rank,
-                s.policy,
-                s.episodes,
-                100.0 * s.success_rate,
-                100.0 * s.success_ci_low,
-                100.0 * s.success_ci_high,
-                s.mean_return,
-                s.return_ci_low,
-                s.return_ci_high,
-                optional(s.median_time_to_success_s, 2),
-                s.errors
-            ));
+            out.push_str(&format!("| {} |\n", cells(s).join(" | ")));
         }
     }
     out
@@ -150,20 +150,8 @@ pub fn html(title: &str, fingerprint: &str, summaries: &[SummaryRecord], records
         let rows = ranked(summaries, &scenario);
         out.push_str(&format!("<h2>{}</h2>\n<table><tr><th>rank</th><th>policy</th><th>episodes</th><th>success rate [95% CI]</th><th>mean return [95% CI]</th><th>median time to success (s)</th><th>errors</th></tr>\n", escape(&scenario)));
         for s in &rows {
-            out.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}% [{:.1}, {:.1}]</td><td>{:.3} [{:.3}, {:.3}]</td><td>{}</td><td>{}</td></tr>\n",
-                s.rank,
-                escape(&s.policy),
-                s.episodes,
-                100.0 * s.success_rate,
-                100.0 * s.success_ci_low,
-                100.0 * s.success_ci_high,
-                s.mean_return,
-                s.return_ci_low,
-                s.return_ci_high,
-                optional(s.median_time_to_success_s, 2),
-                s.errors
-            ));
+            let row: Vec<String> = cells(s).iter().map(|c| format!("<td>{}</td>", escape(c))).collect();
+            out.push_str(&format!("<tr>{}</tr>\n", row.concat()));
         }
         out.push_str("</table>\n");
         out.push_str(&success_plot(&scenario, &rows));
