@@ -193,3 +193,34 @@ fn malformed_eval_specs_get_clear_errors() {
         assert!(!text(&out).contains("panicked"));
     }
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_keeping_completed_episodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture("evals/small.yaml");
+    let out = dir.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["eval", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--threads", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = out.join("journal");
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&journal).map(|d| d.count()).unwrap_or(0) < 2 && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(130), "{report}");
+    assert!(report.contains("--resume"), "{report}");
+    // What finished is kept, with tables for it; --resume completes the rest.
+    assert!(out.join("episodes.parquet").exists());
+    let resumed = eval(&spec, &out, &["--resume"]);
+    assert!(text(&resumed).contains("already done"));
+    let reference = dir.path().join("reference");
+    eval(&spec, &reference, &[]);
+    assert_same_outputs(&reference, &out);
+}

@@ -62,6 +62,9 @@ fn load(spec: &std::path::Path) -> anyhow::Result<EvalSpec> {
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let spec = load(&args.spec)?;
     let shard = shard(&args)?;
+    // A panicking policy fails its episode (the runner catches it); report it through the log
+    // rather than as a raw panic message in the middle of the progress bar.
+    std::panic::set_hook(Box::new(|info| tracing::warn!("episode panicked: {info}")));
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupt.clone();
