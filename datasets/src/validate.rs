@@ -55,7 +55,7 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
                 break;
             }
             match lengths.last_mut() {
-                Some((e, len, from)) if *e == episode[row] => {
+                Some((e, len, _)) if *e == episode[row] => {
                     if frame_index[row] != *len {
                         problems.push(format!(
                             "{}: row {row}: frame_index {} in episode {e}, expected {len}",
@@ -64,7 +64,6 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
                         ));
                     }
                     *len += 1;
-                    let _ = from;
                 }
                 _ => {
                     if frame_index[row] != 0 {

@@ -274,7 +274,7 @@ fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetError> {
 }
 
 /// Every numeric feature's rows, read back from the data files, for stats.
-fn compute_stats(root: &Path, info: &DatasetInfo, files: &[PathBuf]) -> Result<serde_json::Value, DatasetError> {
+fn compute_stats(info: &DatasetInfo, files: &[PathBuf]) -> Result<serde_json::Value, DatasetError> {
     let mut per_feature: BTreeMap<String, (usize, Vec<f64>)> = BTreeMap::new();
     for path in files {
         let df = read_parquet(path)?;
@@ -295,7 +295,6 @@ fn compute_stats(root: &Path, info: &DatasetInfo, files: &[PathBuf]) -> Result<s
         let rows: Vec<&[f64]> = values.chunks(*width).collect();
         out.insert(name.clone(), serde_json::to_value(feature_stats(&rows, *width)).expect("stats serialize"));
     }
-    let _ = root;
     Ok(serde_json::Value::Object(out))
 }
 
@@ -459,7 +458,7 @@ fn write_staged(
     info.total_frames = next_index;
     info.total_tasks = tasks.len() as u64;
     info.splits = BTreeMap::from([("train".to_string(), format!("0:{next_episode}"))]);
-    let stats = compute_stats(&staging, &info, &data_files)?;
+    let stats = compute_stats(&info, &data_files)?;
     let write_json = |path: PathBuf, value: String| std::fs::write(&path, value).map_err(|e| io(&path, e));
     write_json(staging.join("meta/stats.json"), serde_json::to_string_pretty(&stats).expect("stats serialize"))?;
     write_json(staging.join("meta/info.json"), serde_json::to_string_pretty(&info).expect("info serializes"))?;

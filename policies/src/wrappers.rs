@@ -16,8 +16,8 @@ fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
 pub trait Degradation: Send {
     fn reset(&mut self, seed: u64);
 
-    fn observation(&mut self, observation: &Observation) -> Option<Observation> {
-        let _ = observation;
+    /// A changed observation, or `None` to pass it through unchanged.
+    fn observation(&mut self, _observation: &Observation) -> Option<Observation> {
         None
     }
 

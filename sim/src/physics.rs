@@ -409,8 +409,6 @@ impl World for PhysicsWorld {
         episode.noise = episode_rng(state.noise.seed, NOISE_STREAM);
         episode.noise.set_word_pos(state.noise.word_pos);
         episode.done = false;
-        let last = episode.pending.back().cloned().unwrap_or_else(|| vec![0.0; self.layout.action.len()]);
-        let _ = last;
         Self::record_velocities(episode);
         let tracked = tracked_position(&self.config, &episode.scene);
         episode.progress.previous_distance = (self.config.task.kind != TaskKind::Balance)

@@ -335,13 +335,10 @@ pub fn build_scene(
             }
         }
     }
+    // A fixed base stays where the episode put it; a mobile base starts where the state says.
     let robot_pose = match state {
-        Some(values) if config.robot.fixed_base => {
-            let _ = values;
-            pose_from(params.base_position, params.base_rpy)
-        }
-        Some(values) => pose_from_coordinates(values),
-        None => pose_from(params.base_position, params.base_rpy),
+        Some(values) if !config.robot.fixed_base => pose_from_coordinates(values),
+        _ => pose_from(params.base_position, params.base_rpy),
     };
     let robot = insert_articulation(&mut rapier, &templates.robot, robot_pose, params.mass_scale, params.friction)?;
     for (link, friction) in &config.robot.link_friction {
@@ -545,7 +542,6 @@ impl StateLayout {
             velocities.push(format!("robot.joint.{}.velocity", joint.name));
         }
         let robot_positions = positions.len();
-        let robot_velocities = velocities.len();
         let mut object_positions = Vec::new();
         let mut object_velocities = Vec::new();
         for object in &config.world.objects {
@@ -555,7 +551,6 @@ impl StateLayout {
             velocities.extend(twist_names.iter().map(|n| format!("object.{}.{n}", object.name)));
         }
         let velocity_start = positions.len();
-        let _ = robot_velocities;
         let mut names = positions;
         names.extend(velocities);
         Self { robot_positions, object_positions, velocity_start, object_velocities, len: names.len(), names }
