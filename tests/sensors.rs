@@ -93,3 +93,22 @@ fn a_sensor_holds_its_reading_between_updates() {
     assert_ne!(scans[1], scans[0], "step 2 takes a new scan");
     assert_eq!(scans[2], scans[1], "step 3 repeats the scan of step 2");
 }
+
+#[test]
+fn collision_meshes_are_seen_by_rays_and_collide() {
+    let mut world = world(&fixture("mesh-room.yaml"));
+    let (observation, _) = world.reset(0).unwrap();
+    // The OBJ wall: same geometry as the box wall of sensor-room, so the same ranges.
+    let ranges = observation.get("lidar.ranges").unwrap().to_vec();
+    for (i, range) in ranges.iter().enumerate() {
+        let angle = (-45.0 + i as f64 * 90.0 / 8.0_f64).to_radians();
+        assert!((*range as f64 - 2.0 / angle.cos()).abs() < 1e-3, "ray {i}: {range}");
+    }
+    // The STL block falls and comes to rest on the ground, half its 0.2 m height up.
+    for _ in 0..100 {
+        world.step(&[]).unwrap();
+    }
+    let names = world.state_spec().names.clone();
+    let z = world.state().unwrap().values[names.iter().position(|n| n == "object.block.z").unwrap()];
+    assert!((z - 0.1).abs() < 0.01, "block at z = {z}");
+}
