@@ -54,16 +54,10 @@ fn written_episodes_read_back_identically() {
     assert!(validate(&root).unwrap().is_empty());
 }
 
-fn python() -> String {
-    let out = Command::new(repo().join("scripts/python-env.sh")).output().expect("scripts/python-env.sh runs");
-    assert!(out.status.success(), "setting up the Python environment failed: {}", text(&out));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn pyarrow_and_pandas_read_generated_datasets_as_lerobot_v3() {
     let dir = tempfile::tempdir().unwrap();
-    let python = python();
+    let python = common::python();
     for (scenario, episodes) in [("arm7-reach", "3"), ("diffdrive-nav", "2")] {
         let out_dir = dir.path().join(scenario);
         let out = dreamrig(&["dataset", "generate", scenario, "--episodes", episodes, "--out", out_dir.to_str().unwrap()]);

@@ -32,3 +32,11 @@ pub fn scripted_action(world: &dyn World, step: u64) -> Vec<f64> {
         })
         .collect()
 }
+
+/// The Python interpreter of the interop-test environment, created by the project's own script
+/// (`scripts/python-env.sh`: pyarrow, pandas, rosbags) if it does not exist yet.
+pub fn python() -> String {
+    let out = std::process::Command::new(repo().join("scripts/python-env.sh")).output().expect("scripts/python-env.sh runs");
+    assert!(out.status.success(), "setting up the Python environment failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

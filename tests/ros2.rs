@@ -1,0 +1,84 @@
+//! ROS 2 messages checked against rosbags, an independent ROS 2 implementation.
+
+mod common;
+
+use dreamrig_bridges::ros2::definitions::{type_hash, DEFINITIONS};
+use dreamrig_bridges::ros2::messages::*;
+
+#[test]
+fn rosbags_decodes_our_messages_and_agrees_on_every_type_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = |frame: &str| Header { stamp: Time::from_seconds(12.25), frame_id: frame.into() };
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (Clock::TYPE_NAME, Clock { clock: Time::from_seconds(3.5) }.encode()),
+        (
+            JointState::TYPE_NAME,
+            JointState {
+                header: header("base_link"),
+                name: vec!["shoulder".into(), "elbow".into()],
+                position: vec![0.25, -1.5],
+                velocity: vec![0.0, 2.0],
+                effort: vec![0.125, -0.5],
+            }
+            .encode(),
+        ),
+        (
+            LaserScan::TYPE_NAME,
+            LaserScan {
+                header: header("lidar_link"),
+                angle_min: -3.1415927,
+                angle_max: 3.1066861,
+                angle_increment: 0.034906585,
+                time_increment: 0.0,
+                scan_time: 0.1,
+                range_min: 0.1,
+                range_max: 6.0,
+                ranges: vec![1.0, 2.5, 6.0],
+                intensities: vec![],
+            }
+            .encode(),
+        ),
+        (Twist::TYPE_NAME, Twist { linear: [0.5, 0.0, 0.0], angular: [0.0, 0.0, -0.25] }.encode()),
+        (
+            TfMessage::TYPE_NAME,
+            TfMessage {
+                transforms: vec![TransformStamped {
+                    header: header("odom"),
+                    child_frame_id: "base_link".into(),
+                    translation: [1.0, 2.0, 0.0],
+                    rotation: [0.0, 0.0, 0.38268343, 0.9238795],
+                }],
+            }
+            .encode(),
+        ),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(dir.path().join(format!("{}.cdr", name.replace('/', "__"))), bytes).unwrap();
+    }
+    let hashes: serde_json::Map<String, serde_json::Value> =
+        DEFINITIONS.iter().map(|(n, _)| (n.to_string(), serde_json::json!(type_hash(n).unwrap()))).collect();
+    std::fs::write(dir.path().join("hashes.json"), serde_json::Value::Object(hashes).to_string()).unwrap();
+
+    let out = std::process::Command::new(common::python())
+        .arg(common::repo().join("tests/python/check_ros2_messages.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let decoded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(decoded["rosgraph_msgs/msg/Clock"]["clock"], serde_json::json!({"sec": 3, "nanosec": 500000000}));
+    let joints = &decoded["sensor_msgs/msg/JointState"];
+    assert_eq!(joints["header"]["frame_id"], "base_link");
+    assert_eq!(joints["header"]["stamp"], serde_json::json!({"sec": 12, "nanosec": 250000000}));
+    assert_eq!(joints["name"], serde_json::json!(["shoulder", "elbow"]));
+    assert_eq!(joints["position"], serde_json::json!([0.25, -1.5]));
+    assert_eq!(joints["effort"], serde_json::json!([0.125, -0.5]));
+    let scan = &decoded["sensor_msgs/msg/LaserScan"];
+    assert_eq!(scan["ranges"], serde_json::json!([1.0, 2.5, 6.0]));
+    assert!((scan["range_max"].as_f64().unwrap() - 6.0).abs() < 1e-6);
+    assert_eq!(decoded["geometry_msgs/msg/Twist"]["angular"], serde_json::json!({"x": 0.0, "y": 0.0, "z": -0.25}));
+    let tf = &decoded["tf2_msgs/msg/TFMessage"]["transforms"][0];
+    assert_eq!(tf["child_frame_id"], "base_link");
+    assert_eq!(tf["transform"]["translation"], serde_json::json!({"x": 1.0, "y": 2.0, "z": 0.0}));
+}
