@@ -26,9 +26,9 @@ fn rosbags_decodes_our_messages_and_agrees_on_every_type_hash() {
             LaserScan::TYPE_NAME,
             LaserScan {
                 header: header("lidar_link"),
-                angle_min: -3.1415927,
-                angle_max: 3.1066861,
-                angle_increment: 0.034906585,
+                angle_min: -std::f32::consts::PI,
+                angle_max: std::f32::consts::PI - 0.035,
+                angle_increment: 0.035,
                 time_increment: 0.0,
                 scan_time: 0.1,
                 range_min: 0.1,
