@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Record the episodes' sensor topics (/clock, /joint_states, /scan, /imu, /odom, /tf) to an
+    /// MCAP file with the ros2 profile; the episodes then run one after another.
+    #[arg(long, value_name = "FILE")]
+    pub record_mcap: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -31,6 +35,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let probe = PhysicsWorld::new(config.clone());
     let build = || dreamrig_policies::zoo::by_name(&args.policy, &config, probe.observation_spec(), probe.action_spec());
     build().map_err(|e| super::UsageError(e.to_string()))?;
+    if let Some(path) = &args.record_mcap {
+        let mut world = PhysicsWorld::new(config.clone());
+        let mut policy = build().expect("built once above");
+        let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
+        let lengths = dreamrig_bridges::mcap::record_episodes(&mut world, policy.as_mut(), &config, &seeds, path)?;
+        println!("recorded {} episodes ({} steps) to {}", lengths.len(), lengths.iter().sum::<u64>(), path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("starting worker threads")?;
     let progress = ProgressBar::new(args.episodes);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} episodes {per_sec} eta {eta}").expect("valid template"));

@@ -172,6 +172,68 @@ impl RosMessage for TfMessage {
     }
 }
 
+/// `sensor_msgs/msg/Imu` (covariances unknown: zeros, as REP-145 allows).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Imu {
+    pub header: Header,
+    /// x, y, z, w.
+    pub orientation: [f64; 4],
+    pub angular_velocity: [f64; 3],
+    pub linear_acceleration: [f64; 3],
+}
+
+impl RosMessage for Imu {
+    const TYPE_NAME: &'static str = "sensor_msgs/msg/Imu";
+    fn encode(&self) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        self.header.write(&mut w);
+        for (vector, _) in [(&self.orientation[..], 0), (&self.angular_velocity[..], 1), (&self.linear_acceleration[..], 2)] {
+            for v in vector {
+                w.f64(*v);
+            }
+            for _ in 0..9 {
+                w.f64(0.0);
+            }
+        }
+        w.finish()
+    }
+}
+
+/// `nav_msgs/msg/Odometry` (covariances zero).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Odometry {
+    pub header: Header,
+    pub child_frame_id: String,
+    pub position: [f64; 3],
+    /// x, y, z, w.
+    pub orientation: [f64; 4],
+    /// In the child frame, as REP-105 specifies.
+    pub linear: [f64; 3],
+    pub angular: [f64; 3],
+}
+
+impl RosMessage for Odometry {
+    const TYPE_NAME: &'static str = "nav_msgs/msg/Odometry";
+    fn encode(&self) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        self.header.write(&mut w);
+        w.string(&self.child_frame_id);
+        for v in self.position.iter().chain(&self.orientation) {
+            w.f64(*v);
+        }
+        for _ in 0..36 {
+            w.f64(0.0);
+        }
+        for v in self.linear.iter().chain(&self.angular) {
+            w.f64(*v);
+        }
+        for _ in 0..36 {
+            w.f64(0.0);
+        }
+        w.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
-//! ROS 2 messages: `.msg` definitions, type hashes and CDR encoding.
+//! ROS 2 messages: `.msg` definitions, type hashes, CDR encoding, and observations as topics.
 
 pub mod cdr;
 pub mod definitions;
 pub mod messages;
+pub mod topics;

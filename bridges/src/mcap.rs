@@ -1,0 +1,120 @@
+//! Recording ROS 2 topics to MCAP with the `ros2` profile (ros2msg schemas, CDR messages), so
+//! that `ros2 bag play`, Foxglove, rosbags and mcap-ros2-support open it.
+
+use crate::ros2::definitions::{definition, fields, type_hash, DefinitionError};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum McapError {
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Definition(#[from] DefinitionError),
+}
+
+const QOS: &str = "- history: keep_last\n  depth: 10\n  reliability: reliable\n  durability: volatile\n  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n  liveliness: automatic\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n  avoid_ros_namespace_conventions: false\n";
+
+/// The `ros2msg` schema text: the type's `.msg`, then every nested type it uses, each after a
+/// line of 80 `=` and `MSG: pkg/Type`.
+pub fn schema_text(type_name: &str) -> Result<String, DefinitionError> {
+    let mut text = definition(type_name)?.to_string();
+    let mut seen = vec![type_name.to_string()];
+    let mut queue: Vec<String> = fields(type_name)?.into_iter().map(|f| f.field_type.nested_type_name).filter(|n| !n.is_empty()).collect();
+    while let Some(nested) = queue.pop() {
+        if seen.contains(&nested) {
+            continue;
+        }
+        seen.push(nested.clone());
+        let short = nested.replace("/msg/", "/");
+        text.push_str(&format!("\n{}\nMSG: {short}\n{}", "=".repeat(80), definition(&nested)?));
+        queue.extend(fields(&nested)?.into_iter().map(|f| f.field_type.nested_type_name).filter(|n| !n.is_empty()));
+    }
+    Ok(text)
+}
+
+/// An MCAP file being written; it appears under its name only once finished.
+pub struct McapRecorder {
+    path: PathBuf,
+    temporary: PathBuf,
+    writer: mcap::Writer<BufWriter<File>>,
+    channels: BTreeMap<String, (u16, u32)>,
+}
+
+impl McapRecorder {
+    pub fn create(path: &Path, topics: &[(&str, &str)]) -> Result<Self, McapError> {
+        let io = |e: &dyn std::fmt::Display| McapError::Io { path: path.to_path_buf(), reason: e.to_string() };
+        let temporary = path.with_extension("mcap.tmp");
+        let file = File::create(&temporary).map_err(|e| io(&e))?;
+        let mut writer = mcap::WriteOptions::new().profile("ros2").library("dreamrig").create(BufWriter::new(file)).map_err(|e| io(&e))?;
+        let mut channels = BTreeMap::new();
+        for (topic, type_name) in topics {
+            let schema = writer.add_schema(type_name, "ros2msg", schema_text(type_name)?.as_bytes()).map_err(|e| io(&e))?;
+            let durability = if *topic == "/tf_static" { QOS.replace("volatile", "transient_local") } else { QOS.to_string() };
+            let metadata =
+                BTreeMap::from([("offered_qos_profiles".to_string(), durability), ("topic_type_hash".to_string(), type_hash(type_name)?)]);
+            let channel = writer.add_channel(schema, topic, "cdr", &metadata).map_err(|e| io(&e))?;
+            channels.insert(topic.to_string(), (channel, 0));
+        }
+        Ok(Self { path: path.to_path_buf(), temporary, writer, channels })
+    }
+
+    /// Writes one message at simulated time `time_ns`.
+    pub fn write(&mut self, topic: &str, time_ns: u64, cdr: &[u8]) -> Result<(), McapError> {
+        let Some((channel, sequence)) = self.channels.get_mut(topic) else {
+            return Err(McapError::Io { path: self.path.clone(), reason: format!("no channel for topic {topic}") });
+        };
+        *sequence += 1;
+        let header = mcap::records::MessageHeader { channel_id: *channel, sequence: *sequence, log_time: time_ns, publish_time: time_ns };
+        self.writer.write_to_known_channel(&header, cdr).map_err(|e| McapError::Io { path: self.path.clone(), reason: e.to_string() })
+    }
+
+    /// Writes the summary (statistics, indexes) and moves the file into place.
+    pub fn finish(mut self) -> Result<(), McapError> {
+        let io = |e: &dyn std::fmt::Display| McapError::Io { path: self.path.clone(), reason: e.to_string() };
+        self.writer.finish().map_err(|e| io(&e))?;
+        drop(self.writer);
+        std::fs::rename(&self.temporary, &self.path).map_err(|e| io(&e))
+    }
+}
+
+/// Runs episodes one after another and records every control step's observation as ROS 2
+/// topics; the clock runs on across episodes. Returns the steps recorded per episode.
+pub fn record_episodes(
+    world: &mut dyn dreamrig_sim::World,
+    policy: &mut dyn dreamrig_policies::Policy,
+    config: &dreamrig_sim::scenario::config::ScenarioConfig,
+    seeds: &[u64],
+    path: &Path,
+) -> Result<Vec<u64>, McapError> {
+    let mapper = crate::ros2::topics::TopicMapper::new(config);
+    let mut recorder = McapRecorder::create(path, &mapper.topics())?;
+    let failed = |e: &dyn std::fmt::Display| McapError::Io { path: path.to_path_buf(), reason: format!("while recording: {e}") };
+    let dt = world.control_period();
+    let mut offset = 0.0;
+    let mut lengths = Vec::new();
+    for seed in seeds {
+        let (mut observation, _) = world.reset(*seed).map_err(|e| failed(&e))?;
+        policy.reset(*seed);
+        let mut steps = 0u64;
+        loop {
+            let time = offset + steps as f64 * dt;
+            for message in mapper.messages(&observation, time) {
+                recorder.write(message.topic, (time * 1e9).round() as u64, &message.cdr)?;
+            }
+            let action = policy.act(&observation).map_err(|e| failed(&e))?;
+            let result = world.step(&action).map_err(|e| failed(&e))?;
+            steps += 1;
+            observation = result.observation;
+            if result.terminated || result.truncated {
+                break;
+            }
+        }
+        offset += (steps + 1) as f64 * dt;
+        lengths.push(steps);
+    }
+    recorder.finish()?;
+    Ok(lengths)
+}

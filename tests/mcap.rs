@@ -1,0 +1,51 @@
+//! MCAP recordings read back by the `mcap` Python library (with its ROS 2 decoder) and by
+//! rosbags.
+
+mod common;
+
+use std::process::Command;
+
+fn record_and_read(scenario: &str, episodes: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.mcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["run", scenario, "--policy", "auto", "--episodes", episodes, "--record-mcap", path.to_str().unwrap()])
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let check = Command::new(common::python()).arg(common::repo().join("tests/python/check_mcap.py")).arg(&path).output().unwrap();
+    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    serde_json::from_slice(&check.stdout).unwrap()
+}
+
+#[test]
+fn a_navigation_run_is_a_ros2_mcap_that_both_readers_decode() {
+    let report = record_and_read("diffdrive-nav", "2");
+    assert_eq!(report["profile"], "ros2");
+    let topics = ["/clock", "/scan", "/imu", "/odom", "/tf"];
+    let steps = report["mcap"]["/clock"].as_u64().unwrap();
+    assert!(steps > 10);
+    for topic in topics {
+        assert_eq!(report["mcap"][topic].as_u64(), Some(steps), "{topic}: every step publishes every topic");
+        assert_eq!(report["rosbags"][topic].as_u64(), Some(steps), "{topic}");
+    }
+    assert_eq!(report["statistics_messages"].as_u64(), Some(steps * topics.len() as u64));
+    for schema in report["schemas"].as_array().unwrap() {
+        assert_eq!(schema[1], "ros2msg");
+    }
+    for channel in report["channels"].as_array().unwrap() {
+        assert_eq!(channel[1], "cdr");
+        let type_hash = channel[2].as_str().unwrap();
+        assert!(type_hash.starts_with("RIHS01_") && type_hash.len() == 7 + 64, "{channel}");
+    }
+    assert_eq!(report["last_scan_ranges"].as_u64(), Some(180));
+    assert_eq!(report["last_odom_frame"], serde_json::json!(["odom", "base_link"]));
+}
+
+#[test]
+fn an_arm_run_records_its_joint_states() {
+    let report = record_and_read("arm7-reach", "1");
+    assert_eq!(report["joint_names"], serde_json::json!(["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "joint7"]));
+    assert_eq!(report["rosbags"]["/joint_states"], report["mcap"]["/clock"]);
+}
