@@ -187,7 +187,7 @@ impl RosMessage for Imu {
     fn encode(&self) -> Vec<u8> {
         let mut w = CdrWriter::new();
         self.header.write(&mut w);
-        for (vector, _) in [(&self.orientation[..], 0), (&self.angular_velocity[..], 1), (&self.linear_acceleration[..], 2)] {
+        for vector in [&self.orientation[..], &self.angular_velocity[..], &self.linear_acceleration[..]] {
             for v in vector {
                 w.f64(*v);
             }
