@@ -15,7 +15,7 @@ mod writer;
 
 pub use generate::{episode_seed, fps_of, generate, record_episode, GenerateOptions};
 pub use layout::{DatasetInfo, FeatureInfo, FrameLayout, CODEBASE_VERSION};
-pub use reader::{EpisodeFrames, LeRobotDataset, Window};
+pub use reader::{EpisodeFrames, EpisodeMetadata, LeRobotDataset, Window};
 pub use stats::{feature_stats, FeatureStats};
 pub use validate::validate;
 pub use writer::{write_dataset, EpisodeBuffer, WriteOptions};

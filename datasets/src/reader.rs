@@ -33,6 +33,15 @@ impl EpisodeFrames {
     }
 }
 
+/// What dreamrig records about an episode besides its frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeMetadata {
+    pub episode_index: i64,
+    pub seed: u64,
+    pub policy: String,
+    pub success: bool,
+}
+
 /// `length` consecutive frames of one episode (never crossing into the next).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
@@ -148,6 +157,28 @@ impl LeRobotDataset {
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// dreamrig's metadata of every episode (seed, policy, success), in episode order. Needs
+    /// a dataset written by dreamrig (the `dreamrig/…` episode columns).
+    pub fn episode_metadata(&self) -> Result<Vec<EpisodeMetadata>, DatasetError> {
+        let dir = self.root.join("meta/episodes");
+        let mut files = Vec::new();
+        let chunks = std::fs::read_dir(&dir).map_err(|e| io(&dir, e))?;
+        for chunk in chunks.flatten() {
+            if let Ok(entries) = std::fs::read_dir(chunk.path()) {
+                files.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "parquet")));
+            }
+        }
+        files.sort();
+        let mut out = Vec::new();
+        for file in files {
+            for row in crate::writer::read_episode_rows(&file)? {
+                out.push(EpisodeMetadata { episode_index: row.index, seed: row.seed as u64, policy: row.policy, success: row.success });
+            }
+        }
+        out.sort_by_key(|m| m.episode_index);
         Ok(out)
     }
 

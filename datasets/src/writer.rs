@@ -193,17 +193,17 @@ fn write_tasks(path: &Path, tasks: &[String]) -> Result<(), DatasetError> {
 
 /// Episode metadata rows, carried over from an existing dataset or made for new episodes.
 #[derive(Debug, Clone)]
-struct EpisodeRow {
-    index: i64,
+pub(crate) struct EpisodeRow {
+    pub(crate) index: i64,
     task: String,
     length: i64,
     chunk: i64,
     file: i64,
     from: i64,
     to: i64,
-    seed: i64,
-    policy: String,
-    success: bool,
+    pub(crate) seed: i64,
+    pub(crate) policy: String,
+    pub(crate) success: bool,
     parameters: String,
 }
 
@@ -228,7 +228,7 @@ fn episodes_frame(rows: &[EpisodeRow], path: &Path) -> Result<DataFrame, Dataset
     DataFrame::new(n, columns).map_err(|e| polars_error(path, e))
 }
 
-fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetError> {
+pub(crate) fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetError> {
     let df = read_parquet(path)?;
     let fail = |e: PolarsError| polars_error(path, e);
     let int = |name: &str| int_column(&df, name, path);

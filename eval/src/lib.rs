@@ -6,6 +6,7 @@
 //! from the journal in a fixed order — so thread count, sharding, interruption and resumption
 //! never change them.
 
+pub mod compare;
 pub mod journal;
 pub mod metrics;
 pub mod record;
@@ -17,7 +18,7 @@ pub mod tables;
 pub use journal::JournalEntry;
 pub use record::{EpisodeRecord, EpisodeTiming, SummaryRecord};
 pub use runner::{run, run_episode, RunOptions, RunOutcome, Shard};
-pub use spec::EvalSpec;
+pub use spec::{EvalSpec, SpecOverrides};
 
 use std::path::{Path, PathBuf};
 

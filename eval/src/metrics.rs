@@ -91,6 +91,11 @@ pub fn summarize(records: &[EpisodeRecord]) -> Vec<SummaryRecord> {
                 median_time_to_success_s: median(&mut times),
                 mean_length: mean(episodes.iter().map(|e| e.length as f64)),
                 errors: episodes.iter().filter(|e| e.end_reason == "error").count() as u64,
+                mean_model_disagreement: {
+                    let d: Vec<f64> = episodes.iter().filter_map(|e| e.model_disagreement).collect();
+                    (!d.is_empty()).then(|| mean(d.iter().copied()))
+                },
+                untrusted_episodes: episodes.iter().filter(|e| e.untrusted).count() as u64,
                 collisions_per_episode: mean(episodes.iter().map(|e| e.collisions as f64)),
                 min_clearance_m: clearances.iter().copied().reduce(f64::min),
                 mean_final_goal_error_m: (!goal_errors.is_empty()).then(|| mean(goal_errors.iter().copied())),

@@ -32,6 +32,13 @@ pub struct EpisodeRecord {
     pub action_smoothness: f64,
     /// Mean squared action.
     pub effort: f64,
+    /// Mean per-step disagreement of the world model's ensemble (world-model dynamics only).
+    #[serde(default)]
+    pub model_disagreement: Option<f64>,
+    /// The disagreement exceeded the model's calibrated threshold: this episode's score is
+    /// not to be trusted.
+    #[serde(default)]
+    pub untrusted: bool,
 }
 
 impl EpisodeRecord {
@@ -75,4 +82,10 @@ pub struct SummaryRecord {
     pub mean_final_goal_error_m: Option<f64>,
     pub mean_action_smoothness: f64,
     pub mean_effort: f64,
+    /// Mean of the episodes' world-model disagreement (world-model dynamics only).
+    #[serde(default)]
+    pub mean_model_disagreement: Option<f64>,
+    /// Episodes whose disagreement exceeded the model's trust threshold.
+    #[serde(default)]
+    pub untrusted_episodes: u64,
 }

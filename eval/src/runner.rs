@@ -7,7 +7,7 @@ use crate::spec::EvalSpec;
 use crate::EvalError;
 use dreamrig_datasets::{EpisodeBuffer, FrameLayout};
 use dreamrig_policies::Policy;
-use dreamrig_sim::{EndReason, PhysicsWorld, SimError, World};
+use dreamrig_sim::{ActionSpec, EndReason, ModelBatch, Observation, PhysicsWorld, SimError, StepResult, World, WorldModel, WorldState};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -132,76 +132,67 @@ fn failure(record: &mut EpisodeRecord, detail: String) {
     record.time_to_success_s = None;
 }
 
-/// Runs one episode, recording metrics as it goes. Faults (policy errors, invalid actions,
-/// physics blow-ups, the wall-clock budget) end the episode as an `error` record.
-fn roll_out(
-    world: &mut PhysicsWorld,
-    policy: &mut dyn Policy,
-    mut record: EpisodeRecord,
-    timeout_s: Option<f64>,
-    interrupt: &AtomicBool,
-    mut frames: Option<&mut Recording>,
-) -> Option<Rollout> {
-    let started = Instant::now();
-    let dt = world.control_period();
-    let (low, high) = (world.action_spec().low.clone(), world.action_spec().high.clone());
-    let (mut observation, _) = match world.reset(record.seed) {
-        Ok(r) => r,
-        Err(e) => {
-            failure(&mut record, format!("reset failed: {e}"));
-            return Some(Rollout { record });
+/// One episode's metrics, accumulated step by step.
+struct Tracker {
+    record: EpisodeRecord,
+    dt: f64,
+    low: Vec<f64>,
+    high: Vec<f64>,
+    previous: Option<Vec<f64>>,
+    smoothness: f64,
+    effort: f64,
+    steps: u64,
+    disagreement_sum: f64,
+    disagreement_steps: u64,
+    /// The world model's trust threshold, for world-model dynamics.
+    threshold: Option<f64>,
+    ended: bool,
+}
+
+impl Tracker {
+    fn new(record: EpisodeRecord, dt: f64, action: &ActionSpec, threshold: Option<f64>) -> Self {
+        Self {
+            record,
+            dt,
+            low: action.low.clone(),
+            high: action.high.clone(),
+            previous: None,
+            smoothness: 0.0,
+            effort: 0.0,
+            steps: 0,
+            disagreement_sum: 0.0,
+            disagreement_steps: 0,
+            threshold,
+            ended: false,
         }
-    };
-    policy.reset(record.seed);
-    if let Some(recording) = frames.as_deref_mut() {
-        recording.buffer.parameters =
-            world.parameters().map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
     }
-    let mut previous: Option<Vec<f64>> = None;
-    let (mut smoothness, mut effort, mut steps) = (0.0, 0.0, 0u64);
-    loop {
-        if interrupt.load(Ordering::Relaxed) {
-            return None;
+
+    fn fail(&mut self, detail: String) {
+        failure(&mut self.record, detail);
+        self.ended = true;
+    }
+
+    fn step_error(&mut self, error: SimError) {
+        match error {
+            e @ (SimError::ActionLength { .. } | SimError::ActionNotFinite { .. }) => self.fail(format!("invalid action: {e}")),
+            e @ SimError::Diverged { .. } => self.fail(format!("physics blew up: {e}")),
+            e => self.fail(format!("world error: {e}")),
         }
-        if let Some(limit) = timeout_s {
-            if started.elapsed().as_secs_f64() > limit {
-                failure(&mut record, format!("over the wall-clock budget of {limit} s"));
-                break;
-            }
+    }
+
+    fn step(&mut self, action: &[f64], result: &StepResult) {
+        let record = &mut self.record;
+        let applied: Vec<f64> = action.iter().enumerate().map(|(i, a)| a.clamp(self.low[i], self.high[i])).collect();
+        self.effort += applied.iter().map(|a| a * a).sum::<f64>();
+        if let Some(p) = &self.previous {
+            self.smoothness += applied.iter().zip(p).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
         }
-        let action = match policy.act(&observation) {
-            Ok(a) => a,
-            Err(e) => {
-                failure(&mut record, format!("policy error: {e}"));
-                break;
-            }
-        };
-        let state_before = if frames.is_some() { world.state().ok() } else { None };
-        let result = match world.step(&action) {
-            Ok(r) => r,
-            Err(e @ (SimError::ActionLength { .. } | SimError::ActionNotFinite { .. })) => {
-                failure(&mut record, format!("invalid action: {e}"));
-                break;
-            }
-            Err(e @ SimError::Diverged { .. }) => {
-                failure(&mut record, format!("physics blew up: {e}"));
-                break;
-            }
-            Err(e) => {
-                failure(&mut record, format!("world error: {e}"));
-                break;
-            }
-        };
-        if let (Some(recording), Some(state)) = (frames.as_deref_mut(), &state_before) {
-            recording.buffer.push(&recording.layout, &observation, state, &action, result.reward, result.terminated || result.truncated);
+        self.previous = Some(applied);
+        self.steps += 1;
+        if let Some(d) = result.info.model_disagreement {
+            self.disagreement_sum += d;
+            self.disagreement_steps += 1;
         }
-        let applied: Vec<f64> = action.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect();
-        effort += applied.iter().map(|a| a * a).sum::<f64>();
-        if let Some(p) = &previous {
-            smoothness += applied.iter().zip(p).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
-        }
-        previous = Some(applied);
-        steps += 1;
         record.episode_return += result.reward;
         record.length = result.info.step;
         record.collisions += u64::from(result.info.collision);
@@ -210,36 +201,259 @@ fn roll_out(
         }
         record.final_goal_error_m = result.info.goal_distance;
         if result.info.success && record.time_to_success_s.is_none() {
-            record.time_to_success_s = Some(result.info.step as f64 * dt);
+            record.time_to_success_s = Some(result.info.step as f64 * self.dt);
         }
-        observation = result.observation;
         if result.terminated || result.truncated {
             record.success = result.info.success;
-            match result.info.end_reason {
+            match &result.info.end_reason {
                 Some(EndReason::Success) => record.end_reason = "success".into(),
                 Some(EndReason::Failure(detail)) => {
                     record.end_reason = "failure".into();
-                    record.end_detail = detail;
+                    record.end_detail = detail.clone();
                 }
                 _ => record.end_reason = "horizon".into(),
             }
             if !record.success {
                 record.time_to_success_s = None;
             }
-            break;
+            self.ended = true;
         }
     }
+
+    fn finish(mut self) -> EpisodeRecord {
+        let steps = self.steps;
+        self.record.effort = if steps > 0 { self.effort / steps as f64 } else { 0.0 };
+        self.record.action_smoothness = if steps > 1 { self.smoothness / (steps - 1) as f64 } else { 0.0 };
+        if self.disagreement_steps > 0 {
+            let mean = self.disagreement_sum / self.disagreement_steps as f64;
+            self.record.model_disagreement = Some(mean);
+            self.record.untrusted = self.threshold.is_some_and(|t| mean > t);
+        }
+        self.record
+    }
+}
+
+/// Runs one episode, recording metrics as it goes. Faults (policy errors, invalid actions,
+/// physics blow-ups, the wall-clock budget) end the episode as an `error` record.
+fn roll_out(
+    world: &mut dyn World,
+    policy: &mut dyn Policy,
+    record: EpisodeRecord,
+    timeout_s: Option<f64>,
+    interrupt: &AtomicBool,
+    mut frames: Option<&mut Recording>,
+    threshold: Option<f64>,
+) -> Option<Rollout> {
+    let started = Instant::now();
+    let seed = record.seed;
+    let mut tracker = Tracker::new(record, world.control_period(), world.action_spec(), threshold);
+    let mut observation = match world.reset(seed) {
+        Ok((o, _)) => o,
+        Err(e) => {
+            tracker.fail(format!("reset failed: {e}"));
+            return Some(Rollout { record: tracker.finish() });
+        }
+    };
+    policy.reset(seed);
+    if let Some(recording) = frames.as_deref_mut() {
+        recording.buffer.parameters =
+            world.parameters().map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
+    }
+    while !tracker.ended {
+        if interrupt.load(Ordering::Relaxed) {
+            return None;
+        }
+        if let Some(limit) = timeout_s {
+            if started.elapsed().as_secs_f64() > limit {
+                tracker.fail(format!("over the wall-clock budget of {limit} s"));
+                break;
+            }
+        }
+        let action = match policy.act(&observation) {
+            Ok(a) => a,
+            Err(e) => {
+                tracker.fail(format!("policy error: {e}"));
+                break;
+            }
+        };
+        let state_before = if frames.is_some() { world.state().ok() } else { None };
+        let result = match world.step(&action) {
+            Ok(r) => r,
+            Err(e) => {
+                tracker.step_error(e);
+                break;
+            }
+        };
+        if let (Some(recording), Some(state)) = (frames.as_deref_mut(), &state_before) {
+            recording.buffer.push(&recording.layout, &observation, state, &action, result.reward, result.terminated || result.truncated);
+        }
+        tracker.step(&action, &result);
+        observation = result.observation;
+    }
+    let record = tracker.finish();
     if let Some(recording) = frames {
         recording.buffer.success = record.success;
     }
-    record.effort = if steps > 0 { effort / steps as f64 } else { 0.0 };
-    record.action_smoothness = if steps > 1 { smoothness / (steps - 1) as f64 } else { 0.0 };
     Some(Rollout { record })
+}
+
+/// Episodes in a world model run in lock-step batches of this many: one network forward pass
+/// per step for all of them.
+pub const MODEL_BATCH: usize = 64;
+
+/// Runs a batch of episodes of one policy on one world-model scenario in lock step.
+fn run_batch(
+    spec: &EvalSpec,
+    keys: &[EpisodeKey],
+    model: &Arc<WorldModel>,
+    interrupt: &AtomicBool,
+    record_frames: bool,
+) -> Vec<EpisodeEnd> {
+    let started = Instant::now();
+    let scenario = &spec.scenarios[keys[0].scenario];
+    let policy_spec = &spec.policies[keys[0].policy];
+    let records: Vec<EpisodeRecord> = keys
+        .iter()
+        .map(|k| empty_record(&scenario.config.name, &policy_spec.name, k.episode, episode_seed(spec.seed, &scenario.config.name, k.episode)))
+        .collect();
+    let fallback = records.clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Option<Vec<(EpisodeRecord, Option<EpisodeBuffer>, f64)>> {
+        let finished = |mut records: Vec<EpisodeRecord>, detail: String| {
+            records.iter_mut().for_each(|r| failure(r, detail.clone()));
+            Some(records.into_iter().map(|r| (r, None, 0.0)).collect())
+        };
+        let mut batch = match ModelBatch::new(scenario.config.clone(), model.clone(), keys.len()) {
+            Ok(b) => b,
+            Err(e) => return finished(records, format!("world model: {e}")),
+        };
+        let (observation_spec, action_spec) =
+            (batch.observation_spec().expect("non-empty batch").clone(), batch.action_spec().expect("non-empty batch").clone());
+        let mut policies = Vec::with_capacity(keys.len());
+        for _ in keys {
+            match policy_spec.build(&scenario.config, &observation_spec, &action_spec, spec.base_dir()) {
+                Ok(p) => policies.push(p),
+                Err(e) => return finished(records, format!("policy could not be built: {e}")),
+            }
+        }
+        let dt = scenario.config.timing.control_period();
+        let threshold = Some(model.config.disagreement_threshold);
+        let mut trackers: Vec<Tracker> = records.into_iter().map(|r| Tracker::new(r, dt, &action_spec, threshold)).collect();
+        let mut wall = vec![0.0; keys.len()];
+        let seeds: Vec<u64> = trackers.iter().map(|t| t.record.seed).collect();
+        let mut observations: Vec<Option<Observation>> = Vec::with_capacity(keys.len());
+        for (i, reset) in batch.reset(&seeds).into_iter().enumerate() {
+            match reset {
+                Ok((o, _)) => observations.push(Some(o)),
+                Err(e) => {
+                    trackers[i].fail(format!("reset failed: {e}"));
+                    observations.push(None);
+                }
+            }
+        }
+        let layout = FrameLayout::new(&observation_spec, &action_spec, &dreamrig_sim::StateSpec { names: batch.world(0).state_names().to_vec() });
+        let task = if scenario.config.description.is_empty() { scenario.config.name.clone() } else { scenario.config.description.clone() };
+        let mut buffers: Vec<Option<EpisodeBuffer>> = (0..keys.len())
+            .map(|i| {
+                record_frames.then(|| {
+                    let mut buffer = EpisodeBuffer::new(&layout, &task, seeds[i], &policy_spec.name, serde_json::Value::Null);
+                    buffer.parameters = batch.parameters(i).map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
+                    buffer
+                })
+            })
+            .collect();
+        policies.iter_mut().zip(&seeds).for_each(|(p, s)| p.reset(*s));
+        while trackers.iter().any(|t| !t.ended) {
+            if interrupt.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Some(limit) = spec.episode_timeout_s {
+                if started.elapsed().as_secs_f64() > limit {
+                    for t in trackers.iter_mut().filter(|t| !t.ended) {
+                        t.fail(format!("over the wall-clock budget of {limit} s"));
+                    }
+                    break;
+                }
+            }
+            let acted: Vec<Option<Result<Vec<f64>, String>>> = policies
+                .par_iter_mut()
+                .zip(&observations)
+                .zip(&trackers)
+                .map(|((p, o), t)| match o {
+                    Some(o) if !t.ended => Some(p.act(o).map_err(|e| e.to_string())),
+                    _ => None,
+                })
+                .collect();
+            let mut actions: Vec<Option<Vec<f64>>> = Vec::with_capacity(keys.len());
+            for (i, a) in acted.into_iter().enumerate() {
+                actions.push(match a {
+                    Some(Ok(a)) => Some(a),
+                    Some(Err(e)) => {
+                        trackers[i].fail(format!("policy error: {e}"));
+                        wall[i] = started.elapsed().as_secs_f64();
+                        None
+                    }
+                    None => None,
+                });
+            }
+            let states: Vec<Option<WorldState>> = (0..keys.len())
+                .map(|i| (record_frames && actions[i].is_some()).then(|| batch.world(i).state().ok()).flatten())
+                .collect();
+            let results = batch.step(&actions);
+            for (i, result) in results.into_iter().enumerate() {
+                let Some(result) = result else { continue };
+                match result {
+                    Ok(result) => {
+                        let action = actions[i].as_ref().expect("stepped worlds had an action");
+                        if let (Some(buffer), Some(state), Some(observation)) = (buffers[i].as_mut(), &states[i], &observations[i]) {
+                            buffer.push(&layout, observation, state, action, result.reward, result.terminated || result.truncated);
+                        }
+                        trackers[i].step(action, &result);
+                        observations[i] = Some(result.observation);
+                    }
+                    Err(e) => trackers[i].step_error(e),
+                }
+                if trackers[i].ended {
+                    wall[i] = started.elapsed().as_secs_f64();
+                }
+            }
+        }
+        Some(
+            trackers
+                .into_iter()
+                .zip(buffers)
+                .zip(wall)
+                .map(|((t, mut buffer), wall)| {
+                    let record = t.finish();
+                    if let Some(b) = buffer.as_mut() {
+                        b.success = record.success;
+                    }
+                    (record, buffer, wall)
+                })
+                .collect(),
+        )
+    }));
+    match outcome {
+        Ok(Some(done)) => done
+            .into_iter()
+            .map(|(record, frames, wall_time_s)| EpisodeEnd::Finished(Box::new((JournalEntry { record, wall_time_s }, frames))))
+            .collect(),
+        Ok(None) => keys.iter().map(|_| EpisodeEnd::Interrupted).collect(),
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            fallback
+                .into_iter()
+                .map(|mut r| {
+                    failure(&mut r, format!("panicked: {message}"));
+                    EpisodeEnd::Finished(Box::new((JournalEntry { record: r, wall_time_s: started.elapsed().as_secs_f64() }, None)))
+                })
+                .collect()
+        }
+    }
 }
 
 /// Runs one episode outside any evaluation spec (as `dreamrig run` does).
 pub fn run_episode(
-    world: &mut PhysicsWorld,
+    world: &mut dyn World,
     policy: &mut dyn Policy,
     scenario: &str,
     policy_name: &str,
@@ -248,7 +462,7 @@ pub fn run_episode(
 ) -> EpisodeRecord {
     let record = empty_record(scenario, policy_name, episode, seed);
     let never = AtomicBool::new(false);
-    roll_out(world, policy, record, None, &never, None).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
+    roll_out(world, policy, record, None, &never, None, None).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
 }
 
 fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> EpisodeRecord {
@@ -268,6 +482,8 @@ fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> Episod
         final_goal_error_m: None,
         action_smoothness: 0.0,
         effort: 0.0,
+        model_disagreement: None,
+        untrusted: false,
     }
 }
 
@@ -321,7 +537,7 @@ fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt:
             let buffer = EpisodeBuffer::new(&layout, &task, record.seed, &policy_spec.name, serde_json::Value::Null);
             Recording { layout, buffer }
         });
-        let rollout = roll_out(world, policy.as_mut(), record, spec.episode_timeout_s, interrupt, recording.as_mut());
+        let rollout = roll_out(world, policy.as_mut(), record, spec.episode_timeout_s, interrupt, recording.as_mut(), None);
         rollout.map(|r| (r, recording.map(|r| r.buffer)))
     }));
     let (record, frames) = match outcome {
@@ -400,25 +616,43 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
         .build()
         .map_err(|e| EvalError::Io { path: options.out.clone(), reason: format!("cannot start worker threads: {e}") })?;
     let interrupt = options.interrupt.clone();
-    let results: Vec<Result<bool, EvalError>> = pool.install(|| {
-        pending
-            .par_iter()
-            .map_init(WorkerCache::default, |cache, key| {
-                if interrupt.load(Ordering::Relaxed) {
-                    return Ok(false);
+    let models = load_models(spec)?;
+    let jobs = plan_jobs(&pending, &models);
+    let commit = |key: &EpisodeKey, end: EpisodeEnd| -> Result<bool, EvalError> {
+        match end {
+            EpisodeEnd::Interrupted => Ok(false),
+            EpisodeEnd::Finished(finished) => {
+                let (entry, frames) = *finished;
+                // Frames first: an episode counts as done only once its journal entry
+                // exists, and then its frames are already there.
+                if let Some(frames) = frames {
+                    journal.commit_frames(key.scenario, key.policy, key.episode, &frames)?;
                 }
-                match run_one(spec, *key, cache, &interrupt, options.record_frames) {
-                    EpisodeEnd::Interrupted => Ok(false),
-                    EpisodeEnd::Finished(finished) => {
-                        let (entry, frames) = *finished;
-                        // Frames first: an episode counts as done only once its journal entry
-                        // exists, and then its frames are already there.
-                        if let Some(frames) = frames {
-                            journal.commit_frames(key.scenario, key.policy, key.episode, &frames)?;
+                journal.commit(key.scenario, key.policy, &entry)?;
+                progress.inc(1);
+                Ok(true)
+            }
+        }
+    };
+    let results: Vec<Result<usize, EvalError>> = pool.install(|| {
+        jobs.par_iter()
+            .map_init(WorkerCache::default, |cache, job| {
+                if interrupt.load(Ordering::Relaxed) {
+                    return Ok(0);
+                }
+                match job {
+                    Job::Single(key) => {
+                        let end = run_one(spec, *key, cache, &interrupt, options.record_frames);
+                        commit(key, end).map(usize::from)
+                    }
+                    Job::Batch(keys) => {
+                        let model = &models[&keys[0].scenario];
+                        let ends = run_batch(spec, keys, model, &interrupt, options.record_frames);
+                        let mut ran = 0;
+                        for (key, end) in keys.iter().zip(ends) {
+                            ran += usize::from(commit(key, end)?);
                         }
-                        journal.commit(key.scenario, key.policy, &entry)?;
-                        progress.inc(1);
-                        Ok(true)
+                        Ok(ran)
                     }
                 }
             })
@@ -427,11 +661,60 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
     progress.finish_and_clear();
     let mut ran = 0;
     for r in results {
-        ran += usize::from(r?);
+        ran += r?;
     }
     let mut entries = journal.entries()?;
     sort_entries(spec, &mut entries);
     Ok(RunOutcome { entries, ran, skipped, interrupted: options.interrupt.load(Ordering::Relaxed) })
+}
+
+/// Work for one rayon task: a physics episode, or a lock-step batch of world-model episodes
+/// of one policy on one scenario.
+enum Job {
+    Single(EpisodeKey),
+    Batch(Vec<EpisodeKey>),
+}
+
+/// The world model of every scenario with learned or hybrid dynamics, loaded once and checked
+/// against its scenario.
+fn load_models(spec: &EvalSpec) -> Result<HashMap<usize, Arc<WorldModel>>, EvalError> {
+    let mut models = HashMap::new();
+    for (index, scenario) in spec.scenarios.iter().enumerate() {
+        if let Some(path) = scenario.config.dynamics.model() {
+            let model = WorldModel::load(path).map_err(|e| EvalError::Usage(e.to_string()))?;
+            model.check_scenario(&scenario.config).map_err(|e| EvalError::Usage(e.to_string()))?;
+            models.insert(index, Arc::new(model));
+        }
+    }
+    Ok(models)
+}
+
+/// Batches depend only on the pending episodes, never on the thread count.
+fn plan_jobs(pending: &[EpisodeKey], models: &HashMap<usize, Arc<WorldModel>>) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    let mut open: HashMap<(usize, usize), Vec<EpisodeKey>> = HashMap::new();
+    let mut order: Vec<(usize, usize)> = Vec::new();
+    for key in pending {
+        if !models.contains_key(&key.scenario) {
+            jobs.push(Job::Single(*key));
+            continue;
+        }
+        let pair = (key.scenario, key.policy);
+        let batch = open.entry(pair).or_insert_with(|| {
+            order.push(pair);
+            Vec::new()
+        });
+        batch.push(*key);
+        if batch.len() == MODEL_BATCH {
+            jobs.push(Job::Batch(std::mem::take(batch)));
+        }
+    }
+    for pair in order {
+        if let Some(batch) = open.remove(&pair).filter(|b| !b.is_empty()) {
+            jobs.push(Job::Batch(batch));
+        }
+    }
+    jobs
 }
 
 /// Grid order: scenarios and policies as the spec lists them, then episode index.

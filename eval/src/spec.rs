@@ -59,8 +59,42 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
 }
 
+/// Changes applied to a spec as it loads (what `--dynamics` and `dreamrig wm compare` ask).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpecOverrides {
+    /// Run every entry on this scenario (a file or a shipped name) instead of its own.
+    pub scenario: Option<String>,
+    /// Replace every scenario's `dynamics` section: backend (`physics`, `learned`, `hybrid`)
+    /// and model file.
+    pub dynamics: Option<(String, Option<PathBuf>)>,
+}
+
+impl SpecOverrides {
+    /// Parses `physics`, `physics:SCENARIO`, `learned:MODEL` or `hybrid:MODEL`.
+    pub fn parse_world(text: &str) -> Result<Self, String> {
+        let (backend, rest) = match text.split_once(':') {
+            Some((b, r)) => (b, Some(r)),
+            None => (text, None),
+        };
+        match (backend, rest) {
+            ("physics", None) => Ok(Self::default()),
+            ("physics", Some(scenario)) if !scenario.is_empty() => Ok(Self { scenario: Some(scenario.into()), dynamics: None }),
+            ("learned" | "hybrid", Some(model)) if !model.is_empty() => {
+                let model = PathBuf::from(model);
+                let model = std::path::absolute(&model).unwrap_or(model);
+                Ok(Self { scenario: None, dynamics: Some((backend.into(), Some(model))) })
+            }
+            _ => Err(format!("expected physics, physics:SCENARIO, learned:MODEL.json or hybrid:MODEL.json, got {text:?}")),
+        }
+    }
+}
+
 impl EvalSpec {
     pub fn load(path: &Path) -> Result<Self, EvalError> {
+        Self::load_with(path, &SpecOverrides::default())
+    }
+
+    pub fn load_with(path: &Path, overrides: &SpecOverrides) -> Result<Self, EvalError> {
         let bytes = std::fs::read(path).map_err(|e| invalid(path, "", format!("cannot read: {e}")))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| invalid(path, "", format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
         if text.trim().is_empty() {
@@ -109,13 +143,23 @@ impl EvalSpec {
         let mut pairs = Vec::new();
         for (i, entry) in file.scenarios.iter().enumerate() {
             let key = format!("scenarios[{i}]");
-            let scenario_path = {
-                let relative = base.join(&entry.scenario);
-                if relative.is_file() {
-                    relative
-                } else {
-                    dreamrig_sim::scenario::resolve(&entry.scenario)
-                        .map_err(|e| invalid(path, &format!("{key}.scenario"), e.to_string()))?
+            let scenario_path = match &overrides.scenario {
+                Some(name) => {
+                    let given = PathBuf::from(name);
+                    if given.is_file() {
+                        given
+                    } else {
+                        dreamrig_sim::scenario::resolve(name).map_err(|e| invalid(path, &format!("{key}.scenario (overridden)"), e.to_string()))?
+                    }
+                }
+                None => {
+                    let relative = base.join(&entry.scenario);
+                    if relative.is_file() {
+                        relative
+                    } else {
+                        dreamrig_sim::scenario::resolve(&entry.scenario)
+                            .map_err(|e| invalid(path, &format!("{key}.scenario"), e.to_string()))?
+                    }
                 }
             };
             let scenario_bytes = std::fs::read(&scenario_path)
@@ -124,6 +168,19 @@ impl EvalSpec {
                 None => scenario_bytes,
                 Some(overrides) => {
                     override_randomize(&scenario_bytes, overrides).map_err(|m| invalid(path, &format!("{key}.randomize"), m))?
+                }
+            };
+            let scenario_bytes = match &overrides.dynamics {
+                None => scenario_bytes,
+                Some((backend, model)) => {
+                    if let Some(model) = model {
+                        // The model is part of what the run depends on.
+                        for file in [model.clone(), model.with_extension("safetensors")] {
+                            let bytes = std::fs::read(&file).map_err(|e| invalid(path, "--dynamics", format!("{}: {e}", file.display())))?;
+                            fingerprint = fnv1a(fingerprint, &bytes);
+                        }
+                    }
+                    override_dynamics(&scenario_bytes, backend, model.as_deref()).map_err(|m| invalid(path, &format!("{key}.dynamics"), m))?
                 }
             };
             fingerprint = fnv1a(fingerprint, &scenario_bytes);
@@ -174,6 +231,19 @@ impl EvalSpec {
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// The scenario's YAML with its `dynamics` section replaced.
+fn override_dynamics(scenario: &[u8], backend: &str, model: Option<&Path>) -> Result<Vec<u8>, String> {
+    let mut document: serde_yaml::Value = serde_yaml::from_slice(scenario).map_err(|e| format!("the scenario does not parse: {e}"))?;
+    let root = document.as_mapping_mut().ok_or("the scenario is not a mapping")?;
+    let mut section = serde_yaml::Mapping::new();
+    section.insert("backend".into(), backend.into());
+    if let Some(m) = model {
+        section.insert("model".into(), m.display().to_string().into());
+    }
+    root.insert("dynamics".into(), serde_yaml::Value::Mapping(section));
+    serde_yaml::to_string(&document).map(String::into_bytes).map_err(|e| e.to_string())
 }
 
 /// The scenario's YAML with keys of its `randomize` section replaced.

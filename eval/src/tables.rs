@@ -32,6 +32,8 @@ pub fn episodes_frame(records: &[EpisodeRecord]) -> Result<DataFrame, EvalError>
         Column::new(c("final_goal_error_m"), records.iter().map(|r| r.final_goal_error_m).collect::<Vec<_>>()),
         Column::new(c("action_smoothness"), records.iter().map(|r| r.action_smoothness).collect::<Vec<_>>()),
         Column::new(c("effort"), records.iter().map(|r| r.effort).collect::<Vec<_>>()),
+        Column::new(c("model_disagreement"), records.iter().map(|r| r.model_disagreement).collect::<Vec<_>>()),
+        Column::new(c("untrusted"), records.iter().map(|r| r.untrusted).collect::<Vec<_>>()),
     ];
     frame(Path::new("episodes"), records.len(), columns)
 }
@@ -69,6 +71,8 @@ pub fn summary_frame(summaries: &[SummaryRecord]) -> Result<DataFrame, EvalError
         Column::new(c("mean_final_goal_error_m"), summaries.iter().map(|r| r.mean_final_goal_error_m).collect::<Vec<_>>()),
         Column::new(c("mean_action_smoothness"), summaries.iter().map(|r| r.mean_action_smoothness).collect::<Vec<_>>()),
         Column::new(c("mean_effort"), summaries.iter().map(|r| r.mean_effort).collect::<Vec<_>>()),
+        Column::new(c("mean_model_disagreement"), summaries.iter().map(|r| r.mean_model_disagreement).collect::<Vec<_>>()),
+        Column::new(c("untrusted_episodes"), summaries.iter().map(|r| r.untrusted_episodes).collect::<Vec<_>>()),
     ];
     frame(Path::new("summary"), summaries.len(), columns)
 }

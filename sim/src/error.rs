@@ -63,4 +63,6 @@ pub enum SimError {
     Build(String),
     #[error("batch of {got} actions for {expected} worlds")]
     BatchSize { expected: usize, got: usize },
+    #[error("world model: {0}")]
+    Model(String),
 }

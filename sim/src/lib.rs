@@ -24,6 +24,7 @@ pub mod scene;
 pub mod sensors;
 pub mod task;
 pub mod world;
+pub mod world_model;
 
 pub use batch::BatchWorld;
 pub use error::{ScenarioError, ScenarioErrors, SimError};
@@ -32,11 +33,18 @@ pub use randomize::EpisodeParameters;
 pub use scenario::Scenario;
 pub use world::*;
 
-/// Builds the world a scenario's `dynamics` section asks for.
-pub fn make_world(scenario: &Scenario) -> Box<dyn World> {
-    match scenario.config.dynamics {
-        scenario::config::DynamicsConfig::Physics
-        | scenario::config::DynamicsConfig::Learned { .. }
-        | scenario::config::DynamicsConfig::Hybrid { .. } => Box::new(PhysicsWorld::new(scenario.config.clone())),
-    }
+pub use world_model::{HybridWorld, LearnedWorld, ModelBatch, WorldModel};
+
+/// Builds the world a scenario's `dynamics` section asks for, loading its world model.
+pub fn make_world(config: &std::sync::Arc<scenario::config::ScenarioConfig>) -> Result<Box<dyn World>, world_model::WorldModelError> {
+    use scenario::config::DynamicsConfig;
+    Ok(match &config.dynamics {
+        DynamicsConfig::Physics => Box::new(PhysicsWorld::new(config.clone())),
+        DynamicsConfig::Learned { model } => {
+            Box::new(LearnedWorld::new(config.clone(), std::sync::Arc::new(WorldModel::load(model)?))?)
+        }
+        DynamicsConfig::Hybrid { model } => {
+            Box::new(HybridWorld::new(config.clone(), std::sync::Arc::new(WorldModel::load(model)?))?)
+        }
+    })
 }

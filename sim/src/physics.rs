@@ -117,11 +117,6 @@ impl PhysicsWorld {
         &self.config
     }
 
-    /// The randomized parameters of the current episode.
-    pub fn parameters(&self) -> Option<&EpisodeParameters> {
-        self.episode.as_ref().map(|e| &e.params)
-    }
-
     /// The rapier scene of the current episode, for inspection.
     pub fn scene(&self) -> Option<&Scene> {
         self.episode.as_ref().map(|e| &e.scene)
@@ -198,7 +193,9 @@ impl PhysicsWorld {
                             }
                         }
                         JointActuatorKind::Torque => {
-                            let torque = command.clamp(-limit, limit);
+                            // A weaker motor (gain < 1) delivers that share of the commanded,
+                            // limited torque.
+                            let torque = command.clamp(-effort_limit, *effort_limit) * gain;
                             efforts[*joint] = torque;
                             apply_joint_effort(scene, slot, torque);
                         }
@@ -259,6 +256,99 @@ impl PhysicsWorld {
     fn record_velocities(episode: &mut Episode) {
         episode.previous_velocities =
             link_velocities(&episode.scene.rapier, &episode.scene.robot).into_iter().map(|(h, v, _)| (h, v)).collect();
+    }
+
+    /// First part of a step: checks and clips the action, passes it through the latency
+    /// queue and sets the actuators. Returns the clipped action (what the task scores).
+    pub(crate) fn begin_step(&mut self, action: &[f64]) -> Result<Vec<f64>, SimError> {
+        check_action(&self.layout.action, action)?;
+        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
+        if episode.done {
+            return Err(SimError::EpisodeOver);
+        }
+        let clipped: Vec<f64> =
+            action.iter().zip(self.layout.action.low.iter().zip(&self.layout.action.high)).map(|(a, (lo, hi))| a.clamp(*lo, *hi)).collect();
+        episode.pending.push_back(clipped.clone());
+        let applied = episode.pending.pop_front().expect("just pushed");
+        Self::record_velocities(episode);
+        episode.efforts = Self::apply_action(&self.config, &mut episode.scene, &episode.params, &applied);
+        Ok(clipped)
+    }
+
+    /// Runs the physics substeps of one control period; true when the robot touched an
+    /// obstacle.
+    pub(crate) fn advance(&mut self) -> bool {
+        let Some(episode) = self.episode.as_mut() else { return false };
+        let mut collision = false;
+        for _ in 0..self.config.timing.substeps {
+            episode.scene.rapier.step();
+            collision |= touches_obstacle(&episode.scene);
+        }
+        collision
+    }
+
+    /// Last part of a step: counts it, checks the state, reads the sensors and scores the task.
+    pub(crate) fn finish_step(&mut self, clipped: &[f64], collision: bool) -> Result<StepResult, SimError> {
+        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
+        episode.step += 1;
+        let episode = self.episode.as_ref().expect("episode exists");
+        self.check_finite(episode)?;
+        let episode = self.episode.as_mut().expect("episode exists");
+        let observation = Self::observe_episode(&self.config, &self.layout, episode, false);
+        let outcome =
+            evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, clipped, collision, episode.step);
+        episode.done = outcome.terminated || outcome.truncated;
+        Ok(StepResult {
+            observation,
+            reward: outcome.reward,
+            terminated: outcome.terminated,
+            truncated: outcome.truncated,
+            info: StepInfo {
+                time: episode.step as f64 * self.config.timing.control_period(),
+                step: episode.step,
+                success: outcome.success,
+                collision,
+                goal_distance: outcome.goal_distance,
+                end_reason: outcome.end_reason,
+                clearance: if self.config.task.kind == TaskKind::Navigate { obstacle_clearance(&episode.scene) } else { None },
+                model_disagreement: None,
+            },
+        })
+    }
+
+    /// The dynamic state of the current episode as a flat vector ([`World::state_spec`]).
+    pub fn state_values_now(&self) -> Result<Vec<f64>, SimError> {
+        Ok(self.state_values(&self.episode()?.scene))
+    }
+
+    /// Moves the current episode to the dynamic state `values`, keeping its step count,
+    /// latency queue, task progress and noise stream (what a world model predicts is the
+    /// dynamic state only).
+    pub(crate) fn replace_state_values(&mut self, values: &[f64]) -> Result<(), SimError> {
+        let expected = self.layout.state_layout.len;
+        if values.len() != expected {
+            return Err(SimError::StateLength { expected, got: values.len() });
+        }
+        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(SimError::Diverged {
+                time: (episode.step + 1) as f64 * self.config.timing.control_period(),
+                step: episode.step + 1,
+                detail: format!("the world model predicted {} = {}", self.layout.state.names[index], values[index]),
+            });
+        }
+        episode.scene = build_scene(&self.config, &self.templates, &episode.params, Some(values))?;
+        Ok(())
+    }
+
+    /// The action that holds the robot still in the current episode (what a latency queue
+    /// starts filled with).
+    pub fn hold_action(&self) -> Result<Vec<f64>, SimError> {
+        Ok(self.default_action(&self.episode()?.params))
+    }
+
+    pub fn layout(&self) -> &WorldLayout {
+        &self.layout
     }
 
     fn check_finite(&self, episode: &Episode) -> Result<(), SimError> {
@@ -327,45 +417,9 @@ impl World for PhysicsWorld {
     }
 
     fn step(&mut self, action: &[f64]) -> Result<StepResult, SimError> {
-        check_action(&self.layout.action, action)?;
-        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
-        if episode.done {
-            return Err(SimError::EpisodeOver);
-        }
-        let clipped: Vec<f64> =
-            action.iter().zip(self.layout.action.low.iter().zip(&self.layout.action.high)).map(|(a, (lo, hi))| a.clamp(*lo, *hi)).collect();
-        episode.pending.push_back(clipped.clone());
-        let applied = episode.pending.pop_front().expect("just pushed");
-        Self::record_velocities(episode);
-        episode.efforts = Self::apply_action(&self.config, &mut episode.scene, &episode.params, &applied);
-        let mut collision = false;
-        for _ in 0..self.config.timing.substeps {
-            episode.scene.rapier.step();
-            collision |= touches_obstacle(&episode.scene);
-        }
-        episode.step += 1;
-        let episode = self.episode.as_ref().expect("episode exists");
-        self.check_finite(episode)?;
-        let episode = self.episode.as_mut().expect("episode exists");
-        let observation = Self::observe_episode(&self.config, &self.layout, episode, false);
-        let outcome =
-            evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, &clipped, collision, episode.step);
-        episode.done = outcome.terminated || outcome.truncated;
-        Ok(StepResult {
-            observation,
-            reward: outcome.reward,
-            terminated: outcome.terminated,
-            truncated: outcome.truncated,
-            info: StepInfo {
-                time: episode.step as f64 * self.config.timing.control_period(),
-                step: episode.step,
-                success: outcome.success,
-                collision,
-                goal_distance: outcome.goal_distance,
-                end_reason: outcome.end_reason,
-                clearance: if self.config.task.kind == TaskKind::Navigate { obstacle_clearance(&episode.scene) } else { None },
-            },
-        })
+        let clipped = self.begin_step(action)?;
+        let collision = self.advance();
+        self.finish_step(&clipped, collision)
     }
 
     fn observation_spec(&self) -> &Arc<ObservationSpec> {
@@ -386,6 +440,7 @@ impl World for PhysicsWorld {
             values: self.state_values(&episode.scene),
             step: episode.step,
             pending_actions: episode.pending.iter().cloned().collect(),
+            action_history: Vec::new(),
             success_streak: episode.progress.success_streak,
             noise: NoiseState { seed: episode.params.seed, word_pos: episode.noise.get_word_pos() },
         })
@@ -423,6 +478,10 @@ impl World for PhysicsWorld {
 
     fn control_period(&self) -> f64 {
         self.config.timing.control_period()
+    }
+
+    fn parameters(&self) -> Option<&EpisodeParameters> {
+        self.episode.as_ref().map(|e| &e.params)
     }
 }
 

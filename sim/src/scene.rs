@@ -349,6 +349,19 @@ pub fn build_scene(
             }
         }
     }
+    for payload in &config.robot.payload {
+        let Some(body) = robot.links.get(&payload.link) else { continue };
+        let [x, y, z] = payload.position.map(|v| v as Real);
+        // A small massive ball that collides with nothing: it changes the link's mass and
+        // inertia, never its contacts.
+        let collider = ColliderBuilder::ball(0.005)
+            .translation(Vec3::new(x, y, z))
+            .mass(payload.mass as Real)
+            .collision_groups(InteractionGroups::none())
+            .solver_groups(InteractionGroups::none())
+            .build();
+        rapier.colliders.insert_with_parent(collider, *body, &mut rapier.bodies);
+    }
     for (name, handle) in &robot.links {
         for collider in rapier.bodies[*handle].colliders() {
             owners.insert(*collider, ColliderOwner::RobotLink(name.clone()));

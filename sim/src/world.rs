@@ -114,6 +114,10 @@ pub struct StepInfo {
     pub end_reason: Option<EndReason>,
     /// Distance from the robot to the nearest obstacle (navigation tasks).
     pub clearance: Option<f64>,
+    /// How much the members of a world-model ensemble disagree about this step's prediction
+    /// (mean over state dimensions of the members' standard deviation of the next state, in
+    /// units of that dimension's spread in the training data). `None` in physics worlds.
+    pub model_disagreement: Option<f64>,
 }
 
 /// The result of [`World::step`], with Gymnasium's semantics: `terminated` when the task ended
@@ -145,6 +149,9 @@ pub struct WorldState {
     pub values: Vec<f64>,
     pub step: u64,
     pub pending_actions: Vec<Vec<f64>>,
+    /// The last actions taken, newest first, for world models that condition on them
+    /// (empty in physics worlds).
+    pub action_history: Vec<Vec<f64>>,
     pub success_streak: u32,
     pub noise: NoiseState,
 }
@@ -174,6 +181,11 @@ pub trait World: Send {
 
     /// Control period in seconds.
     fn control_period(&self) -> f64;
+
+    /// The randomized parameters of the current episode, where the world has them.
+    fn parameters(&self) -> Option<&crate::EpisodeParameters> {
+        None
+    }
 }
 
 /// Checks an action against its spec: right length and finite values.

@@ -27,6 +27,13 @@ pub struct EvalArgs {
     /// DIR/<scenario> (episode metadata includes the policy and its success).
     #[arg(long, value_name = "DIR")]
     pub record_dataset: Option<PathBuf>,
+    /// Run every scenario with other dynamics: `physics`, `learned:MODEL.json` or
+    /// `hybrid:MODEL.json` (a world model trained with `dreamrig wm train`).
+    #[arg(long, value_name = "BACKEND[:MODEL]")]
+    pub dynamics: Option<String>,
+    /// Replace the spec's master seed (e.g. to draw held-out episodes from a data spec).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -53,14 +60,37 @@ fn shard(args: &EvalArgs) -> anyhow::Result<Option<Shard>> {
 }
 
 fn load(spec: &std::path::Path) -> anyhow::Result<EvalSpec> {
-    EvalSpec::load(spec).map_err(|e| match e {
+    load_with(spec, &dreamrig_eval::SpecOverrides::default())
+}
+
+fn load_with(spec: &std::path::Path, overrides: &dreamrig_eval::SpecOverrides) -> anyhow::Result<EvalSpec> {
+    EvalSpec::load_with(spec, overrides).map_err(|e| match e {
         dreamrig_eval::EvalError::Spec { .. } => anyhow::Error::new(super::UsageError(e.to_string())),
         other => anyhow::Error::new(other),
     })
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let spec = load(&args.spec)?;
+    let overrides = match &args.dynamics {
+        None => dreamrig_eval::SpecOverrides::default(),
+        Some(text) => {
+            let o = dreamrig_eval::SpecOverrides::parse_world(text).map_err(|e| super::UsageError(format!("--dynamics: {e}")))?;
+            if o.scenario.is_some() {
+                return Err(super::UsageError(format!("--dynamics: {text:?} names a scenario; use physics, learned:MODEL or hybrid:MODEL")).into());
+            }
+            // `physics` alone means: whatever the scenarios say becomes rapier.
+            if o.dynamics.is_none() {
+                dreamrig_eval::SpecOverrides { scenario: None, dynamics: Some(("physics".into(), None)) }
+            } else {
+                o
+            }
+        }
+    };
+    let mut spec = load_with(&args.spec, &overrides)?;
+    if let Some(seed) = args.seed {
+        spec.seed = seed;
+        spec.fingerprint = format!("{}-seed-{seed}", spec.fingerprint);
+    }
     let shard = shard(&args)?;
     // A panicking policy fails its episode (the runner catches it); report it through the log
     // rather than as a raw panic message in the middle of the progress bar.

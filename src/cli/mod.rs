@@ -4,6 +4,7 @@ mod policy;
 mod run;
 mod scenarios;
 mod validate;
+mod world_model;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Train policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Train, measure and compare learned and hybrid world models.
+    #[command(subcommand, name = "wm")]
+    WorldModel(world_model::WorldModelCommand),
 }
 
 /// A problem with what the user gave (exit code 2) rather than a failure while running (1).
@@ -78,6 +82,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Merge(args) => eval::merge(args),
         Command::Policy(command) => policy::run(command),
         Command::Dataset(command) => dataset::run(command),
+        Command::WorldModel(command) => world_model::run(command),
     }
 }
 

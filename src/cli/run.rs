@@ -35,11 +35,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let probe = PhysicsWorld::new(config.clone());
     let build = || dreamrig_policies::zoo::by_name(&args.policy, &config, probe.observation_spec(), probe.action_spec());
     build().map_err(|e| super::UsageError(e.to_string()))?;
+    // Learned and hybrid dynamics load their world model here, so a bad model file is
+    // reported before any episode runs.
+    let make_world = || dreamrig_sim::make_world(&config);
+    make_world().map_err(|e| super::UsageError(e.to_string()))?;
     if let Some(path) = &args.record_mcap {
-        let mut world = PhysicsWorld::new(config.clone());
+        let mut world = make_world().expect("loaded once above");
         let mut policy = build().expect("built once above");
         let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
-        let lengths = dreamrig_bridges::mcap::record_episodes(&mut world, policy.as_mut(), &config, &seeds, path)?;
+        let lengths = dreamrig_bridges::mcap::record_episodes(world.as_mut(), policy.as_mut(), &config, &seeds, path)?;
         println!("recorded {} episodes ({} steps) to {}", lengths.len(), lengths.iter().sum::<u64>(), path.display());
         return Ok(ExitCode::SUCCESS);
     }
@@ -54,10 +58,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         (0..args.episodes)
             .into_par_iter()
             .map_init(
-                || (PhysicsWorld::new(config.clone()), build().expect("built once above")),
+                || (make_world().expect("loaded once above"), build().expect("built once above")),
                 |(world, policy), episode| {
                     let seed = args.seed.wrapping_add(episode);
-                    let record = run_episode(world, policy.as_mut(), &config.name, &args.policy, episode as u32, seed);
+                    let record = run_episode(world.as_mut(), policy.as_mut(), &config.name, &args.policy, episode as u32, seed);
                     progress.inc(1);
                     record
                 },

@@ -41,6 +41,15 @@ pub struct RobotConfig {
     pub end_effector: Option<String>,
     /// Friction overrides by link name.
     pub link_friction: Vec<(String, f64)>,
+    pub payload: Vec<PayloadConfig>,
+}
+
+/// A point mass rigidly attached to a robot link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayloadConfig {
+    pub link: String,
+    pub mass: f64,
+    pub position: [f64; 3],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,13 +278,39 @@ impl TimingConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DynamicsConfig {
     Physics,
-    /// Reserved for the learned world model; a scenario asking for it is rejected until then.
+    /// A learned world model alone predicts the next state.
     Learned {
         model: PathBuf,
     },
+    /// rapier steps, then a learned residual corrects the state.
     Hybrid {
         model: PathBuf,
     },
+}
+
+impl ScenarioConfig {
+    /// This scenario with its physical parameters at their nominal values: no randomized
+    /// masses, friction, actuator gains or action latency (initial states, goals and
+    /// obstacles are still drawn, and drawn as before, since those draws come first). A world
+    /// model's physics prior is this: its learned part describes the robot the data came from.
+    pub fn nominal_physics(&self) -> Self {
+        let mut config = self.clone();
+        config.randomize.mass_scale = None;
+        config.randomize.friction = None;
+        config.randomize.actuator_gain_scale = None;
+        config.randomize.action_latency_steps = None;
+        config
+    }
+}
+
+impl DynamicsConfig {
+    /// The world-model file, for learned and hybrid dynamics.
+    pub fn model(&self) -> Option<&Path> {
+        match self {
+            DynamicsConfig::Physics => None,
+            DynamicsConfig::Learned { model } | DynamicsConfig::Hybrid { model } => Some(model),
+        }
+    }
 }
 
 // Upper bounds on sizes: above these a value is almost certainly a typo, and honouring it would
@@ -452,20 +487,43 @@ impl ScenarioConfig {
         }
         let timing = timing_config(&mut c, &spec.timing);
         let model = robot_model(&mut c, &spec.robot, file);
-        let Some(model) = model else {
+        let Some(mut model) = model else {
             return Err(c.errors);
         };
+        apply_joint_dynamics(&mut c, &spec.robot, &mut model);
         let robot = robot_config(&mut c, &spec.robot, model.clone());
         let world = world_config(&mut c, &spec.world, file);
         let sensors = spec.sensors.iter().enumerate().filter_map(|(i, s)| sensor_config(&mut c, i, s, &model, &timing)).collect();
         let task = task_config(&mut c, &spec.task, &model, &world, &robot);
         let randomize = randomize_config(&mut c, &spec.randomize, &model, &world);
+        let model_path = |c: &mut Checker| -> PathBuf {
+            match &spec.dynamics.model {
+                Some(m) => {
+                    let path = file.parent().unwrap_or(Path::new(".")).join(m);
+                    if !path.is_file() {
+                        c.invalid(
+                            "dynamics.model",
+                            "the path of an existing world-model file (.json), relative to the scenario",
+                            format!("{m} ({} does not exist)", path.display()),
+                        );
+                    }
+                    path
+                }
+                None => {
+                    c.invalid("dynamics.model", "the path of a world-model file for a learned or hybrid backend", "nothing");
+                    PathBuf::new()
+                }
+            }
+        };
         let dynamics = match spec.dynamics.backend.as_str() {
-            "physics" => DynamicsConfig::Physics,
-            "learned" | "hybrid" => {
-                c.invalid("dynamics.backend", "`physics` (learned and hybrid world models are not available yet)", &spec.dynamics.backend);
+            "physics" => {
+                if let Some(m) = &spec.dynamics.model {
+                    c.invalid("dynamics.model", "no model for the physics backend (use backend: learned or hybrid)", m);
+                }
                 DynamicsConfig::Physics
             }
+            "learned" => DynamicsConfig::Learned { model: model_path(&mut c) },
+            "hybrid" => DynamicsConfig::Hybrid { model: model_path(&mut c) },
             other => {
                 c.invalid("dynamics.backend", "one of physics, learned, hybrid", other);
                 DynamicsConfig::Physics
@@ -717,6 +775,14 @@ fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotModel>) -> Ro
         check_link(c, &key, &model, link);
         link_friction.push((link.clone(), c.non_negative(&key, *friction, 100.0)));
     }
+    let mut payload = Vec::new();
+    for (i, p) in spec.payload.iter().enumerate() {
+        let key = format!("robot.payload[{i}]");
+        check_link(c, &format!("{key}.link"), &model, &p.link);
+        let mass = c.positive(&format!("{key}.mass"), p.mass, MAX_MASS_KG);
+        let position = c.vector(&format!("{key}.position"), p.position.as_ref(), [0.0; 3]);
+        payload.push(PayloadConfig { link: p.link.clone(), mass, position });
+    }
     RobotConfig {
         model,
         base,
@@ -725,6 +791,25 @@ fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotModel>) -> Ro
         actuators,
         end_effector: spec.end_effector.clone(),
         link_friction,
+        payload,
+    }
+}
+
+/// Replaces the URDF's joint damping and friction where the scenario gives them, so that a
+/// scenario can describe a robot whose joints differ from its nominal model.
+fn apply_joint_dynamics(c: &mut Checker, spec: &RobotSpec, model: &mut Arc<RobotModel>) {
+    for (name, dynamics) in &spec.joint_dynamics {
+        let key = format!("robot.joint_dynamics.{name}");
+        let Some(index) = joint_index(c, &key, model, name) else { continue };
+        let damping = dynamics.damping.map(|v| c.non_negative(&format!("{key}.damping"), v, MAX_GAIN));
+        let friction = dynamics.friction.map(|v| c.non_negative(&format!("{key}.friction"), v, MAX_GAIN));
+        let joint = &mut Arc::make_mut(model).joints[index];
+        if let Some(d) = damping {
+            joint.damping = d;
+        }
+        if let Some(f) = friction {
+            joint.friction = f;
+        }
     }
 }
 

@@ -47,6 +47,31 @@ pub struct RobotSpec {
     pub link_friction: BTreeMap<String, f64>,
     /// Link whose pose the task tracks for `reach` (the end effector).
     pub end_effector: Option<String>,
+    /// Joint damping and friction by joint name, replacing the URDF's `<dynamics>` values.
+    #[serde(default)]
+    pub joint_dynamics: BTreeMap<String, JointDynamicsSpec>,
+    /// Point masses rigidly attached to links (a tool or a carried object).
+    #[serde(default)]
+    pub payload: Vec<PayloadSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointDynamicsSpec {
+    /// Viscous damping, N·m·s/rad (N·s/m for prismatic joints).
+    pub damping: Option<f64>,
+    /// Coulomb friction, N·m (N for prismatic joints).
+    pub friction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadSpec {
+    pub link: String,
+    /// Mass in kg.
+    pub mass: f64,
+    /// Position of the mass in the link frame, m.
+    pub position: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -382,9 +407,11 @@ pub struct TimingSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DynamicsSpec {
-    /// `physics` (rapier). `learned` and `hybrid` come with the world model.
+    /// `physics` (rapier), `learned` (a world model alone) or `hybrid` (rapier plus a learned
+    /// residual).
     pub backend: String,
-    /// World-model file for `learned` and `hybrid`.
+    /// World-model config file (`.json`, weights beside it) for `learned` and `hybrid`,
+    /// relative to the scenario file.
     pub model: Option<String>,
 }
 

@@ -1,0 +1,245 @@
+//! How far a world can be trusted: open-loop prediction error against logged episodes.
+//!
+//! From a logged state, the world is stepped with the logged actions and never corrected;
+//! the error after h steps is compared with the logged state h steps later.
+
+use crate::error::SimError;
+use crate::scenario::config::ScenarioConfig;
+use crate::world::{World, WorldState};
+use crate::world_model::model::WorldModel;
+use crate::world_model::train::PreparedEpisode;
+use crate::world_model::worlds::ModelBatch;
+use crate::world_model::WorldModelError;
+use crate::PhysicsWorld;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Smallest per-dimension scale of the normalized error.
+pub const MIN_SCALE: f64 = 1e-3;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLoopOptions {
+    /// Horizons (in control steps) at which the error is measured.
+    pub horizons: Vec<usize>,
+    /// Steps between the starts of successive windows in an episode.
+    pub stride: usize,
+    /// One window per episode from its first state to its end (for disagreement
+    /// calibration); `horizons` and `stride` are then ignored for the windows.
+    pub full_episode: bool,
+}
+
+/// Errors at one horizon.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HorizonError {
+    pub horizon: usize,
+    /// Root-mean-square error per state dimension divided by that dimension's standard
+    /// deviation in the logged data.
+    pub per_dimension: Vec<f64>,
+    /// Square root of the mean of the squared per-dimension values.
+    pub overall: f64,
+    pub windows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OpenLoopReport {
+    pub state_names: Vec<String>,
+    pub horizons: Vec<HorizonError>,
+    /// Windows whose rollout failed (a non-finite state); they are left out of the errors.
+    pub failed_windows: usize,
+    /// Mean per-step ensemble disagreement of each episode's windows (world models only).
+    pub episode_disagreement: Vec<f64>,
+}
+
+/// A window's worlds: physics or a world model, stepped together.
+enum Worlds {
+    Physics(Vec<PhysicsWorld>),
+    Model(ModelBatch),
+}
+
+impl Worlds {
+    fn reset(&mut self, seed: u64) -> Result<(), SimError> {
+        match self {
+            Worlds::Physics(worlds) => worlds.par_iter_mut().try_for_each(|w| w.reset(seed).map(|_| ())),
+            Worlds::Model(batch) => batch.reset(&vec![seed; batch.len()]).into_iter().try_for_each(|r| r.map(|_| ())),
+        }
+    }
+
+    fn state(&self, i: usize) -> Result<WorldState, SimError> {
+        match self {
+            Worlds::Physics(worlds) => worlds[i].state(),
+            Worlds::Model(batch) => batch.world(i).state(),
+        }
+    }
+
+    fn set_state(&mut self, i: usize, state: &WorldState) -> Result<(), SimError> {
+        match self {
+            Worlds::Physics(worlds) => worlds[i].set_state(state),
+            Worlds::Model(batch) => batch.world_mut(i).set_state(state),
+        }
+    }
+
+    /// Steps each world that has an action; returns per world the state reached (or the
+    /// failure) and the disagreement.
+    fn step(&mut self, actions: &[Option<Vec<f64>>]) -> Vec<Option<Result<(bool, Option<f64>), SimError>>> {
+        let results: Vec<Option<Result<crate::StepResult, SimError>>> = match self {
+            Worlds::Physics(worlds) => {
+                worlds.par_iter_mut().zip(actions).map(|(w, a)| a.as_ref().map(|a| w.step(a))).collect()
+            }
+            Worlds::Model(batch) => batch.step(actions),
+        };
+        results
+            .into_iter()
+            .map(|r| r.map(|r| r.map(|r| (r.terminated || r.truncated, r.info.model_disagreement))))
+            .collect()
+    }
+
+    fn values(&self, i: usize) -> Result<Vec<f64>, SimError> {
+        self.state(i).map(|s| s.values)
+    }
+}
+
+/// Measures open-loop error of `model` (or of the scenario's physics alone when `None`)
+/// on `episodes`.
+pub fn open_loop(
+    config: &Arc<ScenarioConfig>,
+    model: Option<&Arc<WorldModel>>,
+    episodes: &[&PreparedEpisode],
+    options: &OpenLoopOptions,
+) -> Result<OpenLoopReport, WorldModelError> {
+    // The physics prior is nominal physics, as in training and in hybrid worlds.
+    let config = &Arc::new(config.nominal_physics());
+    let probe = PhysicsWorld::new(config.clone());
+    let names = probe.state_spec().names.clone();
+    let s = names.len();
+    let max_horizon = options.horizons.iter().copied().max().unwrap_or(1);
+    // Scale of each dimension: its spread over the logged states.
+    let mut scale = vec![0.0; s];
+    {
+        let (mut n, mut sum, mut sum_sq) = (0.0, vec![0.0; s], vec![0.0; s]);
+        for e in episodes {
+            for state in &e.trajectory.states {
+                n += 1.0;
+                for d in 0..s {
+                    sum[d] += state[d];
+                    sum_sq[d] += state[d] * state[d];
+                }
+            }
+        }
+        for d in 0..s {
+            let mean = sum[d] / f64::max(n, 1.0);
+            // A joint that hardly moves in the data would turn tiny absolute errors into huge
+            // normalized ones: no scale is taken below 1e-3 (rad, m, rad/s or m/s).
+            scale[d] = (sum_sq[d] / f64::max(n, 1.0) - mean * mean).max(0.0).sqrt().max(MIN_SCALE);
+        }
+    }
+    struct EpisodeResult {
+        squared: Vec<Vec<f64>>,
+        counts: Vec<usize>,
+        failed: usize,
+        disagreement: f64,
+    }
+    let per_episode: Vec<EpisodeResult> = episodes
+        .iter()
+        .map(|episode| -> Result<EpisodeResult, WorldModelError> {
+            let n = episode.trajectory.transitions();
+            let starts: Vec<(usize, usize)> = if options.full_episode {
+                if n == 0 {
+                    Vec::new()
+                } else {
+                    vec![(0, n)]
+                }
+            } else if n >= max_horizon {
+                (0..=n - max_horizon).step_by(options.stride.max(1)).map(|t| (t, max_horizon)).collect()
+            } else {
+                Vec::new()
+            };
+            let mut result = EpisodeResult {
+                squared: vec![vec![0.0; s]; options.horizons.len()],
+                counts: vec![0; options.horizons.len()],
+                failed: 0,
+                disagreement: 0.0,
+            };
+            if starts.is_empty() {
+                return Ok(result);
+            }
+            let mut worlds = match model {
+                None => Worlds::Physics((0..starts.len()).map(|_| PhysicsWorld::new(config.clone())).collect()),
+                Some(m) => Worlds::Model(ModelBatch::new(config.clone(), m.clone(), starts.len())?),
+            };
+            worlds.reset(episode.trajectory.seed)?;
+            let history = match model {
+                Some(m) => m.config.action_history,
+                None => 0,
+            };
+            for (i, &(t, _)) in starts.iter().enumerate() {
+                let mut state = worlds.state(i)?;
+                state.values.clone_from(&episode.trajectory.states[t]);
+                state.step = t as u64;
+                state.action_history = (1..=history)
+                    .map(|back| if t >= back { episode.trajectory.actions[t - back].clone() } else { episode.hold.clone() })
+                    .collect();
+                worlds.set_state(i, &state)?;
+            }
+            let mut alive: Vec<bool> = vec![true; starts.len()];
+            let (mut disagreement_sum, mut disagreement_count) = (0.0, 0usize);
+            let longest = starts.iter().map(|(_, len)| *len).max().unwrap_or(0);
+            for j in 0..longest {
+                let actions: Vec<Option<Vec<f64>>> = starts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(t, len))| (alive[i] && j < len).then(|| episode.trajectory.actions[t + j].clone()))
+                    .collect();
+                let results = worlds.step(&actions);
+                for (i, r) in results.into_iter().enumerate() {
+                    let Some(r) = r else { continue };
+                    match r {
+                        Err(_) => {
+                            alive[i] = false;
+                            result.failed += 1;
+                        }
+                        Ok((ended, disagreement)) => {
+                            if let Some(d) = disagreement {
+                                disagreement_sum += d;
+                                disagreement_count += 1;
+                            }
+                            let horizon = j + 1;
+                            if let Some(h) = options.horizons.iter().position(|h| *h == horizon).filter(|_| !options.full_episode) {
+                                let predicted = worlds.values(i)?;
+                                let logged = &episode.trajectory.states[starts[i].0 + horizon];
+                                for d in 0..s {
+                                    result.squared[h][d] += (predicted[d] - logged[d]).powi(2);
+                                }
+                                result.counts[h] += 1;
+                            }
+                            if ended {
+                                // The task ended in the world's eyes; the rollout goes on.
+                                let state = worlds.state(i)?;
+                                worlds.set_state(i, &state)?;
+                            }
+                        }
+                    }
+                }
+            }
+            result.disagreement = if disagreement_count > 0 { disagreement_sum / disagreement_count as f64 } else { 0.0 };
+            Ok(result)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut horizons = Vec::new();
+    for (h, horizon) in options.horizons.iter().enumerate() {
+        let count: usize = per_episode.iter().map(|e| e.counts[h]).sum();
+        let per_dimension: Vec<f64> = (0..s)
+            .map(|d| {
+                let sum: f64 = per_episode.iter().map(|e| e.squared[h][d]).sum();
+                (sum / count.max(1) as f64).sqrt() / scale[d]
+            })
+            .collect();
+        let overall = (per_dimension.iter().map(|v| v * v).sum::<f64>() / s.max(1) as f64).sqrt();
+        horizons.push(HorizonError { horizon: *horizon, per_dimension, overall, windows: count });
+    }
+    Ok(OpenLoopReport {
+        state_names: names,
+        horizons,
+        failed_windows: per_episode.iter().map(|e| e.failed).sum(),
+        episode_disagreement: per_episode.iter().map(|e| e.disagreement).collect(),
+    })
+}

@@ -1,0 +1,369 @@
+//! The world-model network and its files: an ensemble of MLPs in candle, a JSON config beside
+//! safetensors weights, and the checks that tie a model to the scenario it was trained for.
+
+use crate::scenario::config::ScenarioConfig;
+use crate::world_model::WorldModelError;
+use crate::PhysicsWorld;
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{linear, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const WORLD_MODEL_FORMAT: &str = "dreamrig-world-model/1";
+
+/// What the network predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// next state = state + f(state, actions)
+    Learned,
+    /// next state = physics(state, action) + r(state, actions, physics(state, action) − state)
+    Hybrid,
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelKind::Learned => "learned",
+            ModelKind::Hybrid => "hybrid",
+        })
+    }
+}
+
+/// The scenario a model was trained for: enough to refuse a model that does not fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFingerprint {
+    pub name: String,
+    /// SHA-256 of everything that shapes the dynamics: state and action layout, timing,
+    /// gravity, world bodies, the robot's joints, masses and actuators.
+    pub hash: String,
+    pub state_names: Vec<String>,
+    pub action_names: Vec<String>,
+    pub control_period: f64,
+}
+
+impl ScenarioFingerprint {
+    pub fn of(config: &ScenarioConfig) -> Self {
+        let world = PhysicsWorld::new(std::sync::Arc::new(config.clone()));
+        let layout = world.layout();
+        let model = &config.robot.model;
+        // Debug output of these settings is stable for a given dreamrig version; task,
+        // sensors, randomization and the dynamics backend are left out on purpose, so a model
+        // serves every task variant of the same robot and world.
+        let description = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            layout.state.names,
+            layout.action,
+            config.timing,
+            config.world,
+            model.joints,
+            model.urdf.links.iter().map(|l| (&l.name, l.inertial.mass.value, l.inertial.origin.xyz.0)).collect::<Vec<_>>(),
+            config.robot.actuators,
+            config.robot.payload,
+            config.robot.fixed_base,
+            config.robot.base,
+        );
+        let hash = Sha256::digest(description.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            name: config.name.clone(),
+            hash,
+            state_names: layout.state.names.clone(),
+            action_names: layout.action.names.clone(),
+            control_period: config.timing.control_period(),
+        }
+    }
+}
+
+/// Statistics that map raw values to the network's normalized inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalization {
+    pub state_mean: Vec<f32>,
+    pub state_std: Vec<f32>,
+    pub action_mean: Vec<f32>,
+    pub action_std: Vec<f32>,
+    /// The physics step's state change (hybrid models only; empty for learned).
+    pub prior_mean: Vec<f32>,
+    pub prior_std: Vec<f32>,
+    /// The predicted quantity: state change (learned) or correction of the physics step
+    /// (hybrid).
+    pub target_mean: Vec<f32>,
+    pub target_std: Vec<f32>,
+}
+
+/// A world model's config file (`MODEL.json`; the weights are `MODEL.safetensors`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldModelConfig {
+    pub format: String,
+    pub kind: ModelKind,
+    pub scenario: ScenarioFingerprint,
+    /// Hidden layer widths of each ensemble member.
+    pub hidden: Vec<usize>,
+    /// `silu` or `tanh`.
+    pub activation: String,
+    /// Number of ensemble members.
+    pub ensemble: usize,
+    /// How many earlier actions the network sees besides the current one (actuator delays
+    /// and filters need them).
+    pub action_history: usize,
+    pub normalization: Normalization,
+    /// Per-episode mean disagreement above which an episode's score is not to be trusted,
+    /// calibrated on validation episodes.
+    pub disagreement_threshold: f64,
+    /// How the model was trained: dataset, episodes, seed, settings, losses.
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+impl WorldModelConfig {
+    pub fn state_size(&self) -> usize {
+        self.scenario.state_names.len()
+    }
+
+    pub fn action_size(&self) -> usize {
+        self.scenario.action_names.len()
+    }
+
+    /// Input width: normalized state, current and earlier actions, and for hybrid models the
+    /// physics step's state change.
+    pub fn input_size(&self) -> usize {
+        let prior = if self.kind == ModelKind::Hybrid { self.state_size() } else { 0 };
+        self.state_size() + self.action_size() * (1 + self.action_history) + prior
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.format != WORLD_MODEL_FORMAT {
+            return Err(format!("format is {:?}, expected {WORLD_MODEL_FORMAT:?}", self.format));
+        }
+        if !matches!(self.activation.as_str(), "silu" | "tanh") {
+            return Err(format!("activation is {:?}, expected silu or tanh", self.activation));
+        }
+        if self.ensemble == 0 || self.ensemble > 64 {
+            return Err(format!("ensemble is {}, expected 1 to 64 members", self.ensemble));
+        }
+        if self.hidden.is_empty() || self.hidden.iter().any(|h| *h == 0 || *h > 65536) {
+            return Err(format!("hidden is {:?}, expected one or more widths from 1 to 65536", self.hidden));
+        }
+        let (s, a) = (self.state_size(), self.action_size());
+        let prior = if self.kind == ModelKind::Hybrid { s } else { 0 };
+        let n = &self.normalization;
+        for (name, len, expected) in [
+            ("normalization.state_mean", n.state_mean.len(), s),
+            ("normalization.state_std", n.state_std.len(), s),
+            ("normalization.action_mean", n.action_mean.len(), a),
+            ("normalization.action_std", n.action_std.len(), a),
+            ("normalization.prior_mean", n.prior_mean.len(), prior),
+            ("normalization.prior_std", n.prior_std.len(), prior),
+            ("normalization.target_mean", n.target_mean.len(), s),
+            ("normalization.target_std", n.target_std.len(), s),
+        ] {
+            if len != expected {
+                return Err(format!("{name} has {len} values, expected {expected}"));
+            }
+        }
+        let stds = n.state_std.iter().chain(&n.action_std).chain(&n.prior_std).chain(&n.target_std);
+        if let Some(v) = stds.clone().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(format!("a normalization standard deviation is {v}, expected a positive number"));
+        }
+        let means = n.state_mean.iter().chain(&n.action_mean).chain(&n.prior_mean).chain(&n.target_mean);
+        if let Some(v) = means.clone().find(|v| !v.is_finite()) {
+            return Err(format!("a normalization mean is {v}, expected a finite number"));
+        }
+        if !(self.disagreement_threshold.is_finite() && self.disagreement_threshold >= 0.0) {
+            return Err(format!("disagreement_threshold is {}, expected a finite number ≥ 0", self.disagreement_threshold));
+        }
+        Ok(())
+    }
+}
+
+/// One ensemble member: an MLP from normalized inputs to the normalized target.
+pub struct MemberNetwork {
+    layers: Vec<Linear>,
+    silu: bool,
+}
+
+impl MemberNetwork {
+    pub fn new(config: &WorldModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let mut sizes = vec![config.input_size()];
+        sizes.extend(&config.hidden);
+        sizes.push(config.state_size());
+        let layers =
+            sizes.windows(2).enumerate().map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}")))).collect::<candle_core::Result<_>>()?;
+        Ok(Self { layers, silu: config.activation == "silu" })
+    }
+
+    /// Floating-point operations of one forward pass for one input row.
+    pub fn flops_per_row(config: &WorldModelConfig) -> f64 {
+        let mut sizes = vec![config.input_size()];
+        sizes.extend(&config.hidden);
+        sizes.push(config.state_size());
+        sizes.windows(2).map(|w| 2.0 * (w[0] * w[1]) as f64).sum()
+    }
+}
+
+impl Module for MemberNetwork {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = xs.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x)?;
+            if i + 1 < self.layers.len() {
+                x = if self.silu { candle_nn::ops::silu(&x)? } else { x.tanh()? };
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// The ensemble's prediction for a batch of rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Ensemble mean of the target (state change or correction) in raw units, row-major
+    /// `rows × state_size`.
+    pub target: Vec<f64>,
+    /// Per row: mean over state dimensions of the members' standard deviation of the next
+    /// state, divided by that dimension's standard deviation in the training data (0 for a
+    /// single-member model).
+    pub disagreement: Vec<f64>,
+}
+
+/// A loaded world model.
+pub struct WorldModel {
+    pub config: WorldModelConfig,
+    pub path: PathBuf,
+    members: Vec<MemberNetwork>,
+    device: Device,
+}
+
+/// The device world models run on: the CPU, or with the `cuda` feature and
+/// `DREAMRIG_DEVICE=cuda`, GPU 0.
+pub fn compute_device() -> Result<Device, WorldModelError> {
+    match std::env::var("DREAMRIG_DEVICE").as_deref() {
+        Err(_) | Ok("") | Ok("cpu") => Ok(Device::Cpu),
+        #[cfg(feature = "cuda")]
+        Ok("cuda") => Device::new_cuda(0).map_err(|e| WorldModelError::Network(format!("DREAMRIG_DEVICE=cuda: {e}"))),
+        Ok(other) => Err(WorldModelError::Network(format!(
+            "DREAMRIG_DEVICE={other:?}: expected cpu{}",
+            if cfg!(feature = "cuda") { " or cuda" } else { " (this build has no cuda feature)" }
+        ))),
+    }
+}
+
+/// Where a model's weights live, given its config file.
+pub fn weights_path(config_path: &Path) -> PathBuf {
+    config_path.with_extension("safetensors")
+}
+
+impl WorldModel {
+    /// Loads `MODEL.json` and `MODEL.safetensors`, checking that they fit each other.
+    pub fn load(path: &Path) -> Result<Self, WorldModelError> {
+        let error = |file: &Path, reason: String| WorldModelError::File { file: file.to_path_buf(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| error(path, format!("cannot read: {e}")))?;
+        let config: WorldModelConfig =
+            serde_json::from_str(&text).map_err(|e| error(path, format!("not a dreamrig world-model config: {e}")))?;
+        config.check().map_err(|reason| error(path, reason))?;
+        let weights = weights_path(path);
+        let device = compute_device()?;
+        let tensors = candle_core::safetensors::load(&weights, &device).map_err(|e| error(&weights, format!("cannot load weights: {e}")))?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let members = (0..config.ensemble)
+            .map(|k| MemberNetwork::new(&config, vb.pp(format!("member.{k}"))))
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(|e| error(&weights, format!("weights do not fit the config in {}: {e}", path.display())))?;
+        Ok(Self { config, path: path.to_path_buf(), members, device })
+    }
+
+    /// Builds a model from trained members (what training produces before saving).
+    pub fn from_parts(config: WorldModelConfig, members: Vec<MemberNetwork>, path: PathBuf) -> Self {
+        Self { config, path, members, device: Device::Cpu }
+    }
+
+    /// Refuses a model trained for another scenario layout or robot.
+    pub fn check_scenario(&self, scenario: &ScenarioConfig) -> Result<(), WorldModelError> {
+        let mismatch = |reason: String| WorldModelError::Mismatch { file: self.path.clone(), scenario: scenario.name.clone(), reason };
+        let here = ScenarioFingerprint::of(scenario);
+        let trained = &self.config.scenario;
+        if here.state_names != trained.state_names {
+            return Err(mismatch(format!(
+                "the model predicts state [{}], the scenario's state is [{}]",
+                trained.state_names.join(", "),
+                here.state_names.join(", ")
+            )));
+        }
+        if here.action_names != trained.action_names {
+            return Err(mismatch(format!(
+                "the model takes actions [{}], the scenario's actions are [{}]",
+                trained.action_names.join(", "),
+                here.action_names.join(", ")
+            )));
+        }
+        if (here.control_period - trained.control_period).abs() > 1e-12 {
+            return Err(mismatch(format!(
+                "the model steps {} s per control period, the scenario {} s",
+                trained.control_period, here.control_period
+            )));
+        }
+        if here.hash != trained.hash {
+            return Err(mismatch(format!(
+                "it was trained for scenario {:?} (hash {}), whose robot, actuators, timing or world differ from this one's (hash {})",
+                trained.name,
+                &trained.hash[..12.min(trained.hash.len())],
+                &here.hash[..12]
+            )));
+        }
+        Ok(())
+    }
+
+    /// Normalized network input for one row. `actions` holds the current action then the
+    /// earlier ones, newest first; `prior` is the physics step's state change (hybrid).
+    pub fn input_row(&self, state: &[f64], actions: &[&[f64]], prior: Option<&[f64]>, row: &mut Vec<f32>) {
+        let n = &self.config.normalization;
+        row.extend(state.iter().enumerate().map(|(i, v)| ((*v as f32) - n.state_mean[i]) / n.state_std[i]));
+        for action in actions.iter().take(1 + self.config.action_history) {
+            row.extend(action.iter().enumerate().map(|(i, v)| ((*v as f32) - n.action_mean[i]) / n.action_std[i]));
+        }
+        if let Some(prior) = prior {
+            row.extend(prior.iter().enumerate().map(|(i, v)| ((*v as f32) - n.prior_mean[i]) / n.prior_std[i]));
+        }
+    }
+
+    /// Runs every ensemble member on `rows` input rows in one batched forward pass each.
+    pub fn predict(&self, inputs: Vec<f32>, rows: usize) -> Result<Prediction, WorldModelError> {
+        let fail = |e: candle_core::Error| WorldModelError::Network(e.to_string());
+        let s = self.config.state_size();
+        if rows == 0 {
+            return Ok(Prediction { target: Vec::new(), disagreement: Vec::new() });
+        }
+        let x = Tensor::from_vec(inputs, (rows, self.config.input_size()), &self.device).map_err(fail)?;
+        let outputs: Vec<Vec<f32>> = self
+            .members
+            .iter()
+            .map(|m| m.forward(&x).and_then(|y| y.flatten_all()).and_then(|y| y.to_vec1::<f32>()))
+            .collect::<candle_core::Result<_>>()
+            .map_err(fail)?;
+        let k = outputs.len() as f64;
+        let n = &self.config.normalization;
+        let mut target = vec![0.0; rows * s];
+        let mut disagreement = vec![0.0; rows];
+        for r in 0..rows {
+            let mut spread = 0.0;
+            for d in 0..s {
+                let i = r * s + d;
+                let mean = outputs.iter().map(|o| o[i] as f64).sum::<f64>() / k;
+                let variance = outputs.iter().map(|o| (o[i] as f64 - mean).powi(2)).sum::<f64>() / k;
+                // In units of the state's spread: how far apart the members' next states are,
+                // comparable across dimensions and models.
+                spread += variance.sqrt() * n.target_std[d] as f64 / n.state_std[d] as f64;
+                target[i] = mean * n.target_std[d] as f64 + n.target_mean[d] as f64;
+            }
+            disagreement[r] = spread / s as f64;
+        }
+        Ok(Prediction { target, disagreement })
+    }
+
+    pub fn flops_per_row(&self) -> f64 {
+        MemberNetwork::flops_per_row(&self.config) * self.config.ensemble as f64
+    }
+}

@@ -1,0 +1,534 @@
+//! Training world models from logged trajectories: normalization, a train/validation split by
+//! episode, a k-step rollout loss, AdamW, early stopping and disagreement calibration.
+//!
+//! Everything random (weight initialization, the split, minibatch order) comes from the seed,
+//! and the work is done in a fixed order, so the same data and seed give the same model.
+
+use crate::error::SimError;
+use crate::scenario::config::ScenarioConfig;
+use crate::world::World;
+use crate::world_model::fidelity::{open_loop, OpenLoopOptions};
+use crate::world_model::model::*;
+use crate::world_model::WorldModelError;
+use crate::PhysicsWorld;
+use candle_core::{DType, Device, Module, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One logged episode: `states[t]` is the state before `actions[t]`; the last state has no
+/// action after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory {
+    pub episode_index: u64,
+    /// The episode's seed (its randomized parameters and goal in the nominal scenario).
+    pub seed: u64,
+    pub states: Vec<Vec<f64>>,
+    pub actions: Vec<Vec<f64>>,
+}
+
+impl Trajectory {
+    pub fn transitions(&self) -> usize {
+        self.states.len().saturating_sub(1).min(self.actions.len())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainOptions {
+    pub kind: ModelKind,
+    pub hidden: Vec<usize>,
+    pub activation: String,
+    pub ensemble: usize,
+    pub action_history: usize,
+    pub max_epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Steps of the rollout loss (1 is the one-step loss).
+    pub rollout_steps: usize,
+    pub validation_fraction: f64,
+    /// Epochs without a better validation loss before training stops.
+    pub patience: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            kind: ModelKind::Hybrid,
+            hidden: vec![128, 128],
+            activation: "silu".into(),
+            ensemble: 3,
+            action_history: 2,
+            max_epochs: 60,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            rollout_steps: 5,
+            validation_fraction: 0.2,
+            patience: 8,
+            seed: 0,
+        }
+    }
+}
+
+/// One row of the per-epoch metrics table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EpochMetrics {
+    pub member: usize,
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation_loss: f64,
+    pub samples: usize,
+    pub seconds: f64,
+}
+
+pub struct TrainedModel {
+    pub config: WorldModelConfig,
+    pub varmap: VarMap,
+    pub metrics: Vec<EpochMetrics>,
+    pub train_episodes: Vec<u64>,
+    pub validation_episodes: Vec<u64>,
+}
+
+impl TrainedModel {
+    /// Writes `path` (config) and its weights beside it, each through a temporary file.
+    pub fn save(&self, path: &Path) -> Result<(), WorldModelError> {
+        let error = |file: &Path, e: &dyn std::fmt::Display| WorldModelError::File { file: file.to_path_buf(), reason: e.to_string() };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| error(dir, &e))?;
+        }
+        let weights = weights_path(path);
+        let temporary = weights.with_extension("safetensors.partial");
+        self.varmap.save(&temporary).map_err(|e| error(&temporary, &e))?;
+        std::fs::rename(&temporary, &weights).map_err(|e| error(&weights, &e))?;
+        let temporary = path.with_extension("json.partial");
+        let text = serde_json::to_string_pretty(&self.config).expect("config serializes");
+        std::fs::write(&temporary, text).map_err(|e| error(&temporary, &e))?;
+        std::fs::rename(&temporary, path).map_err(|e| error(path, &e))?;
+        Ok(())
+    }
+
+    /// The trained model, ready to step worlds.
+    pub fn model(&self, path: &Path) -> Result<WorldModel, WorldModelError> {
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_varmap(&self.varmap, DType::F32, &device);
+        let members = (0..self.config.ensemble)
+            .map(|k| MemberNetwork::new(&self.config, vb.pp(format!("member.{k}"))))
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(|e| WorldModelError::Network(e.to_string()))?;
+        Ok(WorldModel::from_parts(self.config.clone(), members, path.to_path_buf()))
+    }
+}
+
+/// Per-transition data derived once: clipped actions, the nominal physics step's change, and
+/// the action that holds the robot before the first step.
+pub struct PreparedEpisode {
+    pub trajectory: Trajectory,
+    /// `prior[t]` = physics(states[t], actions[t]) − states[t] (hybrid only).
+    pub prior: Vec<Vec<f64>>,
+    pub hold: Vec<f64>,
+}
+
+fn clip(action: &[f64], low: &[f64], high: &[f64]) -> Vec<f64> {
+    action.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect()
+}
+
+/// Steps the nominal physics from every logged state with the logged action.
+pub fn prepare_episodes(
+    config: &Arc<ScenarioConfig>,
+    trajectories: Vec<Trajectory>,
+    with_prior: bool,
+) -> Result<Vec<PreparedEpisode>, WorldModelError> {
+    let probe = PhysicsWorld::new(config.clone());
+    let (state_len, action_len) = (probe.state_spec().names.len(), probe.action_spec().len());
+    for t in &trajectories {
+        if let Some(s) = t.states.iter().find(|s| s.len() != state_len) {
+            return Err(WorldModelError::Data(format!(
+                "episode {} has states of {} values; scenario {} has {state_len} ({})",
+                t.episode_index,
+                s.len(),
+                config.name,
+                probe.state_spec().names.join(", ")
+            )));
+        }
+        if let Some(a) = t.actions.iter().find(|a| a.len() != action_len) {
+            return Err(WorldModelError::Data(format!(
+                "episode {} has actions of {} values; scenario {} has {action_len} ({})",
+                t.episode_index,
+                a.len(),
+                config.name,
+                probe.action_spec().names.join(", ")
+            )));
+        }
+        if t.states.iter().chain(&t.actions).flatten().any(|v| !v.is_finite()) {
+            return Err(WorldModelError::Data(format!("episode {} holds a non-finite state or action value", t.episode_index)));
+        }
+    }
+    let (low, high) = (probe.action_spec().low.clone(), probe.action_spec().high.clone());
+    let config = &Arc::new(config.nominal_physics());
+    trajectories
+        .into_par_iter()
+        .map(|mut trajectory| {
+            let mut world = PhysicsWorld::new(config.clone());
+            world.reset(trajectory.seed)?;
+            let hold = world.hold_action()?;
+            trajectory.actions = trajectory.actions.iter().map(|a| clip(a, &low, &high)).collect();
+            let mut prior = Vec::new();
+            if with_prior {
+                let mut state = world.state()?;
+                for t in 0..trajectory.transitions() {
+                    state.values.clone_from(&trajectory.states[t]);
+                    state.step = t as u64;
+                    world.set_state(&state)?;
+                    world.step(&trajectory.actions[t])?;
+                    let after = world.state_values_now()?;
+                    prior.push(after.iter().zip(&trajectory.states[t]).map(|(a, b)| a - b).collect());
+                }
+            }
+            Ok(PreparedEpisode { trajectory, prior, hold })
+        })
+        .collect::<Result<Vec<_>, SimError>>()
+        .map_err(WorldModelError::from)
+}
+
+fn mean_std<'a>(rows: impl Iterator<Item = &'a [f64]>, width: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut n = 0.0;
+    let mut sum = vec![0.0; width];
+    let mut sum_sq = vec![0.0; width];
+    for row in rows {
+        n += 1.0;
+        for (i, v) in row.iter().enumerate() {
+            sum[i] += v;
+            sum_sq[i] += v * v;
+        }
+    }
+    let n: f64 = f64::max(n, 1.0);
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let std = sum_sq.iter().zip(&mean).map(|(q, m)| ((q / n - m * m).max(0.0)).sqrt());
+    // A constant dimension (a fixed joint, a zero gravity axis) would divide by zero; 1e-6
+    // of scale keeps it finite and still tiny.
+    let std: Vec<f32> = std.zip(&mean).map(|(s, m)| s.max(1e-6 * (1.0 + m.abs())).max(1e-8) as f32).collect();
+    (mean.iter().map(|m| *m as f32).collect(), std)
+}
+
+/// Splits episodes into training and validation sets with the seed.
+fn split(count: usize, fraction: f64, rng: &mut ChaCha8Rng) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..count).collect();
+    for i in (1..count).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let validation = if count >= 2 { ((count as f64 * fraction).round() as usize).clamp(1, count - 1) } else { 0 };
+    let mut val: Vec<usize> = order[..validation].to_vec();
+    let mut train: Vec<usize> = order[validation..].to_vec();
+    val.sort_unstable();
+    train.sort_unstable();
+    (train, val)
+}
+
+/// Windows of `k` consecutive transitions: (episode, start).
+fn windows(episodes: &[PreparedEpisode], selected: &[usize], k: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for &e in selected {
+        let n = episodes[e].trajectory.transitions();
+        if n >= k {
+            out.extend((0..=n - k).map(|t| (e, t)));
+        }
+    }
+    out
+}
+
+/// Tensors of a minibatch of windows, in raw units.
+struct WindowBatch {
+    /// [B, S] first state
+    start: Tensor,
+    /// per step j: normalized action inputs [B, A·(1+H)], prior [B, S] raw, normalized prior
+    /// [B, S], true next state [B, S]
+    actions: Vec<Tensor>,
+    prior: Vec<Tensor>,
+    prior_input: Vec<Tensor>,
+    next: Vec<Tensor>,
+}
+
+struct Context<'a> {
+    episodes: &'a [PreparedEpisode],
+    config: &'a WorldModelConfig,
+    k: usize,
+    device: Device,
+}
+
+impl Context<'_> {
+    fn batch(&self, windows: &[(usize, usize)]) -> candle_core::Result<WindowBatch> {
+        let n = &self.config.normalization;
+        let (s, a, h) = (self.config.state_size(), self.config.action_size(), self.config.action_history);
+        let b = windows.len();
+        let hybrid = self.config.kind == ModelKind::Hybrid;
+        let mut start = Vec::with_capacity(b * s);
+        for &(e, t) in windows {
+            start.extend(self.episodes[e].trajectory.states[t].iter().map(|v| *v as f32));
+        }
+        let mut batch = WindowBatch {
+            start: Tensor::from_vec(start, (b, s), &self.device)?,
+            actions: Vec::new(),
+            prior: Vec::new(),
+            prior_input: Vec::new(),
+            next: Vec::new(),
+        };
+        for j in 0..self.k {
+            let mut actions = Vec::with_capacity(b * a * (1 + h));
+            let mut prior = Vec::new();
+            let mut prior_input = Vec::new();
+            let mut next = Vec::with_capacity(b * s);
+            for &(e, t) in windows {
+                let episode = &self.episodes[e];
+                let step = t + j;
+                for back in 0..=h {
+                    let action = if step >= back { &episode.trajectory.actions[step - back] } else { &episode.hold };
+                    actions.extend(action.iter().enumerate().map(|(i, v)| ((*v as f32) - n.action_mean[i]) / n.action_std[i]));
+                }
+                if hybrid {
+                    prior.extend(episode.prior[step].iter().map(|v| *v as f32));
+                    prior_input.extend(episode.prior[step].iter().enumerate().map(|(i, v)| ((*v as f32) - n.prior_mean[i]) / n.prior_std[i]));
+                }
+                next.extend(episode.trajectory.states[step + 1].iter().map(|v| *v as f32));
+            }
+            batch.actions.push(Tensor::from_vec(actions, (b, a * (1 + h)), &self.device)?);
+            if hybrid {
+                batch.prior.push(Tensor::from_vec(prior, (b, s), &self.device)?);
+                batch.prior_input.push(Tensor::from_vec(prior_input, (b, s), &self.device)?);
+            }
+            batch.next.push(Tensor::from_vec(next, (b, s), &self.device)?);
+        }
+        Ok(batch)
+    }
+
+    /// Mean squared error of a k-step open-loop rollout, in normalized target units. For
+    /// hybrid models the physics step's change is taken along the logged trajectory: stepping
+    /// rapier inside the loss would not be differentiable.
+    fn loss(&self, network: &MemberNetwork, batch: &WindowBatch) -> candle_core::Result<Tensor> {
+        let n = &self.config.normalization;
+        let s = self.config.state_size();
+        let row = |v: &[f32]| Tensor::from_slice(v, (1, s), &self.device);
+        let (state_mean, state_std) = (row(&n.state_mean)?, row(&n.state_std)?);
+        let (target_mean, target_std) = (row(&n.target_mean)?, row(&n.target_std)?);
+        let mut state = batch.start.clone();
+        let mut total: Option<Tensor> = None;
+        for j in 0..self.k {
+            let normalized = state.broadcast_sub(&state_mean)?.broadcast_div(&state_std)?;
+            let mut parts = vec![normalized, batch.actions[j].clone()];
+            if self.config.kind == ModelKind::Hybrid {
+                parts.push(batch.prior_input[j].clone());
+            }
+            let input = Tensor::cat(&parts, 1)?;
+            let target = network.forward(&input)?.broadcast_mul(&target_std)?.broadcast_add(&target_mean)?;
+            let base = if self.config.kind == ModelKind::Hybrid { (&state + &batch.prior[j])? } else { state.clone() };
+            state = (base + target)?;
+            let error = (&state - &batch.next[j])?.broadcast_div(&target_std)?.sqr()?.mean_all()?;
+            total = Some(match total {
+                Some(t) => (t + error)?,
+                None => error,
+            });
+        }
+        total.expect("k ≥ 1") / self.k as f64
+    }
+}
+
+fn initialize(varmap: &VarMap, config: &WorldModelConfig, member: usize, rng: &mut ChaCha8Rng) -> candle_core::Result<()> {
+    let device = Device::Cpu;
+    let mut sizes = vec![config.input_size()];
+    sizes.extend(&config.hidden);
+    sizes.push(config.state_size());
+    let mut vars = varmap.data().lock().expect("varmap lock");
+    let layers = sizes.len() - 1;
+    for (i, w) in sizes.windows(2).enumerate() {
+        // Glorot-uniform, with the last layer scaled down so an untrained model predicts
+        // nearly the mean change (or no correction).
+        let scale = if i + 1 == layers { 0.1 } else { 1.0 };
+        let bound = scale * (6.0 / (w[0] + w[1]) as f64).sqrt();
+        let weights: Vec<f32> = (0..w[0] * w[1]).map(|_| rng.random_range(-bound..bound) as f32).collect();
+        let prefix = format!("member.{member}.layers.{i}");
+        vars.insert(format!("{prefix}.weight"), Var::from_tensor(&Tensor::from_vec(weights, (w[1], w[0]), &device)?)?);
+        vars.insert(format!("{prefix}.bias"), Var::from_tensor(&Tensor::zeros(w[1], DType::F32, &device)?)?);
+    }
+    Ok(())
+}
+
+/// Trains a world model for `config` on `episodes` (from [`prepare_episodes`]).
+/// `on_epoch` sees each epoch's metrics as they come (progress and logs).
+pub fn train(
+    config: &Arc<ScenarioConfig>,
+    episodes: &[PreparedEpisode],
+    options: &TrainOptions,
+    provenance: serde_json::Value,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<TrainedModel, WorldModelError> {
+    let net = |e: candle_core::Error| WorldModelError::Network(e.to_string());
+    if options.rollout_steps == 0 || options.batch_size == 0 || options.ensemble == 0 || options.max_epochs == 0 {
+        return Err(WorldModelError::Data("rollout steps, batch size, ensemble size and epochs must be at least 1".into()));
+    }
+    if episodes.len() < 2 {
+        return Err(WorldModelError::Data(format!("{} episodes: training needs at least 2 (one for validation)", episodes.len())));
+    }
+    let hybrid = options.kind == ModelKind::Hybrid;
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let (train_set, validation_set) = split(episodes.len(), options.validation_fraction, &mut rng);
+    let fingerprint = ScenarioFingerprint::of(config);
+    let (s, a) = (fingerprint.state_names.len(), fingerprint.action_names.len());
+
+    let transitions = |set: &[usize]| -> Vec<(usize, usize)> {
+        set.iter().flat_map(|&e| (0..episodes[e].trajectory.transitions()).map(move |t| (e, t))).collect()
+    };
+    let train_transitions = transitions(&train_set);
+    if train_transitions.is_empty() {
+        return Err(WorldModelError::Data("the training episodes hold no transitions (each needs at least two frames)".into()));
+    }
+    let (state_mean, state_std) = mean_std(train_transitions.iter().map(|&(e, t)| episodes[e].trajectory.states[t].as_slice()), s);
+    let (action_mean, action_std) = mean_std(train_transitions.iter().map(|&(e, t)| episodes[e].trajectory.actions[t].as_slice()), a);
+    let (prior_mean, prior_std) = if hybrid {
+        mean_std(train_transitions.iter().map(|&(e, t)| episodes[e].prior[t].as_slice()), s)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let targets: Vec<Vec<f64>> = train_transitions
+        .iter()
+        .map(|&(e, t)| {
+            let ep = &episodes[e];
+            (0..s)
+                .map(|d| {
+                    let change = ep.trajectory.states[t + 1][d] - ep.trajectory.states[t][d];
+                    if hybrid {
+                        change - ep.prior[t][d]
+                    } else {
+                        change
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let (target_mean, target_std) = mean_std(targets.iter().map(Vec::as_slice), s);
+    let mut model_config = WorldModelConfig {
+        format: WORLD_MODEL_FORMAT.into(),
+        kind: options.kind,
+        scenario: fingerprint,
+        hidden: options.hidden.clone(),
+        activation: options.activation.clone(),
+        ensemble: options.ensemble,
+        action_history: options.action_history,
+        normalization: Normalization { state_mean, state_std, action_mean, action_std, prior_mean, prior_std, target_mean, target_std },
+        disagreement_threshold: 0.0,
+        training: serde_json::Value::Null,
+    };
+
+    // Episodes shorter than the rollout use what they have.
+    let k = options.rollout_steps.min(episodes.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
+    let context = Context { episodes, config: &model_config, k, device: Device::Cpu };
+    let train_windows = windows(episodes, &train_set, k);
+    let validation_windows = windows(episodes, &validation_set, k);
+    if train_windows.is_empty() || validation_windows.is_empty() {
+        return Err(WorldModelError::Data(format!("no episode in the training or validation set is {k} transitions long")));
+    }
+    let validation_batches: Vec<WindowBatch> =
+        validation_windows.chunks(4096).map(|c| context.batch(c)).collect::<candle_core::Result<_>>().map_err(net)?;
+
+    let varmap = VarMap::new();
+    let mut metrics = Vec::new();
+    let device = Device::Cpu;
+    for member in 0..options.ensemble {
+        let mut member_rng = ChaCha8Rng::seed_from_u64(options.seed.wrapping_add(1 + member as u64));
+        initialize(&varmap, &model_config, member, &mut member_rng).map_err(net)?;
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let network = MemberNetwork::new(&model_config, vb.pp(format!("member.{member}"))).map_err(net)?;
+        let prefix = format!("member.{member}.");
+        let member_vars: Vec<(String, Var)> = {
+            let data = varmap.data().lock().expect("varmap lock");
+            let mut vars: Vec<(String, Var)> = data.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(n, v)| (n.clone(), v.clone())).collect();
+            vars.sort_by(|x, y| x.0.cmp(&y.0));
+            vars
+        };
+        let mut optimizer = <candle_nn::AdamW as candle_nn::Optimizer>::new(
+            member_vars.iter().map(|(_, v)| v.clone()).collect(),
+            candle_nn::ParamsAdamW { lr: options.learning_rate, weight_decay: 1e-5, ..Default::default() },
+        )
+        .map_err(net)?;
+        let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
+        let mut since_best = 0;
+        let mut order = train_windows.clone();
+        for epoch in 0..options.max_epochs {
+            let started = std::time::Instant::now();
+            // Cosine decay to a tenth of the rate: late epochs refine rather than wander.
+            let progress = epoch as f64 / options.max_epochs as f64;
+            let rate = options.learning_rate * (0.1 + 0.45 * (1.0 + (std::f64::consts::PI * progress).cos()));
+            candle_nn::Optimizer::set_learning_rate(&mut optimizer, rate);
+            for i in (1..order.len()).rev() {
+                order.swap(i, member_rng.random_range(0..=i));
+            }
+            let (mut total, mut batches) = (0.0, 0usize);
+            for chunk in order.chunks(options.batch_size) {
+                let batch = context.batch(chunk).map_err(net)?;
+                let loss = context.loss(&network, &batch).map_err(net)?;
+                candle_nn::Optimizer::backward_step(&mut optimizer, &loss).map_err(net)?;
+                total += loss.to_scalar::<f32>().map_err(net)? as f64;
+                batches += 1;
+            }
+            let mut validation = 0.0;
+            for batch in &validation_batches {
+                validation += context.loss(&network, batch).and_then(|l| l.to_scalar::<f32>()).map_err(net)? as f64 * batch.start.dim(0).map_err(net)? as f64;
+            }
+            validation /= validation_windows.len() as f64;
+            let row = EpochMetrics {
+                member,
+                epoch,
+                train_loss: total / batches.max(1) as f64,
+                validation_loss: validation,
+                samples: order.len() * k,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            on_epoch(&row);
+            metrics.push(row);
+            if !validation.is_finite() {
+                return Err(WorldModelError::Network(format!("member {member}: the validation loss became {validation} at epoch {epoch}")));
+            }
+            if best.as_ref().is_none_or(|(b, _)| validation < *b) {
+                let snapshot = member_vars.iter().map(|(n, v)| v.as_tensor().copy().map(|t| (n.clone(), t))).collect::<candle_core::Result<_>>().map_err(net)?;
+                best = Some((validation, snapshot));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if since_best >= options.patience {
+                    break;
+                }
+            }
+        }
+        if let Some((_, snapshot)) = best {
+            for (name, var) in &member_vars {
+                var.set(&snapshot[name]).map_err(net)?;
+            }
+        }
+    }
+
+    let train_episodes: Vec<u64> = train_set.iter().map(|&e| episodes[e].trajectory.episode_index).collect();
+    let validation_episodes: Vec<u64> = validation_set.iter().map(|&e| episodes[e].trajectory.episode_index).collect();
+    let mut trained = TrainedModel { config: model_config.clone(), varmap, metrics, train_episodes, validation_episodes };
+
+    // Calibrate the trust threshold on open-loop rollouts of the validation episodes, the
+    // situation an evaluation puts the model in.
+    let model = Arc::new(trained.model(Path::new("(training)"))?);
+    let validation_trajectories: Vec<&PreparedEpisode> = validation_set.iter().map(|&e| &episodes[e]).collect();
+    let report = open_loop(config, Some(&model), &validation_trajectories, &OpenLoopOptions { horizons: vec![1], stride: usize::MAX, full_episode: true })?;
+    let worst = report.episode_disagreement.iter().copied().fold(0.0, f64::max);
+    model_config.disagreement_threshold = worst * 1.5;
+    model_config.training = serde_json::json!({
+        "options": options,
+        "train_episodes": trained.train_episodes.len(),
+        "validation_episodes": trained.validation_episodes.len(),
+        "transitions": train_transitions.len(),
+        "best_validation_loss": trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min),
+        "calibration": {"validation_episode_disagreement_max": worst, "margin": 1.5},
+        "dreamrig_version": env!("CARGO_PKG_VERSION"),
+        "provenance": provenance,
+    });
+    trained.config = model_config;
+    Ok(trained)
+}

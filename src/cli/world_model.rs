@@ -1,0 +1,344 @@
+use super::UsageError;
+use anyhow::Context;
+use dreamrig_datasets::LeRobotDataset;
+use dreamrig_eval::{EvalSpec, RunOptions, SpecOverrides};
+use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions, OpenLoopReport};
+use dreamrig_sim::world_model::train::{prepare_episodes, train, EpochMetrics, PreparedEpisode, TrainOptions, Trajectory};
+use dreamrig_sim::world_model::{ModelKind, WorldModel};
+use dreamrig_sim::{PhysicsWorld, World};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum WorldModelCommand {
+    /// Train a learned or hybrid world model on a LeRobot v3.0 dataset.
+    Train(TrainArgs),
+    /// Open-loop prediction error of a model (and of the physics prior alone) on held-out data.
+    Eval(EvalArgs),
+    /// Run one policy zoo in two worlds and compare the policies' success rates.
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// LeRobot v3.0 dataset with observation.environment_state and action (what
+    /// `dreamrig dataset generate` and `dreamrig eval --record-dataset` write).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// The scenario the model is for (file or shipped name): its robot and state layout, and
+    /// for hybrid models the physics prior.
+    #[arg(long)]
+    pub scenario: String,
+    #[arg(long, value_parser = ["learned", "hybrid"])]
+    pub kind: String,
+    /// Model config to write (`.json`); the weights go beside it (`.safetensors`).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 3)]
+    pub ensemble: usize,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, default_value = "128,128", value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Earlier actions the model sees besides the current one.
+    #[arg(long, default_value_t = 2)]
+    pub action_history: usize,
+    /// Steps of the open-loop rollout loss.
+    #[arg(long, default_value_t = 5)]
+    pub rollout_steps: usize,
+    #[arg(long, default_value_t = 60)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Epochs without a better validation loss before stopping.
+    #[arg(long, default_value_t = 8)]
+    pub patience: usize,
+    /// Share of the episodes kept for validation (split by episode).
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_fraction: f64,
+    /// Use only the first N episodes of the dataset.
+    #[arg(long)]
+    pub max_episodes: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// World-model config (`.json`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Held-out LeRobot v3.0 dataset.
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Scenario whose physics is the prior (default: the one the model was trained for, by
+    /// its shipped name).
+    #[arg(long)]
+    pub scenario: Option<String>,
+    #[arg(long, default_value = "1,10,50", value_delimiter = ',')]
+    pub horizons: Vec<usize>,
+    /// Steps between the starts of successive rollouts in an episode.
+    #[arg(long, default_value_t = 10)]
+    pub stride: usize,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Evaluation spec with the policy zoo.
+    pub spec: PathBuf,
+    /// The world taken as truth: `physics` (the spec's scenarios) or `physics:SCENARIO`.
+    #[arg(long, default_value = "physics")]
+    pub reference: String,
+    /// The world under test: `hybrid:MODEL.json`, `learned:MODEL.json` or `physics:SCENARIO`.
+    #[arg(long)]
+    pub candidate: String,
+    /// Folder for both runs and the comparison tables and report.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(command: WorldModelCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        WorldModelCommand::Train(args) => train_command(args),
+        WorldModelCommand::Eval(args) => eval_command(args),
+        WorldModelCommand::Compare(args) => compare_command(args),
+    }
+}
+
+/// Reads a dataset's episodes as state/action trajectories for `scenario`.
+pub fn load_trajectories(dataset: &Path, config: &dreamrig_sim::scenario::config::ScenarioConfig) -> anyhow::Result<Vec<Trajectory>> {
+    let data = LeRobotDataset::open(dataset)?;
+    let probe = PhysicsWorld::new(Arc::new(config.clone()));
+    let names = &probe.state_spec().names;
+    let feature = data.info.feature("observation.environment_state").ok_or_else(|| {
+        UsageError(format!(
+            "{}: the dataset has no observation.environment_state feature (the full simulator state a world model learns); record it with `dreamrig dataset generate` or `dreamrig eval --record-dataset`",
+            dataset.display()
+        ))
+    })?;
+    if let Some(listed) = feature.names.as_array() {
+        let listed: Vec<&str> = listed.iter().filter_map(|v| v.as_str()).collect();
+        if listed != names.iter().map(String::as_str).collect::<Vec<_>>() {
+            return Err(UsageError(format!(
+                "{}: observation.environment_state holds [{}], scenario {} has state [{}]",
+                dataset.display(),
+                listed.join(", "),
+                config.name,
+                names.join(", ")
+            ))
+            .into());
+        }
+    }
+    let metadata = data.episode_metadata()?;
+    let episodes = data.episodes(&["observation.environment_state", "action"])?;
+    let mut out = Vec::with_capacity(episodes.len());
+    for e in episodes {
+        let seed = metadata.iter().find(|m| m.episode_index == e.episode_index).map(|m| m.seed).ok_or_else(|| {
+            UsageError(format!("{}: episode {} has no dreamrig/seed in meta/episodes", dataset.display(), e.episode_index))
+        })?;
+        let row = |feature: &str, t: usize| -> Vec<f64> { e.frame(feature, t).unwrap_or_default().iter().map(|v| *v as f64).collect() };
+        out.push(Trajectory {
+            episode_index: e.episode_index as u64,
+            seed,
+            states: (0..e.frames).map(|t| row("observation.environment_state", t)).collect(),
+            actions: (0..e.frames).map(|t| row("action", t)).collect(),
+        });
+    }
+    Ok(out)
+}
+
+fn usage(e: dreamrig_sim::world_model::WorldModelError) -> anyhow::Error {
+    match e {
+        dreamrig_sim::world_model::WorldModelError::Network(_) | dreamrig_sim::world_model::WorldModelError::Sim(_) => e.into(),
+        other => UsageError(other.to_string()).into(),
+    }
+}
+
+fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let scenario = super::load_scenario(&args.scenario)?;
+    let config = scenario.config.clone();
+    let kind = if args.kind == "hybrid" { ModelKind::Hybrid } else { ModelKind::Learned };
+    if !(0.0..1.0).contains(&args.validation_fraction) || args.validation_fraction <= 0.0 {
+        return Err(UsageError(format!("--validation-fraction: expected a share between 0 and 1, got {}", args.validation_fraction)).into());
+    }
+    if args.out.extension().is_none_or(|e| e != "json") {
+        return Err(UsageError(format!("--out: expected a .json path for the model config, got {}", args.out.display())).into());
+    }
+    let mut trajectories = load_trajectories(&args.dataset, &config)?;
+    if let Some(n) = args.max_episodes {
+        trajectories.truncate(n);
+    }
+    let episodes = trajectories.len();
+    let transitions: usize = trajectories.iter().map(Trajectory::transitions).sum();
+    eprintln!("{episodes} episodes, {transitions} transitions from {}", args.dataset.display());
+    let prepared = prepare_episodes(&config, trajectories, kind == ModelKind::Hybrid).map_err(usage)?;
+    let options = TrainOptions {
+        kind,
+        hidden: args.hidden.clone(),
+        activation: "silu".into(),
+        ensemble: args.ensemble,
+        action_history: args.action_history,
+        max_epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        rollout_steps: args.rollout_steps,
+        validation_fraction: args.validation_fraction,
+        patience: args.patience,
+        seed: args.seed,
+    };
+    let progress = ProgressBar::new((args.epochs * args.ensemble) as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} epochs  {msg}").expect("valid template"),
+    );
+    let started = std::time::Instant::now();
+    let provenance = serde_json::json!({
+        "dataset": args.dataset.display().to_string(),
+        "scenario": args.scenario,
+        "episodes": episodes,
+    });
+    let mut samples = 0usize;
+    let mut on_epoch = |m: &EpochMetrics| {
+        samples += m.samples;
+        progress.set_position((m.member * args.epochs + m.epoch + 1) as u64);
+        progress.set_message(format!("member {} epoch {} train {:.4} validation {:.4}", m.member, m.epoch, m.train_loss, m.validation_loss));
+        tracing::info!(member = m.member, epoch = m.epoch, train = m.train_loss, validation = m.validation_loss, "epoch");
+    };
+    let trained = train(&config, &prepared, &options, provenance, &mut on_epoch).map_err(usage)?;
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    trained.save(&args.out).map_err(usage)?;
+    let metrics_path = args.out.with_extension("metrics.csv");
+    let mut csv = String::from("member,epoch,train_loss,validation_loss,samples,seconds\n");
+    for m in &trained.metrics {
+        csv.push_str(&format!("{},{},{},{},{},{}\n", m.member, m.epoch, m.train_loss, m.validation_loss, m.samples, m.seconds));
+    }
+    let temporary = metrics_path.with_extension("csv.partial");
+    std::fs::write(&temporary, csv).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, &metrics_path).with_context(|| format!("writing {}", metrics_path.display()))?;
+    let best = trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min);
+    println!(
+        "trained a {kind} model ({} members, {} epochs in all) in {seconds:.1} s ({:.0} samples/s); best validation loss {best:.5}; disagreement threshold {:.4}",
+        args.ensemble,
+        trained.metrics.len(),
+        samples as f64 / seconds.max(1e-9),
+        trained.config.disagreement_threshold
+    );
+    println!("model: {} (weights {}), metrics: {}", args.out.display(), args.out.with_extension("safetensors").display(), metrics_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Open-loop errors of a model and of the physics prior on a dataset.
+pub fn fidelity(
+    model_path: &Path,
+    dataset: &Path,
+    scenario: Option<&str>,
+    horizons: &[usize],
+    stride: usize,
+) -> anyhow::Result<(OpenLoopReport, OpenLoopReport, Arc<WorldModel>)> {
+    let model = Arc::new(WorldModel::load(model_path).map_err(usage)?);
+    let scenario = super::load_scenario(scenario.unwrap_or(&model.config.scenario.name))?;
+    model.check_scenario(&scenario.config).map_err(usage)?;
+    let trajectories = load_trajectories(dataset, &scenario.config)?;
+    let prepared: Vec<PreparedEpisode> = prepare_episodes(&scenario.config, trajectories, false).map_err(usage)?;
+    let refs: Vec<&PreparedEpisode> = prepared.iter().collect();
+    let options = OpenLoopOptions { horizons: horizons.to_vec(), stride, full_episode: false };
+    let with_model = open_loop(&scenario.config, Some(&model), &refs, &options).map_err(usage)?;
+    let physics = open_loop(&scenario.config, None, &refs, &options).map_err(usage)?;
+    Ok((with_model, physics, model))
+}
+
+fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.horizons.is_empty() || args.horizons.contains(&0) || args.stride == 0 {
+        return Err(UsageError("--horizons must list positive step counts and --stride must be positive".into()).into());
+    }
+    let (model, physics, loaded) = fidelity(&args.model, &args.dataset, args.scenario.as_deref(), &args.horizons, args.stride)?;
+    let kind = loaded.config.kind;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "open-loop error (RMSE / std of each state dimension in the data), {} vs the physics prior alone", kind)?;
+    writeln!(out, "{:>8} {:>10} {:>12} {:>14} {:>8}", "horizon", "windows", kind.to_string(), "physics prior", "ratio")?;
+    for (m, p) in model.horizons.iter().zip(&physics.horizons) {
+        writeln!(out, "{:>8} {:>10} {:>12.4} {:>14.4} {:>8.3}", m.horizon, m.windows, m.overall, p.overall, m.overall / p.overall.max(1e-12))?;
+    }
+    writeln!(out, "\nper dimension at horizon {}:", model.horizons.last().map(|h| h.horizon).unwrap_or(0))?;
+    if let (Some(m), Some(p)) = (model.horizons.last(), physics.horizons.last()) {
+        for (i, name) in model.state_names.iter().enumerate() {
+            writeln!(out, "  {name:<40} {:>10.4} {:>10.4}", m.per_dimension[i], p.per_dimension[i])?;
+        }
+    }
+    if model.failed_windows > 0 || physics.failed_windows > 0 {
+        writeln!(out, "failed rollouts (non-finite state): model {}, physics {}", model.failed_windows, physics.failed_windows)?;
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({"model": args.model.display().to_string(), "kind": kind, "dataset": args.dataset.display().to_string(), "model_error": model, "physics_error": physics});
+        let temporary = path.with_extension("json.partial");
+        std::fs::write(&temporary, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", temporary.display()))?;
+        std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_world(spec_path: &Path, world: &str, out: &Path, threads: Option<usize>) -> anyhow::Result<(EvalSpec, Vec<dreamrig_eval::SummaryRecord>)> {
+    let overrides = SpecOverrides::parse_world(world).map_err(|e| UsageError(format!("world {world:?}: {e}")))?;
+    let spec = EvalSpec::load_with(spec_path, &overrides).map_err(|e| match e {
+        dreamrig_eval::EvalError::Spec { .. } => anyhow::Error::new(UsageError(e.to_string())),
+        other => anyhow::Error::new(other),
+    })?;
+    let options = RunOptions {
+        out: out.to_path_buf(),
+        threads,
+        resume: false,
+        shard: None,
+        interrupt: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        show_progress: true,
+        record_frames: false,
+    };
+    let outcome = dreamrig_eval::run(&spec, &options).map_err(|e| match e {
+        dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(UsageError(m)),
+        other => anyhow::Error::new(other),
+    })?;
+    let summaries = dreamrig_eval::write_outputs(out, &format!("{} in {world}", spec.name), &spec.fingerprint, &outcome.entries)
+        .context("writing results")?;
+    Ok((spec, summaries))
+}
+
+fn compare_command(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if args.out.exists() {
+        return Err(UsageError(format!("--out: {} already exists; choose a new folder", args.out.display())).into());
+    }
+    eprintln!("reference: {}", args.reference);
+    let (reference_spec, reference) = run_world(&args.spec, &args.reference, &args.out.join("reference"), args.threads)?;
+    eprintln!("candidate: {}", args.candidate);
+    let (candidate_spec, candidate) = run_world(&args.spec, &args.candidate, &args.out.join("candidate"), args.threads)?;
+    let mut comparisons = Vec::new();
+    for (r, c) in reference_spec.scenarios.iter().zip(&candidate_spec.scenarios) {
+        let rows_r: Vec<_> = reference.iter().filter(|s| s.scenario == r.config.name).cloned().collect();
+        let rows_c: Vec<_> = candidate.iter().filter(|s| s.scenario == c.config.name).cloned().collect();
+        let label = if r.config.name == c.config.name { r.config.name.clone() } else { format!("{} vs {}", r.config.name, c.config.name) };
+        comparisons.push((label, dreamrig_eval::compare::compare(&args.reference, &rows_r, &args.candidate, &rows_c)));
+    }
+    dreamrig_eval::compare::write_comparison(&args.out, &comparisons)?;
+    for (scenario, c) in &comparisons {
+        println!("{scenario}: Pearson r = {:.3}, Spearman ρ = {:.3}, MMRV = {:.3}", c.pearson, c.spearman, c.mmrv);
+        println!("  {:<28} {:>10} {:>10} {:>8}", "policy", "reference", "candidate", "diff");
+        for row in &c.rows {
+            println!(
+                "  {:<28} {:>9.1}% {:>9.1}% {:>+8.1}",
+                row.policy,
+                100.0 * row.reference_success_rate,
+                100.0 * row.candidate_success_rate,
+                100.0 * row.difference
+            );
+        }
+    }
+    println!("comparison: {}", args.out.join("comparison.html").display());
+    Ok(ExitCode::SUCCESS)
+}

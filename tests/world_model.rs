@@ -1,0 +1,368 @@
+//! World models: files, worlds, batched stepping, training and their use from the CLI.
+
+mod common;
+
+use common::*;
+use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions};
+use dreamrig_sim::world_model::train::{prepare_episodes, train, PreparedEpisode, TrainOptions, TrainedModel, Trajectory};
+use dreamrig_sim::world_model::{ModelKind, WorldModel, WorldModelError};
+use dreamrig_sim::{HybridWorld, LearnedWorld, ModelBatch, Scenario, World};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+fn real(name: &str) -> PathBuf {
+    repo().join("scenarios/reality-gap").join(format!("{name}-real.yaml"))
+}
+
+/// Episodes of the shipped controller with action noise in `scenario`, as a dataset would
+/// hold them.
+fn collect(scenario: &Path, episodes: u64, first_seed: u64, noise: f64) -> Vec<Trajectory> {
+    let config = Scenario::load(scenario).unwrap().config;
+    let mut world = dreamrig_sim::PhysicsWorld::new(config.clone());
+    let mut policy = dreamrig_policies::zoo::by_name("auto", &config, world.observation_spec(), world.action_spec()).unwrap();
+    let spec = world.action_spec().clone();
+    (0..episodes)
+        .map(|k| {
+            let seed = first_seed + k;
+            let (mut observation, _) = world.reset(seed).unwrap();
+            policy.reset(seed);
+            let mut states = Vec::new();
+            let mut actions = Vec::new();
+            for t in 0..120u64 {
+                let mut action = policy.act(&observation).unwrap();
+                for (i, a) in action.iter_mut().enumerate() {
+                    // a cheap deterministic dither, scaled to the action range
+                    let x = (((t * 2654435761 + k * 97 + i as u64 * 40503) % 1000) as f64 / 1000.0) - 0.5;
+                    *a += noise * x * (spec.high[i] - spec.low[i]);
+                }
+                states.push(world.state().unwrap().values);
+                actions.push(action.clone());
+                let result = world.step(&action).unwrap();
+                observation = result.observation;
+                if result.terminated || result.truncated {
+                    break;
+                }
+            }
+            states.push(world.state().unwrap().values);
+            Trajectory { episode_index: k, seed, states, actions }
+        })
+        .collect()
+}
+
+fn small_options(kind: ModelKind) -> TrainOptions {
+    TrainOptions {
+        kind,
+        hidden: vec![32, 32],
+        ensemble: 2,
+        action_history: 1,
+        max_epochs: 30,
+        batch_size: 64,
+        learning_rate: 3e-3,
+        rollout_steps: 3,
+        patience: 5,
+        seed: 5,
+        ..TrainOptions::default()
+    }
+}
+
+fn trained(kind: ModelKind) -> (Arc<dreamrig_sim::scenario::config::ScenarioConfig>, TrainedModel, Vec<PreparedEpisode>) {
+    let nominal = Scenario::load(&shipped("cartpole-balance")).unwrap().config;
+    let trajectories = collect(&real("cartpole-balance"), 10, 100, 0.05);
+    let episodes = prepare_episodes(&nominal, trajectories, kind == ModelKind::Hybrid).unwrap();
+    let model = train(&nominal, &episodes, &small_options(kind), serde_json::Value::Null, &mut |_| {}).unwrap();
+    (nominal, model, episodes)
+}
+
+fn save(model: &TrainedModel, dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.json"));
+    model.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_saved_model_loads_back_and_steps_a_hybrid_world_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nominal, model, _) = trained(ModelKind::Hybrid);
+    let path = save(&model, dir.path(), "hybrid");
+    let loaded = Arc::new(WorldModel::load(&path).unwrap());
+    assert_eq!(loaded.config, model.config);
+    assert!(loaded.config.disagreement_threshold > 0.0, "the trust threshold is calibrated on validation episodes");
+
+    let mut world = HybridWorld::new(nominal.clone(), loaded.clone()).unwrap();
+    let (first, _) = world.reset(3).unwrap();
+    let mut trace = vec![first.flatten()];
+    let mut snapshot = None;
+    for t in 0..40 {
+        if t == 15 {
+            snapshot = Some(world.state().unwrap());
+        }
+        let result = world.step(&[2.0 * ((t as f64) * 0.3).sin()]).unwrap();
+        assert!(result.info.model_disagreement.is_some_and(|d| d.is_finite() && d >= 0.0));
+        // Sensors read the predicted state: joint_state.position is the state's positions.
+        let state = world.state().unwrap();
+        let positions = result.observation.get("joint_state.position").unwrap();
+        assert_eq!(positions.len(), 2);
+        assert!((positions[0] as f64 - state.values[0]).abs() < 1e-5);
+        trace.push(result.observation.flatten());
+        if result.terminated || result.truncated {
+            break;
+        }
+    }
+    // Continuing from a saved state reproduces the rest of the episode bit for bit.
+    let snapshot = snapshot.expect("episode reached step 15");
+    world.set_state(&snapshot).unwrap();
+    for (t, expected) in trace.iter().enumerate().skip(16) {
+        let Ok(result) = world.step(&[2.0 * (((t - 1) as f64) * 0.3).sin()]) else { break };
+        assert_eq!(&result.observation.flatten(), expected, "step {t}");
+    }
+}
+
+#[test]
+fn batched_stepping_equals_stepping_each_world_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nominal, model, _) = trained(ModelKind::Learned);
+    let model = Arc::new(WorldModel::load(&save(&model, dir.path(), "learned")).unwrap());
+    let seeds = [1u64, 2, 3, 4, 5];
+    let mut batch = ModelBatch::new(nominal.clone(), model.clone(), seeds.len()).unwrap();
+    batch.reset(&seeds).into_iter().for_each(|r| {
+        r.unwrap();
+    });
+    let mut alone: Vec<LearnedWorld> = seeds
+        .iter()
+        .map(|s| {
+            let mut w = LearnedWorld::new(nominal.clone(), model.clone()).unwrap();
+            w.reset(*s).unwrap();
+            w
+        })
+        .collect();
+    for t in 0..25 {
+        // World 2 sits out every third step, as finished episodes do.
+        let actions: Vec<Option<Vec<f64>>> =
+            (0..seeds.len()).map(|i| (i != 2 || t % 3 != 0).then(|| vec![(i as f64 - 2.0) * 0.5 + (t as f64 * 0.1).cos()])).collect();
+        let batched = batch.step(&actions);
+        for (i, result) in batched.into_iter().enumerate() {
+            let Some(action) = &actions[i] else {
+                assert!(result.is_none());
+                continue;
+            };
+            let single = alone[i].step(action);
+            match (result.unwrap(), single) {
+                (Ok(b), Ok(s)) => {
+                    assert_eq!(b.observation, s.observation, "world {i} step {t}");
+                    assert_eq!(b.info.model_disagreement, s.info.model_disagreement);
+                }
+                (Err(_), Err(_)) => {}
+                (b, s) => panic!("world {i} step {t}: batched {b:?} alone {s:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn training_is_deterministic_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, a, _) = trained(ModelKind::Hybrid);
+    let (_, b, _) = trained(ModelKind::Hybrid);
+    let (pa, pb) = (save(&a, dir.path(), "a"), save(&b, dir.path(), "b"));
+    assert_eq!(std::fs::read(pa.with_extension("safetensors")).unwrap(), std::fs::read(pb.with_extension("safetensors")).unwrap());
+    let losses = |m: &TrainedModel| m.metrics.iter().map(|e| (e.member, e.epoch, e.train_loss, e.validation_loss)).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+}
+
+#[test]
+fn a_model_for_another_scenario_or_a_corrupt_file_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nominal, model, _) = trained(ModelKind::Learned);
+    let path = save(&model, dir.path(), "learned");
+    let loaded = Arc::new(WorldModel::load(&path).unwrap());
+
+    let reacher = Scenario::load(&shipped("reacher-2link")).unwrap().config;
+    let error = LearnedWorld::new(reacher, loaded.clone()).err().expect("refused").to_string();
+    assert!(error.contains("robot.joint.slider.position") && error.contains("reacher-2link"), "{error}");
+
+    // Same state layout, different robot: the real cart-pole has other joint dynamics.
+    let real_config = Scenario::load(&real("cartpole-balance")).unwrap().config;
+    let error = LearnedWorld::new(real_config, loaded.clone()).err().expect("refused").to_string();
+    assert!(error.contains("trained for scenario \"cartpole-balance\""), "{error}");
+
+    let error = HybridWorld::new(nominal, loaded).err().expect("refused").to_string();
+    assert!(error.contains("learned model"), "{error}");
+
+    std::fs::write(path.with_extension("safetensors"), b"not safetensors").unwrap();
+    let error = WorldModel::load(&path).err().expect("refused");
+    assert!(matches!(error, WorldModelError::File { .. }) && error.to_string().contains("cannot load weights"), "{error}");
+
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["normalization"]["state_std"] = serde_json::json!([1.0]);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let error = WorldModel::load(&path).err().expect("refused").to_string();
+    assert!(error.contains("normalization.state_std has 1 values, expected 4"), "{error}");
+}
+
+#[test]
+fn the_hybrid_learns_the_gap_between_nominal_and_real_physics() {
+    let (nominal, model, _) = trained(ModelKind::Hybrid);
+    let model = Arc::new(model.model(Path::new("hybrid")).unwrap());
+    let held_out = prepare_episodes(&nominal, collect(&real("cartpole-balance"), 6, 900, 0.05), false).unwrap();
+    let refs: Vec<&PreparedEpisode> = held_out.iter().collect();
+    let options = OpenLoopOptions { horizons: vec![1, 10], stride: 5, full_episode: false };
+    let hybrid = open_loop(&nominal, Some(&model), &refs, &options).unwrap();
+    let physics = open_loop(&nominal, None, &refs, &options).unwrap();
+    assert!(hybrid.horizons[0].windows > 50);
+    // A small network trained on ten episodes closes most of the one-step gap.
+    assert!(
+        hybrid.horizons[0].overall < 0.5 * physics.horizons[0].overall,
+        "hybrid {:.4} vs physics {:.4}",
+        hybrid.horizons[0].overall,
+        physics.horizons[0].overall
+    );
+}
+
+fn dreamrig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dreamrig")).args(args).current_dir(repo()).output().expect("dreamrig runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let out = dreamrig(&[
+        "dataset",
+        "generate",
+        real("cartpole-balance").to_str().unwrap(),
+        "--policy",
+        "auto",
+        "--episodes",
+        "8",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let model = d.join("hybrid.json");
+    let out = dreamrig(&[
+        "wm",
+        "train",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--scenario",
+        "cartpole-balance",
+        "--kind",
+        "hybrid",
+        "--out",
+        model.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--ensemble",
+        "2",
+        "--hidden",
+        "32,32",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let metrics = std::fs::read_to_string(model.with_extension("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().next(), Some("member,epoch,train_loss,validation_loss,samples,seconds"));
+    assert_eq!(metrics.lines().count(), 1 + 4, "2 members × 2 epochs");
+
+    let report = d.join("fidelity.json");
+    let out = dreamrig(&[
+        "wm",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--horizons",
+        "1,10",
+        "--json",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["model_error"]["horizons"][1]["horizon"], 10);
+    assert!(report["physics_error"]["horizons"][0]["overall"].as_f64().unwrap() > 0.0);
+
+    // Any policy runs inside the model, from the eval command line, identically on 1 or 2
+    // threads, with disagreement in the tables.
+    let spec = d.join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "version: 1\nepisodes: 6\nscenarios:\n  - scenario: cartpole-balance\npolicies:\n  - {name: lqr, controller: lqr}\n  - {name: zero, baseline: zero}\n",
+    )
+    .unwrap();
+    let dynamics = format!("hybrid:{}", model.display());
+    let mut folders = Vec::new();
+    for threads in ["1", "2"] {
+        let run = d.join(format!("run{threads}"));
+        let out = dreamrig(&[
+            "eval",
+            spec.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--dynamics",
+            &dynamics,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        folders.push(run);
+    }
+    let a = std::fs::read(folders[0].join("episodes.csv")).unwrap();
+    assert_eq!(a, std::fs::read(folders[1].join("episodes.csv")).unwrap());
+    let csv = String::from_utf8(a).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with("model_disagreement,untrusted"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 12);
+
+    // The same model named in a scenario file.
+    let scenario = d.join("cartpole-hybrid.yaml");
+    let nominal = std::fs::read_to_string(shipped("cartpole-balance")).unwrap();
+    let urdf = repo().join("scenarios/robots/cartpole.urdf");
+    std::fs::write(
+        &scenario,
+        nominal
+            .replace("urdf: robots/cartpole.urdf", &format!("urdf: {}", urdf.display()))
+            .replace("dynamics: {backend: physics}", "dynamics: {backend: hybrid, model: hybrid.json}"),
+    )
+    .unwrap();
+    let out = dreamrig(&["run", scenario.to_str().unwrap(), "--policy", "lqr", "--episodes", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("summary: 2 episodes"), "{}", text(&out));
+
+    std::fs::write(
+        &scenario,
+        nominal
+            .replace("urdf: robots/cartpole.urdf", &format!("urdf: {}", urdf.display()))
+            .replace("dynamics: {backend: physics}", "dynamics: {backend: hybrid, model: missing.json}"),
+    )
+    .unwrap();
+    let out = dreamrig(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("dynamics.model") && text(&out).contains("missing.json"), "{}", text(&out));
+
+    let out = dreamrig(&["eval", spec.to_str().unwrap(), "--out", d.join("bad").to_str().unwrap(), "--dynamics", "hybrid"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--dynamics"), "{}", text(&out));
+
+    // Two worlds compared on one zoo.
+    let out = dreamrig(&[
+        "wm",
+        "compare",
+        spec.to_str().unwrap(),
+        "--reference",
+        &format!("physics:{}", real("cartpole-balance").display()),
+        "--candidate",
+        &dynamics,
+        "--out",
+        d.join("compare").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let comparison: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("compare/comparison.json")).unwrap()).unwrap();
+    let rows = comparison[0]["comparison"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(comparison[0]["comparison"]["spearman"].is_number());
+    assert!(d.join("compare/comparison.html").is_file() && d.join("compare/reference/summary.csv").is_file());
+}
