@@ -51,7 +51,12 @@ fn model(kind: ModelKind, episodes: &[PreparedEpisode], config: &Arc<dreamrig_si
 /// of 8 lanes with AVX2, 16 with AVX-512).
 fn peak_gflops() -> (f64, String) {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let mhz = info.lines().find(|l| l.starts_with("cpu MHz")).and_then(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0);
+    let mhz = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or_default();
     let per_cycle = if flags.contains(" avx512f") {
         64.0
@@ -100,7 +105,8 @@ fn world_model(c: &mut Criterion) {
                         w.reset(i as u64).unwrap();
                     });
                     let started = std::time::Instant::now();
-                    let stepped = worlds.par_iter_mut().enumerate().map(|(i, w)| w.step(&[(i % 7) as f64 - 3.0]).is_ok()).filter(|ok| *ok).count();
+                    let stepped =
+                        worlds.par_iter_mut().enumerate().map(|(i, w)| w.step(&[(i % 7) as f64 - 3.0]).is_ok()).filter(|ok| *ok).count();
                     total += started.elapsed();
                     std::hint::black_box(stepped);
                 }
@@ -124,7 +130,10 @@ fn world_model(c: &mut Criterion) {
             runs += 1;
         }
         let gflops = flops * runs as f64 / started.elapsed().as_secs_f64() / 1e9;
-        println!("forward pass, {rows} rows: {gflops:.2} GFLOP/s = {:.1}% of the {peak:.0} GFLOP/s peak ({how})", 100.0 * gflops / peak.max(1e-9));
+        println!(
+            "forward pass, {rows} rows: {gflops:.2} GFLOP/s = {:.1}% of the {peak:.0} GFLOP/s peak ({how})",
+            100.0 * gflops / peak.max(1e-9)
+        );
         group.throughput(Throughput::Elements(rows as u64));
         group.bench_function(BenchmarkId::new("hybrid_forward", rows), |b| b.iter(|| hybrid.predict(inputs.clone(), rows).unwrap()));
     }

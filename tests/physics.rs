@@ -57,6 +57,50 @@ fn a_small_angle_pendulum_swings_with_the_textbook_period() {
     assert!(error < 0.01, "period {measured:.5} s, expected {expected:.5} s ({:.3}% off)", error * 100.0);
 }
 
+/// Period of upward zero crossings of the hinge angle.
+fn measured_period(world: &mut dyn World, steps: usize) -> f64 {
+    let trace = hinge_trace(world, steps);
+    let dt = world.control_period();
+    let crossings: Vec<f64> = trace
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0].0 < 0.0 && w[1].0 >= 0.0)
+        .map(|(i, w)| (i as f64 + w[0].0.abs() / (w[1].0 - w[0].0)) * dt)
+        .collect();
+    assert!(crossings.len() >= 3, "only {} crossings", crossings.len());
+    (crossings[crossings.len() - 1] - crossings[0]) / (crossings.len() - 1) as f64
+}
+
+#[test]
+fn a_payload_changes_the_pendulum_period_as_a_point_mass_should() {
+    let text = std::fs::read_to_string(fixture("pendulum.yaml"))
+        .unwrap()
+        .replace("  initial_joints:", "  payload:\n    - {link: bob, mass: 0.5, position: [0, 0, -2.0]}\n  initial_joints:");
+    let scenario = dreamrig_sim::Scenario::from_bytes(text.as_bytes(), &fixture("pendulum.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let mut world = dreamrig_sim::PhysicsWorld::new(scenario.config);
+    world.reset(0).unwrap();
+    let measured = measured_period(&mut world, 2000);
+    // A point mass m2 at 2d from the pivot: I = I_com + m d² + m2 (2d)², restoring m g d + m2 g 2d.
+    let (m, d, i_com, g, m2): (f64, f64, f64, f64, f64) = (1.0, 1.0, 0.001, 9.81, 0.5);
+    let expected = 2.0 * std::f64::consts::PI * ((i_com + m * d * d + m2 * 4.0 * d * d) / (g * (m * d + m2 * 2.0 * d))).sqrt();
+    let error = (measured - expected).abs() / expected;
+    assert!(error < 0.01, "period {measured:.5} s, expected {expected:.5} s ({:.3}% off)", error * 100.0);
+}
+
+#[test]
+fn joint_damping_from_the_scenario_takes_the_energy_out_of_a_swing() {
+    let text = std::fs::read_to_string(fixture("pendulum.yaml"))
+        .unwrap()
+        .replace("  initial_joints:", "  joint_dynamics:\n    hinge: {damping: 0.5}\n  initial_joints:");
+    let scenario = dreamrig_sim::Scenario::from_bytes(text.as_bytes(), &fixture("pendulum.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scenario.config.robot.model.joints[0].damping, 0.5);
+    let mut world = dreamrig_sim::PhysicsWorld::new(scenario.config);
+    world.reset(0).unwrap();
+    let trace = hinge_trace(&mut world, 1000);
+    let late = trace[900..].iter().map(|(q, _)| q.abs()).fold(0.0, f64::max);
+    assert!(late < 0.5 * 0.05, "after 9 s the swing is still {late:.4} rad of 0.05");
+}
+
 #[test]
 fn a_frictionless_undamped_pendulum_gains_no_energy_over_ten_seconds() {
     let text = std::fs::read_to_string(fixture("pendulum.yaml")).unwrap().replace("hinge: 0.05", "hinge: 1.2");

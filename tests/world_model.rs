@@ -206,17 +206,15 @@ fn the_hybrid_learns_the_gap_between_nominal_and_real_physics() {
     let model = Arc::new(model.model(Path::new("hybrid")).unwrap());
     let held_out = prepare_episodes(&nominal, collect(&real("cartpole-balance"), 6, 900, 0.05), false).unwrap();
     let refs: Vec<&PreparedEpisode> = held_out.iter().collect();
-    let options = OpenLoopOptions { horizons: vec![1, 10], stride: 5, full_episode: false };
+    let options = OpenLoopOptions { horizons: vec![1, 10, 50], stride: 5 };
     let hybrid = open_loop(&nominal, Some(&model), &refs, &options).unwrap();
     let physics = open_loop(&nominal, None, &refs, &options).unwrap();
-    assert!(hybrid.horizons[0].windows > 50);
-    // A small network trained on ten episodes closes most of the one-step gap.
-    assert!(
-        hybrid.horizons[0].overall < 0.5 * physics.horizons[0].overall,
-        "hybrid {:.4} vs physics {:.4}",
-        hybrid.horizons[0].overall,
-        physics.horizons[0].overall
-    );
+    assert!(hybrid.horizons[2].windows > 50);
+    // The bar for the reality gap (hybrid ≤ 0.3 × nominal physics at 50 steps), met
+    // here by a small network trained on ten episodes; docs/world-model.md has the full runs.
+    for (h, p) in hybrid.horizons.iter().zip(&physics.horizons) {
+        assert!(h.overall <= 0.3 * p.overall, "horizon {}: hybrid {:.4} vs physics {:.4}", h.horizon, h.overall, p.overall);
+    }
 }
 
 fn dreamrig(args: &[&str]) -> Output {
@@ -298,16 +296,8 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     let mut folders = Vec::new();
     for threads in ["1", "2"] {
         let run = d.join(format!("run{threads}"));
-        let out = dreamrig(&[
-            "eval",
-            spec.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--threads",
-            threads,
-            "--dynamics",
-            &dynamics,
-        ]);
+        let out =
+            dreamrig(&["eval", spec.to_str().unwrap(), "--out", run.to_str().unwrap(), "--threads", threads, "--dynamics", &dynamics]);
         assert!(out.status.success(), "{}", text(&out));
         folders.push(run);
     }
@@ -365,4 +355,64 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     assert_eq!(rows.len(), 2);
     assert!(comparison[0]["comparison"]["spearman"].is_number());
     assert!(d.join("compare/comparison.html").is_file() && d.join("compare/reference/summary.csv").is_file());
+}
+
+/// The ranking bar: a hybrid model trained on logged "real" cart-pole data ranks a
+/// 9-policy zoo as the real system does (Spearman ρ ≥ 0.9). Scaled down from
+/// `scripts/reality-gap.sh cartpole` (fewer epochs, one ensemble member, 20 episodes per policy)
+/// so that it fits in CI; docs/world-model.md has the full run.
+#[test]
+fn a_hybrid_model_ranks_a_policy_zoo_as_the_real_cart_pole_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let out = dreamrig(&[
+        "eval",
+        "evals/reality-gap/cartpole-data.yaml",
+        "--out",
+        d.join("data-run").to_str().unwrap(),
+        "--record-dataset",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let model = d.join("hybrid.json");
+    let out = dreamrig(&[
+        "wm",
+        "train",
+        "--dataset",
+        data.join("cartpole-balance-real").to_str().unwrap(),
+        "--scenario",
+        "cartpole-balance",
+        "--kind",
+        "hybrid",
+        "--out",
+        model.to_str().unwrap(),
+        "--epochs",
+        "12",
+        "--ensemble",
+        "1",
+        "--seed",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let zoo = std::fs::read_to_string(repo().join("evals/reality-gap/cartpole-zoo.yaml")).unwrap().replace("episodes: 40", "episodes: 20");
+    let spec = d.join("zoo.yaml");
+    std::fs::write(&spec, zoo).unwrap();
+    let out = dreamrig(&[
+        "wm",
+        "compare",
+        spec.to_str().unwrap(),
+        "--reference",
+        &format!("physics:{}", real("cartpole-balance").display()),
+        "--candidate",
+        &format!("hybrid:{}", model.display()),
+        "--out",
+        d.join("compare").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let comparison: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("compare/comparison.json")).unwrap()).unwrap();
+    let c = &comparison[0]["comparison"];
+    assert_eq!(c["rows"].as_array().unwrap().len(), 9);
+    let spearman = c["spearman"].as_f64().unwrap();
+    assert!(spearman >= 0.9, "Spearman ρ = {spearman}\n{}", text(&out));
 }

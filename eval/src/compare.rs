@@ -162,8 +162,7 @@ pub fn write_comparison(out: &Path, comparisons: &[(String, Comparison)]) -> Res
     .map_err(|e| EvalError::Io { path: out.join("comparison.parquet"), reason: e.to_string() })?;
     write_parquet(&out.join("comparison.parquet"), &mut df)?;
     write_csv(&out.join("comparison.csv"), &mut df)?;
-    let json: Vec<serde_json::Value> =
-        comparisons.iter().map(|(s, c)| serde_json::json!({"scenario": s, "comparison": c})).collect();
+    let json: Vec<serde_json::Value> = comparisons.iter().map(|(s, c)| serde_json::json!({"scenario": s, "comparison": c})).collect();
     write_atomic(&out.join("comparison.json"), &serde_json::to_vec_pretty(&json).expect("comparison serializes"))?;
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>dreamrig world comparison</title>\

@@ -314,7 +314,9 @@ fn run_batch(
     let policy_spec = &spec.policies[keys[0].policy];
     let records: Vec<EpisodeRecord> = keys
         .iter()
-        .map(|k| empty_record(&scenario.config.name, &policy_spec.name, k.episode, episode_seed(spec.seed, &scenario.config.name, k.episode)))
+        .map(|k| {
+            empty_record(&scenario.config.name, &policy_spec.name, k.episode, episode_seed(spec.seed, &scenario.config.name, k.episode))
+        })
         .collect();
     let fallback = records.clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Option<Vec<(EpisodeRecord, Option<EpisodeBuffer>, f64)>> {
@@ -350,13 +352,15 @@ fn run_batch(
                 }
             }
         }
-        let layout = FrameLayout::new(&observation_spec, &action_spec, &dreamrig_sim::StateSpec { names: batch.world(0).state_names().to_vec() });
+        let layout =
+            FrameLayout::new(&observation_spec, &action_spec, &dreamrig_sim::StateSpec { names: batch.world(0).state_names().to_vec() });
         let task = if scenario.config.description.is_empty() { scenario.config.name.clone() } else { scenario.config.description.clone() };
         let mut buffers: Vec<Option<EpisodeBuffer>> = (0..keys.len())
             .map(|i| {
                 record_frames.then(|| {
                     let mut buffer = EpisodeBuffer::new(&layout, &task, seeds[i], &policy_spec.name, serde_json::Value::Null);
-                    buffer.parameters = batch.parameters(i).map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
+                    buffer.parameters =
+                        batch.parameters(i).map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
                     buffer
                 })
             })
@@ -395,9 +399,8 @@ fn run_batch(
                     None => None,
                 });
             }
-            let states: Vec<Option<WorldState>> = (0..keys.len())
-                .map(|i| (record_frames && actions[i].is_some()).then(|| batch.world(i).state().ok()).flatten())
-                .collect();
+            let states: Vec<Option<WorldState>> =
+                (0..keys.len()).map(|i| (record_frames && actions[i].is_some()).then(|| batch.world(i).state().ok()).flatten()).collect();
             let results = batch.step(&actions);
             for (i, result) in results.into_iter().enumerate() {
                 let Some(result) = result else { continue };

@@ -149,7 +149,8 @@ impl EvalSpec {
                     if given.is_file() {
                         given
                     } else {
-                        dreamrig_sim::scenario::resolve(name).map_err(|e| invalid(path, &format!("{key}.scenario (overridden)"), e.to_string()))?
+                        dreamrig_sim::scenario::resolve(name)
+                            .map_err(|e| invalid(path, &format!("{key}.scenario (overridden)"), e.to_string()))?
                     }
                 }
                 None => {
@@ -176,11 +177,13 @@ impl EvalSpec {
                     if let Some(model) = model {
                         // The model is part of what the run depends on.
                         for file in [model.clone(), model.with_extension("safetensors")] {
-                            let bytes = std::fs::read(&file).map_err(|e| invalid(path, "--dynamics", format!("{}: {e}", file.display())))?;
+                            let bytes =
+                                std::fs::read(&file).map_err(|e| invalid(path, "--dynamics", format!("{}: {e}", file.display())))?;
                             fingerprint = fnv1a(fingerprint, &bytes);
                         }
                     }
-                    override_dynamics(&scenario_bytes, backend, model.as_deref()).map_err(|m| invalid(path, &format!("{key}.dynamics"), m))?
+                    override_dynamics(&scenario_bytes, backend, model.as_deref())
+                        .map_err(|m| invalid(path, &format!("{key}.dynamics"), m))?
                 }
             };
             fingerprint = fnv1a(fingerprint, &scenario_bytes);
@@ -257,4 +260,22 @@ fn override_randomize(scenario: &[u8], overrides: &serde_yaml::Mapping) -> Resul
         section.insert(k.clone(), v.clone());
     }
     serde_yaml::to_string(&document).map(String::into_bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod world_override_tests {
+    use super::SpecOverrides;
+
+    #[test]
+    fn world_names_parse_into_overrides() {
+        assert_eq!(SpecOverrides::parse_world("physics").unwrap(), SpecOverrides::default());
+        assert_eq!(SpecOverrides::parse_world("physics:real.yaml").unwrap().scenario.as_deref(), Some("real.yaml"));
+        let hybrid = SpecOverrides::parse_world("hybrid:models/m.json").unwrap();
+        let (backend, model) = hybrid.dynamics.unwrap();
+        assert_eq!(backend, "hybrid");
+        assert!(model.unwrap().is_absolute());
+        for bad in ["hybrid", "learned:", "physics:", "mujoco:x.xml", ""] {
+            assert!(SpecOverrides::parse_world(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -40,11 +40,7 @@ pub fn make_world(config: &std::sync::Arc<scenario::config::ScenarioConfig>) -> 
     use scenario::config::DynamicsConfig;
     Ok(match &config.dynamics {
         DynamicsConfig::Physics => Box::new(PhysicsWorld::new(config.clone())),
-        DynamicsConfig::Learned { model } => {
-            Box::new(LearnedWorld::new(config.clone(), std::sync::Arc::new(WorldModel::load(model)?))?)
-        }
-        DynamicsConfig::Hybrid { model } => {
-            Box::new(HybridWorld::new(config.clone(), std::sync::Arc::new(WorldModel::load(model)?))?)
-        }
+        DynamicsConfig::Learned { model } => Box::new(LearnedWorld::new(config.clone(), std::sync::Arc::new(WorldModel::load(model)?))?),
+        DynamicsConfig::Hybrid { model } => Box::new(HybridWorld::new(config.clone(), std::sync::Arc::new(WorldModel::load(model)?))?),
     })
 }

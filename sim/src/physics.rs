@@ -295,8 +295,7 @@ impl PhysicsWorld {
         self.check_finite(episode)?;
         let episode = self.episode.as_mut().expect("episode exists");
         let observation = Self::observe_episode(&self.config, &self.layout, episode, false);
-        let outcome =
-            evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, clipped, collision, episode.step);
+        let outcome = evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, clipped, collision, episode.step);
         episode.done = outcome.terminated || outcome.truncated;
         Ok(StepResult {
             observation,

@@ -76,7 +76,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some(text) => {
             let o = dreamrig_eval::SpecOverrides::parse_world(text).map_err(|e| super::UsageError(format!("--dynamics: {e}")))?;
             if o.scenario.is_some() {
-                return Err(super::UsageError(format!("--dynamics: {text:?} names a scenario; use physics, learned:MODEL or hybrid:MODEL")).into());
+                return Err(super::UsageError(format!(
+                    "--dynamics: {text:?} names a scenario; use physics, learned:MODEL or hybrid:MODEL"
+                ))
+                .into());
             }
             // `physics` alone means: whatever the scenarios say becomes rapier.
             if o.dynamics.is_none() {

@@ -209,7 +209,8 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let mut on_epoch = |m: &EpochMetrics| {
         samples += m.samples;
         progress.set_position((m.member * args.epochs + m.epoch + 1) as u64);
-        progress.set_message(format!("member {} epoch {} train {:.4} validation {:.4}", m.member, m.epoch, m.train_loss, m.validation_loss));
+        progress
+            .set_message(format!("member {} epoch {} train {:.4} validation {:.4}", m.member, m.epoch, m.train_loss, m.validation_loss));
         tracing::info!(member = m.member, epoch = m.epoch, train = m.train_loss, validation = m.validation_loss, "epoch");
     };
     let trained = train(&config, &prepared, &options, provenance, &mut on_epoch).map_err(usage)?;
@@ -232,7 +233,12 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         samples as f64 / seconds.max(1e-9),
         trained.config.disagreement_threshold
     );
-    println!("model: {} (weights {}), metrics: {}", args.out.display(), args.out.with_extension("safetensors").display(), metrics_path.display());
+    println!(
+        "model: {} (weights {}), metrics: {}",
+        args.out.display(),
+        args.out.with_extension("safetensors").display(),
+        metrics_path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -250,7 +256,7 @@ pub fn fidelity(
     let trajectories = load_trajectories(dataset, &scenario.config)?;
     let prepared: Vec<PreparedEpisode> = prepare_episodes(&scenario.config, trajectories, false).map_err(usage)?;
     let refs: Vec<&PreparedEpisode> = prepared.iter().collect();
-    let options = OpenLoopOptions { horizons: horizons.to_vec(), stride, full_episode: false };
+    let options = OpenLoopOptions { horizons: horizons.to_vec(), stride };
     let with_model = open_loop(&scenario.config, Some(&model), &refs, &options).map_err(usage)?;
     let physics = open_loop(&scenario.config, None, &refs, &options).map_err(usage)?;
     Ok((with_model, physics, model))
@@ -266,7 +272,15 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "open-loop error (RMSE / std of each state dimension in the data), {} vs the physics prior alone", kind)?;
     writeln!(out, "{:>8} {:>10} {:>12} {:>14} {:>8}", "horizon", "windows", kind.to_string(), "physics prior", "ratio")?;
     for (m, p) in model.horizons.iter().zip(&physics.horizons) {
-        writeln!(out, "{:>8} {:>10} {:>12.4} {:>14.4} {:>8.3}", m.horizon, m.windows, m.overall, p.overall, m.overall / p.overall.max(1e-12))?;
+        writeln!(
+            out,
+            "{:>8} {:>10} {:>12.4} {:>14.4} {:>8.3}",
+            m.horizon,
+            m.windows,
+            m.overall,
+            p.overall,
+            m.overall / p.overall.max(1e-12)
+        )?;
     }
     writeln!(out, "\nper dimension at horizon {}:", model.horizons.last().map(|h| h.horizon).unwrap_or(0))?;
     if let (Some(m), Some(p)) = (model.horizons.last(), physics.horizons.last()) {
@@ -286,7 +300,12 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_world(spec_path: &Path, world: &str, out: &Path, threads: Option<usize>) -> anyhow::Result<(EvalSpec, Vec<dreamrig_eval::SummaryRecord>)> {
+fn run_world(
+    spec_path: &Path,
+    world: &str,
+    out: &Path,
+    threads: Option<usize>,
+) -> anyhow::Result<(EvalSpec, Vec<dreamrig_eval::SummaryRecord>)> {
     let overrides = SpecOverrides::parse_world(world).map_err(|e| UsageError(format!("world {world:?}: {e}")))?;
     let spec = EvalSpec::load_with(spec_path, &overrides).map_err(|e| match e {
         dreamrig_eval::EvalError::Spec { .. } => anyhow::Error::new(UsageError(e.to_string())),

@@ -23,9 +23,6 @@ pub struct OpenLoopOptions {
     pub horizons: Vec<usize>,
     /// Steps between the starts of successive windows in an episode.
     pub stride: usize,
-    /// One window per episode from its first state to its end (for disagreement
-    /// calibration); `horizons` and `stride` are then ignored for the windows.
-    pub full_episode: bool,
 }
 
 /// Errors at one horizon.
@@ -49,6 +46,10 @@ pub struct OpenLoopReport {
     /// Mean per-step ensemble disagreement of each episode's windows (world models only).
     pub episode_disagreement: Vec<f64>,
 }
+
+/// Per world: whether its episode ended and the step's disagreement, or why the step failed;
+/// `None` for a world that was not stepped.
+type StepOutcomes = Vec<Option<Result<(bool, Option<f64>), SimError>>>;
 
 /// A window's worlds: physics or a world model, stepped together.
 enum Worlds {
@@ -80,17 +81,12 @@ impl Worlds {
 
     /// Steps each world that has an action; returns per world the state reached (or the
     /// failure) and the disagreement.
-    fn step(&mut self, actions: &[Option<Vec<f64>>]) -> Vec<Option<Result<(bool, Option<f64>), SimError>>> {
+    fn step(&mut self, actions: &[Option<Vec<f64>>]) -> StepOutcomes {
         let results: Vec<Option<Result<crate::StepResult, SimError>>> = match self {
-            Worlds::Physics(worlds) => {
-                worlds.par_iter_mut().zip(actions).map(|(w, a)| a.as_ref().map(|a| w.step(a))).collect()
-            }
+            Worlds::Physics(worlds) => worlds.par_iter_mut().zip(actions).map(|(w, a)| a.as_ref().map(|a| w.step(a))).collect(),
             Worlds::Model(batch) => batch.step(actions),
         };
-        results
-            .into_iter()
-            .map(|r| r.map(|r| r.map(|r| (r.terminated || r.truncated, r.info.model_disagreement))))
-            .collect()
+        results.into_iter().map(|r| r.map(|r| r.map(|r| (r.terminated || r.truncated, r.info.model_disagreement)))).collect()
     }
 
     fn values(&self, i: usize) -> Result<Vec<f64>, SimError> {
@@ -142,13 +138,7 @@ pub fn open_loop(
         .iter()
         .map(|episode| -> Result<EpisodeResult, WorldModelError> {
             let n = episode.trajectory.transitions();
-            let starts: Vec<(usize, usize)> = if options.full_episode {
-                if n == 0 {
-                    Vec::new()
-                } else {
-                    vec![(0, n)]
-                }
-            } else if n >= max_horizon {
+            let starts: Vec<(usize, usize)> = if n >= max_horizon {
                 (0..=n - max_horizon).step_by(options.stride.max(1)).map(|t| (t, max_horizon)).collect()
             } else {
                 Vec::new()
@@ -203,7 +193,7 @@ pub fn open_loop(
                                 disagreement_count += 1;
                             }
                             let horizon = j + 1;
-                            if let Some(h) = options.horizons.iter().position(|h| *h == horizon).filter(|_| !options.full_episode) {
+                            if let Some(h) = options.horizons.iter().position(|h| *h == horizon) {
                                 let predicted = worlds.values(i)?;
                                 let logged = &episode.trajectory.states[starts[i].0 + horizon];
                                 for d in 0..s {

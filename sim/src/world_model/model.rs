@@ -190,8 +190,11 @@ impl MemberNetwork {
         let mut sizes = vec![config.input_size()];
         sizes.extend(&config.hidden);
         sizes.push(config.state_size());
-        let layers =
-            sizes.windows(2).enumerate().map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}")))).collect::<candle_core::Result<_>>()?;
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}"))))
+            .collect::<candle_core::Result<_>>()?;
         Ok(Self { layers, silu: config.activation == "silu" })
     }
 
@@ -266,7 +269,8 @@ impl WorldModel {
         config.check().map_err(|reason| error(path, reason))?;
         let weights = weights_path(path);
         let device = compute_device()?;
-        let tensors = candle_core::safetensors::load(&weights, &device).map_err(|e| error(&weights, format!("cannot load weights: {e}")))?;
+        let tensors =
+            candle_core::safetensors::load(&weights, &device).map_err(|e| error(&weights, format!("cannot load weights: {e}")))?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let members = (0..config.ensemble)
             .map(|k| MemberNetwork::new(&config, vb.pp(format!("member.{k}"))))
@@ -347,7 +351,7 @@ impl WorldModel {
         let n = &self.config.normalization;
         let mut target = vec![0.0; rows * s];
         let mut disagreement = vec![0.0; rows];
-        for r in 0..rows {
+        for (r, row_disagreement) in disagreement.iter_mut().enumerate() {
             let mut spread = 0.0;
             for d in 0..s {
                 let i = r * s + d;
@@ -358,7 +362,7 @@ impl WorldModel {
                 spread += variance.sqrt() * n.target_std[d] as f64 / n.state_std[d] as f64;
                 target[i] = mean * n.target_std[d] as f64 + n.target_mean[d] as f64;
             }
-            disagreement[r] = spread / s as f64;
+            *row_disagreement = spread / s as f64;
         }
         Ok(Prediction { target, disagreement })
     }

@@ -20,6 +20,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+/// Length of the open-loop rollouts the trust threshold is calibrated on.
+pub const CALIBRATION_HORIZON: usize = 10;
+
 /// One logged episode: `states[t]` is the state before `actions[t]`; the last state has no
 /// action after it.
 #[derive(Debug, Clone, PartialEq)]
@@ -290,7 +293,8 @@ impl Context<'_> {
                 }
                 if hybrid {
                     prior.extend(episode.prior[step].iter().map(|v| *v as f32));
-                    prior_input.extend(episode.prior[step].iter().enumerate().map(|(i, v)| ((*v as f32) - n.prior_mean[i]) / n.prior_std[i]));
+                    prior_input
+                        .extend(episode.prior[step].iter().enumerate().map(|(i, v)| ((*v as f32) - n.prior_mean[i]) / n.prior_std[i]));
                 }
                 next.extend(episode.trajectory.states[step + 1].iter().map(|v| *v as f32));
             }
@@ -443,7 +447,8 @@ pub fn train(
         let prefix = format!("member.{member}.");
         let member_vars: Vec<(String, Var)> = {
             let data = varmap.data().lock().expect("varmap lock");
-            let mut vars: Vec<(String, Var)> = data.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(n, v)| (n.clone(), v.clone())).collect();
+            let mut vars: Vec<(String, Var)> =
+                data.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(n, v)| (n.clone(), v.clone())).collect();
             vars.sort_by(|x, y| x.0.cmp(&y.0));
             vars
         };
@@ -474,7 +479,8 @@ pub fn train(
             }
             let mut validation = 0.0;
             for batch in &validation_batches {
-                validation += context.loss(&network, batch).and_then(|l| l.to_scalar::<f32>()).map_err(net)? as f64 * batch.start.dim(0).map_err(net)? as f64;
+                validation += context.loss(&network, batch).and_then(|l| l.to_scalar::<f32>()).map_err(net)? as f64
+                    * batch.start.dim(0).map_err(net)? as f64;
             }
             validation /= validation_windows.len() as f64;
             let row = EpochMetrics {
@@ -491,7 +497,11 @@ pub fn train(
                 return Err(WorldModelError::Network(format!("member {member}: the validation loss became {validation} at epoch {epoch}")));
             }
             if best.as_ref().is_none_or(|(b, _)| validation < *b) {
-                let snapshot = member_vars.iter().map(|(n, v)| v.as_tensor().copy().map(|t| (n.clone(), t))).collect::<candle_core::Result<_>>().map_err(net)?;
+                let snapshot = member_vars
+                    .iter()
+                    .map(|(n, v)| v.as_tensor().copy().map(|t| (n.clone(), t)))
+                    .collect::<candle_core::Result<_>>()
+                    .map_err(net)?;
                 best = Some((validation, snapshot));
                 since_best = 0;
             } else {
@@ -512,11 +522,14 @@ pub fn train(
     let validation_episodes: Vec<u64> = validation_set.iter().map(|&e| episodes[e].trajectory.episode_index).collect();
     let mut trained = TrainedModel { config: model_config.clone(), varmap, metrics, train_episodes, validation_episodes };
 
-    // Calibrate the trust threshold on open-loop rollouts of the validation episodes, the
-    // situation an evaluation puts the model in.
+    // Calibrate the trust threshold on short open-loop rollouts from the validation episodes'
+    // states: in an evaluation the policy keeps the state near the data, and longer open-loop
+    // rollouts of an unstable system drift off any data and would set no useful bound.
     let model = Arc::new(trained.model(Path::new("(training)"))?);
     let validation_trajectories: Vec<&PreparedEpisode> = validation_set.iter().map(|&e| &episodes[e]).collect();
-    let report = open_loop(config, Some(&model), &validation_trajectories, &OpenLoopOptions { horizons: vec![1], stride: usize::MAX, full_episode: true })?;
+    let horizon = CALIBRATION_HORIZON.min(validation_trajectories.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
+    let calibration = OpenLoopOptions { horizons: vec![horizon], stride: horizon };
+    let report = open_loop(config, Some(&model), &validation_trajectories, &calibration)?;
     let worst = report.episode_disagreement.iter().copied().fold(0.0, f64::max);
     model_config.disagreement_threshold = worst * 1.5;
     model_config.training = serde_json::json!({
@@ -525,7 +538,7 @@ pub fn train(
         "validation_episodes": trained.validation_episodes.len(),
         "transitions": train_transitions.len(),
         "best_validation_loss": trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min),
-        "calibration": {"validation_episode_disagreement_max": worst, "margin": 1.5},
+        "calibration": {"validation_episode_disagreement_max": worst, "margin": 1.5, "rollout_steps": horizon},
         "dreamrig_version": env!("CARGO_PKG_VERSION"),
         "provenance": provenance,
     });

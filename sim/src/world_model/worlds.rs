@@ -204,11 +204,7 @@ macro_rules! model_world {
 }
 
 model_world!(LearnedWorld, ModelKind::Learned, "A world whose next state is the current state plus a learned change.");
-model_world!(
-    HybridWorld,
-    ModelKind::Hybrid,
-    "A world that steps rapier and then adds a learned correction to the state it reached."
-);
+model_world!(HybridWorld, ModelKind::Hybrid, "A world that steps rapier and then adds a learned correction to the state it reached.");
 
 /// B model worlds stepped together: their physics in parallel, the network once for all.
 pub struct ModelBatch {
@@ -271,7 +267,9 @@ impl ModelBatch {
         let prediction = self.model.predict(inputs, rows);
         let state_size = self.model.config.state_size();
         let mut row = 0;
-        let jobs: Vec<(Option<Result<PreparedStep, SimError>>, Option<(Vec<f64>, f64)>)> = prepared
+        // Each world's half-done step with its row of the prediction (target, disagreement).
+        type Job = (Option<Result<PreparedStep, SimError>>, Option<(Vec<f64>, f64)>);
+        let jobs: Vec<Job> = prepared
             .into_iter()
             .map(|p| {
                 let slot = match (&p, &prediction) {
