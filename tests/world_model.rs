@@ -69,8 +69,9 @@ fn small_options(kind: ModelKind) -> TrainOptions {
 fn trained(kind: ModelKind) -> (Arc<dreamrig_sim::scenario::config::ScenarioConfig>, TrainedModel, Vec<PreparedEpisode>) {
     let nominal = Scenario::load(&shipped("cartpole-balance")).unwrap().config;
     let trajectories = collect(&real("cartpole-balance"), 10, 100, 0.05);
-    let episodes = prepare_episodes(&nominal, trajectories, kind == ModelKind::Hybrid).unwrap();
-    let model = train(&nominal, &episodes, &small_options(kind), serde_json::Value::Null, &mut |_| {}).unwrap();
+    let options = small_options(kind);
+    let episodes = prepare_episodes(&nominal, trajectories, options.priors()).unwrap();
+    let model = train(&nominal, &episodes, &options, serde_json::Value::Null, &mut |_| {}).unwrap();
     (nominal, model, episodes)
 }
 
@@ -204,7 +205,7 @@ fn a_model_for_another_scenario_or_a_corrupt_file_is_refused_clearly() {
 fn the_hybrid_learns_the_gap_between_nominal_and_real_physics() {
     let (nominal, model, _) = trained(ModelKind::Hybrid);
     let model = Arc::new(model.model(Path::new("hybrid")).unwrap());
-    let held_out = prepare_episodes(&nominal, collect(&real("cartpole-balance"), 6, 900, 0.05), false).unwrap();
+    let held_out = prepare_episodes(&nominal, collect(&real("cartpole-balance"), 6, 900, 0.05), 0).unwrap();
     let refs: Vec<&PreparedEpisode> = held_out.iter().collect();
     let options = OpenLoopOptions { horizons: vec![1, 10, 50], stride: 5 };
     let hybrid = open_loop(&nominal, Some(&model), &refs, &options).unwrap();

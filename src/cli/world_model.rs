@@ -45,6 +45,10 @@ pub struct TrainArgs {
     /// Earlier actions the model sees besides the current one.
     #[arg(long, default_value_t = 2)]
     pub action_history: usize,
+    /// Hybrid models: earlier actions the physics is also stepped with, as inputs to the
+    /// correction (at most --action-history).
+    #[arg(long, default_value_t = 1)]
+    pub prior_history: usize,
     /// Steps of the open-loop rollout loss.
     #[arg(long, default_value_t = 5)]
     pub rollout_steps: usize,
@@ -180,13 +184,13 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let episodes = trajectories.len();
     let transitions: usize = trajectories.iter().map(Trajectory::transitions).sum();
     eprintln!("{episodes} episodes, {transitions} transitions from {}", args.dataset.display());
-    let prepared = prepare_episodes(&config, trajectories, kind == ModelKind::Hybrid).map_err(usage)?;
     let options = TrainOptions {
         kind,
         hidden: args.hidden.clone(),
         activation: "silu".into(),
         ensemble: args.ensemble,
         action_history: args.action_history,
+        prior_history: args.prior_history,
         max_epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
@@ -195,6 +199,14 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         patience: args.patience,
         seed: args.seed,
     };
+    if kind == ModelKind::Hybrid && args.prior_history > args.action_history {
+        return Err(UsageError(format!(
+            "--prior-history {} is longer than --action-history {}",
+            args.prior_history, args.action_history
+        ))
+        .into());
+    }
+    let prepared = prepare_episodes(&config, trajectories, options.priors()).map_err(usage)?;
     let progress = ProgressBar::new((args.epochs * args.ensemble) as u64);
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} epochs  {msg}").expect("valid template"),
@@ -254,7 +266,7 @@ pub fn fidelity(
     let scenario = super::load_scenario(scenario.unwrap_or(&model.config.scenario.name))?;
     model.check_scenario(&scenario.config).map_err(usage)?;
     let trajectories = load_trajectories(dataset, &scenario.config)?;
-    let prepared: Vec<PreparedEpisode> = prepare_episodes(&scenario.config, trajectories, false).map_err(usage)?;
+    let prepared: Vec<PreparedEpisode> = prepare_episodes(&scenario.config, trajectories, 0).map_err(usage)?;
     let refs: Vec<&PreparedEpisode> = prepared.iter().collect();
     let options = OpenLoopOptions { horizons: horizons.to_vec(), stride };
     let with_model = open_loop(&scenario.config, Some(&model), &refs, &options).map_err(usage)?;

@@ -109,6 +109,11 @@ pub struct WorldModelConfig {
     /// How many earlier actions the network sees besides the current one (actuator delays
     /// and filters need them).
     pub action_history: usize,
+    /// Hybrid models: how many of those earlier actions the physics is also stepped with (from
+    /// the same state), each change an input beside the current action's. They let the
+    /// correction express actuator delays in terms of physics rather than learn them whole.
+    #[serde(default)]
+    pub prior_history: usize,
     pub normalization: Normalization,
     /// Per-episode mean disagreement above which an episode's score is not to be trusted,
     /// calibrated on validation episodes.
@@ -130,8 +135,17 @@ impl WorldModelConfig {
     /// Input width: normalized state, current and earlier actions, and for hybrid models the
     /// physics step's state change.
     pub fn input_size(&self) -> usize {
-        let prior = if self.kind == ModelKind::Hybrid { self.state_size() } else { 0 };
-        self.state_size() + self.action_size() * (1 + self.action_history) + prior
+        self.state_size() + self.action_size() * (1 + self.action_history) + self.prior_inputs() * self.state_size()
+    }
+
+    /// Physics changes a hybrid's network sees: the current action's and `prior_history`
+    /// earlier ones'.
+    pub fn prior_inputs(&self) -> usize {
+        if self.kind == ModelKind::Hybrid {
+            1 + self.prior_history
+        } else {
+            0
+        }
     }
 
     fn check(&self) -> Result<(), String> {
@@ -140,6 +154,12 @@ impl WorldModelConfig {
         }
         if !matches!(self.activation.as_str(), "silu" | "tanh") {
             return Err(format!("activation is {:?}, expected silu or tanh", self.activation));
+        }
+        if self.prior_history > self.action_history || (self.kind == ModelKind::Learned && self.prior_history > 0) {
+            return Err(format!(
+                "prior_history is {}, expected at most action_history ({}) and 0 for learned models",
+                self.prior_history, self.action_history
+            ));
         }
         if self.ensemble == 0 || self.ensemble > 64 {
             return Err(format!("ensemble is {}, expected 1 to 64 members", self.ensemble));
@@ -321,14 +341,15 @@ impl WorldModel {
     }
 
     /// Normalized network input for one row. `actions` holds the current action then the
-    /// earlier ones, newest first; `prior` is the physics step's state change (hybrid).
-    pub fn input_row(&self, state: &[f64], actions: &[&[f64]], prior: Option<&[f64]>, row: &mut Vec<f32>) {
+    /// earlier ones, newest first; `priors` are the physics step's state changes (hybrid: under
+    /// the current action, then under `prior_history` earlier ones).
+    pub fn input_row(&self, state: &[f64], actions: &[&[f64]], priors: &[&[f64]], row: &mut Vec<f32>) {
         let n = &self.config.normalization;
         row.extend(state.iter().enumerate().map(|(i, v)| ((*v as f32) - n.state_mean[i]) / n.state_std[i]));
         for action in actions.iter().take(1 + self.config.action_history) {
             row.extend(action.iter().enumerate().map(|(i, v)| ((*v as f32) - n.action_mean[i]) / n.action_std[i]));
         }
-        if let Some(prior) = prior {
+        for prior in priors.iter().take(self.config.prior_inputs()) {
             row.extend(prior.iter().enumerate().map(|(i, v)| ((*v as f32) - n.prior_mean[i]) / n.prior_std[i]));
         }
     }

@@ -47,6 +47,9 @@ pub struct TrainOptions {
     pub activation: String,
     pub ensemble: usize,
     pub action_history: usize,
+    /// Hybrid models: earlier actions the physics is also stepped with (see
+    /// `WorldModelConfig::prior_history`).
+    pub prior_history: usize,
     pub max_epochs: usize,
     pub batch_size: usize,
     pub learning_rate: f64,
@@ -58,6 +61,17 @@ pub struct TrainOptions {
     pub seed: u64,
 }
 
+impl TrainOptions {
+    /// How many physics changes per transition [`prepare_episodes`] must compute.
+    pub fn priors(&self) -> usize {
+        if self.kind == ModelKind::Hybrid {
+            1 + self.prior_history
+        } else {
+            0
+        }
+    }
+}
+
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
@@ -66,6 +80,7 @@ impl Default for TrainOptions {
             activation: "silu".into(),
             ensemble: 3,
             action_history: 2,
+            prior_history: 1,
             max_epochs: 60,
             batch_size: 256,
             learning_rate: 1e-3,
@@ -132,6 +147,9 @@ pub struct PreparedEpisode {
     pub trajectory: Trajectory,
     /// `prior[t]` = physics(states[t], actions[t]) − states[t] (hybrid only).
     pub prior: Vec<Vec<f64>>,
+    /// `earlier_prior[t][j]` = physics(states[t], actions[t − 1 − j]) − states[t], the hold
+    /// action before the episode (hybrid models with `prior_history` > j).
+    pub earlier_prior: Vec<Vec<Vec<f64>>>,
     pub hold: Vec<f64>,
 }
 
@@ -139,11 +157,12 @@ fn clip(action: &[f64], low: &[f64], high: &[f64]) -> Vec<f64> {
     action.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect()
 }
 
-/// Steps the nominal physics from every logged state with the logged action.
+/// Steps the nominal physics from every logged state with the logged action (`priors` ≥ 1)
+/// and with the `priors − 1` actions before it.
 pub fn prepare_episodes(
     config: &Arc<ScenarioConfig>,
     trajectories: Vec<Trajectory>,
-    with_prior: bool,
+    priors: usize,
 ) -> Result<Vec<PreparedEpisode>, WorldModelError> {
     let probe = PhysicsWorld::new(config.clone());
     let (state_len, action_len) = (probe.state_spec().names.len(), probe.action_spec().len());
@@ -180,18 +199,27 @@ pub fn prepare_episodes(
             let hold = world.hold_action()?;
             trajectory.actions = trajectory.actions.iter().map(|a| clip(a, &low, &high)).collect();
             let mut prior = Vec::new();
-            if with_prior {
+            let mut earlier_prior = Vec::new();
+            if priors > 0 {
                 let mut state = world.state()?;
-                for t in 0..trajectory.transitions() {
+                let mut step_from = |world: &mut PhysicsWorld, t: usize, action: &[f64]| -> Result<Vec<f64>, SimError> {
                     state.values.clone_from(&trajectory.states[t]);
                     state.step = t as u64;
                     world.set_state(&state)?;
-                    world.step(&trajectory.actions[t])?;
-                    let after = world.state_values_now()?;
-                    prior.push(after.iter().zip(&trajectory.states[t]).map(|(a, b)| a - b).collect());
+                    world.step(action)?;
+                    Ok(world.state_values_now()?.iter().zip(&trajectory.states[t]).map(|(a, b)| a - b).collect())
+                };
+                for t in 0..trajectory.transitions() {
+                    prior.push(step_from(&mut world, t, &trajectory.actions[t])?);
+                    let mut earlier = Vec::new();
+                    for back in 1..priors {
+                        let action = if t >= back { trajectory.actions[t - back].clone() } else { hold.clone() };
+                        earlier.push(step_from(&mut world, t, &action)?);
+                    }
+                    earlier_prior.push(earlier);
                 }
             }
-            Ok(PreparedEpisode { trajectory, prior, hold })
+            Ok(PreparedEpisode { trajectory, prior, earlier_prior, hold })
         })
         .collect::<Result<Vec<_>, SimError>>()
         .map_err(WorldModelError::from)
@@ -215,6 +243,13 @@ fn mean_std<'a>(rows: impl Iterator<Item = &'a [f64]>, width: usize) -> (Vec<f32
     // of scale keeps it finite and still tiny.
     let std: Vec<f32> = std.zip(&mean).map(|(s, m)| s.max(1e-6 * (1.0 + m.abs())).max(1e-8) as f32).collect();
     (mean.iter().map(|m| *m as f32).collect(), std)
+}
+
+fn hybrid_priors_missing(episodes: &[PreparedEpisode], options: &TrainOptions) -> bool {
+    options.kind == ModelKind::Hybrid
+        && episodes.iter().any(|e| {
+            e.prior.len() < e.trajectory.transitions() || e.earlier_prior.iter().any(|p| p.len() < options.prior_history)
+        })
 }
 
 /// Splits episodes into training and validation sets with the seed.
@@ -293,15 +328,17 @@ impl Context<'_> {
                 }
                 if hybrid {
                     prior.extend(episode.prior[step].iter().map(|v| *v as f32));
-                    prior_input
-                        .extend(episode.prior[step].iter().enumerate().map(|(i, v)| ((*v as f32) - n.prior_mean[i]) / n.prior_std[i]));
+                    let earlier = episode.earlier_prior[step].iter().take(self.config.prior_history);
+                    for change in std::iter::once(&episode.prior[step]).chain(earlier) {
+                        prior_input.extend(change.iter().enumerate().map(|(i, v)| ((*v as f32) - n.prior_mean[i]) / n.prior_std[i]));
+                    }
                 }
                 next.extend(episode.trajectory.states[step + 1].iter().map(|v| *v as f32));
             }
             batch.actions.push(Tensor::from_vec(actions, (b, a * (1 + h)), &self.device)?);
             if hybrid {
                 batch.prior.push(Tensor::from_vec(prior, (b, s), &self.device)?);
-                batch.prior_input.push(Tensor::from_vec(prior_input, (b, s), &self.device)?);
+                batch.prior_input.push(Tensor::from_vec(prior_input, (b, s * self.config.prior_inputs()), &self.device)?);
             }
             batch.next.push(Tensor::from_vec(next, (b, s), &self.device)?);
         }
@@ -372,6 +409,15 @@ pub fn train(
     if options.rollout_steps == 0 || options.batch_size == 0 || options.ensemble == 0 || options.max_epochs == 0 {
         return Err(WorldModelError::Data("rollout steps, batch size, ensemble size and epochs must be at least 1".into()));
     }
+    if options.kind == ModelKind::Hybrid && options.prior_history > options.action_history {
+        return Err(WorldModelError::Data(format!(
+            "prior history {} is longer than the action history {}: the physics can only be stepped with actions the model sees",
+            options.prior_history, options.action_history
+        )));
+    }
+    if hybrid_priors_missing(episodes, options) {
+        return Err(WorldModelError::Data("the episodes were prepared without the physics steps a hybrid model needs".into()));
+    }
     if episodes.len() < 2 {
         return Err(WorldModelError::Data(format!("{} episodes: training needs at least 2 (one for validation)", episodes.len())));
     }
@@ -420,6 +466,7 @@ pub fn train(
         activation: options.activation.clone(),
         ensemble: options.ensemble,
         action_history: options.action_history,
+        prior_history: if hybrid { options.prior_history } else { 0 },
         normalization: Normalization { state_mean, state_std, action_mean, action_std, prior_mean, prior_std, target_mean, target_std },
         disagreement_threshold: 0.0,
         training: serde_json::Value::Null,

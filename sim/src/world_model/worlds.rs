@@ -26,6 +26,9 @@ pub(crate) struct PreparedStep {
 /// The state shared by both kinds of model world.
 pub struct ModelWorld {
     host: PhysicsWorld,
+    /// A second world for the physics steps under earlier actions (hybrid models with
+    /// `prior_history` > 0).
+    probe: Option<PhysicsWorld>,
     model: Arc<WorldModel>,
     /// Earlier actions, newest first.
     history: Vec<Vec<f64>>,
@@ -51,7 +54,8 @@ impl ModelWorld {
         } else {
             config
         };
-        Ok(Self { host: PhysicsWorld::new(config), model, history: Vec::new() })
+        let probe = (model.config.kind == ModelKind::Hybrid && model.config.prior_history > 0).then(|| PhysicsWorld::new(config.clone()));
+        Ok(Self { host: PhysicsWorld::new(config), probe, model, history: Vec::new() })
     }
 
     pub fn model(&self) -> &Arc<WorldModel> {
@@ -64,6 +68,17 @@ impl ModelWorld {
 
     pub(crate) fn prepare(&mut self, action: &[f64]) -> Result<PreparedStep, SimError> {
         let before = self.host.state_values_now()?;
+        let mut earlier = Vec::new();
+        if let Some(probe) = self.probe.as_mut() {
+            let mut state = probe.state()?;
+            for previous in self.history.iter().take(self.model.config.prior_history) {
+                state.values.clone_from(&before);
+                state.step = 0;
+                probe.set_state(&state)?;
+                probe.step(previous)?;
+                earlier.push(probe.state_values_now()?.iter().zip(&before).map(|(a, b)| a - b).collect::<Vec<f64>>());
+            }
+        }
         let clipped = self.host.begin_step(action)?;
         let (base, collision) = match self.model.config.kind {
             ModelKind::Learned => (before.clone(), false),
@@ -74,10 +89,14 @@ impl ModelWorld {
         };
         let mut actions: Vec<&[f64]> = vec![&clipped];
         actions.extend(self.history.iter().map(Vec::as_slice));
-        let prior: Option<Vec<f64>> =
-            (self.model.config.kind == ModelKind::Hybrid).then(|| base.iter().zip(&before).map(|(a, b)| a - b).collect());
+        let current: Vec<f64> = base.iter().zip(&before).map(|(a, b)| a - b).collect();
+        let mut priors: Vec<&[f64]> = Vec::new();
+        if self.model.config.kind == ModelKind::Hybrid {
+            priors.push(&current);
+            priors.extend(earlier.iter().map(Vec::as_slice));
+        }
         let mut input = Vec::with_capacity(self.model.config.input_size());
-        self.model.input_row(&before, &actions, prior.as_deref(), &mut input);
+        self.model.input_row(&before, &actions, &priors, &mut input);
         Ok(PreparedStep { clipped, base, collision, input })
     }
 
@@ -101,6 +120,9 @@ impl ModelWorld {
 
     pub fn reset(&mut self, seed: u64) -> Result<(Observation, StepInfo), SimError> {
         let reset = self.host.reset(seed)?;
+        if let Some(probe) = self.probe.as_mut() {
+            probe.reset(seed)?;
+        }
         // Before the first action the actuators hold the initial pose, as a physics world's
         // latency queue assumes.
         self.history = vec![self.host.hold_action()?; self.model.config.action_history];
