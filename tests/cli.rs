@@ -69,7 +69,7 @@ const MALFORMED: &[(&str, &[&str])] = &[
     ("yaml-syntax.yaml", &["yaml-syntax.yaml:12:9: task.kind"]),
     ("rate-too-high.yaml", &["sensors[0].joint_state.rate_hz: expected a rate in Hz above 0 and at most the control rate"]),
     ("unknown-builtin.yaml", &["robot.builtin: expected one of the shipped robots", "got terminator"]),
-    ("learned-backend.yaml", &["dynamics.backend: expected `physics`"]),
+    ("learned-backend.yaml", &["dynamics.model: expected the path of an existing world-model file", "model.safetensors"]),
     (
         "many-problems.yaml",
         &[

@@ -39,18 +39,8 @@ fn hinge_trace(world: &mut dyn World, steps: usize) -> Vec<(f64, f64)> {
 fn a_small_angle_pendulum_swings_with_the_textbook_period() {
     let mut world = world(&fixture("pendulum.yaml"));
     world.reset(0).unwrap();
-    let trace = hinge_trace(&mut world, 2000); // 20 s at 10 ms
-    let dt = world.control_period();
-    // Upward zero crossings of the angle, interpolated linearly.
-    let crossings: Vec<f64> = trace
-        .windows(2)
-        .enumerate()
-        .filter(|(_, w)| w[0].0 < 0.0 && w[1].0 >= 0.0)
-        .map(|(i, w)| (i as f64 + w[0].0.abs() / (w[1].0 - w[0].0)) * dt)
-        .collect();
-    assert!(crossings.len() >= 5, "only {} crossings", crossings.len());
-    let measured = (crossings[crossings.len() - 1] - crossings[0]) / (crossings.len() - 1) as f64;
-    // Compound pendulum: T = 2π √(I_pivot / (m g d)), with I_pivot = I_com + m d².
+    let measured = measured_period(&mut world, 2000); // 20 s at 10 ms
+                                                      // Compound pendulum: T = 2π √(I_pivot / (m g d)), with I_pivot = I_com + m d².
     let (m, d, i_com, g): (f64, f64, f64, f64) = (1.0, 1.0, 0.001, 9.81);
     let expected = 2.0 * std::f64::consts::PI * ((i_com + m * d * d) / (m * g * d)).sqrt();
     let error = (measured - expected).abs() / expected;

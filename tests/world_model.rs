@@ -226,6 +226,21 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
+/// Runs dreamrig and insists that it succeeds.
+fn succeed(args: &[&str]) -> Output {
+    let out = dreamrig(args);
+    assert!(out.status.success(), "dreamrig {}: {}", args.join(" "), text(&out));
+    out
+}
+
+/// `dreamrig wm train` of a hybrid cart-pole model on `dataset`, with extra options.
+fn train_hybrid(dataset: &Path, model: &Path, extra: &[&str]) {
+    let mut args = vec!["wm", "train", "--dataset", dataset.to_str().unwrap(), "--scenario", "cartpole-balance", "--kind", "hybrid"];
+    args.extend(["--out", model.to_str().unwrap()]);
+    args.extend(extra);
+    succeed(&args);
+}
+
 #[test]
 fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,25 +259,7 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let model = d.join("hybrid.json");
-    let out = dreamrig(&[
-        "wm",
-        "train",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--scenario",
-        "cartpole-balance",
-        "--kind",
-        "hybrid",
-        "--out",
-        model.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--ensemble",
-        "2",
-        "--hidden",
-        "32,32",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    train_hybrid(&data, &model, &["--epochs", "2", "--ensemble", "2", "--hidden", "32,32"]);
     let metrics = std::fs::read_to_string(model.with_extension("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().next(), Some("member,epoch,train_loss,validation_loss,samples,seconds"));
     assert_eq!(metrics.lines().count(), 1 + 4, "2 members × 2 epochs");
@@ -377,25 +374,7 @@ fn a_hybrid_model_ranks_a_policy_zoo_as_the_real_cart_pole_does() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let model = d.join("hybrid.json");
-    let out = dreamrig(&[
-        "wm",
-        "train",
-        "--dataset",
-        data.join("cartpole-balance-real").to_str().unwrap(),
-        "--scenario",
-        "cartpole-balance",
-        "--kind",
-        "hybrid",
-        "--out",
-        model.to_str().unwrap(),
-        "--epochs",
-        "12",
-        "--ensemble",
-        "1",
-        "--seed",
-        "1",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    train_hybrid(&data.join("cartpole-balance-real"), &model, &["--epochs", "12", "--ensemble", "1", "--seed", "1"]);
     let zoo = std::fs::read_to_string(repo().join("evals/reality-gap/cartpole-zoo.yaml")).unwrap().replace("episodes: 40", "episodes: 20");
     let spec = d.join("zoo.yaml");
     std::fs::write(&spec, zoo).unwrap();

@@ -200,11 +200,9 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     if kind == ModelKind::Hybrid && args.prior_history > args.action_history {
-        return Err(UsageError(format!(
-            "--prior-history {} is longer than --action-history {}",
-            args.prior_history, args.action_history
-        ))
-        .into());
+        return Err(
+            UsageError(format!("--prior-history {} is longer than --action-history {}", args.prior_history, args.action_history)).into()
+        );
     }
     let prepared = prepare_episodes(&config, trajectories, options.priors()).map_err(usage)?;
     let progress = ProgressBar::new((args.epochs * args.ensemble) as u64);

@@ -247,9 +247,9 @@ fn mean_std<'a>(rows: impl Iterator<Item = &'a [f64]>, width: usize) -> (Vec<f32
 
 fn hybrid_priors_missing(episodes: &[PreparedEpisode], options: &TrainOptions) -> bool {
     options.kind == ModelKind::Hybrid
-        && episodes.iter().any(|e| {
-            e.prior.len() < e.trajectory.transitions() || e.earlier_prior.iter().any(|p| p.len() < options.prior_history)
-        })
+        && episodes
+            .iter()
+            .any(|e| e.prior.len() < e.trajectory.transitions() || e.earlier_prior.iter().any(|p| p.len() < options.prior_history))
 }
 
 /// Splits episodes into training and validation sets with the seed.
