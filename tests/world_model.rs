@@ -305,6 +305,20 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     assert!(csv.lines().next().unwrap().ends_with("model_disagreement,untrusted"), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 12);
 
+    // Evaluations inside the model double as training data.
+    let recorded = d.join("recorded");
+    succeed(&[
+        "eval",
+        spec.to_str().unwrap(),
+        "--out",
+        d.join("run-recorded").to_str().unwrap(),
+        "--dynamics",
+        &dynamics,
+        "--record-dataset",
+        recorded.to_str().unwrap(),
+    ]);
+    succeed(&["dataset", "validate", recorded.join("cartpole-balance").to_str().unwrap()]);
+
     // The same model named in a scenario file.
     let scenario = d.join("cartpole-hybrid.yaml");
     let nominal = std::fs::read_to_string(shipped("cartpole-balance")).unwrap();
@@ -319,6 +333,20 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     let out = dreamrig(&["run", scenario.to_str().unwrap(), "--policy", "lqr", "--episodes", "2"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("summary: 2 episodes"), "{}", text(&out));
+    // Training data generated inside the world model.
+    let generated = d.join("generated");
+    succeed(&[
+        "dataset",
+        "generate",
+        scenario.to_str().unwrap(),
+        "--policy",
+        "lqr",
+        "--episodes",
+        "2",
+        "--out",
+        generated.to_str().unwrap(),
+    ]);
+    succeed(&["dataset", "validate", generated.to_str().unwrap()]);
 
     std::fs::write(
         &scenario,

@@ -4,7 +4,7 @@ use crate::layout::FrameLayout;
 use crate::writer::EpisodeBuffer;
 use crate::DatasetError;
 use dreamrig_policies::{Policy, PolicySpec};
-use dreamrig_sim::{PhysicsWorld, Scenario, World};
+use dreamrig_sim::{make_world, PhysicsWorld, Scenario, World};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -41,7 +41,7 @@ pub fn fps_of(scenario: &Scenario) -> Result<u32, DatasetError> {
 /// Runs one episode and records it. Policy and world errors end the recording early (the
 /// frames so far are kept, the episode is marked unsuccessful) and are returned alongside.
 pub fn record_episode(
-    world: &mut PhysicsWorld,
+    world: &mut dyn World,
     policy: &mut dyn Policy,
     layout: &FrameLayout,
     task: &str,
@@ -88,6 +88,9 @@ pub fn generate(
 ) -> Result<(FrameLayout, Vec<EpisodeBuffer>), DatasetError> {
     let probe = PhysicsWorld::new(scenario.config.clone());
     let layout = FrameLayout::new(probe.observation_spec(), probe.action_spec(), probe.state_spec());
+    // Learned and hybrid scenarios generate their data inside the world model: load it once
+    // here so that a bad model file is an error before any episode runs.
+    make_world(&scenario.config).map_err(|e| DatasetError::Mismatch(e.to_string()))?;
     policy
         .build(&scenario.config, probe.observation_spec(), probe.action_spec(), base_dir)
         .map_err(|e| DatasetError::Mismatch(e.to_string()))?;
@@ -97,12 +100,14 @@ pub fn generate(
         .par_iter()
         .map_init(
             || {
-                let world = PhysicsWorld::new(scenario.config.clone());
+                let world = make_world(&scenario.config).expect("loaded once above");
                 let policy =
                     policy.build(&scenario.config, world.observation_spec(), world.action_spec(), base_dir).expect("built once above");
                 (world, policy)
             },
-            |(world, built), k| record_episode(world, built.as_mut(), &layout, &task, &policy.name, episode_seed(options.seed, *k)),
+            |(world, built), k| {
+                record_episode(world.as_mut(), built.as_mut(), &layout, &task, &policy.name, episode_seed(options.seed, *k))
+            },
         )
         .collect();
     let mut buffers = Vec::with_capacity(results.len());
