@@ -1,6 +1,5 @@
 use anyhow::Context;
 use dreamrig_policies::neural::{train_behavior_cloning, Demonstrations, MlpPolicyConfig, FORMAT};
-use dreamrig_sim::{PhysicsWorld, World};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,7 +43,8 @@ pub struct TrainArgs {
 pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     let PolicyCommand::TrainBc(args) = command;
     let scenario = super::load_scenario(&args.scenario)?;
-    let mut world = PhysicsWorld::new(scenario.config.clone());
+    // Demonstrations come from the scenario's own dynamics, world models included.
+    let mut world = dreamrig_sim::make_world(&scenario.config).map_err(|e| super::UsageError(e.to_string()))?;
     let mut teacher = dreamrig_policies::zoo::by_name(&args.teacher, &scenario.config, world.observation_spec(), world.action_spec())
         .map_err(|e| super::UsageError(e.to_string()))?;
     let mut size = 0;
