@@ -26,7 +26,12 @@ for kind in hybrid learned; do
     --out "$out/$kind.json" --epochs "$epochs" --ensemble "$ensemble" --seed 1
   $dreamrig wm eval --model "$out/$kind.json" --dataset "$out/heldout/$real" --json "$out/fidelity-$kind.json" | tee "$out/fidelity-$kind.txt"
 done
-if [ -f "evals/reality-gap/$robot-zoo.yaml" ] && [ ! -d "$out/compare" ]; then
-  $dreamrig wm compare "evals/reality-gap/$robot-zoo.yaml" --reference "physics:scenarios/reality-gap/$real.yaml" \
-    --candidate "hybrid:$out/hybrid.json" --out "$out/compare" | tee "$out/compare.txt"
-fi
+for zoo in zoo mixed-zoo; do
+  spec="evals/reality-gap/$robot-$zoo.yaml"
+  [ -f "$spec" ] || continue
+  for candidate in "hybrid:$out/hybrid.json" "physics:$nominal"; do
+    name="compare-$zoo-${candidate%%:*}"
+    [ -d "$out/$name" ] || $dreamrig wm compare "$spec" --reference "physics:scenarios/reality-gap/$real.yaml" \
+      --candidate "$candidate" --out "$out/$name" | tee "$out/$name.txt"
+  done
+done
