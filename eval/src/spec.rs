@@ -144,15 +144,9 @@ impl EvalSpec {
         for (i, entry) in file.scenarios.iter().enumerate() {
             let key = format!("scenarios[{i}]");
             let scenario_path = match &overrides.scenario {
-                Some(name) => {
-                    let given = PathBuf::from(name);
-                    if given.is_file() {
-                        given
-                    } else {
-                        dreamrig_sim::scenario::resolve(name)
-                            .map_err(|e| invalid(path, &format!("{key}.scenario (overridden)"), e.to_string()))?
-                    }
-                }
+                // `resolve` takes an existing path as it is, else a shipped name.
+                Some(name) => dreamrig_sim::scenario::resolve(name)
+                    .map_err(|e| invalid(path, &format!("{key}.scenario (overridden)"), e.to_string()))?,
                 None => {
                     let relative = base.join(&entry.scenario);
                     if relative.is_file() {

@@ -346,10 +346,6 @@ impl PhysicsWorld {
         Ok(self.default_action(&self.episode()?.params))
     }
 
-    pub fn layout(&self) -> &WorldLayout {
-        &self.layout
-    }
-
     fn check_finite(&self, episode: &Episode) -> Result<(), SimError> {
         let values = self.state_values(&episode.scene);
         if let Some(index) = values.iter().position(|v| !v.is_finite()) {

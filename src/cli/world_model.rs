@@ -5,7 +5,6 @@ use dreamrig_eval::{EvalSpec, RunOptions, SpecOverrides};
 use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions, OpenLoopReport};
 use dreamrig_sim::world_model::train::{prepare_episodes, train, EpochMetrics, PreparedEpisode, TrainOptions, Trajectory};
 use dreamrig_sim::world_model::{ModelKind, WorldModel};
-use dreamrig_sim::{PhysicsWorld, World};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -121,8 +120,7 @@ pub fn run(command: WorldModelCommand) -> anyhow::Result<ExitCode> {
 /// Reads a dataset's episodes as state/action trajectories for `scenario`.
 pub fn load_trajectories(dataset: &Path, config: &dreamrig_sim::scenario::config::ScenarioConfig) -> anyhow::Result<Vec<Trajectory>> {
     let data = LeRobotDataset::open(dataset)?;
-    let probe = PhysicsWorld::new(Arc::new(config.clone()));
-    let names = &probe.state_spec().names;
+    let names = &dreamrig_sim::physics::WorldLayout::new(config).state.names;
     let feature = data.info.feature("observation.environment_state").ok_or_else(|| {
         UsageError(format!(
             "{}: the dataset has no observation.environment_state feature (the full simulator state a world model learns); record it with `dreamrig dataset generate` or `dreamrig eval --record-dataset`",

@@ -104,8 +104,7 @@ pub fn open_loop(
 ) -> Result<OpenLoopReport, WorldModelError> {
     // The physics prior is nominal physics, as in training and in hybrid worlds.
     let config = &Arc::new(config.nominal_physics());
-    let probe = PhysicsWorld::new(config.clone());
-    let names = probe.state_spec().names.clone();
+    let names = crate::physics::WorldLayout::new(config).state.names;
     let s = names.len();
     let max_horizon = options.horizons.iter().copied().max().unwrap_or(1);
     // Scale of each dimension: its spread over the logged states.

@@ -1,9 +1,9 @@
 //! The world-model network and its files: an ensemble of MLPs in candle, a JSON config beside
 //! safetensors weights, and the checks that tie a model to the scenario it was trained for.
 
+use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
 use crate::world_model::WorldModelError;
-use crate::PhysicsWorld;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
@@ -46,8 +46,7 @@ pub struct ScenarioFingerprint {
 
 impl ScenarioFingerprint {
     pub fn of(config: &ScenarioConfig) -> Self {
-        let world = PhysicsWorld::new(std::sync::Arc::new(config.clone()));
-        let layout = world.layout();
+        let layout = WorldLayout::new(config);
         let model = &config.robot.model;
         // Debug output of these settings is stable for a given dreamrig version; task,
         // sensors, randomization and the dynamics backend are left out on purpose, so a model

@@ -5,6 +5,7 @@
 //! and the work is done in a fixed order, so the same data and seed give the same model.
 
 use crate::error::SimError;
+use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
 use crate::world::World;
 use crate::world_model::fidelity::{open_loop, OpenLoopOptions};
@@ -164,32 +165,29 @@ pub fn prepare_episodes(
     trajectories: Vec<Trajectory>,
     priors: usize,
 ) -> Result<Vec<PreparedEpisode>, WorldModelError> {
-    let probe = PhysicsWorld::new(config.clone());
-    let (state_len, action_len) = (probe.state_spec().names.len(), probe.action_spec().len());
+    let layout = WorldLayout::new(config);
+    let (state_names, action_names) = (&layout.state.names, &layout.action.names);
     for t in &trajectories {
-        if let Some(s) = t.states.iter().find(|s| s.len() != state_len) {
-            return Err(WorldModelError::Data(format!(
-                "episode {} has states of {} values; scenario {} has {state_len} ({})",
-                t.episode_index,
-                s.len(),
-                config.name,
-                probe.state_spec().names.join(", ")
-            )));
-        }
-        if let Some(a) = t.actions.iter().find(|a| a.len() != action_len) {
-            return Err(WorldModelError::Data(format!(
-                "episode {} has actions of {} values; scenario {} has {action_len} ({})",
-                t.episode_index,
-                a.len(),
-                config.name,
-                probe.action_spec().names.join(", ")
-            )));
+        let wrong_width = |what: &str, rows: &[Vec<f64>], names: &[String]| {
+            rows.iter().find(|r| r.len() != names.len()).map(|r| {
+                WorldModelError::Data(format!(
+                    "episode {} has {what} of {} values; scenario {} has {} ({})",
+                    t.episode_index,
+                    r.len(),
+                    config.name,
+                    names.len(),
+                    names.join(", ")
+                ))
+            })
+        };
+        if let Some(e) = wrong_width("states", &t.states, state_names).or_else(|| wrong_width("actions", &t.actions, action_names)) {
+            return Err(e);
         }
         if t.states.iter().chain(&t.actions).flatten().any(|v| !v.is_finite()) {
             return Err(WorldModelError::Data(format!("episode {} holds a non-finite state or action value", t.episode_index)));
         }
     }
-    let (low, high) = (probe.action_spec().low.clone(), probe.action_spec().high.clone());
+    let (low, high) = (layout.action.low.clone(), layout.action.high.clone());
     let config = &Arc::new(config.nominal_physics());
     trajectories
         .into_par_iter()

@@ -45,15 +45,7 @@ impl ModelWorld {
         model.check_scenario(&config)?;
         // The model was trained against nominal physics; randomizing the prior's masses or
         // gains would add a gap the learned part has never seen.
-        let config = if config.randomize.mass_scale.is_some()
-            || config.randomize.friction.is_some()
-            || config.randomize.actuator_gain_scale.is_some()
-            || config.randomize.action_latency_steps.is_some()
-        {
-            Arc::new(config.nominal_physics())
-        } else {
-            config
-        };
+        let config = Arc::new(config.nominal_physics());
         let probe = (model.config.kind == ModelKind::Hybrid && model.config.prior_history > 0).then(|| PhysicsWorld::new(config.clone()));
         Ok(Self { host: PhysicsWorld::new(config), probe, model, history: Vec::new() })
     }
