@@ -18,7 +18,7 @@ fn text(output: &Output) -> String {
 }
 
 fn controller() -> PolicySpec {
-    PolicySpec { name: "controller".into(), controller: Some("auto".into()), baseline: None, neural: None, wrappers: vec![] }
+    PolicySpec { name: "controller".into(), controller: Some("auto".into()), baseline: None, neural: None, remote: None, wrappers: vec![] }
 }
 
 fn options(fps: u32) -> WriteOptions {

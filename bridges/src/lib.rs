@@ -1,9 +1,15 @@
-//! Bridges from dreamrig to robot stacks.
+//! Bridges from dreamrig to robot stacks and tools.
 //!
-//! Present: ROS 2 message definitions for the topics dreamrig publishes and subscribes to,
-//! their CDR encoding (XCDR1, little-endian, as rmw implementations put on the wire), their
-//! RIHS01 type hashes (REP-2011), a world's observations as ROS 2 topics, and MCAP recording
-//! of those topics. The Zenoh (rmw_zenoh), r2r and Rerun bridges are not implemented yet.
+//! - `ros2`: ROS 2 message definitions, their CDR encoding (XCDR1, little-endian, as rmw
+//!   implementations put on the wire), RIHS01 type hashes (REP-2011), a world's observations
+//!   as topics, and the robot's transform tree (REP-105).
+//! - `zenoh`: ROS 2 over Zenoh exactly as rmw_zenoh does it (or with zenoh-plugin-ros2dds
+//!   keys), and `serve`, which runs a world as a ROS 2 node.
+//! - `mcap`: recording those topics to MCAP with the `ros2` profile.
+//! - `rerun`: logging worlds to Rerun.
 
 pub mod mcap;
+pub mod rerun;
 pub mod ros2;
+pub mod serve;
+pub mod zenoh;

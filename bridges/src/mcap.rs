@@ -80,32 +80,53 @@ impl McapRecorder {
     }
 }
 
-/// Runs episodes one after another and records every control step's observation as ROS 2
-/// topics; the clock runs on across episodes. Returns the steps recorded per episode.
+/// Runs episodes one after another, recording every control step's observation as ROS 2
+/// topics to MCAP and/or logging it to Rerun; the clock runs on across episodes. Returns the
+/// steps of each episode.
 pub fn record_episodes(
     world: &mut dyn dreamrig_sim::World,
     policy: &mut dyn dreamrig_policies::Policy,
     config: &dreamrig_sim::scenario::config::ScenarioConfig,
     seeds: &[u64],
-    path: &Path,
-) -> Result<Vec<u64>, McapError> {
+    path: Option<&Path>,
+    mut rerun: Option<&mut crate::rerun::RerunLogger>,
+) -> Result<Vec<u64>, RecordError> {
     let mapper = crate::ros2::topics::TopicMapper::new(config);
-    let mut recorder = McapRecorder::create(path, &mapper.topics())?;
-    let failed = |e: &dyn std::fmt::Display| McapError::Io { path: path.to_path_buf(), reason: format!("while recording: {e}") };
+    let mut recorder = path.map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
+    let failed = |e: &dyn std::fmt::Display| RecordError::Episode(e.to_string());
     let dt = world.control_period();
     let mut offset = 0.0;
     let mut lengths = Vec::new();
+    let mut total = 0u64;
     for seed in seeds {
         let (mut observation, _) = world.reset(*seed).map_err(|e| failed(&e))?;
         policy.reset(*seed);
+        if let Some(recorder) = recorder.as_mut() {
+            let latched = mapper.static_message(&world.link_poses(), offset);
+            recorder.write(latched.topic, (offset * 1e9).round() as u64, &latched.cdr)?;
+        }
+        if let Some(logger) = rerun.as_deref_mut() {
+            logger.start_episode(
+                world.parameters().map(|p| p.goal).filter(|_| config.task.kind != dreamrig_sim::scenario::config::TaskKind::Balance),
+            )?;
+        }
         let mut steps = 0u64;
         loop {
             let time = offset + steps as f64 * dt;
-            for message in mapper.messages(&observation, time) {
-                recorder.write(message.topic, (time * 1e9).round() as u64, &message.cdr)?;
+            let poses = world.link_poses();
+            if let Some(recorder) = recorder.as_mut() {
+                for message in mapper.messages(&observation, &poses, time) {
+                    recorder.write(message.topic, (time * 1e9).round() as u64, &message.cdr)?;
+                }
+            }
+            if let Some(logger) = rerun.as_deref_mut() {
+                logger.log_step(total + steps, time, &observation, &poses)?;
             }
             let action = policy.act(&observation).map_err(|e| failed(&e))?;
             let result = world.step(&action).map_err(|e| failed(&e))?;
+            if let Some(logger) = rerun.as_deref_mut() {
+                logger.log_action(total + steps, &action, result.reward)?;
+            }
             steps += 1;
             observation = result.observation;
             if result.terminated || result.truncated {
@@ -113,8 +134,21 @@ pub fn record_episodes(
             }
         }
         offset += (steps + 1) as f64 * dt;
+        total += steps + 1;
         lengths.push(steps);
     }
-    recorder.finish()?;
+    if let Some(recorder) = recorder {
+        recorder.finish()?;
+    }
     Ok(lengths)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Mcap(#[from] McapError),
+    #[error(transparent)]
+    Rerun(#[from] crate::rerun::RerunError),
+    #[error("while recording: {0}")]
+    Episode(String),
 }

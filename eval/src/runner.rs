@@ -6,7 +6,8 @@ use crate::record::EpisodeRecord;
 use crate::spec::EvalSpec;
 use crate::EvalError;
 use dreamrig_datasets::{EpisodeBuffer, FrameLayout};
-use dreamrig_policies::Policy;
+use dreamrig_policies::remote::{RemoteBatch, RemoteClient};
+use dreamrig_policies::{BatchPolicy, Policy};
 use dreamrig_sim::{ActionSpec, EndReason, ModelBatch, Observation, PhysicsWorld, SimError, StepResult, World, WorldModel, WorldState};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -297,15 +298,103 @@ fn roll_out(
     Some(Rollout { record })
 }
 
-/// Episodes in a world model run in lock-step batches of this many: one network forward pass
-/// per step for all of them.
-pub const MODEL_BATCH: usize = 64;
+/// Episodes in a world model, or of a remote policy, run in lock-step batches of this many:
+/// one network forward pass, or one query to the policy server, per step for all of them.
+pub const LOCKSTEP_BATCH: usize = 64;
 
-/// Runs a batch of episodes of one policy on one world-model scenario in lock step.
+/// The worlds of a lock-step batch.
+enum BatchWorlds {
+    Model(ModelBatch),
+    Physics(Vec<PhysicsWorld>),
+}
+
+impl BatchWorlds {
+    fn observation_spec(&self) -> Arc<dreamrig_sim::ObservationSpec> {
+        match self {
+            BatchWorlds::Model(b) => b.observation_spec().expect("non-empty batch").clone(),
+            BatchWorlds::Physics(w) => w[0].observation_spec().clone(),
+        }
+    }
+
+    fn action_spec(&self) -> ActionSpec {
+        match self {
+            BatchWorlds::Model(b) => b.action_spec().expect("non-empty batch").clone(),
+            BatchWorlds::Physics(w) => w[0].action_spec().clone(),
+        }
+    }
+
+    fn state_spec(&self) -> dreamrig_sim::StateSpec {
+        match self {
+            BatchWorlds::Model(b) => dreamrig_sim::StateSpec { names: b.world(0).state_names().to_vec() },
+            BatchWorlds::Physics(w) => w[0].state_spec().clone(),
+        }
+    }
+
+    fn state(&self, index: usize) -> Result<WorldState, SimError> {
+        match self {
+            BatchWorlds::Model(b) => b.world(index).state(),
+            BatchWorlds::Physics(w) => w[index].state(),
+        }
+    }
+
+    fn parameters(&self, index: usize) -> Option<&dreamrig_sim::EpisodeParameters> {
+        match self {
+            BatchWorlds::Model(b) => b.parameters(index),
+            BatchWorlds::Physics(w) => w[index].parameters(),
+        }
+    }
+
+    fn reset(&mut self, seeds: &[u64]) -> Vec<Result<(Observation, dreamrig_sim::StepInfo), SimError>> {
+        match self {
+            BatchWorlds::Model(b) => b.reset(seeds),
+            BatchWorlds::Physics(w) => w.par_iter_mut().zip(seeds).map(|(w, s)| w.reset(*s)).collect(),
+        }
+    }
+
+    fn step(&mut self, actions: &[Option<Vec<f64>>]) -> Vec<Option<Result<StepResult, SimError>>> {
+        match self {
+            BatchWorlds::Model(b) => b.step(actions),
+            BatchWorlds::Physics(w) => w.par_iter_mut().zip(actions).map(|(w, a)| a.as_ref().map(|a| w.step(a))).collect(),
+        }
+    }
+}
+
+/// The policies of a lock-step batch: one instance per episode, or one remote client that
+/// answers for all of them.
+enum BatchPolicies {
+    Separate(Vec<Box<dyn Policy>>),
+    Remote(RemoteBatch),
+}
+
+impl BatchPolicies {
+    fn reset(&mut self, seeds: &[u64]) {
+        match self {
+            BatchPolicies::Separate(p) => p.iter_mut().zip(seeds).for_each(|(p, s)| p.reset(*s)),
+            BatchPolicies::Remote(r) => BatchPolicy::reset(r, seeds),
+        }
+    }
+
+    /// Actions for the episodes with an observation; a failed query fails all of them.
+    fn act(&mut self, observations: &[Option<&Observation>]) -> Vec<Option<Result<Vec<f64>, String>>> {
+        match self {
+            BatchPolicies::Separate(policies) => {
+                policies.par_iter_mut().zip(observations).map(|(p, o)| o.map(|o| p.act(o).map_err(|e| e.to_string()))).collect()
+            }
+            BatchPolicies::Remote(remote) => match remote.act_some(observations) {
+                Ok(actions) => actions.into_iter().map(|a| a.map(Ok)).collect(),
+                Err(e) => observations.iter().map(|o| o.map(|_| Err(e.to_string()))).collect(),
+            },
+        }
+    }
+}
+
+/// Runs a batch of episodes of one policy on one scenario in lock step: the scenario's world
+/// model (when it has one) steps all of them at once, and a remote policy answers for all of
+/// them in one query.
 fn run_batch(
     spec: &EvalSpec,
     keys: &[EpisodeKey],
-    model: &Arc<WorldModel>,
+    model: Option<&Arc<WorldModel>>,
     interrupt: &AtomicBool,
     record_frames: bool,
 ) -> Vec<EpisodeEnd> {
@@ -324,21 +413,34 @@ fn run_batch(
             records.iter_mut().for_each(|r| failure(r, detail.clone()));
             Some(records.into_iter().map(|r| (r, None, 0.0)).collect())
         };
-        let mut batch = match ModelBatch::new(scenario.config.clone(), model.clone(), keys.len()) {
-            Ok(b) => b,
-            Err(e) => return finished(records, format!("world model: {e}")),
+        let mut batch = match model {
+            Some(model) => match ModelBatch::new(scenario.config.clone(), model.clone(), keys.len()) {
+                Ok(b) => BatchWorlds::Model(b),
+                Err(e) => return finished(records, format!("world model: {e}")),
+            },
+            None => BatchWorlds::Physics(keys.iter().map(|_| PhysicsWorld::new(scenario.config.clone())).collect()),
         };
-        let (observation_spec, action_spec) =
-            (batch.observation_spec().expect("non-empty batch").clone(), batch.action_spec().expect("non-empty batch").clone());
-        let mut policies = Vec::with_capacity(keys.len());
-        for _ in keys {
-            match policy_spec.build(&scenario.config, &observation_spec, &action_spec, spec.base_dir()) {
-                Ok(p) => policies.push(p),
-                Err(e) => return finished(records, format!("policy could not be built: {e}")),
+        let (observation_spec, action_spec) = (batch.observation_spec(), batch.action_spec());
+        let mut policies = match &policy_spec.remote {
+            Some(remote) if policy_spec.wrappers.is_empty() => {
+                match RemoteClient::connect(&policy_spec.name, remote, &action_spec, spec.base_dir()) {
+                    Ok(client) => BatchPolicies::Remote(RemoteBatch::new(Arc::new(client))),
+                    Err(e) => return finished(records, format!("policy could not be built: {e}")),
+                }
             }
-        }
+            _ => {
+                let mut policies = Vec::with_capacity(keys.len());
+                for _ in keys {
+                    match policy_spec.build(&scenario.config, &observation_spec, &action_spec, spec.base_dir()) {
+                        Ok(p) => policies.push(p),
+                        Err(e) => return finished(records, format!("policy could not be built: {e}")),
+                    }
+                }
+                BatchPolicies::Separate(policies)
+            }
+        };
         let dt = scenario.config.timing.control_period();
-        let threshold = Some(model.config.disagreement_threshold);
+        let threshold = model.map(|m| m.config.disagreement_threshold);
         let mut trackers: Vec<Tracker> = records.into_iter().map(|r| Tracker::new(r, dt, &action_spec, threshold)).collect();
         let mut wall = vec![0.0; keys.len()];
         let seeds: Vec<u64> = trackers.iter().map(|t| t.record.seed).collect();
@@ -352,8 +454,7 @@ fn run_batch(
                 }
             }
         }
-        let layout =
-            FrameLayout::new(&observation_spec, &action_spec, &dreamrig_sim::StateSpec { names: batch.world(0).state_names().to_vec() });
+        let layout = FrameLayout::new(&observation_spec, &action_spec, &batch.state_spec());
         let task = if scenario.config.description.is_empty() { scenario.config.name.clone() } else { scenario.config.description.clone() };
         let mut buffers: Vec<Option<EpisodeBuffer>> = (0..keys.len())
             .map(|i| {
@@ -365,7 +466,7 @@ fn run_batch(
                 })
             })
             .collect();
-        policies.iter_mut().zip(&seeds).for_each(|(p, s)| p.reset(*s));
+        policies.reset(&seeds);
         while trackers.iter().any(|t| !t.ended) {
             if interrupt.load(Ordering::Relaxed) {
                 return None;
@@ -378,15 +479,9 @@ fn run_batch(
                     break;
                 }
             }
-            let acted: Vec<Option<Result<Vec<f64>, String>>> = policies
-                .par_iter_mut()
-                .zip(&observations)
-                .zip(&trackers)
-                .map(|((p, o), t)| match o {
-                    Some(o) if !t.ended => Some(p.act(o).map_err(|e| e.to_string())),
-                    _ => None,
-                })
-                .collect();
+            let active: Vec<Option<&Observation>> =
+                observations.iter().zip(&trackers).map(|(o, t)| o.as_ref().filter(|_| !t.ended)).collect();
+            let acted = policies.act(&active);
             let mut actions: Vec<Option<Vec<f64>>> = Vec::with_capacity(keys.len());
             for (i, a) in acted.into_iter().enumerate() {
                 actions.push(match a {
@@ -400,7 +495,7 @@ fn run_batch(
                 });
             }
             let states: Vec<Option<WorldState>> =
-                (0..keys.len()).map(|i| (record_frames && actions[i].is_some()).then(|| batch.world(i).state().ok()).flatten()).collect();
+                (0..keys.len()).map(|i| (record_frames && actions[i].is_some()).then(|| batch.state(i).ok()).flatten()).collect();
             let results = batch.step(&actions);
             for (i, result) in results.into_iter().enumerate() {
                 let Some(result) = result else { continue };
@@ -620,7 +715,7 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
         .map_err(|e| EvalError::Io { path: options.out.clone(), reason: format!("cannot start worker threads: {e}") })?;
     let interrupt = options.interrupt.clone();
     let models = load_models(spec)?;
-    let jobs = plan_jobs(&pending, &models);
+    let jobs = plan_jobs(spec, &pending, &models);
     let commit = |key: &EpisodeKey, end: EpisodeEnd| -> Result<bool, EvalError> {
         match end {
             EpisodeEnd::Interrupted => Ok(false),
@@ -649,8 +744,7 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
                         commit(key, end).map(usize::from)
                     }
                     Job::Batch(keys) => {
-                        let model = &models[&keys[0].scenario];
-                        let ends = run_batch(spec, keys, model, &interrupt, options.record_frames);
+                        let ends = run_batch(spec, keys, models.get(&keys[0].scenario), &interrupt, options.record_frames);
                         let mut ran = 0;
                         for (key, end) in keys.iter().zip(ends) {
                             ran += usize::from(commit(key, end)?);
@@ -671,8 +765,8 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
     Ok(RunOutcome { entries, ran, skipped, interrupted: options.interrupt.load(Ordering::Relaxed) })
 }
 
-/// Work for one rayon task: a physics episode, or a lock-step batch of world-model episodes
-/// of one policy on one scenario.
+/// Work for one rayon task: one episode, or a lock-step batch of episodes of one policy on
+/// one scenario (world-model scenarios, remote policies).
 enum Job {
     Single(EpisodeKey),
     Batch(Vec<EpisodeKey>),
@@ -692,13 +786,15 @@ fn load_models(spec: &EvalSpec) -> Result<HashMap<usize, Arc<WorldModel>>, EvalE
     Ok(models)
 }
 
-/// Batches depend only on the pending episodes, never on the thread count.
-fn plan_jobs(pending: &[EpisodeKey], models: &HashMap<usize, Arc<WorldModel>>) -> Vec<Job> {
+/// Batches depend only on the pending episodes, never on the thread count. Remote policies
+/// with wrappers run episode by episode (the wrappers act per episode).
+fn plan_jobs(spec: &EvalSpec, pending: &[EpisodeKey], models: &HashMap<usize, Arc<WorldModel>>) -> Vec<Job> {
     let mut jobs = Vec::new();
     let mut open: HashMap<(usize, usize), Vec<EpisodeKey>> = HashMap::new();
     let mut order: Vec<(usize, usize)> = Vec::new();
+    let batched_policy = |policy: usize| spec.policies[policy].remote.is_some() && spec.policies[policy].wrappers.is_empty();
     for key in pending {
-        if !models.contains_key(&key.scenario) {
+        if !models.contains_key(&key.scenario) && !batched_policy(key.policy) {
             jobs.push(Job::Single(*key));
             continue;
         }
@@ -708,7 +804,7 @@ fn plan_jobs(pending: &[EpisodeKey], models: &HashMap<usize, Arc<WorldModel>>) -
             Vec::new()
         });
         batch.push(*key);
-        if batch.len() == MODEL_BATCH {
+        if batch.len() == LOCKSTEP_BATCH {
             jobs.push(Job::Batch(std::mem::take(batch)));
         }
     }

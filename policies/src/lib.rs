@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod controllers;
 pub mod kinematics;
 pub mod neural;
+pub mod remote;
 pub mod wrappers;
 pub mod zoo;
 

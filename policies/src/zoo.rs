@@ -6,6 +6,7 @@ use dreamrig_sim::scenario::config::ScenarioConfig;
 use dreamrig_sim::{ActionSpec, ObservationSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One policy of an evaluation: exactly one of `controller`, `baseline`, `neural`, plus
 /// optional wrappers applied in order (the first wraps the policy itself).
@@ -20,6 +21,8 @@ pub struct PolicySpec {
     pub baseline: Option<String>,
     /// An MLP policy: the path of its JSON config (weights beside it).
     pub neural: Option<NeuralSpec>,
+    /// A policy served by another process over Zenoh.
+    pub remote: Option<crate::remote::RemoteSpec>,
     #[serde(default)]
     pub wrappers: Vec<WrapperSpec>,
 }
@@ -50,11 +53,20 @@ pub enum PolicyKind {
     Controller(String),
     Baseline(String),
     Neural(PathBuf),
+    Remote(crate::remote::RemoteSpec),
 }
 
 impl PolicySpec {
     /// The policy's kind, checked: `key` is the spec's key path for error messages.
     pub fn kind(&self) -> Result<PolicyKind, String> {
+        let chosen = [self.controller.is_some(), self.baseline.is_some(), self.neural.is_some(), self.remote.is_some()];
+        if chosen.iter().filter(|c| **c).count() != 1 {
+            return Err("expected exactly one of controller, baseline, neural, remote".into());
+        }
+        if let Some(remote) = &self.remote {
+            remote.check().map_err(|e| format!("remote.{e}"))?;
+            return Ok(PolicyKind::Remote(remote.clone()));
+        }
         match (&self.controller, &self.baseline, &self.neural) {
             (Some(c), None, None) => {
                 if crate::controllers::CONTROLLERS.contains(&c.as_str()) {
@@ -68,7 +80,7 @@ impl PolicySpec {
                 other => Err(format!("baseline: expected zero or random, got {other}")),
             },
             (None, None, Some(n)) => Ok(PolicyKind::Neural(n.model.clone())),
-            _ => Err("expected exactly one of controller, baseline, neural".into()),
+            _ => Err("expected exactly one of controller, baseline, neural, remote".into()),
         }
     }
 
@@ -116,6 +128,9 @@ impl PolicySpec {
             PolicyKind::Baseline(name) if name == "zero" => Box::new(crate::ZeroPolicy::new(action)),
             PolicyKind::Baseline(_) => Box::new(crate::RandomPolicy::new(action)),
             PolicyKind::Neural(path) => Box::new(crate::neural::MlpPolicy::load(&base_dir.join(path))?),
+            PolicyKind::Remote(spec) => Box::new(crate::remote::RemotePolicy::new(Arc::new(crate::remote::RemoteClient::connect(
+                &self.name, &spec, action, base_dir,
+            )?))),
         };
         self.check_wrappers().map_err(|(i, m)| invalid(format!("wrappers[{i}]: {m}")))?;
         for w in &self.wrappers {
@@ -143,9 +158,11 @@ pub fn by_name(
 ) -> Result<Box<dyn Policy>, PolicyError> {
     let spec = match name {
         "zero" | "random" => {
-            PolicySpec { name: name.into(), controller: None, baseline: Some(name.into()), neural: None, wrappers: vec![] }
+            PolicySpec { name: name.into(), controller: None, baseline: Some(name.into()), neural: None, remote: None, wrappers: vec![] }
         }
-        other => PolicySpec { name: other.into(), controller: Some(other.into()), baseline: None, neural: None, wrappers: vec![] },
+        other => {
+            PolicySpec { name: other.into(), controller: Some(other.into()), baseline: None, neural: None, remote: None, wrappers: vec![] }
+        }
     };
     spec.build(config, observation, action, Path::new("."))
 }

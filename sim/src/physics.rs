@@ -478,6 +478,27 @@ impl World for PhysicsWorld {
     fn parameters(&self) -> Option<&EpisodeParameters> {
         self.episode.as_ref().map(|e| &e.params)
     }
+
+    fn link_poses(&self) -> Vec<crate::LinkPose> {
+        let Some(episode) = &self.episode else { return Vec::new() };
+        let scene = &episode.scene;
+        self.config
+            .robot
+            .model
+            .links
+            .iter()
+            .filter_map(|name| {
+                let body = scene.rapier.bodies.get(*scene.robot.links.get(name)?)?;
+                let pose = body.position();
+                let (t, q) = (pose.translation, pose.rotation);
+                Some(crate::LinkPose {
+                    link: name.clone(),
+                    translation: [t.x as f64, t.y as f64, t.z as f64],
+                    rotation_xyzw: [q.x as f64, q.y as f64, q.z as f64, q.w as f64],
+                })
+            })
+            .collect()
+    }
 }
 
 /// Smallest distance between the robot and any obstacle (0 when touching), or `None` when

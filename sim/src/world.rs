@@ -186,6 +186,21 @@ pub trait World: Send {
     fn parameters(&self) -> Option<&crate::EpisodeParameters> {
         None
     }
+
+    /// Where every link of the robot is now, in the world frame, in the URDF's link order
+    /// (what transform trees and viewers draw). Empty before the first reset.
+    fn link_poses(&self) -> Vec<LinkPose> {
+        Vec::new()
+    }
+}
+
+/// A robot link's pose in the world frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkPose {
+    pub link: String,
+    pub translation: [f64; 3],
+    /// Unit quaternion, (x, y, z, w) as ROS and Rerun write it.
+    pub rotation_xyzw: [f64; 4],
 }
 
 /// Checks an action against its spec: right length and finite values.

@@ -60,9 +60,17 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
                     controller: None,
                     baseline: Some(args.policy.clone()),
                     neural: None,
+                    remote: None,
                     wrappers: vec![],
                 },
-                other => PolicySpec { name: other.into(), controller: Some(other.into()), baseline: None, neural: None, wrappers: vec![] },
+                other => PolicySpec {
+                    name: other.into(),
+                    controller: Some(other.into()),
+                    baseline: None,
+                    neural: None,
+                    remote: None,
+                    wrappers: vec![],
+                },
             };
             let fps = dreamrig_datasets::fps_of(&scenario)?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;

@@ -3,6 +3,7 @@ mod eval;
 mod policy;
 mod run;
 mod scenarios;
+mod serve;
 mod validate;
 mod world_model;
 
@@ -39,6 +40,8 @@ pub enum Command {
     /// Train policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Run a world as a ROS 2 node over Zenoh (rmw_zenoh wire format): sensors out, commands in.
+    Serve(serve::ServeArgs),
     /// Train, measure and compare learned and hybrid world models.
     #[command(subcommand, name = "wm")]
     WorldModel(world_model::WorldModelCommand),
@@ -70,7 +73,11 @@ pub fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -83,6 +90,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(command) => policy::run(command),
         Command::Dataset(command) => dataset::run(command),
         Command::WorldModel(command) => world_model::run(command),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

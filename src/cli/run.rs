@@ -27,6 +27,8 @@ pub struct RunArgs {
     /// MCAP file with the ros2 profile; the episodes then run one after another.
     #[arg(long, value_name = "FILE")]
     pub record_mcap: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub rerun: super::serve::RerunArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -39,12 +41,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // reported before any episode runs.
     let make_world = || dreamrig_sim::make_world(&config);
     make_world().map_err(|e| super::UsageError(e.to_string()))?;
-    if let Some(path) = &args.record_mcap {
+    let rerun_sink = args.rerun.sink()?;
+    if args.record_mcap.is_some() || rerun_sink.is_some() {
         let mut world = make_world().expect("loaded once above");
         let mut policy = build().expect("built once above");
+        let mut logger = match &rerun_sink {
+            Some(sink) => Some(
+                dreamrig_bridges::rerun::RerunLogger::new(sink, &config, &world.action_spec().names).context("starting the Rerun log")?,
+            ),
+            None => None,
+        };
         let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
-        let lengths = dreamrig_bridges::mcap::record_episodes(world.as_mut(), policy.as_mut(), &config, &seeds, path)?;
-        println!("recorded {} episodes ({} steps) to {}", lengths.len(), lengths.iter().sum::<u64>(), path.display());
+        let lengths = dreamrig_bridges::mcap::record_episodes(
+            world.as_mut(),
+            policy.as_mut(),
+            &config,
+            &seeds,
+            args.record_mcap.as_deref(),
+            logger.as_mut(),
+        )?;
+        if let Some(logger) = logger {
+            logger.finish()?;
+        }
+        let steps = lengths.iter().sum::<u64>();
+        if let Some(path) = &args.record_mcap {
+            println!("recorded {} episodes ({steps} steps) to {}", lengths.len(), path.display());
+        }
+        if let Some(dreamrig_bridges::rerun::RerunSink::File(path)) = &rerun_sink {
+            println!("logged {} episodes ({steps} steps) to {}", lengths.len(), path.display());
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("starting worker threads")?;

@@ -234,6 +234,132 @@ impl RosMessage for Odometry {
     }
 }
 
+/// `sensor_msgs/msg/Image` (depth images: `32FC1`, metres along the optical axis).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Image {
+    pub header: Header,
+    pub height: u32,
+    pub width: u32,
+    pub encoding: String,
+    pub is_bigendian: u8,
+    /// Bytes per row.
+    pub step: u32,
+    pub data: Vec<u8>,
+}
+
+impl Image {
+    /// A `32FC1` image from row-major values, little-endian as on the wire of every common host.
+    pub fn depth(header: Header, width: u32, height: u32, metres: &[f32]) -> Self {
+        let data = metres.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Self { header, height, width, encoding: "32FC1".into(), is_bigendian: 0, step: width * 4, data }
+    }
+}
+
+impl RosMessage for Image {
+    const TYPE_NAME: &'static str = "sensor_msgs/msg/Image";
+    fn encode(&self) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        self.header.write(&mut w);
+        w.u32(self.height);
+        w.u32(self.width);
+        w.string(&self.encoding);
+        w.u8(self.is_bigendian);
+        w.u32(self.step);
+        w.bytes_sequence(&self.data);
+        w.finish()
+    }
+}
+
+/// `sensor_msgs/msg/CameraInfo` of an ideal pinhole camera (no distortion).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CameraInfo {
+    pub header: Header,
+    pub height: u32,
+    pub width: u32,
+    pub distortion_model: String,
+    pub d: Vec<f64>,
+    pub k: [f64; 9],
+    pub r: [f64; 9],
+    pub p: [f64; 12],
+}
+
+impl CameraInfo {
+    /// Focal length `focal` in pixels, principal point at the image centre.
+    pub fn pinhole(header: Header, width: u32, height: u32, focal: f64) -> Self {
+        // Pixel centres sit at integer coordinates in ROS: the centre of a w-pixel row is at
+        // (w - 1) / 2.
+        let (cx, cy) = ((width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0);
+        Self {
+            header,
+            height,
+            width,
+            distortion_model: "plumb_bob".into(),
+            d: vec![0.0; 5],
+            k: [focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0],
+            r: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            p: [focal, 0.0, cx, 0.0, 0.0, focal, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+        }
+    }
+}
+
+impl RosMessage for CameraInfo {
+    const TYPE_NAME: &'static str = "sensor_msgs/msg/CameraInfo";
+    fn encode(&self) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        self.header.write(&mut w);
+        w.u32(self.height);
+        w.u32(self.width);
+        w.string(&self.distortion_model);
+        w.f64_sequence(&self.d);
+        for v in self.k.iter().chain(&self.r).chain(&self.p) {
+            w.f64(*v);
+        }
+        // binning_x, binning_y, then the full-image RegionOfInterest.
+        w.u32(0);
+        w.u32(0);
+        for _ in 0..4 {
+            w.u32(0);
+        }
+        w.bool(false);
+        w.finish()
+    }
+}
+
+/// `std_msgs/msg/Float64MultiArray` (`/joint_commands`): the layout is written flat and
+/// ignored when read; `data` holds one command per joint actuator.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Float64MultiArray {
+    pub data: Vec<f64>,
+}
+
+impl RosMessage for Float64MultiArray {
+    const TYPE_NAME: &'static str = "std_msgs/msg/Float64MultiArray";
+    fn encode(&self) -> Vec<u8> {
+        let mut w = CdrWriter::new();
+        w.sequence_length(0);
+        w.u32(0);
+        w.f64_sequence(&self.data);
+        w.finish()
+    }
+}
+
+impl Float64MultiArray {
+    pub fn decode(bytes: &[u8]) -> Result<Self, CdrError> {
+        let mut r = CdrReader::new(bytes)?;
+        let dimensions = r.u32()?;
+        if dimensions as usize > bytes.len() / 12 {
+            return Err(CdrError::Length(dimensions));
+        }
+        for _ in 0..dimensions {
+            r.string()?;
+            r.u32()?;
+            r.u32()?;
+        }
+        r.u32()?;
+        Ok(Self { data: r.f64_sequence()? })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +422,14 @@ mod tests {
             "00 01 00 00 01 00 00 00 03 00 00 00 00 00 00 00 05 00 00 00 6f 64 6f 6d 00 00 00 00 0a 00 00 00 \
              62 61 73 65 5f 6c 69 6e 6b 00 00 00 00 00 00 00 00 00 f0 3f"
         );
+    }
+
+    #[test]
+    fn joint_commands_round_trip_and_reject_garbage() {
+        let message = Float64MultiArray { data: vec![0.5, -1.25, 3.0] };
+        assert_eq!(Float64MultiArray::decode(&message.encode()), Ok(message));
+        assert!(Float64MultiArray::decode(&[0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(Float64MultiArray::decode(&Twist::default().encode()[..10]).is_err());
     }
 
     #[test]

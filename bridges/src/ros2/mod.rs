@@ -4,3 +4,4 @@ pub mod cdr;
 pub mod definitions;
 pub mod messages;
 pub mod topics;
+pub mod transforms;

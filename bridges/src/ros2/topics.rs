@@ -1,9 +1,11 @@
 //! A world's observations as the ROS 2 topics a robot would publish: `/clock`,
-//! `/joint_states`, `/scan`, `/imu`, `/odom` and `/tf` (odom → base link, REP-105).
+//! `/joint_states`, `/scan`, `/imu`, `/odom`, depth images with their camera info, and the
+//! transform tree on `/tf` and `/tf_static` (REP-105).
 
 use super::messages::*;
+use super::transforms::{sensor_frame, Transform, TransformTree};
 use dreamrig_sim::scenario::config::{ScenarioConfig, SensorKind};
-use dreamrig_sim::Observation;
+use dreamrig_sim::{LinkPose, Observation};
 
 /// One encoded message for one topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,11 +31,25 @@ pub struct TopicMapper {
     scan: Option<(String, String, f32, f32, f32, f32, f32)>,
     imu: Option<(String, String)>,
     odometry: Option<(String, String)>,
+    /// (observation prefix, optical frame, width, height, focal length in pixels)
+    depth: Option<(String, String, u32, u32, f64)>,
+    tree: TransformTree,
+    /// Control steps between two updates, per topic (sensors with a rate publish at it).
+    periods: Vec<(&'static str, u32)>,
 }
 
 impl TopicMapper {
     pub fn new(config: &ScenarioConfig) -> Self {
-        let mut mapper = Self { joint_names: Vec::new(), joint_state: None, scan: None, imu: None, odometry: None };
+        let mut mapper = Self {
+            joint_names: Vec::new(),
+            joint_state: None,
+            scan: None,
+            imu: None,
+            odometry: None,
+            depth: None,
+            tree: TransformTree::new(config),
+            periods: Vec::new(),
+        };
         let control_period = config.timing.control_period() as f32;
         for sensor in &config.sensors {
             match &sensor.kind {
@@ -48,9 +64,10 @@ impl TopicMapper {
                     } else {
                         (-l.fov / 2.0, if l.rays > 1 { l.fov / (l.rays - 1) as f64 } else { 0.0 })
                     };
+                    mapper.periods.push(("/scan", sensor.period_steps));
                     mapper.scan = Some((
                         sensor.name.clone(),
-                        l.link.clone(),
+                        sensor_frame(&sensor.name, &sensor.kind).unwrap_or_else(|| l.link.clone()),
                         start as f32,
                         step as f32,
                         l.range_min as f32,
@@ -61,6 +78,13 @@ impl TopicMapper {
                 SensorKind::Imu { link, .. } if mapper.imu.is_none() => mapper.imu = Some((sensor.name.clone(), link.clone())),
                 SensorKind::Odometry { link, .. } if mapper.odometry.is_none() => {
                     mapper.odometry = Some((sensor.name.clone(), link.clone()))
+                }
+                SensorKind::DepthCamera(d) if mapper.depth.is_none() => {
+                    let focal = (d.width as f64 / 2.0) / (d.fov / 2.0).tan();
+                    let frame = sensor_frame(&sensor.name, &sensor.kind).unwrap_or_else(|| d.link.clone());
+                    mapper.periods.push(("/depth/image_raw", sensor.period_steps));
+                    mapper.periods.push(("/depth/camera_info", sensor.period_steps));
+                    mapper.depth = Some((sensor.name.clone(), frame, d.width, d.height, focal));
                 }
                 _ => {}
             }
@@ -82,13 +106,35 @@ impl TopicMapper {
         }
         if self.odometry.is_some() {
             out.push(("/odom", Odometry::TYPE_NAME));
-            out.push(("/tf", TfMessage::TYPE_NAME));
         }
+        if self.depth.is_some() {
+            out.push(("/depth/image_raw", Image::TYPE_NAME));
+            out.push(("/depth/camera_info", CameraInfo::TYPE_NAME));
+        }
+        out.push(("/tf", TfMessage::TYPE_NAME));
+        out.push(("/tf_static", TfMessage::TYPE_NAME));
         out
     }
 
-    /// The messages of one observation taken at simulated time `time_s`.
-    pub fn messages(&self, observation: &Observation, time_s: f64) -> Vec<TopicMessage> {
+    /// Control steps between two messages on `topic`: sensors publish when they update.
+    pub fn period_steps(&self, topic: &str) -> u32 {
+        self.periods.iter().find(|(t, _)| *t == topic).map(|(_, p)| (*p).max(1)).unwrap_or(1)
+    }
+
+    /// The transform tree's frames.
+    pub fn tree(&self) -> &TransformTree {
+        &self.tree
+    }
+
+    /// `/tf_static`, published once per episode (latched).
+    pub fn static_message(&self, poses: &[LinkPose], time_s: f64) -> TopicMessage {
+        let message = self.tree.static_transforms(poses, Time::from_seconds(time_s));
+        TopicMessage { topic: "/tf_static", type_name: TfMessage::TYPE_NAME, cdr: message.encode() }
+    }
+
+    /// The messages of one observation taken at simulated time `time_s`, with the robot's
+    /// links at `poses`.
+    pub fn messages(&self, observation: &Observation, poses: &[LinkPose], time_s: f64) -> Vec<TopicMessage> {
         let stamp = Time::from_seconds(time_s);
         let header = |frame: &str| Header { stamp, frame_id: frame.to_string() };
         let field = |name: String| observation.get(&name).unwrap_or(&[]).to_vec();
@@ -129,6 +175,7 @@ impl TopicMapper {
             };
             out.push(TopicMessage { topic: "/imu", type_name: Imu::TYPE_NAME, cdr: message.encode() });
         }
+        let mut base = None;
         if let Some((prefix, link)) = &self.odometry {
             let position = vector3(&field(format!("{prefix}.position")));
             let orientation = quaternion_xyzw(&field(format!("{prefix}.orientation")));
@@ -141,16 +188,20 @@ impl TopicMapper {
                 angular: vector3(&field(format!("{prefix}.angular_velocity"))),
             };
             out.push(TopicMessage { topic: "/odom", type_name: Odometry::TYPE_NAME, cdr: message.encode() });
-            let tf = TfMessage {
-                transforms: vec![TransformStamped {
-                    header: header("odom"),
-                    child_frame_id: link.clone(),
-                    translation: position,
-                    rotation: orientation,
-                }],
-            };
-            out.push(TopicMessage { topic: "/tf", type_name: TfMessage::TYPE_NAME, cdr: tf.encode() });
+            // odom → base_link must agree with /odom (REP-105): use the odometry's estimate
+            // when it tracks the root link.
+            if *link == self.tree.root_link {
+                base = Some(Transform { translation: position, rotation: orientation });
+            }
         }
+        if let Some((prefix, frame, width, height, focal)) = &self.depth {
+            let image = Image::depth(header(frame), *width, *height, &field(format!("{prefix}.depth")));
+            out.push(TopicMessage { topic: "/depth/image_raw", type_name: Image::TYPE_NAME, cdr: image.encode() });
+            let info = CameraInfo::pinhole(header(frame), *width, *height, *focal);
+            out.push(TopicMessage { topic: "/depth/camera_info", type_name: CameraInfo::TYPE_NAME, cdr: info.encode() });
+        }
+        let tf = self.tree.dynamic_transforms(poses, base, stamp);
+        out.push(TopicMessage { topic: "/tf", type_name: TfMessage::TYPE_NAME, cdr: tf.encode() });
         out
     }
 }

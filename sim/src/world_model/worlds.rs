@@ -213,6 +213,9 @@ macro_rules! model_world {
             fn parameters(&self) -> Option<&EpisodeParameters> {
                 self.0.host.parameters()
             }
+            fn link_poses(&self) -> Vec<crate::LinkPose> {
+                self.0.host.link_poses()
+            }
         }
     };
 }

@@ -1,0 +1,238 @@
+//! Logging a world to Rerun: the robot's URDF visuals moved by their link poses, lidar
+//! points, depth images, the goal, and actions and rewards as scalars, on the timelines
+//! `step` and `sim_time`.
+
+use crate::ros2::transforms::Transform;
+use dreamrig_sim::robot::urdf_rs;
+use dreamrig_sim::scenario::config::{ScenarioConfig, SensorKind};
+use dreamrig_sim::{LinkPose, Observation};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RerunError {
+    #[error("rerun: {0}")]
+    Stream(String),
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+}
+
+fn stream_error(e: impl std::fmt::Display) -> RerunError {
+    RerunError::Stream(e.to_string())
+}
+
+/// Where the log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RerunSink {
+    /// An `.rrd` file, written atomically when the logger finishes.
+    File(PathBuf),
+    /// A running viewer's gRPC address, such as `rerun+http://127.0.0.1:9876/proxy`.
+    Connect(String),
+    /// Start a `rerun` viewer from PATH and stream to it.
+    Spawn,
+}
+
+struct LidarView {
+    prefix: String,
+    link: String,
+    mount: Transform,
+    directions: Vec<[f32; 3]>,
+}
+
+struct DepthView {
+    prefix: String,
+    width: u32,
+    height: u32,
+}
+
+/// One recording of one scenario's worlds.
+pub struct RerunLogger {
+    stream: rerun::RecordingStream,
+    /// Entity path under which everything is logged (one per episode in an evaluation).
+    root: String,
+    action_names: Vec<String>,
+    lidars: Vec<LidarView>,
+    depth: Vec<DepthView>,
+    file: Option<(PathBuf, PathBuf)>,
+}
+
+fn rerun_color(material: &Option<urdf_rs::Material>) -> rerun::Color {
+    match material.as_ref().and_then(|m| m.color.as_ref()) {
+        Some(c) => {
+            let [r, g, b, a] = c.rgba.0.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8);
+            rerun::Color::from_unmultiplied_rgba(r, g, b, a)
+        }
+        None => rerun::Color::from_rgb(160, 160, 170),
+    }
+}
+
+fn rerun_transform(t: &Transform) -> rerun::Transform3D {
+    let [x, y, z, w] = t.rotation.map(|v| v as f32);
+    rerun::Transform3D::from_translation_rotation(t.translation.map(|v| v as f32), rerun::Quaternion::from_xyzw([x, y, z, w]))
+}
+
+/// An application id Rerun accepts: ASCII alphanumerics, `_`, `-` and spaces.
+fn application_id(name: &str) -> String {
+    let id: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    format!("dreamrig_{}", &id[..id.len().min(160)])
+}
+
+impl RerunLogger {
+    pub fn new(sink: &RerunSink, config: &ScenarioConfig, action_names: &[String]) -> Result<Self, RerunError> {
+        let application = rerun::ApplicationId::try_from(application_id(&config.name)).map_err(stream_error)?;
+        let builder = rerun::RecordingStreamBuilder::new(application);
+        let mut file = None;
+        let stream = match sink {
+            RerunSink::File(path) => {
+                let temporary = path.with_extension("rrd.tmp");
+                file = Some((temporary.clone(), path.clone()));
+                builder.save(&temporary).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?
+            }
+            RerunSink::Connect(address) => builder.connect_grpc_opts(address.clone()).map_err(stream_error)?,
+            RerunSink::Spawn => builder.spawn().map_err(stream_error)?,
+        };
+        let mut lidars = Vec::new();
+        let mut depth = Vec::new();
+        for sensor in &config.sensors {
+            match &sensor.kind {
+                SensorKind::Lidar(l) => lidars.push(LidarView {
+                    prefix: sensor.name.clone(),
+                    link: l.link.clone(),
+                    mount: Transform::from_xyz_rpy(l.mount.position, l.mount.rpy),
+                    directions: dreamrig_sim::sensors::lidar_directions(l).iter().map(|d| [d.x as f32, d.y as f32, d.z as f32]).collect(),
+                }),
+                SensorKind::DepthCamera(d) => depth.push(DepthView { prefix: sensor.name.clone(), width: d.width, height: d.height }),
+                _ => {}
+            }
+        }
+        let logger = Self { stream, root: "world".into(), action_names: action_names.to_vec(), lidars, depth, file };
+        logger.stream.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP()).map_err(stream_error)?;
+        logger.log_robot_visuals(config)?;
+        Ok(logger)
+    }
+
+    /// The URDF's visual shapes, each under its link's entity, so that logging a link's pose
+    /// moves them.
+    fn log_robot_visuals(&self, config: &ScenarioConfig) -> Result<(), RerunError> {
+        let model = &config.robot.model;
+        for link in &model.urdf.links {
+            for (i, visual) in link.visual.iter().enumerate() {
+                let path = format!("{}/robot/{}/visual_{i}", self.root, link.name);
+                let origin = Transform::from_xyz_rpy(visual.origin.xyz.0, visual.origin.rpy.0);
+                let color = rerun_color(&visual.material);
+                let logged = match &visual.geometry {
+                    urdf_rs::Geometry::Box { size } => {
+                        let half = size.0.map(|v| (v / 2.0) as f32);
+                        self.stream.log_static(path.as_str(), &rerun::Boxes3D::from_half_sizes([half]).with_colors([color]))
+                    }
+                    urdf_rs::Geometry::Cylinder { radius, length } => self.stream.log_static(
+                        path.as_str(),
+                        &rerun::Cylinders3D::from_lengths_and_radii([*length as f32], [*radius as f32]).with_colors([color]),
+                    ),
+                    urdf_rs::Geometry::Capsule { radius, length } => self.stream.log_static(
+                        path.as_str(),
+                        &rerun::Capsules3D::from_lengths_and_radii([*length as f32], [*radius as f32])
+                            .with_translations([[0.0, 0.0, -(*length as f32) / 2.0]])
+                            .with_colors([color]),
+                    ),
+                    urdf_rs::Geometry::Sphere { radius } => {
+                        self.stream.log_static(path.as_str(), &rerun::Ellipsoids3D::from_radii([*radius as f32]).with_colors([color]))
+                    }
+                    urdf_rs::Geometry::Mesh { filename, .. } => {
+                        let file = model.mesh_dir.join(filename.trim_start_matches("package://").trim_start_matches("file://"));
+                        match rerun::Asset3D::from_file_path(&file) {
+                            Ok(asset) => self.stream.log_static(path.as_str(), &asset),
+                            Err(e) => {
+                                tracing::debug!("rerun: mesh {} of link {} not logged: {e}", file.display(), link.name);
+                                Ok(())
+                            }
+                        }
+                    }
+                };
+                logged.map_err(stream_error)?;
+                self.stream.log_static(path.as_str(), &rerun_transform(&origin)).map_err(stream_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the start of an episode: its goal as a point.
+    pub fn start_episode(&self, goal: Option<[f64; 3]>) -> Result<(), RerunError> {
+        if let Some(goal) = goal {
+            let points =
+                rerun::Points3D::new([goal.map(|v| v as f32)]).with_radii([0.05]).with_colors([rerun::Color::from_rgb(40, 200, 80)]);
+            self.stream.log(format!("{}/goal", self.root), &points).map_err(stream_error)?;
+        }
+        Ok(())
+    }
+
+    fn set_time(&self, step: u64, time_s: f64) {
+        self.stream.set_time_sequence("step", step as i64);
+        self.stream.set_duration_secs("sim_time", time_s);
+    }
+
+    /// The robot's links, and what the lidars and depth cameras see, at one step.
+    pub fn log_step(&self, step: u64, time_s: f64, observation: &Observation, poses: &[LinkPose]) -> Result<(), RerunError> {
+        self.set_time(step, time_s);
+        for pose in poses {
+            let t = Transform { translation: pose.translation, rotation: pose.rotation_xyzw };
+            self.stream.log(format!("{}/robot/{}", self.root, pose.link), &rerun_transform(&t)).map_err(stream_error)?;
+        }
+        for lidar in &self.lidars {
+            let (Some(ranges), Some(link)) =
+                (observation.get(&format!("{}.ranges", lidar.prefix)), poses.iter().find(|p| p.link == lidar.link))
+            else {
+                continue;
+            };
+            let sensor = Transform { translation: link.translation, rotation: link.rotation_xyzw }.then(&lidar.mount);
+            let points: Vec<[f32; 3]> = ranges
+                .iter()
+                .zip(&lidar.directions)
+                .map(|(r, d)| {
+                    let local = Transform { translation: d.map(|v| v as f64 * *r as f64), rotation: [0.0, 0.0, 0.0, 1.0] };
+                    sensor.then(&local).translation.map(|v| v as f32)
+                })
+                .collect();
+            self.stream
+                .log(format!("{}/{}", self.root, lidar.prefix), &rerun::Points3D::new(points).with_radii([0.02]))
+                .map_err(stream_error)?;
+        }
+        for camera in &self.depth {
+            let Some(depth) = observation.get(&format!("{}.depth", camera.prefix)) else { continue };
+            let bytes: Vec<u8> = depth.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let image = rerun::DepthImage::from_data_type_and_bytes(bytes, [camera.width, camera.height], rerun::ChannelDatatype::F32)
+                .with_meter(1.0);
+            self.stream.log(format!("cameras/{}", camera.prefix), &image).map_err(stream_error)?;
+        }
+        Ok(())
+    }
+
+    /// The action applied at `step` and the reward it earned.
+    pub fn log_action(&self, step: u64, action: &[f64], reward: f64) -> Result<(), RerunError> {
+        self.stream.set_time_sequence("step", step as i64);
+        for (name, value) in self.action_names.iter().zip(action) {
+            self.stream.log(format!("actions/{name}"), &rerun::Scalars::single(*value)).map_err(stream_error)?;
+        }
+        self.stream.log("reward", &rerun::Scalars::single(reward)).map_err(stream_error)
+    }
+
+    /// Flushes the stream; a file appears under its name only now.
+    pub fn finish(self) -> Result<(), RerunError> {
+        self.stream.flush_blocking().map_err(stream_error)?;
+        let file = self.file.clone();
+        drop(self);
+        if let Some((temporary, path)) = file {
+            std::fs::rename(&temporary, &path).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that an `.rrd` destination can be written before any work starts.
+pub fn check_destination(path: &Path) -> Result<(), RerunError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            Err(RerunError::Io { path: path.to_path_buf(), reason: format!("directory {} does not exist", dir.display()) })
+        }
+        _ => Ok(()),
+    }
+}

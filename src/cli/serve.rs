@@ -1,0 +1,163 @@
+use anyhow::Context;
+use dreamrig_bridges::rerun::{RerunLogger, RerunSink};
+use dreamrig_bridges::serve::{serve, Pacing, ServeOptions};
+use dreamrig_bridges::zenoh::{KeyMapping, NodeOptions};
+use dreamrig_policies::remote::{shared_session, ZenohConnection, DEFAULT_ROUTER};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where Rerun logs go (at most one).
+#[derive(clap::Args, Debug, Default)]
+pub struct RerunArgs {
+    /// Log to Rerun in an .rrd file (written when the command ends).
+    #[arg(long, value_name = "FILE.rrd", conflicts_with_all = ["rerun_connect", "rerun_spawn"])]
+    pub rerun: Option<PathBuf>,
+    /// Stream to a running Rerun viewer, e.g. rerun+http://127.0.0.1:9876/proxy.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "rerun_spawn")]
+    pub rerun_connect: Option<String>,
+    /// Start a Rerun viewer (the `rerun` program on PATH) and stream to it.
+    #[arg(long)]
+    pub rerun_spawn: bool,
+}
+
+impl RerunArgs {
+    pub fn sink(&self) -> anyhow::Result<Option<RerunSink>> {
+        if let Some(path) = &self.rerun {
+            dreamrig_bridges::rerun::check_destination(path).map_err(|e| super::UsageError(format!("--rerun {e}")))?;
+            return Ok(Some(RerunSink::File(path.clone())));
+        }
+        Ok(self.rerun_connect.clone().map(RerunSink::Connect).or(self.rerun_spawn.then_some(RerunSink::Spawn)))
+    }
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMappingArg {
+    /// rmw_zenoh's keys, attachments and liveliness tokens (ROS 2 with RMW_IMPLEMENTATION=rmw_zenoh_cpp).
+    RmwZenoh,
+    /// zenoh-plugin-ros2dds's keys (ROS 2 on DDS behind zenoh-bridge-ros2dds).
+    Ros2dds,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Scenario file, or the name of a shipped scenario.
+    pub scenario: String,
+    /// Simulated seconds per wall-clock second (1 = real time).
+    #[arg(long, default_value_t = 1.0, conflicts_with_all = ["lockstep", "unpaced"])]
+    pub rate: f64,
+    /// Advance one control step per command received on /cmd_vel or /joint_commands.
+    #[arg(long, conflicts_with = "unpaced")]
+    pub lockstep: bool,
+    /// Step as fast as the machine can.
+    #[arg(long)]
+    pub unpaced: bool,
+    /// ROS_DOMAIN_ID of the topics.
+    #[arg(long, default_value_t = 0)]
+    pub domain_id: u32,
+    /// ROS namespace of the node and its topics, e.g. /robot1.
+    #[arg(long, default_value = "/")]
+    pub namespace: String,
+    /// ROS node name.
+    #[arg(long, default_value = "dreamrig")]
+    pub node_name: String,
+    /// How topics map to Zenoh keys.
+    #[arg(long, value_enum, default_value = "rmw-zenoh")]
+    pub key_mapping: KeyMappingArg,
+    /// Zenoh router to join; when nothing listens there, dreamrig serves it in router mode.
+    #[arg(long, default_value = DEFAULT_ROUTER, conflicts_with = "zenoh_config")]
+    pub router: String,
+    /// A Zenoh configuration file (JSON5) to open the session with instead.
+    #[arg(long, value_name = "FILE")]
+    pub zenoh_config: Option<PathBuf>,
+    /// Seed of the first episode; each new episode takes the next seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop after this many control steps (default: until Ctrl-C).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Without commands for this long, the robot stops (velocities and efforts to zero,
+    /// position targets held).
+    #[arg(long, default_value_t = 500)]
+    pub command_timeout_ms: u64,
+    /// Also record the published topics to an MCAP file (ros2 profile).
+    #[arg(long, value_name = "FILE")]
+    pub record_mcap: Option<PathBuf>,
+    /// Print the session's report as JSON on stdout when it ends.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub rerun: RerunArgs,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let scenario = super::load_scenario(&args.scenario)?;
+    let config = scenario.config.clone();
+    let mut world = dreamrig_sim::make_world(&config).map_err(|e| super::UsageError(e.to_string()))?;
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        return Err(super::UsageError(format!("--rate: expected a positive number, got {}", args.rate)).into());
+    }
+    let pacing = if args.lockstep {
+        Pacing::Lockstep
+    } else if args.unpaced {
+        Pacing::Unpaced
+    } else {
+        Pacing::RealTime(args.rate)
+    };
+    let node = NodeOptions {
+        domain_id: args.domain_id,
+        namespace: args.namespace.clone(),
+        name: args.node_name.clone(),
+        mapping: match args.key_mapping {
+            KeyMappingArg::RmwZenoh => KeyMapping::RmwZenoh,
+            KeyMappingArg::Ros2dds => KeyMapping::Ros2Dds,
+        },
+    };
+    node.check().map_err(|e| super::UsageError(e.to_string()))?;
+    let connection = match &args.zenoh_config {
+        Some(file) => ZenohConnection::ConfigFile(file.clone()),
+        None => ZenohConnection::Router(args.router.clone()),
+    };
+    let session = shared_session(&connection).map_err(|e| super::UsageError(e.to_string()))?;
+    let options = ServeOptions {
+        node,
+        pacing,
+        seed: args.seed,
+        command_timeout: Duration::from_millis(args.command_timeout_ms),
+        max_steps: args.steps,
+        record_mcap: args.record_mcap.clone(),
+    };
+    let mut logger = match args.rerun.sink()? {
+        Some(sink) => Some(RerunLogger::new(&sink, &config, &world.action_spec().names).context("starting the Rerun log")?),
+        None => None,
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    eprintln!("serving {} on Zenoh (Ctrl-C to stop)", config.name);
+    let report = serve(world.as_mut(), &config, session, &options, logger.as_mut(), &interrupt)?;
+    if let Some(logger) = logger {
+        logger.finish()?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+    } else {
+        println!(
+            "{} steps, {} episodes ended, {:.2} s simulated in {:.2} s (real-time factor {:.2}); {} commands, {} malformed, {} safe stops",
+            report.steps,
+            report.episodes,
+            report.simulated_s,
+            report.wall_s,
+            report.real_time_factor,
+            report.commands,
+            report.malformed_commands,
+            report.safe_stops
+        );
+        for (topic, count) in &report.published {
+            println!("  {topic}: {count} messages");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
