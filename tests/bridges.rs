@@ -208,3 +208,52 @@ fn a_rerun_recording_of_a_run_reads_back_in_rerun_sdk() {
     assert!(components["/world/robot/left_wheel/visual_0"].as_array().unwrap().contains(&"Cylinders3D:radii".into()));
     assert_eq!(entities["/world/robot/base_link/visual_0"]["static_rows"], 2, "the shape and its offset in the link");
 }
+
+#[test]
+fn an_evaluation_records_every_episode_to_mcap_and_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "version: 1\nseed: 3\nepisodes: 3\nscenarios:\n  - scenario: {}\npolicies:\n  - {{name: lqr, controller: lqr}}\n  - {{name: zero, baseline: zero}}\n",
+            common::shipped("cartpole-balance").display()
+        ),
+    )
+    .unwrap();
+    let (mcap, rrd) = (dir.path().join("mcap"), dir.path().join("all.rrd"));
+    let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .arg("eval")
+        .arg(&spec)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--record-mcap")
+        .arg(&mcap)
+        .arg("--rerun")
+        .arg(&rrd)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let episodes = std::fs::read_to_string(dir.path().join("out/episodes.csv")).unwrap();
+    let lengths: Vec<(String, String, u64)> = episodes
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[1].to_string(), fields[2].to_string(), fields[6].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(lengths.len(), 6);
+    let rerun = Command::new(common::python()).arg(common::repo().join("tests/python/check_rerun.py")).arg(&rrd).output().unwrap();
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let rerun: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
+    for (policy, episode, length) in &lengths {
+        let file = mcap.join("cartpole-balance").join(policy).join(format!("episode-{episode}.mcap"));
+        let check = Command::new(common::python()).arg(common::repo().join("tests/python/check_mcap.py")).arg(&file).output().unwrap();
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+        assert_eq!(report["rosbags"]["/joint_states"].as_u64(), Some(*length), "{policy} {episode}: {report}");
+        let reward = &rerun["entities"][format!("/episodes/cartpole-balance/{policy}/{episode}/reward")];
+        assert_eq!(reward["rows"].as_u64(), Some(*length), "{policy} {episode}");
+    }
+}

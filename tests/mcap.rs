@@ -30,7 +30,9 @@ fn a_navigation_run_is_a_ros2_mcap_that_both_readers_decode() {
         assert_eq!(report["mcap"][topic].as_u64(), Some(steps), "{topic}: every step publishes every topic");
         assert_eq!(report["rosbags"][topic].as_u64(), Some(steps), "{topic}");
     }
-    assert_eq!(report["statistics_messages"].as_u64(), Some(steps * topics.len() as u64));
+    // Plus /tf_static once per episode (two episodes).
+    assert_eq!(report["mcap"]["/tf_static"].as_u64(), Some(2));
+    assert_eq!(report["statistics_messages"].as_u64(), Some(steps * topics.len() as u64 + 2));
     for schema in report["schemas"].as_array().unwrap() {
         assert_eq!(schema[1], "ros2msg");
     }

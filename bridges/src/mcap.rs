@@ -152,3 +152,65 @@ pub enum RecordError {
     #[error("while recording: {0}")]
     Episode(String),
 }
+
+/// One episode's steps recorded to its own MCAP file and/or logged to Rerun as they happen
+/// (what `dreamrig eval --record-mcap DIR --rerun FILE` does for each episode).
+pub struct EpisodeTap {
+    mapper: crate::ros2::topics::TopicMapper,
+    recorder: Option<McapRecorder>,
+    rerun: Option<crate::rerun::RerunLogger>,
+}
+
+impl EpisodeTap {
+    /// Starts the recording: `/tf_static` for the links at reset, the goal in Rerun.
+    pub fn start(
+        config: &dreamrig_sim::scenario::config::ScenarioConfig,
+        mcap: Option<&Path>,
+        rerun: Option<crate::rerun::RerunLogger>,
+        goal: Option<[f64; 3]>,
+        poses: &[dreamrig_sim::LinkPose],
+    ) -> Result<Self, RecordError> {
+        let mapper = crate::ros2::topics::TopicMapper::new(config);
+        let mut recorder = mcap.map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
+        if let Some(recorder) = recorder.as_mut() {
+            let latched = mapper.static_message(poses, 0.0);
+            recorder.write(latched.topic, 0, &latched.cdr)?;
+        }
+        if let Some(logger) = &rerun {
+            logger.start_episode(goal)?;
+        }
+        Ok(Self { mapper, recorder, rerun })
+    }
+
+    pub fn observe(
+        &mut self,
+        step: u64,
+        time_s: f64,
+        observation: &dreamrig_sim::Observation,
+        poses: &[dreamrig_sim::LinkPose],
+    ) -> Result<(), RecordError> {
+        if let Some(recorder) = self.recorder.as_mut() {
+            for message in self.mapper.messages(observation, poses, time_s) {
+                recorder.write(message.topic, (time_s * 1e9).round() as u64, &message.cdr)?;
+            }
+        }
+        if let Some(logger) = &self.rerun {
+            logger.log_step(step, time_s, observation, poses)?;
+        }
+        Ok(())
+    }
+
+    pub fn act(&mut self, step: u64, action: &[f64], reward: f64) -> Result<(), RecordError> {
+        if let Some(logger) = &self.rerun {
+            logger.log_action(step, action, reward)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<(), RecordError> {
+        if let Some(recorder) = self.recorder {
+            recorder.finish()?;
+        }
+        Ok(())
+    }
+}

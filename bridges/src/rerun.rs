@@ -31,6 +31,7 @@ pub enum RerunSink {
     Spawn,
 }
 
+#[derive(Clone)]
 struct LidarView {
     prefix: String,
     link: String,
@@ -38,21 +39,67 @@ struct LidarView {
     directions: Vec<[f32; 3]>,
 }
 
+#[derive(Clone)]
 struct DepthView {
     prefix: String,
     width: u32,
     height: u32,
 }
 
-/// One recording of one scenario's worlds.
+/// One Rerun recording (a file, or a stream to a viewer) that loggers write into.
+pub struct RerunRecording {
+    stream: rerun::RecordingStream,
+    /// (temporary, final) paths of a file sink.
+    file: Option<(PathBuf, PathBuf)>,
+}
+
+impl RerunRecording {
+    /// `name` becomes the application id (scenario or evaluation name).
+    pub fn new(sink: &RerunSink, name: &str) -> Result<Self, RerunError> {
+        let application = rerun::ApplicationId::try_from(application_id(name)).map_err(stream_error)?;
+        let builder = rerun::RecordingStreamBuilder::new(application);
+        let mut file = None;
+        let stream = match sink {
+            RerunSink::File(path) => {
+                let temporary = path.with_extension("rrd.tmp");
+                file = Some((temporary.clone(), path.clone()));
+                builder.save(&temporary).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?
+            }
+            RerunSink::Connect(address) => builder.connect_grpc_opts(address.clone()).map_err(stream_error)?,
+            RerunSink::Spawn => builder.spawn().map_err(stream_error)?,
+        };
+        stream.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP()).map_err(stream_error)?;
+        Ok(Self { stream, file })
+    }
+
+    /// Another handle on the same recording, for loggers on other threads; only the
+    /// original's `finish` moves the file into place.
+    pub fn share(&self) -> RerunRecording {
+        Self { stream: self.stream.clone(), file: None }
+    }
+
+    /// Flushes everything logged; a file appears under its name only now.
+    pub fn finish(self) -> Result<(), RerunError> {
+        self.stream.flush_blocking().map_err(stream_error)?;
+        let Self { stream, file } = self;
+        drop(stream);
+        if let Some((temporary, path)) = file {
+            std::fs::rename(&temporary, &path).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?;
+        }
+        Ok(())
+    }
+}
+
+/// Logs one scenario's world into a recording.
 pub struct RerunLogger {
     stream: rerun::RecordingStream,
-    /// Entity path under which everything is logged (one per episode in an evaluation).
+    /// Entity path of the 3D scene (`world`, or `<episode>/world` in an evaluation).
     root: String,
+    /// Prefix of the plots and images (empty, or `<episode>/`).
+    plots: String,
     action_names: Vec<String>,
     lidars: Vec<LidarView>,
     depth: Vec<DepthView>,
-    file: Option<(PathBuf, PathBuf)>,
 }
 
 fn rerun_color(material: &Option<urdf_rs::Material>) -> rerun::Color {
@@ -77,19 +124,9 @@ fn application_id(name: &str) -> String {
 }
 
 impl RerunLogger {
-    pub fn new(sink: &RerunSink, config: &ScenarioConfig, action_names: &[String]) -> Result<Self, RerunError> {
-        let application = rerun::ApplicationId::try_from(application_id(&config.name)).map_err(stream_error)?;
-        let builder = rerun::RecordingStreamBuilder::new(application);
-        let mut file = None;
-        let stream = match sink {
-            RerunSink::File(path) => {
-                let temporary = path.with_extension("rrd.tmp");
-                file = Some((temporary.clone(), path.clone()));
-                builder.save(&temporary).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?
-            }
-            RerunSink::Connect(address) => builder.connect_grpc_opts(address.clone()).map_err(stream_error)?,
-            RerunSink::Spawn => builder.spawn().map_err(stream_error)?,
-        };
+    /// A logger for `config`'s world; `episode` puts everything under that entity path (one
+    /// per episode when an evaluation logs many). Logs the robot's visuals at once.
+    pub fn new(recording: &RerunRecording, config: &ScenarioConfig, action_names: &[String], episode: Option<&str>) -> Result<Self, RerunError> {
         let mut lidars = Vec::new();
         let mut depth = Vec::new();
         for sensor in &config.sensors {
@@ -104,8 +141,11 @@ impl RerunLogger {
                 _ => {}
             }
         }
-        let logger = Self { stream, root: "world".into(), action_names: action_names.to_vec(), lidars, depth, file };
-        logger.stream.log_static("world", &rerun::ViewCoordinates::RIGHT_HAND_Z_UP()).map_err(stream_error)?;
+        let (root, plots) = match episode {
+            Some(path) => (format!("{path}/world"), format!("{path}/")),
+            None => ("world".to_string(), String::new()),
+        };
+        let logger = Self { stream: recording.stream.clone(), root, plots, action_names: action_names.to_vec(), lidars, depth };
         logger.log_robot_visuals(config)?;
         Ok(logger)
     }
@@ -201,7 +241,7 @@ impl RerunLogger {
             let bytes: Vec<u8> = depth.iter().flat_map(|v| v.to_le_bytes()).collect();
             let image = rerun::DepthImage::from_data_type_and_bytes(bytes, [camera.width, camera.height], rerun::ChannelDatatype::F32)
                 .with_meter(1.0);
-            self.stream.log(format!("cameras/{}", camera.prefix), &image).map_err(stream_error)?;
+            self.stream.log(format!("{}cameras/{}", self.plots, camera.prefix), &image).map_err(stream_error)?;
         }
         Ok(())
     }
@@ -210,20 +250,9 @@ impl RerunLogger {
     pub fn log_action(&self, step: u64, action: &[f64], reward: f64) -> Result<(), RerunError> {
         self.stream.set_time_sequence("step", step as i64);
         for (name, value) in self.action_names.iter().zip(action) {
-            self.stream.log(format!("actions/{name}"), &rerun::Scalars::single(*value)).map_err(stream_error)?;
+            self.stream.log(format!("{}actions/{name}", self.plots), &rerun::Scalars::single(*value)).map_err(stream_error)?;
         }
-        self.stream.log("reward", &rerun::Scalars::single(reward)).map_err(stream_error)
-    }
-
-    /// Flushes the stream; a file appears under its name only now.
-    pub fn finish(self) -> Result<(), RerunError> {
-        self.stream.flush_blocking().map_err(stream_error)?;
-        let file = self.file.clone();
-        drop(self);
-        if let Some((temporary, path)) = file {
-            std::fs::rename(&temporary, &path).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?;
-        }
-        Ok(())
+        self.stream.log(format!("{}reward", self.plots), &rerun::Scalars::single(reward)).map_err(stream_error)
     }
 }
 

@@ -107,6 +107,92 @@ pub struct RunOptions {
     pub show_progress: bool,
     /// Keep every episode's frames (for `--record-dataset`).
     pub record_frames: bool,
+    /// Something to see every step of every episode (`--rerun`, `--record-mcap`).
+    pub watch: Option<Arc<dyn WatchEpisodes>>,
+}
+
+/// Sees one episode's steps as they happen. A watcher that fails is dropped with a warning;
+/// the episode runs on (watching never changes results).
+pub trait EpisodeWatcher: Send {
+    /// An observation, with the robot's link poses, before the policy acts on it.
+    fn observe(&mut self, step: u64, time_s: f64, observation: &Observation, poses: &[dreamrig_sim::LinkPose]) -> Result<(), String>;
+    /// The action taken at `step` and the reward it earned.
+    fn act(&mut self, step: u64, action: &[f64], reward: f64) -> Result<(), String>;
+    /// The episode is over.
+    fn finish(self: Box<Self>, record: &EpisodeRecord) -> Result<(), String>;
+}
+
+/// Makes a watcher for each episode that should be watched.
+pub trait WatchEpisodes: Send + Sync {
+    /// `goal` is the episode's goal (tasks with one) and `poses` the links after reset.
+    fn start(
+        &self,
+        scenario: &dreamrig_sim::scenario::config::ScenarioConfig,
+        policy: &str,
+        episode: u32,
+        seed: u64,
+        action_names: &[String],
+        goal: Option<[f64; 3]>,
+        poses: &[dreamrig_sim::LinkPose],
+    ) -> Result<Option<Box<dyn EpisodeWatcher>>, String>;
+}
+
+/// An episode's watcher, if any, dropped at its first failure.
+struct Watching(Option<Box<dyn EpisodeWatcher>>, String);
+
+impl Watching {
+    fn start(
+        watch: Option<&Arc<dyn WatchEpisodes>>,
+        config: &dreamrig_sim::scenario::config::ScenarioConfig,
+        record: &EpisodeRecord,
+        action: &ActionSpec,
+        goal: Option<[f64; 3]>,
+        poses: &[dreamrig_sim::LinkPose],
+    ) -> Self {
+        let name = format!("{}/{}/{}", record.scenario, record.policy, record.episode);
+        let watcher = watch.and_then(|w| match w.start(config, &record.policy, record.episode, record.seed, &action.names, goal, poses) {
+            Ok(watcher) => watcher,
+            Err(e) => {
+                tracing::warn!("not watching episode {name}: {e}");
+                None
+            }
+        });
+        Self(watcher, name)
+    }
+
+    fn check(&mut self, result: Result<(), String>) {
+        if let Err(e) = result {
+            tracing::warn!("stopped watching episode {}: {e}", self.1);
+            self.0 = None;
+        }
+    }
+
+    fn observe(&mut self, step: u64, time_s: f64, observation: &Observation, poses: impl FnOnce() -> Vec<dreamrig_sim::LinkPose>) {
+        if let Some(w) = self.0.as_mut() {
+            let result = w.observe(step, time_s, observation, &poses());
+            self.check(result);
+        }
+    }
+
+    fn act(&mut self, step: u64, action: &[f64], reward: f64) {
+        if let Some(w) = self.0.as_mut() {
+            let result = w.act(step, action, reward);
+            self.check(result);
+        }
+    }
+
+    fn finish(self, record: &EpisodeRecord) {
+        if let Some(w) = self.0 {
+            if let Err(e) = w.finish(record) {
+                tracing::warn!("episode {}: {e}", self.1);
+            }
+        }
+    }
+}
+
+/// The goal of an episode, for tasks that have one.
+fn episode_goal(config: &dreamrig_sim::scenario::config::ScenarioConfig, parameters: Option<&dreamrig_sim::EpisodeParameters>) -> Option<[f64; 3]> {
+    (config.task.kind != dreamrig_sim::scenario::config::TaskKind::Balance).then(|| parameters.map(|p| p.goal)).flatten()
 }
 
 pub struct RunOutcome {
@@ -244,9 +330,11 @@ fn roll_out(
     interrupt: &AtomicBool,
     mut frames: Option<&mut Recording>,
     threshold: Option<f64>,
+    watch: Option<(&Arc<dyn WatchEpisodes>, &dreamrig_sim::scenario::config::ScenarioConfig)>,
 ) -> Option<Rollout> {
     let started = Instant::now();
     let seed = record.seed;
+    let episode_record = record.clone();
     let mut tracker = Tracker::new(record, world.control_period(), world.action_spec(), threshold);
     let mut observation = match world.reset(seed) {
         Ok((o, _)) => o,
@@ -260,6 +348,13 @@ fn roll_out(
         recording.buffer.parameters =
             world.parameters().map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
     }
+    let mut watching = match watch {
+        Some((watch, config)) => {
+            Watching::start(Some(watch), config, &episode_record, world.action_spec(), episode_goal(config, world.parameters()), &world.link_poses())
+        }
+        None => Watching(None, String::new()),
+    };
+    let dt = world.control_period();
     while !tracker.ended {
         if interrupt.load(Ordering::Relaxed) {
             return None;
@@ -270,6 +365,8 @@ fn roll_out(
                 break;
             }
         }
+        let step = tracker.steps;
+        watching.observe(step, step as f64 * dt, &observation, || world.link_poses());
         let action = match policy.act(&observation) {
             Ok(a) => a,
             Err(e) => {
@@ -288,10 +385,12 @@ fn roll_out(
         if let (Some(recording), Some(state)) = (frames.as_deref_mut(), &state_before) {
             recording.buffer.push(&recording.layout, &observation, state, &action, result.reward, result.terminated || result.truncated);
         }
+        watching.act(step, &action, result.reward);
         tracker.step(&action, &result);
         observation = result.observation;
     }
     let record = tracker.finish();
+    watching.finish(&record);
     if let Some(recording) = frames {
         recording.buffer.success = record.success;
     }
@@ -341,6 +440,13 @@ impl BatchWorlds {
         match self {
             BatchWorlds::Model(b) => b.parameters(index),
             BatchWorlds::Physics(w) => w[index].parameters(),
+        }
+    }
+
+    fn link_poses(&self, index: usize) -> Vec<dreamrig_sim::LinkPose> {
+        match self {
+            BatchWorlds::Model(b) => b.world(index).link_poses(),
+            BatchWorlds::Physics(w) => w[index].link_poses(),
         }
     }
 
@@ -397,6 +503,7 @@ fn run_batch(
     model: Option<&Arc<WorldModel>>,
     interrupt: &AtomicBool,
     record_frames: bool,
+    watch: Option<&Arc<dyn WatchEpisodes>>,
 ) -> Vec<EpisodeEnd> {
     let started = Instant::now();
     let scenario = &spec.scenarios[keys[0].scenario];
@@ -467,6 +574,21 @@ fn run_batch(
             })
             .collect();
         policies.reset(&seeds);
+        let mut watching: Vec<Watching> = trackers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match watch {
+                Some(_) => Watching::start(
+                    watch,
+                    &scenario.config,
+                    &t.record,
+                    &action_spec,
+                    episode_goal(&scenario.config, batch.parameters(i)),
+                    &batch.link_poses(i),
+                ),
+                None => Watching(None, String::new()),
+            })
+            .collect();
         while trackers.iter().any(|t| !t.ended) {
             if interrupt.load(Ordering::Relaxed) {
                 return None;
@@ -481,6 +603,12 @@ fn run_batch(
             }
             let active: Vec<Option<&Observation>> =
                 observations.iter().zip(&trackers).map(|(o, t)| o.as_ref().filter(|_| !t.ended)).collect();
+            for (i, observation) in active.iter().enumerate() {
+                if let Some(observation) = observation {
+                    let step = trackers[i].steps;
+                    watching[i].observe(step, step as f64 * dt, observation, || batch.link_poses(i));
+                }
+            }
             let acted = policies.act(&active);
             let mut actions: Vec<Option<Vec<f64>>> = Vec::with_capacity(keys.len());
             for (i, a) in acted.into_iter().enumerate() {
@@ -505,6 +633,7 @@ fn run_batch(
                         if let (Some(buffer), Some(state), Some(observation)) = (buffers[i].as_mut(), &states[i], &observations[i]) {
                             buffer.push(&layout, observation, state, action, result.reward, result.terminated || result.truncated);
                         }
+                        watching[i].act(trackers[i].steps, action, result.reward);
                         trackers[i].step(action, &result);
                         observations[i] = Some(result.observation);
                     }
@@ -520,8 +649,10 @@ fn run_batch(
                 .into_iter()
                 .zip(buffers)
                 .zip(wall)
-                .map(|((t, mut buffer), wall)| {
+                .zip(watching)
+                .map(|(((t, mut buffer), wall), watching)| {
                     let record = t.finish();
+                    watching.finish(&record);
                     if let Some(b) = buffer.as_mut() {
                         b.success = record.success;
                     }
@@ -560,7 +691,9 @@ pub fn run_episode(
 ) -> EpisodeRecord {
     let record = empty_record(scenario, policy_name, episode, seed);
     let never = AtomicBool::new(false);
-    roll_out(world, policy, record, None, &never, None, None).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
+    roll_out(world, policy, record, None, &never, None, None, None)
+        .map(|r| r.record)
+        .expect("an episode that cannot be interrupted always ends")
 }
 
 fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> EpisodeRecord {
@@ -606,7 +739,14 @@ struct WorkerCache {
     policies: HashMap<(usize, usize), Box<dyn Policy>>,
 }
 
-fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt: &AtomicBool, record_frames: bool) -> EpisodeEnd {
+fn run_one(
+    spec: &EvalSpec,
+    key: EpisodeKey,
+    cache: &mut WorkerCache,
+    interrupt: &AtomicBool,
+    record_frames: bool,
+    watch: Option<&Arc<dyn WatchEpisodes>>,
+) -> EpisodeEnd {
     let started = Instant::now();
     let scenario = &spec.scenarios[key.scenario];
     let policy_spec = &spec.policies[key.policy];
@@ -635,7 +775,16 @@ fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt:
             let buffer = EpisodeBuffer::new(&layout, &task, record.seed, &policy_spec.name, serde_json::Value::Null);
             Recording { layout, buffer }
         });
-        let rollout = roll_out(world, policy.as_mut(), record, spec.episode_timeout_s, interrupt, recording.as_mut(), None);
+        let rollout = roll_out(
+            world,
+            policy.as_mut(),
+            record,
+            spec.episode_timeout_s,
+            interrupt,
+            recording.as_mut(),
+            None,
+            watch.map(|w| (w, scenario.config.as_ref())),
+        );
         rollout.map(|r| (r, recording.map(|r| r.buffer)))
     }));
     let (record, frames) = match outcome {
@@ -740,11 +889,12 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
                 }
                 match job {
                     Job::Single(key) => {
-                        let end = run_one(spec, *key, cache, &interrupt, options.record_frames);
+                        let end = run_one(spec, *key, cache, &interrupt, options.record_frames, options.watch.as_ref());
                         commit(key, end).map(usize::from)
                     }
                     Job::Batch(keys) => {
-                        let ends = run_batch(spec, keys, models.get(&keys[0].scenario), &interrupt, options.record_frames);
+                        let ends =
+                            run_batch(spec, keys, models.get(&keys[0].scenario), &interrupt, options.record_frames, options.watch.as_ref());
                         let mut ran = 0;
                         for (key, end) in keys.iter().zip(ends) {
                             ran += usize::from(commit(key, end)?);
@@ -854,7 +1004,7 @@ mod tests {
         let mut cache = WorkerCache::default();
         cache.policies.insert((0, 0), Box::new(Panicking));
         let never = AtomicBool::new(false);
-        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never, false)
+        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never, false, None)
         else {
             panic!("not interrupted")
         };
@@ -863,7 +1013,7 @@ mod tests {
         assert!(entry.record.end_detail.contains("panicked: the policy fell over"), "{}", entry.record.end_detail);
         assert!(!entry.record.success);
         // The broken policy was dropped; the next episode builds the real one and succeeds.
-        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never, false)
+        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never, false, None)
         else {
             panic!("not interrupted")
         };
@@ -876,7 +1026,7 @@ mod tests {
         let mut cache = WorkerCache::default();
         let stop = AtomicBool::new(true);
         assert!(matches!(
-            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &stop, false),
+            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &stop, false, None),
             EpisodeEnd::Interrupted
         ));
     }

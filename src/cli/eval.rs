@@ -1,5 +1,9 @@
 use anyhow::Context;
-use dreamrig_eval::{EvalSpec, RunOptions, Shard};
+use dreamrig_bridges::mcap::EpisodeTap;
+use dreamrig_bridges::rerun::{RerunLogger, RerunRecording};
+use dreamrig_eval::{EpisodeRecord, EpisodeWatcher, EvalSpec, RunOptions, Shard, WatchEpisodes};
+use dreamrig_sim::scenario::config::ScenarioConfig;
+use dreamrig_sim::{LinkPose, Observation};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +38,12 @@ pub struct EvalArgs {
     /// Replace the spec's master seed (e.g. to draw held-out episodes from a data spec).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Record every episode's ROS 2 topics to DIR/SCENARIO/POLICY/episode-K.mcap (ros2 profile).
+    #[arg(long, value_name = "DIR")]
+    pub record_mcap: Option<PathBuf>,
+    /// Log every episode to Rerun (under episodes/SCENARIO/POLICY/K).
+    #[command(flatten)]
+    pub rerun: super::serve::RerunArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -120,6 +130,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let recording = args.rerun.sink()?.map(|sink| RerunRecording::new(&sink, &spec.name)).transpose().context("starting the Rerun log")?;
+    let watch: Option<Arc<dyn WatchEpisodes>> = (args.record_mcap.is_some() || recording.is_some())
+        .then(|| Arc::new(Taps { mcap: args.record_mcap.clone(), rerun: recording.as_ref().map(RerunRecording::share) }) as Arc<dyn WatchEpisodes>);
     let options = RunOptions {
         out: args.out.clone(),
         threads: args.threads,
@@ -128,11 +141,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         interrupt,
         show_progress: true,
         record_frames: args.record_dataset.is_some(),
+        watch,
     };
     let outcome = dreamrig_eval::run(&spec, &options).map_err(|e| match e {
         dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
         other => anyhow::Error::new(other),
     })?;
+    if let Some(recording) = recording {
+        recording.finish().context("writing the Rerun log")?;
+    }
     let summaries = dreamrig_eval::write_outputs(&args.out, &spec.name, &spec.fingerprint, &outcome.entries).context("writing results")?;
     let wall: f64 = outcome.entries.iter().map(|e| e.wall_time_s).sum();
     let steps: u64 = outcome.entries.iter().map(|e| e.record.length).sum();
@@ -181,4 +198,57 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     })?;
     println!("merged {} runs: {} policy × scenario pairs; results in {}", args.runs.len(), summaries.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--record-mcap` and `--rerun` for the episodes of an evaluation.
+struct Taps {
+    mcap: Option<PathBuf>,
+    rerun: Option<RerunRecording>,
+}
+
+struct Tap(EpisodeTap);
+
+impl EpisodeWatcher for Tap {
+    fn observe(&mut self, step: u64, time_s: f64, observation: &Observation, poses: &[LinkPose]) -> Result<(), String> {
+        self.0.observe(step, time_s, observation, poses).map_err(|e| e.to_string())
+    }
+
+    fn act(&mut self, step: u64, action: &[f64], reward: f64) -> Result<(), String> {
+        self.0.act(step, action, reward).map_err(|e| e.to_string())
+    }
+
+    fn finish(self: Box<Self>, _: &EpisodeRecord) -> Result<(), String> {
+        self.0.finish().map_err(|e| e.to_string())
+    }
+}
+
+impl WatchEpisodes for Taps {
+    fn start(
+        &self,
+        config: &ScenarioConfig,
+        policy: &str,
+        episode: u32,
+        _seed: u64,
+        action_names: &[String],
+        goal: Option<[f64; 3]>,
+        poses: &[LinkPose],
+    ) -> Result<Option<Box<dyn EpisodeWatcher>>, String> {
+        let mcap = match &self.mcap {
+            Some(dir) => {
+                let folder = dir.join(&config.name).join(policy);
+                std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+                Some(folder.join(format!("episode-{episode}.mcap")))
+            }
+            None => None,
+        };
+        let rerun = match &self.rerun {
+            Some(recording) => {
+                let path = format!("episodes/{}/{policy}/{episode}", config.name);
+                Some(RerunLogger::new(recording, config, action_names, Some(&path)).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        let tap = EpisodeTap::start(config, mcap.as_deref(), rerun, goal, poses).map_err(|e| e.to_string())?;
+        Ok(Some(Box::new(Tap(tap))))
+    }
 }

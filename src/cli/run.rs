@@ -45,9 +45,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.record_mcap.is_some() || rerun_sink.is_some() {
         let mut world = make_world().expect("loaded once above");
         let mut policy = build().expect("built once above");
-        let mut logger = match &rerun_sink {
-            Some(sink) => Some(
-                dreamrig_bridges::rerun::RerunLogger::new(sink, &config, &world.action_spec().names).context("starting the Rerun log")?,
+        let recording = rerun_sink
+            .as_ref()
+            .map(|sink| dreamrig_bridges::rerun::RerunRecording::new(sink, &config.name))
+            .transpose()
+            .context("starting the Rerun log")?;
+        let mut logger = match &recording {
+            Some(recording) => Some(
+                dreamrig_bridges::rerun::RerunLogger::new(recording, &config, &world.action_spec().names, None)
+                    .context("starting the Rerun log")?,
             ),
             None => None,
         };
@@ -60,8 +66,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.record_mcap.as_deref(),
             logger.as_mut(),
         )?;
-        if let Some(logger) = logger {
-            logger.finish()?;
+        drop(logger);
+        if let Some(recording) = recording {
+            recording.finish()?;
         }
         let steps = lengths.iter().sum::<u64>();
         if let Some(path) = &args.record_mcap {

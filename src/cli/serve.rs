@@ -1,5 +1,5 @@
 use anyhow::Context;
-use dreamrig_bridges::rerun::{RerunLogger, RerunSink};
+use dreamrig_bridges::rerun::{RerunLogger, RerunRecording, RerunSink};
 use dreamrig_bridges::serve::{serve, Pacing, ServeOptions};
 use dreamrig_bridges::zenoh::{KeyMapping, NodeOptions};
 use dreamrig_policies::remote::{shared_session, ZenohConnection, DEFAULT_ROUTER};
@@ -129,8 +129,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_steps: args.steps,
         record_mcap: args.record_mcap.clone(),
     };
-    let mut logger = match args.rerun.sink()? {
-        Some(sink) => Some(RerunLogger::new(&sink, &config, &world.action_spec().names).context("starting the Rerun log")?),
+    let recording = args.rerun.sink()?.map(|sink| RerunRecording::new(&sink, &config.name)).transpose().context("starting the Rerun log")?;
+    let mut logger = match &recording {
+        Some(recording) => Some(RerunLogger::new(recording, &config, &world.action_spec().names, None).context("starting the Rerun log")?),
         None => None,
     };
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -138,8 +139,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
     eprintln!("serving {} on Zenoh (Ctrl-C to stop)", config.name);
     let report = serve(world.as_mut(), &config, session, &options, logger.as_mut(), &interrupt)?;
-    if let Some(logger) = logger {
-        logger.finish()?;
+    drop(logger);
+    if let Some(recording) = recording {
+        recording.finish()?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));

@@ -327,6 +327,7 @@ fn run_world(
         interrupt: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         show_progress: true,
         record_frames: false,
+        watch: None,
     };
     let outcome = dreamrig_eval::run(&spec, &options).map_err(|e| match e {
         dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(UsageError(m)),

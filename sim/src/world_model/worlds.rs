@@ -54,6 +54,11 @@ impl ModelWorld {
         &self.model
     }
 
+    /// The robot's links in the host scene, where the predicted state was written.
+    pub fn link_poses(&self) -> Vec<crate::LinkPose> {
+        self.host.link_poses()
+    }
+
     pub fn state_names(&self) -> &[String] {
         &self.host.state_spec().names
     }
