@@ -257,3 +257,78 @@ fn an_evaluation_records_every_episode_to_mcap_and_rerun() {
         assert_eq!(reward["rows"].as_u64(), Some(*length), "{policy} {episode}");
     }
 }
+
+/// The other side of these tests is dreamrig's own Zenoh stack, so they check behaviour (the
+/// key mapping, the pacing), not wire compatibility, which the Python test above covers.
+fn zenoh_peer(endpoint: &str) -> zenoh::Session {
+    use zenoh::Wait;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut config = zenoh::Config::default();
+        config.insert_json5("mode", "\"peer\"").unwrap();
+        config.insert_json5("connect/endpoints", &format!("[\"{endpoint}\"]")).unwrap();
+        config.insert_json5("scouting/multicast/enabled", "false").unwrap();
+        config.insert_json5("connect/exit_on_failure", "{router: true, peer: true, client: true}").unwrap();
+        config.insert_json5("connect/timeout_ms", "{router: 1000, peer: 1000, client: 1000}").unwrap();
+        match zenoh::open(config).wait() {
+            Ok(session) => return session,
+            Err(e) if Instant::now() > deadline => panic!("cannot reach {endpoint}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[test]
+fn in_lock_step_the_world_advances_one_step_per_command_on_dds_bridge_keys() {
+    use dreamrig_bridges::ros2::messages::{Clock, Float64MultiArray, RosMessage};
+    use zenoh::Wait;
+    let endpoint = free_endpoint();
+    let serve = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args([
+            "serve",
+            "cartpole-balance",
+            "--router",
+            &endpoint,
+            "--lockstep",
+            "--key-mapping",
+            "ros2dds",
+            "--namespace",
+            "/cart",
+            "--json",
+        ])
+        .current_dir(common::repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut serve = Running(serve);
+    let session = zenoh_peer(&endpoint);
+    let clock = session.declare_subscriber("cart/clock").wait().unwrap();
+    let joints = session.declare_subscriber("cart/joint_states").wait().unwrap();
+    let commands = session.declare_publisher("cart/joint_commands").wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..25 {
+        commands.put(Float64MultiArray { data: vec![5.0] }.encode()).wait().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Wrong length: counted as malformed, and no step taken for it.
+    commands.put(Float64MultiArray { data: vec![5.0, 1.0] }.encode()).wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&serve.0);
+    let mut report = String::new();
+    std::io::Read::read_to_string(serve.0.stdout.as_mut().unwrap(), &mut report).unwrap();
+    assert!(serve.0.wait().unwrap().success());
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["steps"], 25, "{report}");
+    assert_eq!(report["commands"], 25);
+    assert_eq!(report["malformed_commands"], 1);
+    let mut last = None;
+    while let Ok(Some(sample)) = clock.try_recv() {
+        let payload = sample.payload().to_bytes();
+        assert!(sample.attachment().is_none(), "the DDS bridge's keys carry no attachment");
+        last = Some(payload.to_vec());
+    }
+    // The clock stops at 25 control steps of 20 ms.
+    assert_eq!(last.unwrap(), Clock { clock: dreamrig_bridges::ros2::messages::Time { sec: 0, nanosec: 500_000_000 } }.encode());
+    assert!(joints.try_recv().unwrap().is_some());
+}

@@ -39,6 +39,31 @@ fn rosbags_decodes_our_messages_and_agrees_on_every_type_hash() {
             .encode(),
         ),
         (Twist::TYPE_NAME, Twist { linear: [0.5, 0.0, 0.0], angular: [0.0, 0.0, -0.25] }.encode()),
+        (Image::TYPE_NAME, Image::depth(header("camera_optical_frame"), 3, 2, &[1.0, 1.5, 2.0, 2.5, 3.0, f32::INFINITY]).encode()),
+        (CameraInfo::TYPE_NAME, CameraInfo::pinhole(header("camera_optical_frame"), 640, 480, 500.0).encode()),
+        (Float64MultiArray::TYPE_NAME, Float64MultiArray { data: vec![0.5, -2.0, 3.25] }.encode()),
+        (
+            Imu::TYPE_NAME,
+            Imu {
+                header: header("imu_link"),
+                orientation: [0.0, 0.0, 0.0, 1.0],
+                angular_velocity: [0.1, 0.2, 0.3],
+                linear_acceleration: [0.0, 0.0, 9.81],
+            }
+            .encode(),
+        ),
+        (
+            Odometry::TYPE_NAME,
+            Odometry {
+                header: header("odom"),
+                child_frame_id: "base_link".into(),
+                position: [1.0, 2.0, 0.0],
+                orientation: [0.0, 0.0, 0.0, 1.0],
+                linear: [0.5, 0.0, 0.0],
+                angular: [0.0, 0.0, 0.25],
+            }
+            .encode(),
+        ),
         (
             TfMessage::TYPE_NAME,
             TfMessage {
@@ -78,6 +103,19 @@ fn rosbags_decodes_our_messages_and_agrees_on_every_type_hash() {
     assert_eq!(scan["ranges"], serde_json::json!([1.0, 2.5, 6.0]));
     assert!((scan["range_max"].as_f64().unwrap() - 6.0).abs() < 1e-6);
     assert_eq!(decoded["geometry_msgs/msg/Twist"]["angular"], serde_json::json!({"x": 0.0, "y": 0.0, "z": -0.25}));
+    let image = &decoded["sensor_msgs/msg/Image"];
+    assert_eq!(
+        (image["encoding"].as_str(), image["width"].as_u64(), image["height"].as_u64(), image["step"].as_u64()),
+        (Some("32FC1"), Some(3), Some(2), Some(12))
+    );
+    let pixels: Vec<u8> = image["data"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u8).collect();
+    assert_eq!(f32::from_le_bytes(pixels[4..8].try_into().unwrap()), 1.5);
+    let info = &decoded["sensor_msgs/msg/CameraInfo"];
+    assert_eq!(info["k"], serde_json::json!([500.0, 0.0, 319.5, 0.0, 500.0, 239.5, 0.0, 0.0, 1.0]));
+    assert_eq!(info["distortion_model"], "plumb_bob");
+    assert_eq!(decoded["std_msgs/msg/Float64MultiArray"]["data"], serde_json::json!([0.5, -2.0, 3.25]));
+    assert_eq!(decoded["sensor_msgs/msg/Imu"]["linear_acceleration"], serde_json::json!({"x": 0.0, "y": 0.0, "z": 9.81}));
+    assert_eq!(decoded["nav_msgs/msg/Odometry"]["twist"]["twist"]["angular"]["z"], 0.25);
     let tf = &decoded["tf2_msgs/msg/TFMessage"]["transforms"][0];
     assert_eq!(tf["child_frame_id"], "base_link");
     assert_eq!(tf["transform"]["translation"], serde_json::json!({"x": 1.0, "y": 2.0, "z": 0.0}));

@@ -126,7 +126,12 @@ fn application_id(name: &str) -> String {
 impl RerunLogger {
     /// A logger for `config`'s world; `episode` puts everything under that entity path (one
     /// per episode when an evaluation logs many). Logs the robot's visuals at once.
-    pub fn new(recording: &RerunRecording, config: &ScenarioConfig, action_names: &[String], episode: Option<&str>) -> Result<Self, RerunError> {
+    pub fn new(
+        recording: &RerunRecording,
+        config: &ScenarioConfig,
+        action_names: &[String],
+        episode: Option<&str>,
+    ) -> Result<Self, RerunError> {
         let mut lidars = Vec::new();
         let mut depth = Vec::new();
         for sensor in &config.sensors {

@@ -191,7 +191,10 @@ impl Watching {
 }
 
 /// The goal of an episode, for tasks that have one.
-fn episode_goal(config: &dreamrig_sim::scenario::config::ScenarioConfig, parameters: Option<&dreamrig_sim::EpisodeParameters>) -> Option<[f64; 3]> {
+fn episode_goal(
+    config: &dreamrig_sim::scenario::config::ScenarioConfig,
+    parameters: Option<&dreamrig_sim::EpisodeParameters>,
+) -> Option<[f64; 3]> {
     (config.task.kind != dreamrig_sim::scenario::config::TaskKind::Balance).then(|| parameters.map(|p| p.goal)).flatten()
 }
 
@@ -349,9 +352,14 @@ fn roll_out(
             world.parameters().map(|p| serde_json::to_value(p).expect("parameters serialize")).unwrap_or_default();
     }
     let mut watching = match watch {
-        Some((watch, config)) => {
-            Watching::start(Some(watch), config, &episode_record, world.action_spec(), episode_goal(config, world.parameters()), &world.link_poses())
-        }
+        Some((watch, config)) => Watching::start(
+            Some(watch),
+            config,
+            &episode_record,
+            world.action_spec(),
+            episode_goal(config, world.parameters()),
+            &world.link_poses(),
+        ),
         None => Watching(None, String::new()),
     };
     let dt = world.control_period();
@@ -1004,7 +1012,8 @@ mod tests {
         let mut cache = WorkerCache::default();
         cache.policies.insert((0, 0), Box::new(Panicking));
         let never = AtomicBool::new(false);
-        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never, false, None)
+        let EpisodeEnd::Finished(finished) =
+            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never, false, None)
         else {
             panic!("not interrupted")
         };
@@ -1013,7 +1022,8 @@ mod tests {
         assert!(entry.record.end_detail.contains("panicked: the policy fell over"), "{}", entry.record.end_detail);
         assert!(!entry.record.success);
         // The broken policy was dropped; the next episode builds the real one and succeeds.
-        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never, false, None)
+        let EpisodeEnd::Finished(finished) =
+            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never, false, None)
         else {
             panic!("not interrupted")
         };

@@ -131,8 +131,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let recording = args.rerun.sink()?.map(|sink| RerunRecording::new(&sink, &spec.name)).transpose().context("starting the Rerun log")?;
-    let watch: Option<Arc<dyn WatchEpisodes>> = (args.record_mcap.is_some() || recording.is_some())
-        .then(|| Arc::new(Taps { mcap: args.record_mcap.clone(), rerun: recording.as_ref().map(RerunRecording::share) }) as Arc<dyn WatchEpisodes>);
+    let watch: Option<Arc<dyn WatchEpisodes>> = (args.record_mcap.is_some() || recording.is_some()).then(|| {
+        Arc::new(Taps { mcap: args.record_mcap.clone(), rerun: recording.as_ref().map(RerunRecording::share) }) as Arc<dyn WatchEpisodes>
+    });
     let options = RunOptions {
         out: args.out.clone(),
         threads: args.threads,

@@ -129,7 +129,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_steps: args.steps,
         record_mcap: args.record_mcap.clone(),
     };
-    let recording = args.rerun.sink()?.map(|sink| RerunRecording::new(&sink, &config.name)).transpose().context("starting the Rerun log")?;
+    let recording =
+        args.rerun.sink()?.map(|sink| RerunRecording::new(&sink, &config.name)).transpose().context("starting the Rerun log")?;
     let mut logger = match &recording {
         Some(recording) => Some(RerunLogger::new(recording, &config, &world.action_spec().names, None).context("starting the Rerun log")?),
         None => None,
