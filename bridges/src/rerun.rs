@@ -140,7 +140,7 @@ impl RerunLogger {
                     prefix: sensor.name.clone(),
                     link: l.link.clone(),
                     mount: Transform::from_xyz_rpy(l.mount.position, l.mount.rpy),
-                    directions: dreamrig_sim::sensors::lidar_directions(l).iter().map(|d| [d.x as f32, d.y as f32, d.z as f32]).collect(),
+                    directions: dreamrig_sim::sensors::lidar_directions(l).iter().map(|d| [d.x, d.y, d.z]).collect(),
                 }),
                 SensorKind::DepthCamera(d) => depth.push(DepthView { prefix: sensor.name.clone(), width: d.width, height: d.height }),
                 _ => {}

@@ -17,7 +17,7 @@ pub mod tables;
 
 pub use journal::JournalEntry;
 pub use record::{EpisodeRecord, EpisodeTiming, SummaryRecord};
-pub use runner::{run, run_episode, EpisodeWatcher, RunOptions, RunOutcome, Shard, WatchEpisodes};
+pub use runner::{run, run_episode, EpisodeStart, EpisodeWatcher, RunOptions, RunOutcome, Shard, WatchEpisodes};
 pub use spec::{EvalSpec, SpecOverrides};
 
 use std::path::{Path, PathBuf};

@@ -122,19 +122,22 @@ pub trait EpisodeWatcher: Send {
     fn finish(self: Box<Self>, record: &EpisodeRecord) -> Result<(), String>;
 }
 
+/// An episode about to be watched.
+pub struct EpisodeStart<'a> {
+    pub scenario: &'a dreamrig_sim::scenario::config::ScenarioConfig,
+    pub policy: &'a str,
+    pub episode: u32,
+    pub seed: u64,
+    pub action_names: &'a [String],
+    /// The episode's goal, for tasks with one.
+    pub goal: Option<[f64; 3]>,
+    /// The robot's links after reset.
+    pub poses: &'a [dreamrig_sim::LinkPose],
+}
+
 /// Makes a watcher for each episode that should be watched.
 pub trait WatchEpisodes: Send + Sync {
-    /// `goal` is the episode's goal (tasks with one) and `poses` the links after reset.
-    fn start(
-        &self,
-        scenario: &dreamrig_sim::scenario::config::ScenarioConfig,
-        policy: &str,
-        episode: u32,
-        seed: u64,
-        action_names: &[String],
-        goal: Option<[f64; 3]>,
-        poses: &[dreamrig_sim::LinkPose],
-    ) -> Result<Option<Box<dyn EpisodeWatcher>>, String>;
+    fn start(&self, episode: &EpisodeStart) -> Result<Option<Box<dyn EpisodeWatcher>>, String>;
 }
 
 /// An episode's watcher, if any, dropped at its first failure.
@@ -150,7 +153,16 @@ impl Watching {
         poses: &[dreamrig_sim::LinkPose],
     ) -> Self {
         let name = format!("{}/{}/{}", record.scenario, record.policy, record.episode);
-        let watcher = watch.and_then(|w| match w.start(config, &record.policy, record.episode, record.seed, &action.names, goal, poses) {
+        let start = EpisodeStart {
+            scenario: config,
+            policy: &record.policy,
+            episode: record.episode,
+            seed: record.seed,
+            action_names: &action.names,
+            goal,
+            poses,
+        };
+        let watcher = watch.and_then(|w| match w.start(&start) {
             Ok(watcher) => watcher,
             Err(e) => {
                 tracing::warn!("not watching episode {name}: {e}");
@@ -332,13 +344,12 @@ fn roll_out(
     timeout_s: Option<f64>,
     interrupt: &AtomicBool,
     mut frames: Option<&mut Recording>,
-    threshold: Option<f64>,
     watch: Option<(&Arc<dyn WatchEpisodes>, &dreamrig_sim::scenario::config::ScenarioConfig)>,
 ) -> Option<Rollout> {
     let started = Instant::now();
     let seed = record.seed;
     let episode_record = record.clone();
-    let mut tracker = Tracker::new(record, world.control_period(), world.action_spec(), threshold);
+    let mut tracker = Tracker::new(record, world.control_period(), world.action_spec(), None);
     let mut observation = match world.reset(seed) {
         Ok((o, _)) => o,
         Err(e) => {
@@ -699,9 +710,7 @@ pub fn run_episode(
 ) -> EpisodeRecord {
     let record = empty_record(scenario, policy_name, episode, seed);
     let never = AtomicBool::new(false);
-    roll_out(world, policy, record, None, &never, None, None, None)
-        .map(|r| r.record)
-        .expect("an episode that cannot be interrupted always ends")
+    roll_out(world, policy, record, None, &never, None, None).map(|r| r.record).expect("an episode that cannot be interrupted always ends")
 }
 
 fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> EpisodeRecord {
@@ -790,7 +799,6 @@ fn run_one(
             spec.episode_timeout_s,
             interrupt,
             recording.as_mut(),
-            None,
             watch.map(|w| (w, scenario.config.as_ref())),
         );
         rollout.map(|r| (r, recording.map(|r| r.buffer)))

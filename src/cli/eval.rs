@@ -1,8 +1,7 @@
 use anyhow::Context;
 use dreamrig_bridges::mcap::EpisodeTap;
 use dreamrig_bridges::rerun::{RerunLogger, RerunRecording};
-use dreamrig_eval::{EpisodeRecord, EpisodeWatcher, EvalSpec, RunOptions, Shard, WatchEpisodes};
-use dreamrig_sim::scenario::config::ScenarioConfig;
+use dreamrig_eval::{EpisodeRecord, EpisodeStart, EpisodeWatcher, EvalSpec, RunOptions, Shard, WatchEpisodes};
 use dreamrig_sim::{LinkPose, Observation};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -224,16 +223,8 @@ impl EpisodeWatcher for Tap {
 }
 
 impl WatchEpisodes for Taps {
-    fn start(
-        &self,
-        config: &ScenarioConfig,
-        policy: &str,
-        episode: u32,
-        _seed: u64,
-        action_names: &[String],
-        goal: Option<[f64; 3]>,
-        poses: &[LinkPose],
-    ) -> Result<Option<Box<dyn EpisodeWatcher>>, String> {
+    fn start(&self, start: &EpisodeStart) -> Result<Option<Box<dyn EpisodeWatcher>>, String> {
+        let (config, policy, episode) = (start.scenario, start.policy, start.episode);
         let mcap = match &self.mcap {
             Some(dir) => {
                 let folder = dir.join(&config.name).join(policy);
@@ -245,11 +236,11 @@ impl WatchEpisodes for Taps {
         let rerun = match &self.rerun {
             Some(recording) => {
                 let path = format!("episodes/{}/{policy}/{episode}", config.name);
-                Some(RerunLogger::new(recording, config, action_names, Some(&path)).map_err(|e| e.to_string())?)
+                Some(RerunLogger::new(recording, config, start.action_names, Some(&path)).map_err(|e| e.to_string())?)
             }
             None => None,
         };
-        let tap = EpisodeTap::start(config, mcap.as_deref(), rerun, goal, poses).map_err(|e| e.to_string())?;
+        let tap = EpisodeTap::start(config, mcap.as_deref(), rerun, start.goal, start.poses).map_err(|e| e.to_string())?;
         Ok(Some(Box::new(Tap(tap))))
     }
 }
