@@ -26,23 +26,46 @@ impl Drop for Running {
     }
 }
 
-fn interrupt(child: &Child) {
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
-#[test]
-fn a_python_zenoh_node_sees_the_served_topics_and_drives_the_robot() {
-    let endpoint = free_endpoint();
-    let serve = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
-        .args(["serve", "tests/fixtures/serve-diffbot.yaml", "--router", &endpoint, "--domain-id", "7", "--json"])
-        .args(["--command-timeout-ms", "300", "--node-name", "sim"])
+/// `dreamrig serve ARGS --json`, running.
+fn spawn_serve(args: &[&str]) -> Running {
+    let child = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .arg("serve")
+        .args(args)
+        .arg("--json")
         .current_dir(common::repo())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut serve = Running(serve);
+    Running(child)
+}
+
+/// Stops a serving session as Ctrl-C does; returns its JSON report and its log.
+fn stop_serve(serve: &mut Running) -> (serde_json::Value, String) {
+    let status = Command::new("kill").args(["-INT", &serve.0.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let (mut report, mut log) = (String::new(), String::new());
+    std::io::Read::read_to_string(serve.0.stdout.as_mut().unwrap(), &mut report).unwrap();
+    std::io::Read::read_to_string(serve.0.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(serve.0.wait().unwrap().success(), "serve: {log}");
+    let report = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}\n{log}"));
+    (report, log)
+}
+
+#[test]
+fn a_python_zenoh_node_sees_the_served_topics_and_drives_the_robot() {
+    let endpoint = free_endpoint();
+    let mut serve = spawn_serve(&[
+        "tests/fixtures/serve-diffbot.yaml",
+        "--router",
+        &endpoint,
+        "--domain-id",
+        "7",
+        "--command-timeout-ms",
+        "300",
+        "--node-name",
+        "sim",
+    ]);
     let check = Command::new("timeout")
         .arg("90")
         .arg(common::python())
@@ -50,21 +73,14 @@ fn a_python_zenoh_node_sees_the_served_topics_and_drives_the_robot() {
         .args([&endpoint, "7", "3"])
         .output()
         .unwrap();
-    interrupt(&serve.0);
-    let mut report = String::new();
-    std::io::Read::read_to_string(serve.0.stdout.as_mut().unwrap(), &mut report).unwrap();
-    let status = serve.0.wait().unwrap();
-    let mut log = String::new();
-    std::io::Read::read_to_string(serve.0.stderr.as_mut().unwrap(), &mut log).unwrap();
+    let (report, log) = stop_serve(&mut serve);
     assert!(
         check.status.success(),
         "{}{}\nserve log:\n{log}",
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-    assert!(status.success(), "serve: {log}");
     let seen: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}\n{log}"));
 
     assert_eq!(seen["errors"], serde_json::json!([]), "rosbags decodes every message");
     for topic in ["/joint_states", "/scan", "/odom", "/tf", "/clock", "/depth/image_raw", "/depth/camera_info"] {
@@ -283,25 +299,8 @@ fn in_lock_step_the_world_advances_one_step_per_command_on_dds_bridge_keys() {
     use dreamrig_bridges::ros2::messages::{Clock, Float64MultiArray, RosMessage};
     use zenoh::Wait;
     let endpoint = free_endpoint();
-    let serve = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
-        .args([
-            "serve",
-            "cartpole-balance",
-            "--router",
-            &endpoint,
-            "--lockstep",
-            "--key-mapping",
-            "ros2dds",
-            "--namespace",
-            "/cart",
-            "--json",
-        ])
-        .current_dir(common::repo())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut serve = Running(serve);
+    let mut serve =
+        spawn_serve(&["cartpole-balance", "--router", &endpoint, "--lockstep", "--key-mapping", "ros2dds", "--namespace", "/cart"]);
     let session = zenoh_peer(&endpoint);
     let clock = session.declare_subscriber("cart/clock").wait().unwrap();
     let joints = session.declare_subscriber("cart/joint_states").wait().unwrap();
@@ -314,11 +313,7 @@ fn in_lock_step_the_world_advances_one_step_per_command_on_dds_bridge_keys() {
     // Wrong length: counted as malformed, and no step taken for it.
     commands.put(Float64MultiArray { data: vec![5.0, 1.0] }.encode()).wait().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    interrupt(&serve.0);
-    let mut report = String::new();
-    std::io::Read::read_to_string(serve.0.stdout.as_mut().unwrap(), &mut report).unwrap();
-    assert!(serve.0.wait().unwrap().success());
-    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let (report, _) = stop_serve(&mut serve);
     assert_eq!(report["steps"], 25, "{report}");
     assert_eq!(report["commands"], 25);
     assert_eq!(report["malformed_commands"], 1);
