@@ -120,3 +120,38 @@ fn rosbags_decodes_our_messages_and_agrees_on_every_type_hash() {
     assert_eq!(tf["child_frame_id"], "base_link");
     assert_eq!(tf["transform"]["translation"], serde_json::json!({"x": 1.0, "y": 2.0, "z": 0.0}));
 }
+
+/// Following `/tf_static` and `/tf` from the root frame down a chain reproduces where the
+/// simulator has every link, fixed joints (from the URDF) and moving ones (from the state) alike.
+#[test]
+fn the_transform_tree_composes_to_the_simulated_link_poses() {
+    use dreamrig_bridges::ros2::transforms::{Transform, TransformTree};
+    use dreamrig_sim::World;
+    for scenario in ["arm7-reach", "diffdrive-nav"] {
+        let mut world = common::world(&common::shipped(scenario));
+        world.reset(4).unwrap();
+        for step in 0..30 {
+            let action = common::scripted_action(&world, step);
+            world.step(&action).unwrap();
+        }
+        let poses = world.link_poses();
+        let tree = TransformTree::new(world.config());
+        let stamp = Time::default();
+        let mut edges = tree.static_transforms(&poses, stamp).transforms;
+        edges.extend(tree.dynamic_transforms(&poses, None, stamp).transforms);
+        let mut known = vec![(tree.root_frame.to_string(), Transform::IDENTITY)];
+        while let Some(edge) = edges.iter().position(|e| known.iter().any(|(f, _)| *f == e.header.frame_id)) {
+            let edge = edges.remove(edge);
+            let parent = known.iter().find(|(f, _)| *f == edge.header.frame_id).unwrap().1;
+            let child = parent.then(&Transform { translation: edge.translation, rotation: edge.rotation });
+            known.push((edge.child_frame_id.clone(), child));
+        }
+        assert!(edges.is_empty(), "{scenario}: frames not connected to {}: {edges:?}", tree.root_frame);
+        for pose in &poses {
+            let (_, composed) = known.iter().find(|(f, _)| *f == pose.link).unwrap_or_else(|| panic!("{scenario}: no frame {}", pose.link));
+            let distance = composed.translation.iter().zip(&pose.translation).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+            let alignment = composed.rotation.iter().zip(&pose.rotation_xyzw).map(|(a, b)| a * b).sum::<f64>().abs();
+            assert!(distance < 1e-4 && alignment > 1.0 - 1e-6, "{scenario} {}: {composed:?} vs {pose:?}", pose.link);
+        }
+    }
+}
