@@ -89,10 +89,9 @@ pub fn record_episodes(
     config: &dreamrig_sim::scenario::config::ScenarioConfig,
     seeds: &[u64],
     path: Option<&Path>,
-    mut rerun: Option<&mut crate::rerun::RerunLogger>,
+    rerun: Option<crate::rerun::RerunLogger>,
 ) -> Result<Vec<u64>, RecordError> {
-    let mapper = crate::ros2::topics::TopicMapper::new(config);
-    let mut recorder = path.map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
+    let mut recorder = StepRecorder::new(config, path, rerun)?;
     let failed = |e: &dyn std::fmt::Display| RecordError::Episode(e.to_string());
     let dt = world.control_period();
     let mut offset = 0.0;
@@ -101,32 +100,13 @@ pub fn record_episodes(
     for seed in seeds {
         let (mut observation, _) = world.reset(*seed).map_err(|e| failed(&e))?;
         policy.reset(*seed);
-        if let Some(recorder) = recorder.as_mut() {
-            let latched = mapper.static_message(&world.link_poses(), offset);
-            recorder.write(latched.topic, (offset * 1e9).round() as u64, &latched.cdr)?;
-        }
-        if let Some(logger) = rerun.as_deref_mut() {
-            logger.start_episode(
-                world.parameters().map(|p| p.goal).filter(|_| config.task.kind != dreamrig_sim::scenario::config::TaskKind::Balance),
-            )?;
-        }
+        recorder.start_episode(offset, dreamrig_sim::task::episode_goal(config, world.parameters()), &world.link_poses())?;
         let mut steps = 0u64;
         loop {
-            let time = offset + steps as f64 * dt;
-            let poses = world.link_poses();
-            if let Some(recorder) = recorder.as_mut() {
-                for message in mapper.messages(&observation, &poses, time) {
-                    recorder.write(message.topic, (time * 1e9).round() as u64, &message.cdr)?;
-                }
-            }
-            if let Some(logger) = rerun.as_deref_mut() {
-                logger.log_step(total + steps, time, &observation, &poses)?;
-            }
+            recorder.observe(total + steps, offset + steps as f64 * dt, &observation, &world.link_poses())?;
             let action = policy.act(&observation).map_err(|e| failed(&e))?;
             let result = world.step(&action).map_err(|e| failed(&e))?;
-            if let Some(logger) = rerun.as_deref_mut() {
-                logger.log_action(total + steps, &action, result.reward)?;
-            }
+            recorder.act(total + steps, &action, result.reward)?;
             steps += 1;
             observation = result.observation;
             if result.terminated || result.truncated {
@@ -137,9 +117,7 @@ pub fn record_episodes(
         total += steps + 1;
         lengths.push(steps);
     }
-    if let Some(recorder) = recorder {
-        recorder.finish()?;
-    }
+    recorder.finish()?;
     Ok(lengths)
 }
 
@@ -153,35 +131,39 @@ pub enum RecordError {
     Episode(String),
 }
 
-/// One episode's steps recorded to its own MCAP file and/or logged to Rerun as they happen
-/// (what `dreamrig eval --record-mcap DIR --rerun FILE` does for each episode).
-pub struct EpisodeTap {
+/// Every control step of one or more episodes, recorded to one MCAP file and/or logged to
+/// Rerun as it happens: `dreamrig run` records its episodes into one, and `dreamrig eval
+/// --record-mcap DIR --rerun FILE` gives each episode its own.
+pub struct StepRecorder {
     mapper: crate::ros2::topics::TopicMapper,
     recorder: Option<McapRecorder>,
     rerun: Option<crate::rerun::RerunLogger>,
 }
 
-impl EpisodeTap {
-    /// Starts the recording: `/tf_static` for the links at reset, the goal in Rerun.
-    pub fn start(
+impl StepRecorder {
+    pub fn new(
         config: &dreamrig_sim::scenario::config::ScenarioConfig,
         mcap: Option<&Path>,
         rerun: Option<crate::rerun::RerunLogger>,
-        goal: Option<[f64; 3]>,
-        poses: &[dreamrig_sim::LinkPose],
     ) -> Result<Self, RecordError> {
         let mapper = crate::ros2::topics::TopicMapper::new(config);
-        let mut recorder = mcap.map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
-        if let Some(recorder) = recorder.as_mut() {
-            let latched = mapper.static_message(poses, 0.0);
-            recorder.write(latched.topic, 0, &latched.cdr)?;
-        }
-        if let Some(logger) = &rerun {
-            logger.start_episode(goal)?;
-        }
+        let recorder = mcap.map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
         Ok(Self { mapper, recorder, rerun })
     }
 
+    /// An episode starts at `time_s`: `/tf_static` for the links at reset, the goal in Rerun.
+    pub fn start_episode(&mut self, time_s: f64, goal: Option<[f64; 3]>, poses: &[dreamrig_sim::LinkPose]) -> Result<(), RecordError> {
+        if let Some(recorder) = self.recorder.as_mut() {
+            let latched = self.mapper.static_message(poses, time_s);
+            recorder.write(latched.topic, (time_s * 1e9).round() as u64, &latched.cdr)?;
+        }
+        if let Some(logger) = &self.rerun {
+            logger.start_episode(goal)?;
+        }
+        Ok(())
+    }
+
+    /// An observation, before the policy acts on it.
     pub fn observe(
         &mut self,
         step: u64,
@@ -207,6 +189,7 @@ impl EpisodeTap {
         Ok(())
     }
 
+    /// Writes the MCAP summary and moves the file into place.
     pub fn finish(self) -> Result<(), RecordError> {
         if let Some(recorder) = self.recorder {
             recorder.finish()?;

@@ -144,8 +144,12 @@ pub trait WatchEpisodes: Send + Sync {
 struct Watching(Option<Box<dyn EpisodeWatcher>>, String);
 
 impl Watching {
+    fn off() -> Self {
+        Self(None, String::new())
+    }
+
     fn start(
-        watch: Option<&Arc<dyn WatchEpisodes>>,
+        watch: &Arc<dyn WatchEpisodes>,
         config: &dreamrig_sim::scenario::config::ScenarioConfig,
         record: &EpisodeRecord,
         action: &ActionSpec,
@@ -162,13 +166,13 @@ impl Watching {
             goal,
             poses,
         };
-        let watcher = watch.and_then(|w| match w.start(&start) {
+        let watcher = match watch.start(&start) {
             Ok(watcher) => watcher,
             Err(e) => {
                 tracing::warn!("not watching episode {name}: {e}");
                 None
             }
-        });
+        };
         Self(watcher, name)
     }
 
@@ -200,14 +204,6 @@ impl Watching {
             }
         }
     }
-}
-
-/// The goal of an episode, for tasks that have one.
-fn episode_goal(
-    config: &dreamrig_sim::scenario::config::ScenarioConfig,
-    parameters: Option<&dreamrig_sim::EpisodeParameters>,
-) -> Option<[f64; 3]> {
-    (config.task.kind != dreamrig_sim::scenario::config::TaskKind::Balance).then(|| parameters.map(|p| p.goal)).flatten()
 }
 
 pub struct RunOutcome {
@@ -348,7 +344,6 @@ fn roll_out(
 ) -> Option<Rollout> {
     let started = Instant::now();
     let seed = record.seed;
-    let episode_record = record.clone();
     let mut tracker = Tracker::new(record, world.control_period(), world.action_spec(), None);
     let mut observation = match world.reset(seed) {
         Ok((o, _)) => o,
@@ -364,14 +359,14 @@ fn roll_out(
     }
     let mut watching = match watch {
         Some((watch, config)) => Watching::start(
-            Some(watch),
+            watch,
             config,
-            &episode_record,
+            &tracker.record,
             world.action_spec(),
-            episode_goal(config, world.parameters()),
+            dreamrig_sim::task::episode_goal(config, world.parameters()),
             &world.link_poses(),
         ),
-        None => Watching(None, String::new()),
+        None => Watching::off(),
     };
     let dt = world.control_period();
     while !tracker.ended {
@@ -597,15 +592,15 @@ fn run_batch(
             .iter()
             .enumerate()
             .map(|(i, t)| match watch {
-                Some(_) => Watching::start(
+                Some(watch) => Watching::start(
                     watch,
                     &scenario.config,
                     &t.record,
                     &action_spec,
-                    episode_goal(&scenario.config, batch.parameters(i)),
+                    dreamrig_sim::task::episode_goal(&scenario.config, batch.parameters(i)),
                     &batch.link_poses(i),
                 ),
-                None => Watching(None, String::new()),
+                None => Watching::off(),
             })
             .collect();
         while trackers.iter().any(|t| !t.ended) {

@@ -22,6 +22,11 @@ pub struct TaskOutcome {
     pub end_reason: Option<EndReason>,
 }
 
+/// The goal of an episode with these parameters, for tasks that have one (not balancing).
+pub fn episode_goal(config: &ScenarioConfig, parameters: Option<&EpisodeParameters>) -> Option<[f64; 3]> {
+    (config.task.kind != TaskKind::Balance).then(|| parameters.map(|p| p.goal)).flatten()
+}
+
 /// The point the task brings to the goal: the end effector (reach), the object (push) or the
 /// robot base (navigate).
 pub fn tracked_position(config: &ScenarioConfig, scene: &Scene) -> [f64; 3] {

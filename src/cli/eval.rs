@@ -1,5 +1,5 @@
 use anyhow::Context;
-use dreamrig_bridges::mcap::EpisodeTap;
+use dreamrig_bridges::mcap::StepRecorder;
 use dreamrig_bridges::rerun::{RerunLogger, RerunRecording};
 use dreamrig_eval::{EpisodeRecord, EpisodeStart, EpisodeWatcher, EvalSpec, RunOptions, Shard, WatchEpisodes};
 use dreamrig_sim::{LinkPose, Observation};
@@ -206,7 +206,7 @@ struct Taps {
     rerun: Option<RerunRecording>,
 }
 
-struct Tap(EpisodeTap);
+struct Tap(StepRecorder);
 
 impl EpisodeWatcher for Tap {
     fn observe(&mut self, step: u64, time_s: f64, observation: &Observation, poses: &[LinkPose]) -> Result<(), String> {
@@ -240,7 +240,8 @@ impl WatchEpisodes for Taps {
             }
             None => None,
         };
-        let tap = EpisodeTap::start(config, mcap.as_deref(), rerun, start.goal, start.poses).map_err(|e| e.to_string())?;
+        let mut tap = StepRecorder::new(config, mcap.as_deref(), rerun).map_err(|e| e.to_string())?;
+        tap.start_episode(0.0, start.goal, start.poses).map_err(|e| e.to_string())?;
         Ok(Some(Box::new(Tap(tap))))
     }
 }

@@ -50,7 +50,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map(|sink| dreamrig_bridges::rerun::RerunRecording::new(sink, &config.name))
             .transpose()
             .context("starting the Rerun log")?;
-        let mut logger = match &recording {
+        let logger = match &recording {
             Some(recording) => Some(
                 dreamrig_bridges::rerun::RerunLogger::new(recording, &config, &world.action_spec().names, None)
                     .context("starting the Rerun log")?,
@@ -58,15 +58,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
-        let lengths = dreamrig_bridges::mcap::record_episodes(
-            world.as_mut(),
-            policy.as_mut(),
-            &config,
-            &seeds,
-            args.record_mcap.as_deref(),
-            logger.as_mut(),
-        )?;
-        drop(logger);
+        let lengths =
+            dreamrig_bridges::mcap::record_episodes(world.as_mut(), policy.as_mut(), &config, &seeds, args.record_mcap.as_deref(), logger)?;
         if let Some(recording) = recording {
             recording.finish()?;
         }
