@@ -150,6 +150,9 @@ pub fn serve(
     let joint_commands: Option<RosSubscription> = (!layout.joints.is_empty())
         .then(|| node.subscription("/joint_commands", Float64MultiArray::TYPE_NAME, Qos::DEFAULT))
         .transpose()?;
+    // Each with the topic name the command decoding goes by.
+    let subscriptions: Vec<(RosSubscription, &str)> =
+        cmd_vel.into_iter().map(|s| (s, "/cmd_vel")).chain(joint_commands.into_iter().map(|s| (s, "/joint_commands"))).collect();
     let mut recorder = options.record_mcap.as_ref().map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
     tracing::info!(
         topics = publishers.len(),
@@ -246,11 +249,10 @@ pub fn serve(
         let mut received = false;
         if options.pacing == Pacing::Lockstep {
             while !received && !interrupt.load(Ordering::Relaxed) {
-                for subscription in [&cmd_vel, &joint_commands].into_iter().flatten() {
+                for (subscription, topic) in &subscriptions {
                     if let Some(payload) = subscription.recv_timeout(Duration::from_millis(20)) {
                         let mut payloads = vec![payload];
                         payloads.extend(subscription.drain());
-                        let topic = if subscription.topic.ends_with("/cmd_vel") { "/cmd_vel" } else { "/joint_commands" };
                         received |= apply(payloads, topic, &mut action);
                     }
                 }
@@ -259,11 +261,8 @@ pub fn serve(
                 break;
             }
         } else {
-            if let Some(s) = &cmd_vel {
-                received |= apply(s.drain(), "/cmd_vel", &mut action);
-            }
-            if let Some(s) = &joint_commands {
-                received |= apply(s.drain(), "/joint_commands", &mut action);
+            for (subscription, topic) in &subscriptions {
+                received |= apply(subscription.drain(), topic, &mut action);
             }
         }
         let now = Instant::now();

@@ -247,10 +247,8 @@ impl RemoteClient {
             .timeout(self.timeout)
             .wait()
             .map_err(|e| self.failed(format!("query failed: {e}")))?;
-        let Ok(reply) = replies.recv() else {
-            return Err(self.failed(format!("no reply within {} ms (is the server running?)", self.timeout.as_millis())));
-        };
         let no_reply = || self.failed(format!("no reply within {} ms (is the server running?)", self.timeout.as_millis()));
+        let Ok(reply) = replies.recv() else { return Err(no_reply()) };
         let sample = match reply.result() {
             Ok(sample) => sample,
             // Zenoh ends a query that ran out of time with a "Timeout" error reply of its own.
