@@ -129,7 +129,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let recording = args.rerun.sink()?.map(|sink| RerunRecording::new(&sink, &spec.name)).transpose().context("starting the Rerun log")?;
+    let recording = args.rerun.recording(&spec.name)?;
     let watch: Option<Arc<dyn WatchEpisodes>> = (args.record_mcap.is_some() || recording.is_some()).then(|| {
         Arc::new(Taps { mcap: args.record_mcap.clone(), rerun: recording.as_ref().map(RerunRecording::share) }) as Arc<dyn WatchEpisodes>
     });

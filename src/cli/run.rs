@@ -41,22 +41,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // reported before any episode runs.
     let make_world = || dreamrig_sim::make_world(&config);
     make_world().map_err(|e| super::UsageError(e.to_string()))?;
-    let rerun_sink = args.rerun.sink()?;
-    if args.record_mcap.is_some() || rerun_sink.is_some() {
+    let recording = args.rerun.recording(&config.name)?;
+    if args.record_mcap.is_some() || recording.is_some() {
         let mut world = make_world().expect("loaded once above");
         let mut policy = build().expect("built once above");
-        let recording = rerun_sink
-            .as_ref()
-            .map(|sink| dreamrig_bridges::rerun::RerunRecording::new(sink, &config.name))
-            .transpose()
-            .context("starting the Rerun log")?;
-        let logger = match &recording {
-            Some(recording) => Some(
-                dreamrig_bridges::rerun::RerunLogger::new(recording, &config, &world.action_spec().names, None)
-                    .context("starting the Rerun log")?,
-            ),
-            None => None,
-        };
+        let logger = super::serve::RerunArgs::logger(recording.as_ref(), &config, world.action_spec())?;
         let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
         let lengths =
             dreamrig_bridges::mcap::record_episodes(world.as_mut(), policy.as_mut(), &config, &seeds, args.record_mcap.as_deref(), logger)?;
@@ -67,7 +56,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(path) = &args.record_mcap {
             println!("recorded {} episodes ({steps} steps) to {}", lengths.len(), path.display());
         }
-        if let Some(dreamrig_bridges::rerun::RerunSink::File(path)) = &rerun_sink {
+        if let Some(path) = &args.rerun.rerun {
             println!("logged {} episodes ({steps} steps) to {}", lengths.len(), path.display());
         }
         return Ok(ExitCode::SUCCESS);

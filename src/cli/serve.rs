@@ -3,6 +3,8 @@ use dreamrig_bridges::rerun::{RerunLogger, RerunRecording, RerunSink};
 use dreamrig_bridges::serve::{serve, Pacing, ServeOptions};
 use dreamrig_bridges::zenoh::{KeyMapping, NodeOptions};
 use dreamrig_policies::remote::{shared_session, ZenohConnection, DEFAULT_ROUTER};
+use dreamrig_sim::scenario::config::ScenarioConfig;
+use dreamrig_sim::ActionSpec;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +26,21 @@ pub struct RerunArgs {
 }
 
 impl RerunArgs {
-    pub fn sink(&self) -> anyhow::Result<Option<RerunSink>> {
+    /// The recording these flags ask for, named after the scenario or evaluation.
+    pub fn recording(&self, name: &str) -> anyhow::Result<Option<RerunRecording>> {
+        self.sink()?.map(|sink| RerunRecording::new(&sink, name)).transpose().context("starting the Rerun log")
+    }
+
+    /// A logger for one world in that recording.
+    pub fn logger(
+        recording: Option<&RerunRecording>,
+        config: &ScenarioConfig,
+        actions: &ActionSpec,
+    ) -> anyhow::Result<Option<RerunLogger>> {
+        recording.map(|r| RerunLogger::new(r, config, &actions.names, None)).transpose().context("starting the Rerun log")
+    }
+
+    fn sink(&self) -> anyhow::Result<Option<RerunSink>> {
         if let Some(path) = &self.rerun {
             dreamrig_bridges::rerun::check_destination(path).map_err(|e| super::UsageError(format!("--rerun {e}")))?;
             return Ok(Some(RerunSink::File(path.clone())));
@@ -129,12 +145,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_steps: args.steps,
         record_mcap: args.record_mcap.clone(),
     };
-    let recording =
-        args.rerun.sink()?.map(|sink| RerunRecording::new(&sink, &config.name)).transpose().context("starting the Rerun log")?;
-    let mut logger = match &recording {
-        Some(recording) => Some(RerunLogger::new(recording, &config, &world.action_spec().names, None).context("starting the Rerun log")?),
-        None => None,
-    };
+    let recording = args.rerun.recording(&config.name)?;
+    let mut logger = RerunArgs::logger(recording.as_ref(), &config, world.action_spec())?;
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
