@@ -71,7 +71,7 @@ fn peak_gflops() -> (f64, String) {
 
 fn world_model(c: &mut Criterion) {
     let config = scenario().config;
-    let prepared = prepare_episodes(&config, trajectories(&config, 20), TrainOptions::default().priors()).unwrap();
+    let prepared = prepare_episodes(&config, trajectories(&config, 20), TrainOptions::default().priors(), None).unwrap();
     let learned = model(ModelKind::Learned, &prepared, &config);
     let hybrid = model(ModelKind::Hybrid, &prepared, &config);
 

@@ -4,6 +4,7 @@
 # Logs "real" data (scenarios/reality-gap/*-real.yaml) with the data spec, draws held-out
 # episodes with another seed, trains a hybrid and a learned model on the same data, measures
 # both open loop against the physics prior, and (where a zoo exists) compares policy rankings.
+# The hybrid's prior is identified from the data; hybrid-nominal is the ablation without that.
 set -euo pipefail
 robot=${1:?usage: scripts/reality-gap.sh cartpole|reacher|arm7 [OUT]}
 out=${2:-results/reality-gap/$robot}
@@ -21,10 +22,15 @@ mkdir -p "$out"
 cd "$root"
 [ -d "$out/data" ] || $dreamrig eval "evals/reality-gap/$robot-data.yaml" --out "$out/data-run" --record-dataset "$out/data"
 [ -d "$out/heldout" ] || $dreamrig eval "evals/reality-gap/$robot-data.yaml" --seed 9001 --out "$out/heldout-run" --record-dataset "$out/heldout"
-for kind in hybrid learned; do
-  [ -f "$out/$kind.json" ] || $dreamrig wm train --dataset "$out/data/$real" --scenario "$nominal" --kind "$kind" \
-    --out "$out/$kind.json" --epochs "$epochs" --ensemble "$ensemble" --seed 1
-  $dreamrig wm eval --model "$out/$kind.json" --dataset "$out/heldout/$real" --json "$out/fidelity-$kind.json" | tee "$out/fidelity-$kind.txt"
+# hybrid-nominal: the same hybrid on the nominal physics, without identifying the prior first.
+for model in hybrid learned hybrid-nominal; do
+  case $model in
+    hybrid-nominal) options=(--kind hybrid --prior nominal) ;;
+    *) options=(--kind "$model") ;;
+  esac
+  [ -f "$out/$model.json" ] || $dreamrig wm train --dataset "$out/data/$real" --scenario "$nominal" "${options[@]}" \
+    --out "$out/$model.json" --epochs "$epochs" --ensemble "$ensemble" --seed 1
+  $dreamrig wm eval --model "$out/$model.json" --dataset "$out/heldout/$real" --json "$out/fidelity-$model.json" | tee "$out/fidelity-$model.txt"
 done
 for zoo in zoo mixed-zoo; do
   spec="evals/reality-gap/$robot-$zoo.yaml"

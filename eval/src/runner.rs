@@ -525,7 +525,12 @@ fn run_batch(
     let records: Vec<EpisodeRecord> = keys
         .iter()
         .map(|k| {
-            empty_record(&scenario.config.name, &policy_spec.name, k.episode, episode_seed(spec.seed, &scenario.config.name, k.episode))
+            empty_record(
+                &scenario.config.name,
+                &policy_spec.name,
+                k.episode,
+                episode_seed(spec.seed, &spec.seed_names[k.scenario], k.episode),
+            )
         })
         .collect();
     let fallback = records.clone();
@@ -762,8 +767,12 @@ fn run_one(
     let started = Instant::now();
     let scenario = &spec.scenarios[key.scenario];
     let policy_spec = &spec.policies[key.policy];
-    let record =
-        empty_record(&scenario.config.name, &policy_spec.name, key.episode, episode_seed(spec.seed, &scenario.config.name, key.episode));
+    let record = empty_record(
+        &scenario.config.name,
+        &policy_spec.name,
+        key.episode,
+        episode_seed(spec.seed, &spec.seed_names[key.scenario], key.episode),
+    );
     let fallback = record.clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let world = cache.worlds.entry(key.scenario).or_insert_with(|| PhysicsWorld::new(scenario.config.clone()));

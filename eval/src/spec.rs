@@ -46,6 +46,10 @@ pub struct EvalSpec {
     pub episodes: u32,
     pub episode_timeout_s: Option<f64>,
     pub scenarios: Vec<Scenario>,
+    /// For each scenario, the name its episodes' seeds derive from: the name of the scenario
+    /// the spec lists, even where `physics:SCENARIO` runs another one in its place, so that
+    /// two worlds compared on one spec run the same episodes (initial states, goals, noise).
+    pub seed_names: Vec<String>,
     pub policies: Vec<PolicySpec>,
     /// For each scenario, the indices of the policies that run on it.
     pub pairs: Vec<Vec<usize>>,
@@ -140,21 +144,32 @@ impl EvalSpec {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut fingerprint = fnv1a(0xcbf29ce484222325, &bytes);
         let mut scenarios = Vec::new();
+        let mut seed_names = Vec::new();
         let mut pairs = Vec::new();
         for (i, entry) in file.scenarios.iter().enumerate() {
             let key = format!("scenarios[{i}]");
+            let listed_path = {
+                let relative = base.join(&entry.scenario);
+                if relative.is_file() {
+                    relative
+                } else {
+                    dreamrig_sim::scenario::resolve(&entry.scenario)
+                        .map_err(|e| invalid(path, &format!("{key}.scenario"), e.to_string()))?
+                }
+            };
             let scenario_path = match &overrides.scenario {
                 // `resolve` takes an existing path as it is, else a shipped name.
                 Some(name) => dreamrig_sim::scenario::resolve(name)
                     .map_err(|e| invalid(path, &format!("{key}.scenario (overridden)"), e.to_string()))?,
-                None => {
-                    let relative = base.join(&entry.scenario);
-                    if relative.is_file() {
-                        relative
-                    } else {
-                        dreamrig_sim::scenario::resolve(&entry.scenario)
-                            .map_err(|e| invalid(path, &format!("{key}.scenario"), e.to_string()))?
-                    }
+                None => listed_path.clone(),
+            };
+            let seed_name = match &overrides.scenario {
+                None => None,
+                Some(_) => {
+                    let listed = std::fs::read(&listed_path)
+                        .map_err(|e| invalid(path, &format!("{key}.scenario"), format!("{}: {e}", listed_path.display())))?;
+                    let listed = Scenario::from_bytes(&listed, &listed_path).map_err(|e| invalid(path, &key, e.to_string()))?;
+                    Some(listed.config.name.clone())
                 }
             };
             let scenario_bytes = std::fs::read(&scenario_path)
@@ -208,6 +223,7 @@ impl EvalSpec {
                     invalid(path, &format!("policies[{p}] ({}) on {key} ({})", file.policies[p].name, scenario.config.name), e.to_string())
                 })?;
             }
+            seed_names.push(seed_name.unwrap_or_else(|| scenario.config.name.clone()));
             scenarios.push(scenario);
             pairs.push(selected);
         }
@@ -219,6 +235,7 @@ impl EvalSpec {
             episodes: file.episodes as u32,
             episode_timeout_s: file.episode_timeout_s,
             scenarios,
+            seed_names,
             policies: file.policies,
             pairs,
         })
@@ -271,5 +288,18 @@ mod world_override_tests {
         for bad in ["hybrid", "learned:", "physics:", "mujoco:x.xml", ""] {
             assert!(SpecOverrides::parse_world(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_scenario_run_in_place_of_another_keeps_the_listed_scenarios_episode_seeds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec_path = root.join("evals/reality-gap/cartpole-zoo.yaml");
+        let listed = super::EvalSpec::load(&spec_path).unwrap();
+        let real = root.join("scenarios/reality-gap/cartpole-balance-real.yaml");
+        let overridden = SpecOverrides::parse_world(&format!("physics:{}", real.display())).unwrap();
+        let replaced = super::EvalSpec::load_with(&spec_path, &overridden).unwrap();
+        assert_eq!(replaced.scenarios[0].config.name, "cartpole-balance-real");
+        assert_eq!(listed.seed_names, vec!["cartpole-balance".to_string()]);
+        assert_eq!(replaced.seed_names, listed.seed_names, "both worlds must run the same episodes");
     }
 }

@@ -320,6 +320,14 @@ impl PhysicsWorld {
         Ok(self.state_values(&self.episode()?.scene))
     }
 
+    /// Replaces the actions waiting in the latency queue (oldest first): a hybrid world keeps
+    /// the actions itself and hands them to its prior each step.
+    pub(crate) fn set_pending_actions(&mut self, pending: Vec<Vec<f64>>) -> Result<(), SimError> {
+        let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
+        episode.pending = pending.into();
+        Ok(())
+    }
+
     /// Moves the current episode to the dynamic state `values`, keeping its step count,
     /// latency queue, task progress and noise stream (what a world model predicts is the
     /// dynamic state only).

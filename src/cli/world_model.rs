@@ -3,8 +3,10 @@ use anyhow::Context;
 use dreamrig_datasets::LeRobotDataset;
 use dreamrig_eval::{EvalSpec, RunOptions, SpecOverrides};
 use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions, OpenLoopReport};
-use dreamrig_sim::world_model::train::{prepare_episodes, train, EpochMetrics, PreparedEpisode, TrainOptions, Trajectory};
-use dreamrig_sim::world_model::{ModelKind, WorldModel};
+use dreamrig_sim::world_model::train::{
+    choose_episodes, prepare_episodes, split_by_episode, train, EpochMetrics, PreparedEpisode, TrainOptions, Trajectory,
+};
+use dreamrig_sim::world_model::{identify_prior, IdentifyOptions, ModelKind, WorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,7 +65,15 @@ pub struct TrainArgs {
     /// Share of the episodes kept for validation (split by episode).
     #[arg(long, default_value_t = 0.2)]
     pub validation_fraction: f64,
-    /// Use only the first N episodes of the dataset.
+    /// Hybrid models: the physics the prior steps with. `identified` first fits the actuator
+    /// gain, action delay and each joint's damping and friction to the training episodes
+    /// (system identification); `nominal` takes the scenario's values as they are.
+    #[arg(long, value_parser = ["identified", "nominal"], default_value = "identified")]
+    pub prior: String,
+    /// Transitions the prior's parameters are fitted on (with --prior identified).
+    #[arg(long, default_value_t = 1024)]
+    pub identify_transitions: usize,
+    /// Train on N episodes of the dataset, drawn at random with --seed.
     #[arg(long)]
     pub max_episodes: Option<usize>,
     #[arg(long, default_value_t = 0)]
@@ -177,12 +187,12 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let mut trajectories = load_trajectories(&args.dataset, &config)?;
     if let Some(n) = args.max_episodes {
-        trajectories.truncate(n);
+        trajectories = choose_episodes(trajectories, n, args.seed);
     }
     let episodes = trajectories.len();
     let transitions: usize = trajectories.iter().map(Trajectory::transitions).sum();
     eprintln!("{episodes} episodes, {transitions} transitions from {}", args.dataset.display());
-    let options = TrainOptions {
+    let mut options = TrainOptions {
         kind,
         hidden: args.hidden.clone(),
         activation: "silu".into(),
@@ -196,13 +206,47 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         validation_fraction: args.validation_fraction,
         patience: args.patience,
         seed: args.seed,
+        identified_prior: None,
     };
     if kind == ModelKind::Hybrid && args.prior_history > args.action_history {
         return Err(
             UsageError(format!("--prior-history {} is longer than --action-history {}", args.prior_history, args.action_history)).into()
         );
     }
-    let prepared = prepare_episodes(&config, trajectories, options.priors()).map_err(usage)?;
+    if kind == ModelKind::Hybrid && args.prior == "identified" {
+        let (train_set, _) = split_by_episode(trajectories.len(), args.validation_fraction, args.seed);
+        let training: Vec<Trajectory> = train_set.iter().map(|&i| trajectories[i].clone()).collect();
+        let identify = IdentifyOptions {
+            transitions: args.identify_transitions.max(1),
+            max_latency: args.action_history.min(IdentifyOptions::default().max_latency),
+            seed: args.seed,
+            ..IdentifyOptions::default()
+        };
+        let spinner = ProgressBar::new_spinner();
+        spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+        spinner.set_message("identifying the physics prior");
+        let started = std::time::Instant::now();
+        let prior = identify_prior(&config, &training, &identify, &mut |message| {
+            spinner.set_message(format!("identifying the physics prior: {message}"));
+            tracing::info!("{message}");
+        })
+        .map_err(usage)?;
+        spinner.finish_and_clear();
+        println!(
+            "identified the physics prior in {:.1} s ({} evaluations on {} transitions): one-step error {:.3e} → {:.3e}",
+            started.elapsed().as_secs_f64(),
+            prior.evaluations,
+            prior.transitions,
+            prior.nominal_error,
+            prior.identified_error
+        );
+        println!("  actuator gain ×{:.3}, action delay {} steps", prior.actuator_gain_scale, prior.action_latency_steps);
+        for j in &prior.joints {
+            println!("  joint {}: damping {:.4}, friction {:.4}", j.joint, j.damping, j.friction);
+        }
+        options.identified_prior = Some(prior);
+    }
+    let prepared = prepare_episodes(&config, trajectories, options.priors(), options.identified_prior.as_ref()).map_err(usage)?;
     let progress = ProgressBar::new((args.epochs * args.ensemble) as u64);
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} epochs  {msg}").expect("valid template"),
@@ -212,6 +256,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         "dataset": args.dataset.display().to_string(),
         "scenario": args.scenario,
         "episodes": episodes,
+        "max_episodes": args.max_episodes,
     });
     let mut samples = 0usize;
     let mut on_epoch = |m: &EpochMetrics| {
@@ -250,39 +295,51 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Open-loop errors of a model and of the physics prior on a dataset.
-pub fn fidelity(
-    model_path: &Path,
-    dataset: &Path,
-    scenario: Option<&str>,
-    horizons: &[usize],
-    stride: usize,
-) -> anyhow::Result<(OpenLoopReport, OpenLoopReport, Arc<WorldModel>)> {
+/// Open-loop errors on a dataset: of the model, of the nominal physics and, for a hybrid with
+/// an identified prior, of that prior's physics alone.
+pub struct Fidelity {
+    pub model: OpenLoopReport,
+    pub nominal: OpenLoopReport,
+    pub identified: Option<OpenLoopReport>,
+    pub loaded: Arc<WorldModel>,
+}
+
+pub fn fidelity(model_path: &Path, dataset: &Path, scenario: Option<&str>, horizons: &[usize], stride: usize) -> anyhow::Result<Fidelity> {
     let model = Arc::new(WorldModel::load(model_path).map_err(usage)?);
     let scenario = super::load_scenario(scenario.unwrap_or(&model.config.scenario.name))?;
     model.check_scenario(&scenario.config).map_err(usage)?;
     let trajectories = load_trajectories(dataset, &scenario.config)?;
-    let prepared: Vec<PreparedEpisode> = prepare_episodes(&scenario.config, trajectories, 0).map_err(usage)?;
+    let prepared: Vec<PreparedEpisode> = prepare_episodes(&scenario.config, trajectories, 0, None).map_err(usage)?;
     let refs: Vec<&PreparedEpisode> = prepared.iter().collect();
     let options = OpenLoopOptions { horizons: horizons.to_vec(), stride };
     let with_model = open_loop(&scenario.config, Some(&model), &refs, &options).map_err(usage)?;
-    let physics = open_loop(&scenario.config, None, &refs, &options).map_err(usage)?;
-    Ok((with_model, physics, model))
+    let nominal = open_loop(&Arc::new(scenario.config.nominal_physics()), None, &refs, &options).map_err(usage)?;
+    let identified = match &model.config.identified_prior {
+        Some(_) => {
+            let (prior, _) = model.prior_configs(&scenario.config).map_err(usage)?;
+            Some(open_loop(&Arc::new(prior), None, &refs, &options).map_err(usage)?)
+        }
+        None => None,
+    };
+    Ok(Fidelity { model: with_model, nominal, identified, loaded: model })
 }
 
 fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if args.horizons.is_empty() || args.horizons.contains(&0) || args.stride == 0 {
         return Err(UsageError("--horizons must list positive step counts and --stride must be positive".into()).into());
     }
-    let (model, physics, loaded) = fidelity(&args.model, &args.dataset, args.scenario.as_deref(), &args.horizons, args.stride)?;
+    let Fidelity { model, nominal, identified, loaded } =
+        fidelity(&args.model, &args.dataset, args.scenario.as_deref(), &args.horizons, args.stride)?;
     let kind = loaded.config.kind;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "open-loop error (RMSE / std of each state dimension in the data), {} vs the physics prior alone", kind)?;
-    writeln!(out, "{:>8} {:>10} {:>12} {:>14} {:>8}", "horizon", "windows", kind.to_string(), "physics prior", "ratio")?;
-    for (m, p) in model.horizons.iter().zip(&physics.horizons) {
+    writeln!(out, "open-loop error (RMSE / std of each state dimension in the data), {kind} vs the nominal physics alone")?;
+    let identified_header = if identified.is_some() { format!(" {:>16}", "identified prior") } else { String::new() };
+    writeln!(out, "{:>8} {:>10} {:>12} {:>14}{identified_header} {:>8}", "horizon", "windows", kind.to_string(), "physics prior", "ratio")?;
+    for (i, (m, p)) in model.horizons.iter().zip(&nominal.horizons).enumerate() {
+        let identified_column = identified.as_ref().map(|r| format!(" {:>16.4}", r.horizons[i].overall)).unwrap_or_default();
         writeln!(
             out,
-            "{:>8} {:>10} {:>12.4} {:>14.4} {:>8.3}",
+            "{:>8} {:>10} {:>12.4} {:>14.4}{identified_column} {:>8.3}",
             m.horizon,
             m.windows,
             m.overall,
@@ -291,16 +348,25 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     writeln!(out, "\nper dimension at horizon {}:", model.horizons.last().map(|h| h.horizon).unwrap_or(0))?;
-    if let (Some(m), Some(p)) = (model.horizons.last(), physics.horizons.last()) {
+    if let (Some(m), Some(p)) = (model.horizons.last(), nominal.horizons.last()) {
+        let last = identified.as_ref().and_then(|r| r.horizons.last());
         for (i, name) in model.state_names.iter().enumerate() {
-            writeln!(out, "  {name:<40} {:>10.4} {:>10.4}", m.per_dimension[i], p.per_dimension[i])?;
+            let identified_column = last.map(|r| format!(" {:>10.4}", r.per_dimension[i])).unwrap_or_default();
+            writeln!(out, "  {name:<40} {:>10.4} {:>10.4}{identified_column}", m.per_dimension[i], p.per_dimension[i])?;
         }
     }
-    if model.failed_windows > 0 || physics.failed_windows > 0 {
-        writeln!(out, "failed rollouts (non-finite state): model {}, physics {}", model.failed_windows, physics.failed_windows)?;
+    if model.failed_windows > 0 || nominal.failed_windows > 0 {
+        writeln!(out, "failed rollouts (non-finite state): model {}, physics {}", model.failed_windows, nominal.failed_windows)?;
     }
     if let Some(path) = &args.json {
-        let json = serde_json::json!({"model": args.model.display().to_string(), "kind": kind, "dataset": args.dataset.display().to_string(), "model_error": model, "physics_error": physics});
+        let json = serde_json::json!({
+            "model": args.model.display().to_string(),
+            "kind": kind,
+            "dataset": args.dataset.display().to_string(),
+            "model_error": model,
+            "physics_error": nominal,
+            "identified_prior_error": identified,
+        });
         let temporary = path.with_extension("json.partial");
         std::fs::write(&temporary, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", temporary.display()))?;
         std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;

@@ -6,6 +6,7 @@
 use crate::error::SimError;
 use crate::scenario::config::ScenarioConfig;
 use crate::world::{World, WorldState};
+use crate::world_model::identify::delayed_actions;
 use crate::world_model::model::WorldModel;
 use crate::world_model::train::PreparedEpisode;
 use crate::world_model::worlds::ModelBatch;
@@ -89,21 +90,28 @@ impl Worlds {
         results.into_iter().map(|r| r.map(|r| r.map(|r| (r.terminated || r.truncated, r.info.model_disagreement)))).collect()
     }
 
+    /// Control steps the physics of world `i` delays actions by.
+    fn latency(&self, i: usize) -> usize {
+        let parameters = match self {
+            Worlds::Physics(worlds) => worlds[i].parameters(),
+            Worlds::Model(batch) => batch.parameters(i),
+        };
+        parameters.map_or(0, |p| p.action_latency_steps as usize)
+    }
+
     fn values(&self, i: usize) -> Result<Vec<f64>, SimError> {
         self.state(i).map(|s| s.values)
     }
 }
 
-/// Measures open-loop error of `model` (or of the scenario's physics alone when `None`)
-/// on `episodes`.
+/// Measures open-loop error of `model` on `episodes`, or when `model` is `None`, of `config`'s
+/// physics as given (pass [`ScenarioConfig::nominal_physics`] for the nominal prior).
 pub fn open_loop(
     config: &Arc<ScenarioConfig>,
     model: Option<&Arc<WorldModel>>,
     episodes: &[&PreparedEpisode],
     options: &OpenLoopOptions,
 ) -> Result<OpenLoopReport, WorldModelError> {
-    // The physics prior is nominal physics, as in training and in hybrid worlds.
-    let config = &Arc::new(config.nominal_physics());
     let names = crate::physics::WorldLayout::new(config).state.names;
     let s = names.len();
     let max_horizon = options.horizons.iter().copied().max().unwrap_or(1);
@@ -164,6 +172,7 @@ pub fn open_loop(
                 let mut state = worlds.state(i)?;
                 state.values.clone_from(&episode.trajectory.states[t]);
                 state.step = t as u64;
+                state.pending_actions = delayed_actions(&episode.trajectory.actions, t, worlds.latency(i), &episode.hold);
                 state.action_history = (1..=history)
                     .map(|back| if t >= back { episode.trajectory.actions[t - back].clone() } else { episode.hold.clone() })
                     .collect();

@@ -3,10 +3,12 @@
 //! measures.
 
 pub mod fidelity;
+pub mod identify;
 pub mod model;
 pub mod train;
 pub mod worlds;
 
+pub use identify::{identify_prior, IdentifiedPrior, IdentifyOptions};
 pub use model::{ModelKind, Prediction, ScenarioFingerprint, WorldModel, WorldModelConfig, WORLD_MODEL_FORMAT};
 pub use worlds::{HybridWorld, LearnedWorld, ModelBatch, ModelWorld};
 

@@ -3,6 +3,7 @@
 
 use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
+use crate::world_model::identify::IdentifiedPrior;
 use crate::world_model::WorldModelError;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
@@ -120,6 +121,10 @@ pub struct WorldModelConfig {
     /// How the model was trained: dataset, episodes, seed, settings, losses.
     #[serde(default)]
     pub training: serde_json::Value,
+    /// Hybrid models: the physical parameters the prior steps with, fitted to the training data
+    /// (`None`: the scenario's nominal physics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identified_prior: Option<IdentifiedPrior>,
 }
 
 impl WorldModelConfig {
@@ -160,6 +165,14 @@ impl WorldModelConfig {
                 self.prior_history, self.action_history
             ));
         }
+        if let Some(prior) = &self.identified_prior {
+            if prior.action_latency_steps > self.action_history {
+                return Err(format!(
+                    "identified_prior.action_latency_steps is {}, expected at most action_history ({})",
+                    prior.action_latency_steps, self.action_history
+                ));
+            }
+        }
         if self.ensemble == 0 || self.ensemble > 64 {
             return Err(format!("ensemble is {}, expected 1 to 64 members", self.ensemble));
         }
@@ -190,6 +203,9 @@ impl WorldModelConfig {
         let means = n.state_mean.iter().chain(&n.action_mean).chain(&n.prior_mean).chain(&n.target_mean);
         if let Some(v) = means.clone().find(|v| !v.is_finite()) {
             return Err(format!("a normalization mean is {v}, expected a finite number"));
+        }
+        if self.identified_prior.is_some() && self.kind != ModelKind::Hybrid {
+            return Err("identified_prior is set, but only hybrid models have a physics prior".into());
         }
         if !(self.disagreement_threshold.is_finite() && self.disagreement_threshold >= 0.0) {
             return Err(format!("disagreement_threshold is {}, expected a finite number ≥ 0", self.disagreement_threshold));
@@ -337,6 +353,32 @@ impl WorldModel {
             )));
         }
         Ok(())
+    }
+
+    /// The physics a world with this model steps for `scenario`: the scenario's nominal
+    /// physics, with the identified parameters where the model has them. The second config is
+    /// the same without the action delay: the probe that steps the physics under earlier
+    /// actions applies each at once.
+    pub fn prior_configs(&self, scenario: &ScenarioConfig) -> Result<(ScenarioConfig, ScenarioConfig), WorldModelError> {
+        match &self.config.identified_prior {
+            None => {
+                let nominal = scenario.nominal_physics();
+                Ok((nominal.clone(), nominal))
+            }
+            Some(prior) => {
+                let mismatch =
+                    |reason: String| WorldModelError::Mismatch { file: self.path.clone(), scenario: scenario.name.clone(), reason };
+                let config = prior.apply(scenario).map_err(mismatch)?;
+                let mut probe = config.clone();
+                probe.randomize.action_latency_steps = None;
+                Ok((config, probe))
+            }
+        }
+    }
+
+    /// Control steps between an action and its effect in the prior's physics.
+    pub fn prior_latency(&self) -> usize {
+        self.config.identified_prior.as_ref().map_or(0, |p| p.action_latency_steps)
     }
 
     /// Normalized network input for one row. `actions` holds the current action then the

@@ -9,6 +9,7 @@ use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
 use crate::world::World;
 use crate::world_model::fidelity::{open_loop, OpenLoopOptions};
+use crate::world_model::identify::{delayed_actions, IdentifiedPrior};
 use crate::world_model::model::*;
 use crate::world_model::WorldModelError;
 use crate::PhysicsWorld;
@@ -41,6 +42,25 @@ impl Trajectory {
     }
 }
 
+/// `count` episodes drawn at random with `seed` (all of them when there are no more), kept in
+/// their logged order. Datasets recorded by `dreamrig eval` are grouped by policy, so the first
+/// N episodes would hold only the first policies' behaviour.
+pub fn choose_episodes(trajectories: Vec<Trajectory>, count: usize, seed: u64) -> Vec<Trajectory> {
+    if count >= trajectories.len() {
+        return trajectories;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..trajectories.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let mut keep = vec![false; trajectories.len()];
+    for &i in &order[..count] {
+        keep[i] = true;
+    }
+    trajectories.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect()
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrainOptions {
     pub kind: ModelKind,
@@ -60,6 +80,12 @@ pub struct TrainOptions {
     /// Epochs without a better validation loss before training stops.
     pub patience: usize,
     pub seed: u64,
+    /// Hybrid models: the physics the prior steps with, from [`identify_prior`]
+    /// (`None`: nominal). The episodes must have been prepared with the same.
+    ///
+    /// [`identify_prior`]: crate::world_model::identify_prior
+    #[serde(skip)]
+    pub identified_prior: Option<IdentifiedPrior>,
 }
 
 impl TrainOptions {
@@ -89,6 +115,7 @@ impl Default for TrainOptions {
             validation_fraction: 0.2,
             patience: 8,
             seed: 0,
+            identified_prior: None,
         }
     }
 }
@@ -158,12 +185,13 @@ fn clip(action: &[f64], low: &[f64], high: &[f64]) -> Vec<f64> {
     action.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect()
 }
 
-/// Steps the nominal physics from every logged state with the logged action (`priors` ≥ 1)
-/// and with the `priors − 1` actions before it.
+/// Steps the prior's physics (nominal, or `identified`) from every logged state with the
+/// logged action (`priors` ≥ 1) and with the `priors − 1` actions before it.
 pub fn prepare_episodes(
     config: &Arc<ScenarioConfig>,
     trajectories: Vec<Trajectory>,
     priors: usize,
+    identified: Option<&IdentifiedPrior>,
 ) -> Result<Vec<PreparedEpisode>, WorldModelError> {
     let layout = WorldLayout::new(config);
     let (state_names, action_names) = (&layout.state.names, &layout.action.names);
@@ -188,31 +216,47 @@ pub fn prepare_episodes(
         }
     }
     let (low, high) = (layout.action.low.clone(), layout.action.high.clone());
-    let config = &Arc::new(config.nominal_physics());
+    let (prior_config, probe_config) = match identified {
+        None => (config.nominal_physics(), config.nominal_physics()),
+        Some(p) => {
+            let prior = p.apply(config).map_err(WorldModelError::Data)?;
+            let mut probe = prior.clone();
+            probe.randomize.action_latency_steps = None;
+            (prior, probe)
+        }
+    };
+    let latency = identified.map_or(0, |p| p.action_latency_steps);
+    let (prior_config, probe_config) = (&Arc::new(prior_config), &Arc::new(probe_config));
     trajectories
         .into_par_iter()
         .map(|mut trajectory| {
-            let mut world = PhysicsWorld::new(config.clone());
+            let mut world = PhysicsWorld::new(prior_config.clone());
             world.reset(trajectory.seed)?;
             let hold = world.hold_action()?;
             trajectory.actions = trajectory.actions.iter().map(|a| clip(a, &low, &high)).collect();
             let mut prior = Vec::new();
             let mut earlier_prior = Vec::new();
             if priors > 0 {
-                let mut state = world.state()?;
-                let mut step_from = |world: &mut PhysicsWorld, t: usize, action: &[f64]| -> Result<Vec<f64>, SimError> {
-                    state.values.clone_from(&trajectory.states[t]);
-                    state.step = t as u64;
-                    world.set_state(&state)?;
-                    world.step(action)?;
-                    Ok(world.state_values_now()?.iter().zip(&trajectory.states[t]).map(|(a, b)| a - b).collect())
-                };
+                // The probe steps the earlier actions without delay (as a hybrid world does).
+                let mut probe = PhysicsWorld::new(probe_config.clone());
+                probe.reset(trajectory.seed)?;
+                let step_from =
+                    |world: &mut PhysicsWorld, t: usize, action: &[f64], pending: Vec<Vec<f64>>| -> Result<Vec<f64>, SimError> {
+                        let mut state = world.state()?;
+                        state.values.clone_from(&trajectory.states[t]);
+                        state.step = t as u64;
+                        state.pending_actions = pending;
+                        world.set_state(&state)?;
+                        world.step(action)?;
+                        Ok(world.state_values_now()?.iter().zip(&trajectory.states[t]).map(|(a, b)| a - b).collect())
+                    };
                 for t in 0..trajectory.transitions() {
-                    prior.push(step_from(&mut world, t, &trajectory.actions[t])?);
+                    let pending = delayed_actions(&trajectory.actions, t, latency, &hold);
+                    prior.push(step_from(&mut world, t, &trajectory.actions[t], pending)?);
                     let mut earlier = Vec::new();
                     for back in 1..priors {
                         let action = if t >= back { trajectory.actions[t - back].clone() } else { hold.clone() };
-                        earlier.push(step_from(&mut world, t, &action)?);
+                        earlier.push(step_from(&mut probe, t, &action, Vec::new())?);
                     }
                     earlier_prior.push(earlier);
                 }
@@ -250,7 +294,12 @@ fn hybrid_priors_missing(episodes: &[PreparedEpisode], options: &TrainOptions) -
             .any(|e| e.prior.len() < e.trajectory.transitions() || e.earlier_prior.iter().any(|p| p.len() < options.prior_history))
 }
 
-/// Splits episodes into training and validation sets with the seed.
+/// Splits `count` episodes into training and validation sets (indices) as [`train`] does with
+/// the same seed.
+pub fn split_by_episode(count: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    split(count, fraction, &mut ChaCha8Rng::seed_from_u64(seed))
+}
+
 fn split(count: usize, fraction: f64, rng: &mut ChaCha8Rng) -> (Vec<usize>, Vec<usize>) {
     let mut order: Vec<usize> = (0..count).collect();
     for i in (1..count).rev() {
@@ -420,8 +469,15 @@ pub fn train(
         return Err(WorldModelError::Data(format!("{} episodes: training needs at least 2 (one for validation)", episodes.len())));
     }
     let hybrid = options.kind == ModelKind::Hybrid;
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let (train_set, validation_set) = split(episodes.len(), options.validation_fraction, &mut rng);
+    if let Some(prior) = options.identified_prior.as_ref().filter(|_| options.kind == ModelKind::Hybrid) {
+        if prior.action_latency_steps > options.action_history {
+            return Err(WorldModelError::Data(format!(
+                "the identified prior delays actions by {} steps, longer than the action history {}: the model could not hand the prior its delayed actions",
+                prior.action_latency_steps, options.action_history
+            )));
+        }
+    }
+    let (train_set, validation_set) = split_by_episode(episodes.len(), options.validation_fraction, options.seed);
     let fingerprint = ScenarioFingerprint::of(config);
     let (s, a) = (fingerprint.state_names.len(), fingerprint.action_names.len());
 
@@ -468,6 +524,7 @@ pub fn train(
         normalization: Normalization { state_mean, state_std, action_mean, action_std, prior_mean, prior_std, target_mean, target_std },
         disagreement_threshold: 0.0,
         training: serde_json::Value::Null,
+        identified_prior: if hybrid { options.identified_prior.clone() } else { None },
     };
 
     // Episodes shorter than the rollout use what they have.

@@ -43,11 +43,11 @@ impl ModelWorld {
             });
         }
         model.check_scenario(&config)?;
-        // The model was trained against nominal physics; randomizing the prior's masses or
-        // gains would add a gap the learned part has never seen.
-        let config = Arc::new(config.nominal_physics());
-        let probe = (model.config.kind == ModelKind::Hybrid && model.config.prior_history > 0).then(|| PhysicsWorld::new(config.clone()));
-        Ok(Self { host: PhysicsWorld::new(config), probe, model, history: Vec::new() })
+        // The model was trained against nominal (or identified) physics; randomizing the
+        // prior's masses or gains would add a gap the learned part has never seen.
+        let (prior, probe) = model.prior_configs(&config)?;
+        let probe = (model.config.kind == ModelKind::Hybrid && model.config.prior_history > 0).then(|| PhysicsWorld::new(Arc::new(probe)));
+        Ok(Self { host: PhysicsWorld::new(Arc::new(prior)), probe, model, history: Vec::new() })
     }
 
     pub fn model(&self) -> &Arc<WorldModel> {
@@ -75,6 +75,12 @@ impl ModelWorld {
                 probe.step(previous)?;
                 earlier.push(probe.state_values_now()?.iter().zip(&before).map(|(a, b)| a - b).collect::<Vec<f64>>());
             }
+        }
+        let latency = self.model.prior_latency();
+        if latency > 0 {
+            // The prior's delayed actions are the model's own history, so a state set from a log
+            // (with its action history) steps the prior with the right ones.
+            self.host.set_pending_actions(self.history.iter().take(latency).rev().cloned().collect())?;
         }
         let clipped = self.host.begin_step(action)?;
         let (base, collision) = match self.model.config.kind {
