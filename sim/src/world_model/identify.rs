@@ -83,6 +83,19 @@ impl IdentifiedPrior {
     }
 }
 
+/// The physics a hybrid's prior steps with for `scenario` — its nominal physics, with
+/// `identified` applied where there is one — and the same without the action delay, for the
+/// probe that steps the physics under earlier actions and applies each at once.
+pub fn prior_configs(scenario: &ScenarioConfig, identified: Option<&IdentifiedPrior>) -> Result<(ScenarioConfig, ScenarioConfig), String> {
+    let prior = match identified {
+        None => scenario.nominal_physics(),
+        Some(p) => p.apply(scenario)?,
+    };
+    let mut probe = prior.clone();
+    probe.randomize.action_latency_steps = None;
+    Ok((prior, probe))
+}
+
 /// What the search varies.
 #[derive(Debug, Clone, PartialEq)]
 struct Parameters {

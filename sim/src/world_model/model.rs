@@ -3,7 +3,7 @@
 
 use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
-use crate::world_model::identify::IdentifiedPrior;
+use crate::world_model::identify::{prior_configs, IdentifiedPrior};
 use crate::world_model::WorldModelError;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
@@ -360,20 +360,11 @@ impl WorldModel {
     /// the same without the action delay: the probe that steps the physics under earlier
     /// actions applies each at once.
     pub fn prior_configs(&self, scenario: &ScenarioConfig) -> Result<(ScenarioConfig, ScenarioConfig), WorldModelError> {
-        match &self.config.identified_prior {
-            None => {
-                let nominal = scenario.nominal_physics();
-                Ok((nominal.clone(), nominal))
-            }
-            Some(prior) => {
-                let mismatch =
-                    |reason: String| WorldModelError::Mismatch { file: self.path.clone(), scenario: scenario.name.clone(), reason };
-                let config = prior.apply(scenario).map_err(mismatch)?;
-                let mut probe = config.clone();
-                probe.randomize.action_latency_steps = None;
-                Ok((config, probe))
-            }
-        }
+        prior_configs(scenario, self.config.identified_prior.as_ref()).map_err(|reason| WorldModelError::Mismatch {
+            file: self.path.clone(),
+            scenario: scenario.name.clone(),
+            reason,
+        })
     }
 
     /// Control steps between an action and its effect in the prior's physics.

@@ -9,7 +9,7 @@ use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
 use crate::world::World;
 use crate::world_model::fidelity::{open_loop, OpenLoopOptions};
-use crate::world_model::identify::{delayed_actions, IdentifiedPrior};
+use crate::world_model::identify::{delayed_actions, prior_configs, IdentifiedPrior};
 use crate::world_model::model::*;
 use crate::world_model::WorldModelError;
 use crate::PhysicsWorld;
@@ -216,15 +216,7 @@ pub fn prepare_episodes(
         }
     }
     let (low, high) = (layout.action.low.clone(), layout.action.high.clone());
-    let (prior_config, probe_config) = match identified {
-        None => (config.nominal_physics(), config.nominal_physics()),
-        Some(p) => {
-            let prior = p.apply(config).map_err(WorldModelError::Data)?;
-            let mut probe = prior.clone();
-            probe.randomize.action_latency_steps = None;
-            (prior, probe)
-        }
-    };
+    let (prior_config, probe_config) = prior_configs(config, identified).map_err(WorldModelError::Data)?;
     let latency = identified.map_or(0, |p| p.action_latency_steps);
     let (prior_config, probe_config) = (&Arc::new(prior_config), &Arc::new(probe_config));
     trajectories
