@@ -2,10 +2,15 @@
 //! `arm7-reach` and `diffdrive-nav` (with its lidar). `cargo bench --bench datasets`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dreamrig_datasets::{generate, write_dataset, GenerateOptions, LeRobotDataset, WriteOptions};
+use dreamrig_datasets::{write_dataset, LeRobotDataset, WriteOptions};
+use dreamrig_eval::{generate_dataset, GenerateOptions};
 use dreamrig_policies::PolicySpec;
 use dreamrig_sim::Scenario;
 use std::path::Path;
+
+fn hidden() -> indicatif::ProgressBar {
+    indicatif::ProgressBar::hidden()
+}
 
 fn folder_size(path: &Path) -> u64 {
     std::fs::read_dir(path)
@@ -33,7 +38,7 @@ fn datasets(c: &mut Criterion) {
         let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let fps = dreamrig_datasets::fps_of(&scenario).unwrap();
         let (layout, episodes) =
-            generate(&scenario, &policy, Path::new("."), &GenerateOptions { episodes: 8, seed: 0, shard: None }).unwrap();
+            generate_dataset(&scenario, &policy, Path::new("."), &GenerateOptions { episodes: 8, seed: 0, shard: None }, &hidden()).unwrap();
         let frames: usize = episodes.iter().map(|e| e.frames).sum();
         let dir = tempfile::tempdir().unwrap();
         let options = WriteOptions { robot_type: name.into(), fps, append: false, data_file_size_mb: 100 };

@@ -1,13 +1,15 @@
-//! Evaluation throughput: episodes of each shipped scenario with its shipped controller, on
-//! 1 and 2 worker threads (parallel efficiency). `cargo bench --bench eval`.
+//! Evaluation throughput: episodes of each shipped scenario with its shipped controller, rolled
+//! out by the engine with the metrics observer, on 1 and 2 worker threads (parallel
+//! efficiency). `cargo bench --bench eval`.
 //!
 //! Each iteration runs the same 8 episodes (seeds 0..8), so every iteration does the same
 //! work; the throughput is in environment steps, and episodes/s = 8 / time per iteration.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dreamrig_eval::run_episode;
+use dreamrig_eval::EpisodeMetrics;
 use dreamrig_policies::zoo::by_name;
-use dreamrig_sim::{PhysicsWorld, Scenario, World};
+use dreamrig_rollout::{roll_out, Control, Episode, PolicyBatch};
+use dreamrig_sim::{Scenario, WorldBatch};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -15,15 +17,22 @@ const SCENARIOS: [&str; 5] = ["cartpole-balance", "reacher-2link", "arm7-reach",
 const EPISODES: u64 = 8;
 
 fn run(scenario: &Scenario) -> u64 {
+    let config = &scenario.config;
     (0..EPISODES)
         .into_par_iter()
         .map_init(
             || {
-                let world = PhysicsWorld::new(scenario.config.clone());
-                let policy = by_name("auto", &scenario.config, world.observation_spec(), world.action_spec()).expect("controller");
-                (world, policy)
+                let worlds = WorldBatch::for_scenario(config, 1).expect("world");
+                let (observation, action) = (worlds.observation_spec().unwrap().clone(), worlds.action_spec().unwrap().clone());
+                let policy = by_name("auto", config, &observation, &action).expect("controller");
+                (worlds, PolicyBatch::Each(vec![policy]))
             },
-            |(world, policy), seed| run_episode(world, policy.as_mut(), &scenario.config.name, "controller", seed as u32, seed).length,
+            |(worlds, policies), seed| {
+                let mut metrics = EpisodeMetrics::new(None);
+                let episode = Episode { episode: seed as u32, seed };
+                roll_out(config, "controller", worlds, policies, &[episode], &mut [&mut metrics], &Control::default());
+                metrics.take(0).expect("the episode ended").length
+            },
         )
         .sum()
 }

@@ -2,7 +2,7 @@
 //! thread, and a batch of worlds across threads. `cargo bench --bench physics`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dreamrig_sim::{BatchWorld, PhysicsWorld, Scenario, World};
+use dreamrig_sim::{PhysicsWorld, Scenario, World, WorldBatch};
 use std::path::Path;
 
 const SCENARIOS: [&str; 5] = ["cartpole-balance", "reacher-2link", "arm7-reach", "diffdrive-nav", "pusher"];
@@ -51,20 +51,28 @@ fn batched_worlds(c: &mut Criterion) {
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         for name in SCENARIOS {
-            let worlds: Vec<PhysicsWorld> = (0..BATCH).map(|_| make_world(name)).collect();
-            let mut batch = BatchWorld::new(worlds);
+            let worlds: Vec<Box<dyn World>> = (0..BATCH).map(|_| Box::new(make_world(name)) as Box<dyn World>).collect();
+            let mut batch = WorldBatch::from_worlds(worlds);
             let seeds: Vec<u64> = (0..BATCH as u64).collect();
-            batch.reset(&seeds).unwrap();
-            let actions: Vec<Vec<f64>> = batch.worlds().iter().map(hold_action).collect();
+            assert!(batch.reset(&seeds).iter().all(Result::is_ok));
+            let actions: Vec<Option<Vec<f64>>> = (0..BATCH).map(|_| Some(hold_action(&make_world(name)))).collect();
             let mut next_seed = BATCH as u64;
             group.bench_function(BenchmarkId::new(name, format!("{BATCH}_worlds_{threads}_threads")), |b| {
                 pool.install(|| {
                     b.iter(|| {
                         let results = batch.step(&actions);
-                        for (world, result) in batch.worlds_mut().iter_mut().zip(results) {
-                            if !matches!(result, Ok(ref r) if !(r.terminated || r.truncated)) {
+                        let ended: Vec<usize> = results
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, r)| !matches!(r, Some(Ok(r)) if !(r.terminated || r.truncated)))
+                            .map(|(i, _)| i)
+                            .collect();
+                        if !ended.is_empty() {
+                            // Reset only the worlds whose episode ended, each with a fresh seed.
+                            let Some(worlds) = batch_worlds(&mut batch) else { return };
+                            for i in ended {
                                 next_seed += 1;
-                                world.reset(next_seed).expect("reset");
+                                worlds[i].reset(next_seed).expect("reset");
                             }
                         }
                     })
@@ -73,6 +81,13 @@ fn batched_worlds(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+fn batch_worlds(batch: &mut WorldBatch) -> Option<&mut Vec<Box<dyn World>>> {
+    match batch {
+        WorldBatch::Each(worlds) => Some(worlds),
+        WorldBatch::Model(_) => None,
+    }
 }
 
 criterion_group! {

@@ -3,7 +3,8 @@
 mod common;
 
 use common::{repo, shipped};
-use dreamrig_datasets::{generate, validate, write_dataset, GenerateOptions, LeRobotDataset, WriteOptions};
+use dreamrig_datasets::{validate, write_dataset, LeRobotDataset, WriteOptions};
+use dreamrig_eval::{generate_dataset, GenerateOptions};
 use dreamrig_policies::PolicySpec;
 use dreamrig_sim::Scenario;
 use std::path::Path;
@@ -15,6 +16,10 @@ fn dreamrig(args: &[&str]) -> Output {
 
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn hidden() -> indicatif::ProgressBar {
+    indicatif::ProgressBar::hidden()
 }
 
 fn controller() -> PolicySpec {
@@ -30,7 +35,8 @@ fn written_episodes_read_back_identically() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = Scenario::load(&shipped("diffdrive-nav")).unwrap();
     let (layout, episodes) =
-        generate(&scenario, &controller(), Path::new("."), &GenerateOptions { episodes: 3, seed: 1, shard: None }).unwrap();
+        generate_dataset(&scenario, &controller(), Path::new("."), &GenerateOptions { episodes: 3, seed: 1, shard: None }, &hidden())
+            .unwrap();
     let root = dir.path().join("nav");
     let info = write_dataset(&root, &layout, &episodes, &options(20)).unwrap();
     assert_eq!(info.total_episodes, 3);

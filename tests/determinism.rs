@@ -3,7 +3,7 @@
 mod common;
 
 use common::{fixture, scripted_action, shipped, world, SHIPPED};
-use dreamrig_sim::{BatchWorld, PhysicsWorld, World};
+use dreamrig_sim::{World, WorldBatch};
 
 fn trajectory(world: &mut dyn World, seed: u64, steps: u64) -> Vec<Vec<f64>> {
     world.reset(seed).unwrap();
@@ -40,20 +40,17 @@ fn different_seeds_give_different_episodes() {
 fn batch_run(name: &str, threads: usize) -> Vec<Vec<f64>> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
-        let worlds: Vec<PhysicsWorld> = (0..6).map(|_| world(&shipped(name))).collect();
-        let mut batch = BatchWorld::new(worlds);
-        batch.reset(&[0, 1, 2, 3, 4, 5]).unwrap();
+        let probe = world(&shipped(name));
+        let worlds: Vec<Box<dyn World>> = (0..6).map(|_| Box::new(world(&shipped(name))) as Box<dyn World>).collect();
+        let mut batch = WorldBatch::from_worlds(worlds);
+        assert!(batch.reset(&[0, 1, 2, 3, 4, 5]).iter().all(Result::is_ok));
         let mut out = Vec::new();
         for step in 0..40 {
-            let actions: Vec<Vec<f64>> = batch.worlds().iter().map(|w| scripted_action(w, step)).collect();
-            for result in batch.step(&actions) {
-                // Episodes that end early stop here; the others keep going.
-                if result.is_err() {
-                    continue;
-                }
-            }
-            for w in batch.worlds() {
-                out.push(w.state().unwrap().values);
+            // Episodes that end early stop stepping (and give an error); the others keep going.
+            let actions: Vec<Option<Vec<f64>>> = (0..6).map(|_| Some(scripted_action(&probe, step))).collect();
+            batch.step(&actions);
+            for i in 0..batch.len() {
+                out.push(batch.state(i).unwrap().values);
             }
         }
         out

@@ -224,3 +224,51 @@ fn ctrl_c_stops_cleanly_keeping_completed_episodes() {
     eval(&spec, &reference, &[]);
     assert_same_outputs(&reference, &out);
 }
+
+#[test]
+fn merging_with_a_shard_missing_is_refused_and_names_the_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = fixture("evals/small.yaml");
+    let s0 = dir.path().join("s0");
+    eval(&spec, &s0, &["--shard", "0/2"]);
+    let merged = dir.path().join("all");
+    let (spec_s, s0_s, merged_s) = (spec.to_str().unwrap(), s0.to_str().unwrap(), merged.to_str().unwrap());
+
+    let missing = dreamrig(&["merge", spec_s, s0_s, "--out", merged_s]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(text(&missing).contains("16 of the spec's 32 episodes (missing shards: 1/2)"), "{}", text(&missing));
+    assert!(text(&missing).contains("--allow-partial"), "{}", text(&missing));
+    assert!(!merged.join("run.json").exists(), "a refused merge writes nothing");
+
+    let twice = dreamrig(&["merge", spec_s, s0_s, s0_s, "--out", merged_s]);
+    assert_eq!(twice.status.code(), Some(2), "{}", text(&twice));
+    assert!(text(&twice).contains("is given twice"), "{}", text(&twice));
+
+    let copy = dir.path().join("s0-copy");
+    eval(&spec, &copy, &["--shard", "0/2"]);
+    let same_shard = dreamrig(&["merge", spec_s, s0_s, copy.to_str().unwrap(), "--out", merged_s]);
+    assert_eq!(same_shard.status.code(), Some(2), "{}", text(&same_shard));
+    assert!(text(&same_shard).contains("are both shard 0/2"), "{}", text(&same_shard));
+
+    // Asked for, a partial merge is written and says so in run.json and the report.
+    let partial = dreamrig(&["merge", spec_s, s0_s, "--out", merged_s, "--allow-partial"]);
+    assert!(partial.status.success(), "{}", text(&partial));
+    let manifest: serde_json::Value = serde_json::from_slice(&read(&merged.join("run.json"))).unwrap();
+    assert_eq!(manifest["partial"], serde_json::json!(true), "{manifest}");
+    assert_eq!(manifest["episodes_done"], serde_json::json!(16), "{manifest}");
+    assert_eq!(manifest["episodes_planned"], serde_json::json!(32), "{manifest}");
+    let report = String::from_utf8(read(&merged.join("report.md"))).unwrap();
+    assert!(report.contains("PARTIAL: 16 of 32 episodes"), "{report}");
+}
+
+#[test]
+fn an_output_folder_that_is_an_existing_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("results.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    let spec = fixture("evals/small.yaml");
+    let out = dreamrig(&["eval", spec.to_str().unwrap(), "--out", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is an existing file; expected a folder"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+}

@@ -52,9 +52,10 @@ fn the_shipped_neural_policy_loads_and_fits_the_cartpole() {
     let action = policy.act(&observation).unwrap();
     assert_eq!(action.len(), 1);
     assert!(action[0].is_finite());
-    // The same network, batched: one forward pass gives the same actions.
-    let batch = dreamrig_policies::BatchPolicy::act(&mut policy, &[observation.clone(), observation]).unwrap();
-    assert_eq!(batch[0], action);
+    // The same network, batched: one forward pass gives the same actions, and an environment
+    // whose episode has ended gets none.
+    let batch = dreamrig_policies::BatchPolicy::act(&mut policy, &[Some(&observation), None, Some(&observation)]).unwrap();
+    assert_eq!(batch, vec![Some(action.clone()), None, Some(action)]);
     // On the reacher its inputs exist but its action does not.
     let reacher = world(&shipped("reacher-2link"));
     let error = policy.check(reacher.observation_spec(), reacher.action_spec()).unwrap_err().to_string();

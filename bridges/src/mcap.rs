@@ -2,6 +2,7 @@
 //! that `ros2 bag play`, Foxglove, rosbags and mcap-ros2-support open it.
 
 use crate::ros2::definitions::{definition, fields, type_hash, DefinitionError};
+use dreamrig_sim::{EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepView};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
@@ -76,49 +77,8 @@ impl McapRecorder {
         let io = |e: &dyn std::fmt::Display| McapError::Io { path: self.path.clone(), reason: e.to_string() };
         self.writer.finish().map_err(|e| io(&e))?;
         drop(self.writer);
-        std::fs::rename(&self.temporary, &self.path).map_err(|e| io(&e))
+        dreamrig_sim::atomic::commit(&self.temporary, &self.path).map_err(|e| io(&e))
     }
-}
-
-/// Runs episodes one after another, recording every control step's observation as ROS 2
-/// topics to MCAP and/or logging it to Rerun; the clock runs on across episodes. Returns the
-/// steps of each episode.
-pub fn record_episodes(
-    world: &mut dyn dreamrig_sim::World,
-    policy: &mut dyn dreamrig_policies::Policy,
-    config: &dreamrig_sim::scenario::config::ScenarioConfig,
-    seeds: &[u64],
-    path: Option<&Path>,
-    rerun: Option<crate::rerun::RerunLogger>,
-) -> Result<Vec<u64>, RecordError> {
-    let mut recorder = StepRecorder::new(config, path, rerun)?;
-    let failed = |e: &dyn std::fmt::Display| RecordError::Episode(e.to_string());
-    let dt = world.control_period();
-    let mut offset = 0.0;
-    let mut lengths = Vec::new();
-    let mut total = 0u64;
-    for seed in seeds {
-        let (mut observation, _) = world.reset(*seed).map_err(|e| failed(&e))?;
-        policy.reset(*seed);
-        recorder.start_episode(offset, dreamrig_sim::task::episode_goal(config, world.parameters()), &world.link_poses())?;
-        let mut steps = 0u64;
-        loop {
-            recorder.observe(total + steps, offset + steps as f64 * dt, &observation, &world.link_poses())?;
-            let action = policy.act(&observation).map_err(|e| failed(&e))?;
-            let result = world.step(&action).map_err(|e| failed(&e))?;
-            recorder.act(total + steps, &action, result.reward)?;
-            steps += 1;
-            observation = result.observation;
-            if result.terminated || result.truncated {
-                break;
-            }
-        }
-        offset += (steps + 1) as f64 * dt;
-        total += steps + 1;
-        lengths.push(steps);
-    }
-    recorder.finish()?;
-    Ok(lengths)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,17 +87,21 @@ pub enum RecordError {
     Mcap(#[from] McapError),
     #[error(transparent)]
     Rerun(#[from] crate::rerun::RerunError),
-    #[error("while recording: {0}")]
-    Episode(String),
 }
 
 /// Every control step of one or more episodes, recorded to one MCAP file and/or logged to
 /// Rerun as it happens: `dreamrig run` records its episodes into one, and `dreamrig eval
 /// --record-mcap DIR --rerun FILE` gives each episode its own.
+///
+/// It is a rollout observer: episodes observed one after another share one clock (each starts
+/// one control period after the previous one's last observation) and one step counter.
 pub struct StepRecorder {
     mapper: crate::ros2::topics::TopicMapper,
     recorder: Option<McapRecorder>,
     rerun: Option<crate::rerun::RerunLogger>,
+    /// Simulated time (s) and step count at which the next observed episode starts.
+    offset_s: f64,
+    offset_steps: u64,
 }
 
 impl StepRecorder {
@@ -148,7 +112,7 @@ impl StepRecorder {
     ) -> Result<Self, RecordError> {
         let mapper = crate::ros2::topics::TopicMapper::new(config);
         let recorder = mcap.map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
-        Ok(Self { mapper, recorder, rerun })
+        Ok(Self { mapper, recorder, rerun, offset_s: 0.0, offset_steps: 0 })
     }
 
     /// An episode starts at `time_s`: `/tf_static` for the links at reset, the goal in Rerun.
@@ -195,5 +159,37 @@ impl StepRecorder {
             recorder.finish()?;
         }
         Ok(())
+    }
+}
+
+impl StepObserver for StepRecorder {
+    fn wants_poses(&self) -> bool {
+        true
+    }
+
+    fn episode_started(&mut self, _: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
+        self.start_episode(self.offset_s, start.goal, start.poses).map_err(|e| ObserverError::new(self.name(), e))
+    }
+
+    fn step(&mut self, _: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
+        let n = self.offset_steps + step.step;
+        let observed = self.observe(n, self.offset_s + step.time_s, step.observation, step.poses);
+        observed.and_then(|()| self.act(n, step.action, step.result.reward)).map_err(|e| ObserverError::new(self.name(), e))
+    }
+
+    fn episode_ended(&mut self, episode: &EpisodeInfo<'_>, outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
+        self.offset_s += (outcome.steps + 1) as f64 * episode.dt;
+        self.offset_steps += outcome.steps + 1;
+        Ok(())
+    }
+}
+
+impl StepRecorder {
+    fn name(&self) -> &'static str {
+        match (&self.recorder, &self.rerun) {
+            (Some(_), Some(_)) => "MCAP/Rerun recording",
+            (Some(_), None) => "MCAP recording",
+            _ => "Rerun log",
+        }
     }
 }

@@ -84,7 +84,7 @@ impl RerunRecording {
         let Self { stream, file } = self;
         drop(stream);
         if let Some((temporary, path)) = file {
-            std::fs::rename(&temporary, &path).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?;
+            dreamrig_sim::atomic::commit(&temporary, &path).map_err(|e| RerunError::Io { path: path.clone(), reason: e.to_string() })?;
         }
         Ok(())
     }

@@ -2,21 +2,23 @@
 //! `meta/info.json`, `meta/stats.json`, `meta/tasks.parquet`, `meta/episodes/…` and
 //! `data/chunk-XXX/file-XXX.parquet` with one row per frame.
 //!
-//! [`EpisodeBuffer`] records an episode as it runs; [`write_dataset`] writes or appends
+//! [`FrameRecorder`] is the rollout observer that records frames into [`EpisodeBuffer`]s; [`write_dataset`] writes or appends
 //! episodes atomically; [`LeRobotDataset`] reads any v3.0 dataset with state and action
 //! features into episode-aware batches; [`validate`] checks a dataset against the layout.
 
-mod generate;
 mod layout;
 mod reader;
+mod recorder;
 mod stats;
+mod trajectories;
 mod validate;
 mod writer;
 
-pub use generate::{episode_seed, fps_of, generate, record_episode, GenerateOptions};
 pub use layout::{DatasetInfo, FeatureInfo, FrameLayout, CODEBASE_VERSION};
 pub use reader::{EpisodeFrames, EpisodeMetadata, LeRobotDataset, Window};
+pub use recorder::{fps_of, task_of, FrameRecorder};
 pub use stats::{feature_stats, FeatureStats};
+pub use trajectories::load_trajectories;
 pub use validate::validate;
 pub use writer::{write_dataset, EpisodeBuffer, WriteOptions};
 

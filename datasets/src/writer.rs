@@ -162,12 +162,13 @@ fn write_parquet(path: &Path, df: &mut DataFrame, extra: Vec<(String, String)>) 
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     }
     let metadata = vec![("ARROW:schema".to_string(), arrow_schema_key(df, &extra))];
-    let file = std::fs::File::create(path).map_err(|e| io(path, e))?;
-    ParquetWriter::new(file)
+    let mut file = std::fs::File::create(path).map_err(|e| io(path, e))?;
+    ParquetWriter::new(&mut file)
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(metadata)))
         .finish(df)
         .map_err(|e| polars_error(path, e))?;
-    Ok(())
+    // Synced before the staging folder is renamed into place, so the swap publishes whole files.
+    file.sync_all().map_err(|e| io(path, e))
 }
 
 /// `meta/tasks.parquet` as pandas writes it: the task strings are the frame's index, which
@@ -459,7 +460,7 @@ fn write_staged(
     info.total_tasks = tasks.len() as u64;
     info.splits = BTreeMap::from([("train".to_string(), format!("0:{next_episode}"))]);
     let stats = compute_stats(&info, &data_files)?;
-    let write_json = |path: PathBuf, value: String| std::fs::write(&path, value).map_err(|e| io(&path, e));
+    let write_json = |path: PathBuf, value: String| dreamrig_sim::atomic::write_atomic(&path, value.as_bytes()).map_err(|e| io(&path, e));
     write_json(staging.join("meta/stats.json"), serde_json::to_string_pretty(&stats).expect("stats serialize"))?;
     write_json(staging.join("meta/info.json"), serde_json::to_string_pretty(&info).expect("info serializes"))?;
 
@@ -468,6 +469,7 @@ fn write_staged(
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         std::fs::rename(root, &old).map_err(|e| io(root, e))?;
         std::fs::rename(&staging, root).map_err(|e| io(root, e))?;
+        dreamrig_sim::atomic::sync_parent(root).map_err(|e| io(root, e))?;
         let _ = std::fs::remove_dir_all(&old);
     } else {
         if root.exists() {
@@ -475,6 +477,7 @@ fn write_staged(
             return Err(DatasetError::Mismatch(format!("{} exists and is not a dataset; choose another folder", root.display())));
         }
         std::fs::rename(&staging, root).map_err(|e| io(root, e))?;
+        dreamrig_sim::atomic::sync_parent(root).map_err(|e| io(root, e))?;
     }
     Ok(info)
 }

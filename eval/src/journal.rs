@@ -5,22 +5,12 @@
 use crate::record::{EpisodeRecord, EpisodeTiming};
 use crate::EvalError;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// reader sees the old file or the new one, never a partial one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    let io = |e: std::io::Error| EvalError::Io { path: path.to_path_buf(), reason: e.to_string() };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temporary = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut file = std::fs::File::create(&temporary).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&temporary, path).map_err(io)
+    dreamrig_sim::atomic::write_atomic(path, bytes).map_err(|e| EvalError::Io { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// What a run folder holds: which spec, which shard.
@@ -33,6 +23,12 @@ pub struct RunManifest {
     /// `None` for an unsharded run or a merge.
     pub shard: Option<(u32, u32)>,
     pub episodes_planned: u64,
+    /// A merge of runs that do not cover the whole grid (`merge --allow-partial`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    /// Episodes a partial merge holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episodes_done: Option<u64>,
 }
 
 pub const MANIFEST_FORMAT: &str = "dreamrig-eval-run/1";

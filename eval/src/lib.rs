@@ -6,7 +6,9 @@
 //! from the journal in a fixed order — so thread count, sharding, interruption and resumption
 //! never change them.
 
+pub mod collect;
 pub mod compare;
+pub mod grid;
 pub mod journal;
 pub mod metrics;
 pub mod record;
@@ -14,10 +16,14 @@ pub mod report;
 pub mod runner;
 pub mod spec;
 pub mod tables;
+pub mod tracker;
 
 pub use journal::JournalEntry;
 pub use record::{EpisodeRecord, EpisodeTiming, SummaryRecord};
-pub use runner::{run, run_episode, EpisodeStart, EpisodeWatcher, RunOptions, RunOutcome, Shard, WatchEpisodes};
+pub use collect::{collect_demonstrations, generate_dataset, run_episodes, DemonstrationOptions, EpisodesRun, GenerateOptions, PolicyBuilder};
+pub use grid::{episode_seed, EpisodeKey, Shard};
+pub use runner::{run, ObserverFactory, RunOptions, RunOutcome, LOCKSTEP_BATCH};
+pub use tracker::EpisodeMetrics;
 pub use spec::{EvalSpec, SpecOverrides};
 
 use std::path::{Path, PathBuf};
@@ -97,14 +103,55 @@ pub fn write_recorded_datasets(
     Ok(written)
 }
 
+/// Refuses an output folder path that names an existing file (exit 2 in the binary).
+pub fn check_output_folder(path: &Path, option: &str) -> Result<(), EvalError> {
+    if path.is_file() {
+        return Err(EvalError::Usage(format!(
+            "{option} {}: this is an existing file; expected a folder (a new one, or one holding an earlier run)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Combines the journals of shard runs of one spec into `out`, giving exactly the outputs a
 /// single unsharded run writes.
-pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path) -> Result<Vec<SummaryRecord>, EvalError> {
+///
+/// Errors ([`EvalError::Usage`]): a folder that is no run of this spec, a folder or a shard given
+/// twice, two runs with different results for one episode, and — unless `allow_partial` — runs
+/// that do not cover the whole grid (the message names the missing shards). A partial merge is
+/// marked in `run.json` (`partial`, `episodes_done`) and in the report's title.
+pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path, allow_partial: bool) -> Result<Vec<SummaryRecord>, EvalError> {
+    check_output_folder(out, "--out")?;
     let mut entries: Vec<JournalEntry> = Vec::new();
     let mut seen = std::collections::HashMap::new();
+    let mut folders: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    let mut shards: Vec<((u32, u32), &PathBuf)> = Vec::new();
     for run in runs {
+        let canonical = std::fs::canonicalize(run).unwrap_or_else(|_| run.clone());
+        if let Some((_, first)) = folders.iter().find(|(c, _)| *c == canonical) {
+            return Err(EvalError::Usage(format!(
+                "{} is given twice (as {} and {}); give each shard's run folder once",
+                canonical.display(),
+                first.display(),
+                run.display()
+            )));
+        }
+        folders.push((canonical, run));
         let manifest = journal::Journal::read_manifest(run)?
             .ok_or_else(|| EvalError::Usage(format!("{} is not a dreamrig eval run folder (no run.json)", run.display())))?;
+        if let Some(shard) = manifest.shard {
+            if let Some((_, first)) = shards.iter().find(|(s, _)| *s == shard) {
+                return Err(EvalError::Usage(format!(
+                    "{} and {} are both shard {}/{} of the spec; give each shard once",
+                    first.display(),
+                    run.display(),
+                    shard.0,
+                    shard.1
+                )));
+            }
+            shards.push((shard, run));
+        }
         if manifest.fingerprint != spec.fingerprint {
             return Err(EvalError::Usage(format!(
                 "{} is a run of a different spec (fingerprint {}, expected {})",
@@ -126,9 +173,29 @@ pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path) -> Result<Vec<Summar
             }
         }
     }
-    let planned = runner::grid(spec).len();
-    if entries.len() != planned {
-        tracing::warn!(found = entries.len(), planned, "the merged runs do not cover the whole spec");
+    let planned = grid::grid(spec).len();
+    let partial = entries.len() < planned;
+    if partial {
+        let counts: std::collections::BTreeSet<u32> = shards.iter().map(|((_, n), _)| *n).collect();
+        let missing = match (counts.len(), counts.first()) {
+            (1, Some(&n)) if shards.len() == runs.len() => {
+                let missing: Vec<String> =
+                    (0..n).filter(|i| !shards.iter().any(|((index, _), _)| index == i)).map(|i| format!("{i}/{n}")).collect();
+                if missing.is_empty() {
+                    " (every shard is there, but some are unfinished: finish them with --resume)".to_string()
+                } else {
+                    format!(" (missing shards: {})", missing.join(", "))
+                }
+            }
+            _ => String::new(),
+        };
+        let message = format!("the runs hold {} of the spec's {planned} episodes{missing}", entries.len());
+        if !allow_partial {
+            return Err(EvalError::Usage(format!(
+                "{message}; run what is missing and merge every shard, or pass --allow-partial for a result marked partial"
+            )));
+        }
+        tracing::warn!("{message}; writing a partial result");
     }
     runner::sort_entries(spec, &mut entries);
     let manifest = journal::RunManifest {
@@ -138,6 +205,8 @@ pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path) -> Result<Vec<Summar
         fingerprint: spec.fingerprint.clone(),
         shard: None,
         episodes_planned: planned as u64,
+        partial,
+        episodes_done: partial.then_some(entries.len() as u64),
     };
     journal::write_atomic(&journal::Journal::manifest_path(out), &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"))?;
     let target = journal::Journal::open(out)?;
@@ -146,5 +215,10 @@ pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path) -> Result<Vec<Summar
         let policy = spec.policies.iter().position(|p| p.name == entry.record.policy).unwrap_or(0);
         target.commit(scenario, policy, entry)?;
     }
-    write_outputs(out, &spec.name, &spec.fingerprint, &entries)
+    let title = if partial {
+        format!("{} (PARTIAL: {} of {planned} episodes)", spec.name, entries.len())
+    } else {
+        spec.name.clone()
+    };
+    write_outputs(out, &title, &spec.fingerprint, &entries)
 }

@@ -54,7 +54,7 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 fn seed_for(scenario: &str, policy: &str) -> u64 {
-    format!("{scenario}\u{0}{policy}").bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    dreamrig_sim::seed::fnv1a(&[scenario.as_bytes(), b"\0", policy.as_bytes()])
 }
 
 /// Summaries per (scenario, policy), in the order the pairs first appear in `records` (which

@@ -60,7 +60,7 @@ fn invalid(path: &Path, key: &str, message: impl Into<String>) -> EvalError {
 }
 
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+    dreamrig_sim::seed::Fnv1a::resume(hash).update(bytes).finish()
 }
 
 /// Changes applied to a spec as it loads (what `--dynamics` and `dreamrig wm compare` ask).
@@ -142,7 +142,7 @@ impl EvalSpec {
             p.check_wrappers().map_err(|(w, m)| invalid(path, &format!("policies[{i}].wrappers[{w}]"), m))?;
         }
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut fingerprint = fnv1a(0xcbf29ce484222325, &bytes);
+        let mut fingerprint = fnv1a(dreamrig_sim::seed::Fnv1a::OFFSET_BASIS, &bytes);
         let mut scenarios = Vec::new();
         let mut seed_names = Vec::new();
         let mut pairs = Vec::new();

@@ -37,12 +37,17 @@ pub trait Policy: Send {
     fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError>;
 }
 
-/// A policy for many environments at once: one call maps a batch of observations to a batch
-/// of actions. Neural policies run one forward pass per batch; any `Policy` can be batched by
-/// keeping one instance per environment ([`PerEnvironment`]).
+/// A policy for many environments at once, stepped in lock step: one call maps a batch of
+/// observations to a batch of actions. Neural policies run one forward pass per batch, a remote
+/// policy sends one query; any `Policy` can be batched by keeping one instance per environment
+/// ([`PerEnvironment`]).
 pub trait BatchPolicy: Send {
+    /// Starts B episodes; environment `i` derives its randomness from `seeds[i]`.
     fn reset(&mut self, seeds: &[u64]);
-    fn act(&mut self, observations: &[Observation]) -> Result<Vec<Vec<f64>>, PolicyError>;
+
+    /// Actions for the B environments: `observations[i]` is `None` for an environment whose
+    /// episode has ended, and its action is then `None` too. Errors fail the whole batch.
+    fn act(&mut self, observations: &[Option<&Observation>]) -> Result<Vec<Option<Vec<f64>>>, PolicyError>;
 }
 
 /// One policy instance per environment.
@@ -63,8 +68,8 @@ impl BatchPolicy for PerEnvironment {
         }
     }
 
-    fn act(&mut self, observations: &[Observation]) -> Result<Vec<Vec<f64>>, PolicyError> {
-        self.policies.iter_mut().zip(observations).map(|(p, o)| p.act(o)).collect()
+    fn act(&mut self, observations: &[Option<&Observation>]) -> Result<Vec<Option<Vec<f64>>>, PolicyError> {
+        self.policies.iter_mut().zip(observations).map(|(p, o)| o.map(|o| p.act(o)).transpose()).collect()
     }
 }
 

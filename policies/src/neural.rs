@@ -173,17 +173,21 @@ impl Policy for MlpPolicy {
 impl BatchPolicy for MlpPolicy {
     fn reset(&mut self, _seeds: &[u64]) {}
 
-    /// One forward pass for the whole batch.
-    fn act(&mut self, observations: &[Observation]) -> Result<Vec<Vec<f64>>, PolicyError> {
+    /// One forward pass for the environments whose episode is still running.
+    fn act(&mut self, observations: &[Option<&Observation>]) -> Result<Vec<Option<Vec<f64>>>, PolicyError> {
         let mut inputs = Vec::with_capacity(observations.len() * self.config.observation_size);
-        for o in observations {
+        let mut rows = 0;
+        for o in observations.iter().flatten() {
             inputs.extend(self.input(o)?);
+            rows += 1;
         }
-        self.run(inputs, observations.len())
+        let mut actions = if rows == 0 { Vec::new() } else { self.run(inputs, rows)? }.into_iter();
+        Ok(observations.iter().map(|o| o.and_then(|_| actions.next())).collect())
     }
 }
 
 /// Regression data for behaviour cloning: observation rows and the teacher's actions.
+#[derive(Debug, Clone, Default)]
 pub struct Demonstrations {
     pub observations: Vec<Vec<f32>>,
     pub actions: Vec<Vec<f32>>,
@@ -254,9 +258,7 @@ pub fn train_behavior_cloning(
     let mut order: Vec<usize> = (0..n).collect();
     let mut last_loss = f32::NAN;
     for _ in 0..epochs {
-        for i in (1..n).rev() {
-            order.swap(i, rng.random_range(0..=i));
-        }
+        dreamrig_sim::seed::shuffle(&mut order, &mut rng);
         let mut total = 0.0;
         let mut batches = 0;
         for chunk in order.chunks(batch_size) {

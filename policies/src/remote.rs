@@ -342,7 +342,7 @@ impl RemoteBatch {
     }
 
     /// Actions for the episodes whose observation is given (the others have ended).
-    pub fn act_some(&mut self, observations: &[Option<&Observation>]) -> Result<Vec<Option<Vec<f64>>>, PolicyError> {
+    fn act_some(&mut self, observations: &[Option<&Observation>]) -> Result<Vec<Option<Vec<f64>>>, PolicyError> {
         let requests: Vec<EpisodeRequest> = observations
             .iter()
             .enumerate()
@@ -370,9 +370,8 @@ impl BatchPolicy for RemoteBatch {
         self.step = 0;
     }
 
-    fn act(&mut self, observations: &[Observation]) -> Result<Vec<Vec<f64>>, PolicyError> {
-        let some: Vec<Option<&Observation>> = observations.iter().map(Some).collect();
-        Ok(self.act_some(&some)?.into_iter().flatten().collect())
+    fn act(&mut self, observations: &[Option<&Observation>]) -> Result<Vec<Option<Vec<f64>>>, PolicyError> {
+        self.act_some(observations)
     }
 }
 

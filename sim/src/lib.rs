@@ -14,23 +14,41 @@
 // once per bad file, so their size on the error path does not matter.
 #![allow(clippy::result_large_err)]
 
+/// Atomic, durable file writes (temporary file, fsync, rename, fsync of the folder).
+pub mod atomic;
+/// The batched world API: [`WorldBatch`], B worlds of one scenario stepped together.
 pub mod batch;
+/// Scenario errors (with file, line, column and key) and world errors.
 pub mod error;
+/// The [`StepObserver`] trait the rollout engine pushes every step to.
+pub mod observer;
+/// [`PhysicsWorld`]: the rapier world behind the [`World`] API.
 pub mod physics;
+/// Per-episode randomization drawn from the seed ([`EpisodeParameters`]).
 pub mod randomize;
+/// URDF robots, checked before rapier sees them ([`robot::RobotModel`]).
 pub mod robot;
+/// Scenario files: YAML spec, validated config, positions of keys in the file.
 pub mod scenario;
+/// The rapier scene of an episode: bodies, colliders, the robot's multibody.
 pub mod scene;
+/// Derived seeds and content hashes (FNV-1a) and the one shuffle.
+pub mod seed;
+/// Sensors computed from the world state: joint state, IMU, odometry, contact, lidar, depth.
 pub mod sensors;
+/// Tasks: success, failure and reward for balance, reach, navigate and push.
 pub mod task;
+/// The [`World`] trait and its value types (observations, actions, states, step results).
 pub mod world;
+/// Learned and hybrid world models: files, worlds, batches, training, identification, fidelity.
 pub mod world_model;
 
-pub use batch::BatchWorld;
+pub use batch::WorldBatch;
 pub use error::{ScenarioError, ScenarioErrors, SimError};
 pub use physics::PhysicsWorld;
 pub use randomize::EpisodeParameters;
 pub use scenario::Scenario;
+pub use observer::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepView};
 pub use world::*;
 
 pub use world_model::{HybridWorld, LearnedWorld, ModelBatch, WorldModel};

@@ -26,6 +26,10 @@ pub struct WorldLayout {
 }
 
 impl WorldLayout {
+    /// Derives the specs of a validated scenario: observation fields (each sensor's, in scenario
+    /// order, then `task.goal` and `task.tracked_position` in m unless the task is `balance`), one
+    /// action value per joint actuator (rad, m, rad/s, m/s, N·m or N by kind) and two per
+    /// differential drive (m/s, rad/s), and the [`StateLayout`]. Cannot fail.
     pub fn new(config: &ScenarioConfig) -> Self {
         let mut fields = Vec::new();
         let mut sensor_field_start = Vec::new();
@@ -107,12 +111,15 @@ pub struct PhysicsWorld {
 }
 
 impl PhysicsWorld {
+    /// A rapier world for `config`, with the robot's and URDF objects' multibody templates built
+    /// once; it has no episode until [`World::reset`]. Cannot fail (the config is validated).
     pub fn new(config: Arc<ScenarioConfig>) -> Self {
         let templates = SceneTemplates::new(&config);
         let layout = WorldLayout::new(&config);
         Self { config, templates, layout, episode: None }
     }
 
+    /// The validated scenario this world simulates.
     pub fn config(&self) -> &Arc<ScenarioConfig> {
         &self.config
     }

@@ -8,8 +8,11 @@ use rand_distr::{Distribution as _, Normal};
 /// RNG streams of an episode seed: parameters and sensor noise never share draws, so adding a
 /// sensor does not change the sampled masses.
 pub const PARAMETER_STREAM: u64 = 0;
+/// Stream of an episode seed that sensor noise draws from (see [`PARAMETER_STREAM`]).
 pub const NOISE_STREAM: u64 = 1;
 
+/// ChaCha8 RNG for one stream of an episode seed: `ChaCha8Rng::seed_from_u64(seed)` with
+/// `set_stream(stream)`, so streams never share draws and a seed always gives the same ones.
 pub fn episode_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
@@ -37,6 +40,9 @@ pub struct EpisodeParameters {
     pub action_latency_steps: u32,
 }
 
+/// Draws one value, in the units of the parameter: `Constant` as is, `Uniform(lo, hi)` as
+/// lo + (hi − lo)·u with u in [0, 1), `Normal` via `rand_distr::Normal` (the mean if `std` were
+/// invalid), `Choice` uniformly among its values. Panics on an empty `Choice` (validation rejects it).
 pub fn sample(distribution: &Distribution, rng: &mut ChaCha8Rng) -> f64 {
     match distribution {
         Distribution::Constant(v) => *v,

@@ -40,6 +40,8 @@ pub enum JointKind {
 }
 
 impl JointKind {
+    /// `true` for revolute and continuous joints (positions in rad, efforts in N·m), `false` for
+    /// prismatic ones (m, N).
     pub fn is_angular(self) -> bool {
         !matches!(self, JointKind::Prismatic)
     }
@@ -75,11 +77,15 @@ pub struct RobotModel {
 }
 
 impl RobotModel {
+    /// A robot shipped with dreamrig ([`BUILTIN_ROBOTS`]): `None` for an unknown name, else the
+    /// checked model (source `builtin:NAME`, meshes resolved against `.`) or its [`UrdfProblem`].
     pub fn builtin(name: &str) -> Option<Result<Self, UrdfProblem>> {
         let (_, text) = BUILTIN_ROBOTS.iter().find(|(n, _)| *n == name)?;
         Some(Self::from_str(text, PathBuf::from(format!("builtin:{name}")), PathBuf::from(".")))
     }
 
+    /// Reads and checks a URDF file, resolving meshes against its folder. Errors: element `<file>`
+    /// when it cannot be read or is not UTF-8, else those of [`RobotModel::from_str`].
     pub fn from_file(path: &Path) -> Result<Self, UrdfProblem> {
         let bytes = std::fs::read(path).map_err(|e| UrdfProblem::new("<file>", format!("cannot read {}: {e}", path.display())))?;
         let text = String::from_utf8(bytes)
@@ -88,6 +94,10 @@ impl RobotModel {
         Self::from_str(&text, path.to_path_buf(), mesh_dir)
     }
 
+    /// Parses and checks URDF text, recording `source` and resolving meshes against `mesh_dir`.
+    /// Errors: unexpanded xacro, invalid URDF XML, and structural problems (undefined or twice-defined
+    /// links and joints, two parents, cycles, several roots, floating/planar/spherical joints, bad
+    /// limits or axes, negative masses, massless moving links, missing or unreadable meshes).
     pub fn from_str(text: &str, source: PathBuf, mesh_dir: PathBuf) -> Result<Self, UrdfProblem> {
         if let Some(at) = text.find("$(").or_else(|| text.find("${")) {
             let line = text[..at].lines().count().max(1);
@@ -133,14 +143,17 @@ impl RobotModel {
         Ok(Self { source, mesh_dir, urdf, root_link, joints, links })
     }
 
+    /// The movable joint called `name`; `None` for fixed or unknown joints.
     pub fn joint(&self, name: &str) -> Option<&JointInfo> {
         self.joints.iter().find(|j| j.name == name)
     }
 
+    /// Whether the URDF defines a link called `name` (links behind fixed joints included).
     pub fn has_link(&self, name: &str) -> bool {
         self.links.iter().any(|l| l == name)
     }
 
+    /// `<inertial><mass>` of link `name` in kg; 0 for an unknown link or one without an inertial.
     pub fn link_mass(&self, name: &str) -> f64 {
         self.urdf.links.iter().find(|l| l.name == name).map(|l| l.inertial.mass.value).unwrap_or(0.0)
     }

@@ -13,6 +13,8 @@ use rapier3d_urdf::{UrdfLoaderOptions, UrdfMultibodyOptions, UrdfRobot};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A rapier pose (f32) from a position in m and URDF roll-pitch-yaw in rad: fixed axes X, Y, Z,
+/// R = Rz(yaw)·Ry(pitch)·Rx(roll), as in URDF's `<origin rpy>`.
 pub fn pose_from(position: [f64; 3], rpy: [f64; 3]) -> Pose {
     let rotation = Quat::from_euler(EulerRot::ZYX, rpy[2] as Real, rpy[1] as Real, rpy[0] as Real);
     Pose::from_parts(Vec3::new(position[0] as Real, position[1] as Real, position[2] as Real), rotation)
@@ -26,6 +28,8 @@ pub struct ArticulationTemplate {
 }
 
 impl ArticulationTemplate {
+    /// Converts `model` into rapier bodies and colliders (loading meshes), welding the root link to
+    /// the world when `fixed_root`. Frame-only links are kept as bodies; joint collisions are off.
     pub fn new(model: Arc<RobotModel>, fixed_root: bool) -> Self {
         let options = UrdfLoaderOptions {
             make_roots_fixed: fixed_root,
@@ -63,11 +67,14 @@ pub struct Articulation {
 }
 
 impl Articulation {
+    /// The rapier multibody of this articulation in `world`; `None` when the root belongs to none
+    /// (a model without movable joints).
     pub fn multibody<'a>(&self, world: &'a RapierWorld) -> Option<&'a Multibody> {
         let link = world.multibody_joints.rigid_body_link(self.root)?;
         world.multibody_joints.get_multibody(link.multibody)
     }
 
+    /// Mutable access to the articulation's multibody; `None` as for [`Articulation::multibody`].
     pub fn multibody_mut<'a>(&self, world: &'a mut RapierWorld) -> Option<&'a mut Multibody> {
         let link = *world.multibody_joints.rigid_body_link(self.root)?;
         world.multibody_joints.get_multibody_mut(link.multibody)
@@ -79,6 +86,8 @@ impl Articulation {
         (if self.floating { 7 } else { 0 }) + self.joints.len()
     }
 
+    /// Number of generalized velocities: 6 for a floating root (linear then angular, world frame),
+    /// then one per movable joint.
     pub fn velocity_len(&self) -> usize {
         (if self.floating { 6 } else { 0 }) + self.joints.len()
     }
@@ -92,6 +101,7 @@ pub enum ObjectBody {
 }
 
 impl ObjectBody {
+    /// The object's root body: the rigid body itself, or the articulation's root link.
     pub fn root(&self) -> RigidBodyHandle {
         match self {
             ObjectBody::Rigid(h) => *h,
@@ -109,6 +119,8 @@ pub enum ColliderOwner {
     RobotLink(String),
 }
 
+/// One episode's rapier world: the robot articulation, the movable objects in scenario order, and
+/// which part of the scene each collider belongs to (for contacts and collisions).
 pub struct Scene {
     pub rapier: RapierWorld,
     pub robot: Articulation,
@@ -222,6 +234,8 @@ pub struct SceneTemplates {
 }
 
 impl SceneTemplates {
+    /// Builds the templates of the robot (root welded when `robot.base.fixed`) and of each URDF
+    /// object; `None` for objects with a primitive shape.
     pub fn new(config: &ScenarioConfig) -> Self {
         Self {
             robot: ArticulationTemplate::new(config.robot.model.clone(), config.robot.fixed_base),
@@ -238,6 +252,8 @@ impl SceneTemplates {
     }
 }
 
+/// rapier's integration parameters for `config`: `dt` = `timing.physics_dt` (s), no warm
+/// starting (so the next state is a function of the state vector alone), rapier's other defaults.
 pub fn integration_parameters(config: &ScenarioConfig) -> IntegrationParameters {
     IntegrationParameters {
         dt: config.timing.physics_dt as Real,
@@ -539,6 +555,9 @@ pub struct StateLayout {
 }
 
 impl StateLayout {
+    /// Lays out the state of `config`: `robot.base.{x,y,z,qw,qx,qy,qz}` (floating base only),
+    /// `robot.joint.NAME.position`, `object.NAME.{x,…,qz}`, then the velocities in the same order
+    /// (`robot.base.{vx,vy,vz,wx,wy,wz}`, `robot.joint.NAME.velocity`, `object.NAME.{vx,…,wz}`).
     pub fn new(config: &ScenarioConfig) -> Self {
         let floating = !config.robot.fixed_base;
         let joints = &config.robot.model.joints;

@@ -115,6 +115,8 @@ fn quaternion(q: Quat) -> Vec<f32> {
     vec![q.w, q.x, q.y, q.z]
 }
 
+/// World-frame pose of the robot link called `link` (its URDF link frame); the identity when
+/// the robot has no such link.
 pub fn link_pose(scene: &Scene, link: &str) -> Pose {
     scene.robot.links.get(link).map(|h| *scene.rapier.bodies[*h].position()).unwrap_or(Pose::IDENTITY)
 }

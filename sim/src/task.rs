@@ -13,6 +13,8 @@ pub struct TaskProgress {
     pub previous_distance: Option<f64>,
 }
 
+/// What [`evaluate_task`] found for one control step: reward, Gymnasium's `terminated` and
+/// `truncated`, success, distance to the goal in m (`None` for balance), and why the episode ended.
 pub struct TaskOutcome {
     pub reward: f64,
     pub terminated: bool,
@@ -47,6 +49,10 @@ pub fn distance(tracked: &[f64; 3], goal: &[f64; 3], kind: TaskKind) -> f64 {
     (dx * dx + dy * dy + dz * dz).sqrt()
 }
 
+/// Scores the step that brought the episode to control step `step`: failure (a joint out of its
+/// bounds, `collision` with an obstacle, beyond `failure_distance`), success (held for
+/// `success_hold_steps`; balance: reaching the horizon) and the weighted reward. Updates
+/// `progress`; cannot fail. Failure or goal success terminates; the horizon truncates.
 pub fn evaluate_task(
     config: &ScenarioConfig,
     scene: &Scene,

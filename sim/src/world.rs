@@ -19,10 +19,12 @@ pub struct FieldSpec {
 }
 
 impl FieldSpec {
+    /// Number of values: the product of `shape`.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 
+    /// Whether the field holds no values.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -35,10 +37,12 @@ pub struct ObservationSpec {
 }
 
 impl ObservationSpec {
+    /// The field called `name`, if any.
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// Position of the field called `name` in `fields` (and in [`Observation::fields`]).
     pub fn index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
     }
@@ -54,10 +58,12 @@ pub struct ActionSpec {
 }
 
 impl ActionSpec {
+    /// Number of values in an action.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether the action has no values.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

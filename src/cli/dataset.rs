@@ -1,4 +1,5 @@
-use dreamrig_datasets::{generate, write_dataset, GenerateOptions, LeRobotDataset, WriteOptions};
+use dreamrig_datasets::{write_dataset, LeRobotDataset, WriteOptions};
+use dreamrig_eval::{generate_dataset, GenerateOptions};
 use dreamrig_policies::PolicySpec;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,7 +77,11 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
             let options = GenerateOptions { episodes: args.episodes, seed: args.seed, shard };
             let started = std::time::Instant::now();
-            let (layout, episodes) = pool.install(|| generate(&scenario, &spec, std::path::Path::new("."), &options))?;
+            let progress = indicatif::ProgressBar::new(options.episodes as u64);
+            let (layout, episodes) = pool
+                .install(|| generate_dataset(&scenario, &spec, std::path::Path::new("."), &options, &progress))
+                .map_err(super::eval_error)?;
+            progress.finish_and_clear();
             let frames: usize = episodes.iter().map(|e| e.frames).sum();
             let write = WriteOptions {
                 robot_type: scenario.config.robot.model.urdf.name.clone(),

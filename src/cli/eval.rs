@@ -1,11 +1,10 @@
 use anyhow::Context;
 use dreamrig_bridges::mcap::StepRecorder;
 use dreamrig_bridges::rerun::{RerunLogger, RerunRecording};
-use dreamrig_eval::{EpisodeRecord, EpisodeStart, EpisodeWatcher, EvalSpec, RunOptions, Shard, WatchEpisodes};
-use dreamrig_sim::{LinkPose, Observation};
+use dreamrig_eval::{EvalSpec, ObserverFactory, RunOptions, Shard};
+use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepView};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
@@ -55,6 +54,10 @@ pub struct MergeArgs {
     /// Folder for the merged results.
     #[arg(long)]
     pub out: PathBuf,
+    /// Merge runs that do not cover the whole spec (a shard missing or unfinished); the result
+    /// is marked partial in run.json and the report.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 fn shard(args: &EvalArgs) -> anyhow::Result<Option<Shard>> {
@@ -107,17 +110,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     // A panicking policy fails its episode (the runner catches it); report it through the log
     // rather than as a raw panic message in the middle of the progress bar.
     std::panic::set_hook(Box::new(|info| tracing::warn!("episode panicked: {info}")));
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupt.clone();
-        // A second Ctrl-C while finishing up exits at once.
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupted: finishing the episodes in hand is skipped; completed episodes are kept (resume with --resume)");
-        });
-    }
+    let interrupt = super::interrupt_on_ctrl_c();
     if let Some(dir) = &args.record_dataset {
         for scenario in &spec.scenarios {
             dreamrig_datasets::fps_of(scenario).map_err(|e| super::UsageError(e.to_string()))?;
@@ -130,8 +123,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let recording = args.rerun.recording(&spec.name)?;
-    let watch: Option<Arc<dyn WatchEpisodes>> = (args.record_mcap.is_some() || recording.is_some()).then(|| {
-        Arc::new(Taps { mcap: args.record_mcap.clone(), rerun: recording.as_ref().map(RerunRecording::share) }) as Arc<dyn WatchEpisodes>
+    let observers: Option<Arc<ObserverFactory>> = (args.record_mcap.is_some() || recording.is_some()).then(|| {
+        let outputs = Arc::new(TapOutputs { mcap: args.record_mcap.clone(), rerun: recording.as_ref().map(RerunRecording::share) });
+        Arc::new(move || Box::new(Taps { outputs: outputs.clone(), open: Vec::new() }) as Box<dyn StepObserver>) as Arc<ObserverFactory>
     });
     let options = RunOptions {
         out: args.out.clone(),
@@ -141,12 +135,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         interrupt,
         show_progress: true,
         record_frames: args.record_dataset.is_some(),
-        watch,
+        observers,
     };
-    let outcome = dreamrig_eval::run(&spec, &options).map_err(|e| match e {
-        dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
-        other => anyhow::Error::new(other),
-    })?;
+    let outcome = dreamrig_eval::run(&spec, &options).map_err(super::eval_error)?;
     if let Some(recording) = recording {
         recording.finish().context("writing the Rerun log")?;
     }
@@ -179,10 +170,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     if let Some(dir) = &args.record_dataset {
-        let written = dreamrig_eval::write_recorded_datasets(&spec, &args.out, dir, &outcome.entries).map_err(|e| match e {
-            dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
-            other => anyhow::Error::new(other),
-        })?;
+        let written = dreamrig_eval::write_recorded_datasets(&spec, &args.out, dir, &outcome.entries).map_err(super::eval_error)?;
         for path in written {
             println!("dataset: {}", path.display());
         }
@@ -192,56 +180,75 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let spec = load(&args.spec)?;
-    let summaries = dreamrig_eval::merge(&spec, &args.runs, &args.out).map_err(|e| match e {
-        dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(super::UsageError(m)),
-        other => anyhow::Error::new(other),
-    })?;
+    let summaries = dreamrig_eval::merge(&spec, &args.runs, &args.out, args.allow_partial).map_err(super::eval_error)?;
     println!("merged {} runs: {} policy × scenario pairs; results in {}", args.runs.len(), summaries.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--record-mcap` and `--rerun` for the episodes of an evaluation.
+/// `--record-mcap` and `--rerun` for the episodes of an evaluation: an observer that gives
+/// every episode its own MCAP file (`DIR/<scenario>/<policy>/episode-<k>.mcap`) and Rerun entity
+/// path (`episodes/<scenario>/<policy>/<k>`).
 struct Taps {
+    outputs: Arc<TapOutputs>,
+    /// The recorder of the episode in each slot of the batch.
+    open: Vec<Option<StepRecorder>>,
+}
+
+/// Where [`Taps`] record to.
+struct TapOutputs {
     mcap: Option<PathBuf>,
     rerun: Option<RerunRecording>,
 }
 
-struct Tap(StepRecorder);
-
-impl EpisodeWatcher for Tap {
-    fn observe(&mut self, step: u64, time_s: f64, observation: &Observation, poses: &[LinkPose]) -> Result<(), String> {
-        self.0.observe(step, time_s, observation, poses).map_err(|e| e.to_string())
-    }
-
-    fn act(&mut self, step: u64, action: &[f64], reward: f64) -> Result<(), String> {
-        self.0.act(step, action, reward).map_err(|e| e.to_string())
-    }
-
-    fn finish(self: Box<Self>, _: &EpisodeRecord) -> Result<(), String> {
-        self.0.finish().map_err(|e| e.to_string())
+impl Taps {
+    fn recorder(&self, episode: &EpisodeInfo<'_>) -> anyhow::Result<StepRecorder> {
+        let (config, policy, k) = (episode.scenario, episode.policy, episode.episode);
+        let mcap = match &self.outputs.mcap {
+            Some(dir) => {
+                let folder = dir.join(&config.name).join(policy);
+                std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+                Some(folder.join(format!("episode-{k}.mcap")))
+            }
+            None => None,
+        };
+        let rerun = match &self.outputs.rerun {
+            Some(recording) => {
+                let path = format!("episodes/{}/{policy}/{k}", config.name);
+                Some(RerunLogger::new(recording, config, &episode.action_spec.names, Some(&path))?)
+            }
+            None => None,
+        };
+        Ok(StepRecorder::new(config, mcap.as_deref(), rerun)?)
     }
 }
 
-impl WatchEpisodes for Taps {
-    fn start(&self, start: &EpisodeStart) -> Result<Option<Box<dyn EpisodeWatcher>>, String> {
-        let (config, policy, episode) = (start.scenario, start.policy, start.episode);
-        let mcap = match &self.mcap {
-            Some(dir) => {
-                let folder = dir.join(&config.name).join(policy);
-                std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
-                Some(folder.join(format!("episode-{episode}.mcap")))
-            }
-            None => None,
-        };
-        let rerun = match &self.rerun {
-            Some(recording) => {
-                let path = format!("episodes/{}/{policy}/{episode}", config.name);
-                Some(RerunLogger::new(recording, config, start.action_names, Some(&path)).map_err(|e| e.to_string())?)
-            }
-            None => None,
-        };
-        let mut tap = StepRecorder::new(config, mcap.as_deref(), rerun).map_err(|e| e.to_string())?;
-        tap.start_episode(0.0, start.goal, start.poses).map_err(|e| e.to_string())?;
-        Ok(Some(Box::new(Tap(tap))))
+impl StepObserver for Taps {
+    fn wants_poses(&self) -> bool {
+        true
+    }
+
+    fn episode_started(&mut self, episode: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
+        let mut recorder = self.recorder(episode).map_err(|e| ObserverError::message("recording", format!("{e:#}")))?;
+        recorder.episode_started(episode, start)?;
+        if self.open.len() <= episode.slot {
+            self.open.resize_with(episode.slot + 1, || None);
+        }
+        self.open[episode.slot] = Some(recorder);
+        Ok(())
+    }
+
+    fn step(&mut self, episode: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
+        match self.open.get_mut(episode.slot).and_then(Option::as_mut) {
+            Some(recorder) => recorder.step(episode, step),
+            None => Ok(()),
+        }
+    }
+
+    fn episode_ended(&mut self, episode: &EpisodeInfo<'_>, outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
+        let Some(recorder) = self.open.get_mut(episode.slot).and_then(Option::take) else { return Ok(()) };
+        if outcome.end == EpisodeEnd::Interrupted {
+            return Ok(());
+        }
+        recorder.finish().map_err(|e| ObserverError::new("recording", e))
     }
 }

@@ -52,12 +52,14 @@ pub enum Command {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The exit code of an error: 2 when the user's input is at fault (usage, scenario and spec
+/// validation, a dataset that does not fit), 1 for failures while running (I/O included).
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let usage = error.chain().any(|e| {
         e.is::<UsageError>()
             || e.is::<dreamrig_sim::ScenarioErrors>()
             || e.is::<dreamrig_sim::ScenarioError>()
-            || e.is::<dreamrig_datasets::DatasetError>()
+            || e.downcast_ref::<dreamrig_datasets::DatasetError>().is_some_and(|d| !matches!(d, dreamrig_datasets::DatasetError::Io { .. }))
     });
     if usage {
         2
@@ -98,4 +100,29 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 pub fn load_scenario(name_or_path: &str) -> anyhow::Result<dreamrig_sim::Scenario> {
     let path = dreamrig_sim::scenario::resolve(name_or_path)?;
     Ok(dreamrig_sim::Scenario::load(&path)?)
+}
+
+/// A flag set by Ctrl-C: the rollout engine stops at the next step and keeps what finished. A
+/// second Ctrl-C exits at once (code 130).
+pub fn interrupt_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::Ordering;
+    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: the episodes in hand are abandoned; completed episodes are kept");
+    });
+    interrupt
+}
+
+/// An evaluation error with its exit code: the spec's or the user's fault (2) or a failure while
+/// running (1).
+pub fn eval_error(error: dreamrig_eval::EvalError) -> anyhow::Error {
+    match error {
+        dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(UsageError(m)),
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Policy(_) => anyhow::Error::new(UsageError(error.to_string())),
+        other => anyhow::Error::new(other),
+    }
 }

@@ -1,5 +1,7 @@
 use anyhow::Context;
-use dreamrig_policies::neural::{train_behavior_cloning, Demonstrations, MlpPolicyConfig, FORMAT};
+use dreamrig_eval::{collect_demonstrations, DemonstrationOptions};
+use dreamrig_policies::neural::{train_behavior_cloning, MlpPolicyConfig, FORMAT};
+use dreamrig_sim::World;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,43 +46,11 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     let PolicyCommand::TrainBc(args) = command;
     let scenario = super::load_scenario(&args.scenario)?;
     // Demonstrations come from the scenario's own dynamics, world models included.
-    let mut world = dreamrig_sim::make_world(&scenario.config).map_err(|e| super::UsageError(e.to_string()))?;
-    let mut teacher = dreamrig_policies::zoo::by_name(&args.teacher, &scenario.config, world.observation_spec(), world.action_spec())
-        .map_err(|e| super::UsageError(e.to_string()))?;
-    let mut size = 0;
-    for name in &args.inputs {
-        let field = world
-            .observation_spec()
-            .field(name)
-            .ok_or_else(|| super::UsageError(format!("--inputs: the scenario has no observation field {name}")))?;
-        size += field.len();
-    }
-    let spec = world.action_spec().clone();
-    let mut data = Demonstrations { observations: Vec::new(), actions: Vec::new() };
-    let mut noise = dreamrig_policies::baselines::policy_rng(args.seed, 99);
-    for episode in 0..args.episodes {
-        let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(episode as u64);
-        let (mut observation, _) = world.reset(seed)?;
-        teacher.reset(seed);
-        loop {
-            let clean = teacher.act(&observation)?;
-            data.observations.push(args.inputs.iter().flat_map(|n| observation.get(n).expect("checked").to_vec()).collect());
-            data.actions.push(clean.iter().map(|a| *a as f32).collect());
-            let noisy: Vec<f64> = clean
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut noise);
-                    (a + args.noise * (spec.high[i] - spec.low[i]) / 2.0 * z).clamp(spec.low[i], spec.high[i])
-                })
-                .collect();
-            let result = world.step(&noisy)?;
-            observation = result.observation;
-            if result.terminated || result.truncated {
-                break;
-            }
-        }
-    }
+    let options = DemonstrationOptions { episodes: args.episodes, inputs: args.inputs.clone(), noise: args.noise, seed: args.seed };
+    let data = collect_demonstrations(&scenario.config, &args.teacher, &options).map_err(super::eval_error)?;
+    let probe = dreamrig_sim::PhysicsWorld::new(scenario.config.clone());
+    let spec = probe.action_spec().clone();
+    let size: usize = args.inputs.iter().filter_map(|name| probe.observation_spec().field(name)).map(|f| f.len()).sum();
     let config = MlpPolicyConfig {
         format: FORMAT.into(),
         observation_fields: args.inputs.clone(),
@@ -109,13 +79,11 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
         p.insert("final_training_mse".into(), serde_json::json!(loss));
     }
     let weights = dreamrig_policies::neural::weights_path(&args.out);
-    let temporary = weights.with_extension("safetensors.tmp");
-    varmap.save(&temporary).context("saving weights")?;
-    std::fs::rename(&temporary, &weights).context("saving weights")?;
+    let temporary = dreamrig_sim::atomic::temporary_path(&weights);
+    varmap.save(&temporary).with_context(|| format!("saving weights to {}", weights.display()))?;
+    dreamrig_sim::atomic::commit(&temporary, &weights).with_context(|| format!("saving weights to {}", weights.display()))?;
     let json = serde_json::to_string_pretty(&config)?;
-    let temporary = args.out.with_extension("json.tmp");
-    std::fs::write(&temporary, json).context("saving config")?;
-    std::fs::rename(&temporary, &args.out).context("saving config")?;
+    dreamrig_sim::atomic::write_atomic(&args.out, json.as_bytes()).with_context(|| format!("saving {}", args.out.display()))?;
     println!(
         "trained on {} samples from {} episodes; final training MSE (normalized) {loss:.5}; wrote {} and {}",
         data.observations.len(),

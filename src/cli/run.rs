@@ -1,8 +1,8 @@
 use anyhow::Context;
-use dreamrig_eval::run_episode;
-use dreamrig_sim::{PhysicsWorld, World};
+use dreamrig_bridges::mcap::StepRecorder;
+use dreamrig_eval::run_episodes;
+use dreamrig_sim::{ActionSpec, ObservationSpec, StepObserver, World};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Record the episodes' sensor topics (/clock, /joint_states, /scan, /imu, /odom, /tf) to an
-    /// MCAP file with the ros2 profile; the episodes then run one after another.
+    /// MCAP file with the ros2 profile; the episodes then run one after another, on one clock.
     #[arg(long, value_name = "FILE")]
     pub record_mcap: Option<std::path::PathBuf>,
     #[command(flatten)]
@@ -34,65 +34,57 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = super::load_scenario(&args.scenario)?;
     let config = scenario.config.clone();
-    let probe = PhysicsWorld::new(config.clone());
-    let build = || dreamrig_policies::zoo::by_name(&args.policy, &config, probe.observation_spec(), probe.action_spec());
-    build().map_err(|e| super::UsageError(e.to_string()))?;
-    // Learned and hybrid dynamics load their world model here, so a bad model file is
-    // reported before any episode runs.
-    let make_world = || dreamrig_sim::make_world(&config);
-    make_world().map_err(|e| super::UsageError(e.to_string()))?;
+    let build = |o: &ObservationSpec, a: &ActionSpec| dreamrig_policies::zoo::by_name(&args.policy, &config, o, a);
     let recording = args.rerun.recording(&config.name)?;
-    if args.record_mcap.is_some() || recording.is_some() {
-        let mut world = make_world().expect("loaded once above");
-        let mut policy = build().expect("built once above");
-        let logger = super::serve::RerunArgs::logger(recording.as_ref(), &config, world.action_spec())?;
-        let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
-        let lengths =
-            dreamrig_bridges::mcap::record_episodes(world.as_mut(), policy.as_mut(), &config, &seeds, args.record_mcap.as_deref(), logger)?;
-        if let Some(recording) = recording {
-            recording.finish()?;
-        }
-        let steps = lengths.iter().sum::<u64>();
-        if let Some(path) = &args.record_mcap {
-            println!("recorded {} episodes ({steps} steps) to {}", lengths.len(), path.display());
-        }
-        if let Some(path) = &args.rerun.rerun {
-            println!("logged {} episodes ({steps} steps) to {}", lengths.len(), path.display());
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
+    let mut recorder = if args.record_mcap.is_some() || recording.is_some() {
+        let action = dreamrig_sim::PhysicsWorld::new(config.clone()).action_spec().clone();
+        let logger = super::serve::RerunArgs::logger(recording.as_ref(), &config, &action)?;
+        Some(StepRecorder::new(&config, args.record_mcap.as_deref(), logger)?)
+    } else {
+        None
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("starting worker threads")?;
     let progress = ProgressBar::new(args.episodes);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} episodes {per_sec} eta {eta}").expect("valid template"));
     if args.episodes < 2 {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let interrupt = super::interrupt_on_ctrl_c();
+    let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
     let started = Instant::now();
-    let records = pool.install(|| {
-        (0..args.episodes)
-            .into_par_iter()
-            .map_init(
-                || (make_world().expect("loaded once above"), build().expect("built once above")),
-                |(world, policy), episode| {
-                    let seed = args.seed.wrapping_add(episode);
-                    let record = run_episode(world.as_mut(), policy.as_mut(), &config.name, &args.policy, episode as u32, seed);
-                    progress.inc(1);
-                    record
-                },
-            )
-            .collect::<Vec<_>>()
-    });
+    let run = match recorder.as_mut() {
+        // A recording needs its episodes in order: they run one after another, here.
+        Some(recorder) => run_episodes(&config, &args.policy, &build, &seeds, Some(recorder as &mut dyn StepObserver), &progress, &interrupt),
+        None => pool.install(|| run_episodes(&config, &args.policy, &build, &seeds, None, &progress, &interrupt)),
+    }
+    .map_err(super::eval_error)?;
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
+    if let Some(error) = run.observer_errors.into_iter().next() {
+        return Err(anyhow::Error::new(error).context("recording the episodes"));
+    }
+    let records = run.records;
+    let steps: u64 = records.iter().map(|r| r.length).sum();
+    if let Some(recorder) = recorder {
+        recorder.finish().context("finishing the recording")?;
+        if let Some(recording) = recording {
+            recording.finish().context("writing the Rerun log")?;
+        }
+        if let Some(path) = &args.record_mcap {
+            println!("recorded {} episodes ({steps} steps) to {}", records.len(), path.display());
+        }
+        if let Some(path) = &args.rerun.rerun {
+            println!("logged {} episodes ({steps} steps) to {}", records.len(), path.display());
+        }
+    }
     println!("scenario {} ({}), policy {}", config.name, scenario.path.display(), args.policy);
     println!("{:>8} {:>8} {:>12} {:>8}  end", "seed", "steps", "return", "success");
     for r in &records {
         let detail = if r.end_detail.is_empty() { String::new() } else { format!(": {}", r.end_detail) };
         println!("{:>8} {:>8} {:>12.3} {:>8}  {}{detail}", r.seed, r.length, r.episode_return, r.success, r.end_reason);
     }
-    let steps: u64 = records.iter().map(|r| r.length).sum();
     let successes = records.iter().filter(|r| r.success).count();
-    let mean_return = records.iter().map(|r| r.episode_return).sum::<f64>() / records.len() as f64;
+    let mean_return = records.iter().map(|r| r.episode_return).sum::<f64>() / records.len().max(1) as f64;
     println!(
         "summary: {} episodes, {} steps, mean return {:.3}, success {}/{} ({:.1}%), wall time {:.3} s, {:.0} steps/s",
         records.len(),
@@ -100,9 +92,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         mean_return,
         successes,
         records.len(),
-        100.0 * successes as f64 / records.len() as f64,
+        100.0 * successes as f64 / records.len().max(1) as f64,
         wall,
         steps as f64 / wall
     );
+    if run.interrupted {
+        eprintln!("interrupted: {} of {} episodes ran", records.len(), args.episodes);
+        return Ok(ExitCode::from(130));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,11 @@
 use super::UsageError;
 use anyhow::Context;
-use dreamrig_datasets::LeRobotDataset;
 use dreamrig_eval::{EvalSpec, RunOptions, SpecOverrides};
 use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions, OpenLoopReport};
 use dreamrig_sim::world_model::train::{
-    choose_episodes, prepare_episodes, split_by_episode, train, EpochMetrics, PreparedEpisode, TrainOptions, Trajectory,
+    choose_episodes, identify_on_training_split, prepare_episodes, train, EpochMetrics, PreparedEpisode, TrainOptions, Trajectory,
 };
-use dreamrig_sim::world_model::{identify_prior, IdentifyOptions, ModelKind, WorldModel};
+use dreamrig_sim::world_model::{IdentifyOptions, ModelKind, WorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -129,43 +128,7 @@ pub fn run(command: WorldModelCommand) -> anyhow::Result<ExitCode> {
 
 /// Reads a dataset's episodes as state/action trajectories for `scenario`.
 pub fn load_trajectories(dataset: &Path, config: &dreamrig_sim::scenario::config::ScenarioConfig) -> anyhow::Result<Vec<Trajectory>> {
-    let data = LeRobotDataset::open(dataset)?;
-    let names = &dreamrig_sim::physics::WorldLayout::new(config).state.names;
-    let feature = data.info.feature("observation.environment_state").ok_or_else(|| {
-        UsageError(format!(
-            "{}: the dataset has no observation.environment_state feature (the full simulator state a world model learns); record it with `dreamrig dataset generate` or `dreamrig eval --record-dataset`",
-            dataset.display()
-        ))
-    })?;
-    if let Some(listed) = feature.names.as_array() {
-        let listed: Vec<&str> = listed.iter().filter_map(|v| v.as_str()).collect();
-        if listed != names.iter().map(String::as_str).collect::<Vec<_>>() {
-            return Err(UsageError(format!(
-                "{}: observation.environment_state holds [{}], scenario {} has state [{}]",
-                dataset.display(),
-                listed.join(", "),
-                config.name,
-                names.join(", ")
-            ))
-            .into());
-        }
-    }
-    let metadata = data.episode_metadata()?;
-    let episodes = data.episodes(&["observation.environment_state", "action"])?;
-    let mut out = Vec::with_capacity(episodes.len());
-    for e in episodes {
-        let seed = metadata.iter().find(|m| m.episode_index == e.episode_index).map(|m| m.seed).ok_or_else(|| {
-            UsageError(format!("{}: episode {} has no dreamrig/seed in meta/episodes", dataset.display(), e.episode_index))
-        })?;
-        let row = |feature: &str, t: usize| -> Vec<f64> { e.frame(feature, t).unwrap_or_default().iter().map(|v| *v as f64).collect() };
-        out.push(Trajectory {
-            episode_index: e.episode_index as u64,
-            seed,
-            states: (0..e.frames).map(|t| row("observation.environment_state", t)).collect(),
-            actions: (0..e.frames).map(|t| row("action", t)).collect(),
-        });
-    }
-    Ok(out)
+    Ok(dreamrig_datasets::load_trajectories(dataset, config)?)
 }
 
 fn usage(e: dreamrig_sim::world_model::WorldModelError) -> anyhow::Error {
@@ -214,8 +177,6 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if kind == ModelKind::Hybrid && args.prior == "identified" {
-        let (train_set, _) = split_by_episode(trajectories.len(), args.validation_fraction, args.seed);
-        let training: Vec<Trajectory> = train_set.iter().map(|&i| trajectories[i].clone()).collect();
         let identify = IdentifyOptions {
             transitions: args.identify_transitions.max(1),
             max_latency: args.action_history.min(IdentifyOptions::default().max_latency),
@@ -226,7 +187,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         spinner.enable_steady_tick(std::time::Duration::from_millis(200));
         spinner.set_message("identifying the physics prior");
         let started = std::time::Instant::now();
-        let prior = identify_prior(&config, &training, &identify, &mut |message| {
+        let prior = identify_on_training_split(&config, &trajectories, &options, &identify, &mut |message| {
             spinner.set_message(format!("identifying the physics prior: {message}"));
             tracing::info!("{message}");
         })
@@ -275,9 +236,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     for m in &trained.metrics {
         csv.push_str(&format!("{},{},{},{},{},{}\n", m.member, m.epoch, m.train_loss, m.validation_loss, m.samples, m.seconds));
     }
-    let temporary = metrics_path.with_extension("csv.partial");
-    std::fs::write(&temporary, csv).with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, &metrics_path).with_context(|| format!("writing {}", metrics_path.display()))?;
+    dreamrig_sim::atomic::write_atomic(&metrics_path, csv.as_bytes()).with_context(|| format!("writing {}", metrics_path.display()))?;
     let best = trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min);
     println!(
         "trained a {kind} model ({} members, {} epochs in all) in {seconds:.1} s ({:.0} samples/s); best validation loss {best:.5}; disagreement threshold {:.4}",
@@ -367,9 +326,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
             "physics_error": nominal,
             "identified_prior_error": identified,
         });
-        let temporary = path.with_extension("json.partial");
-        std::fs::write(&temporary, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", temporary.display()))?;
-        std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
+        dreamrig_sim::atomic::write_atomic(path, &serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -393,12 +350,9 @@ fn run_world(
         interrupt: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         show_progress: true,
         record_frames: false,
-        watch: None,
+        observers: None,
     };
-    let outcome = dreamrig_eval::run(&spec, &options).map_err(|e| match e {
-        dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(UsageError(m)),
-        other => anyhow::Error::new(other),
-    })?;
+    let outcome = dreamrig_eval::run(&spec, &options).map_err(super::eval_error)?;
     let summaries = dreamrig_eval::write_outputs(out, &format!("{} in {world}", spec.name), &spec.fingerprint, &outcome.entries)
         .context("writing results")?;
     Ok((spec, summaries))

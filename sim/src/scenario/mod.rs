@@ -1,7 +1,10 @@
 //! Scenario files: parse (`spec`), locate (`positions`), validate (`config`).
 
+/// Validated scenario settings ([`ScenarioConfig`]) built from a parsed spec.
 pub mod config;
+/// Line and column of every key path in the YAML text, for error messages.
 pub mod positions;
+/// The scenario file as parsed from YAML, before validation (one type per mapping).
 pub mod spec;
 
 use crate::error::{ScenarioError, ScenarioErrors};
@@ -62,7 +65,7 @@ fn syntax_error(file: &Path, error: &serde_yaml::Error) -> ScenarioError {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |hash, b| (hash ^ *b as u64).wrapping_mul(0x100000001b3))
+    crate::seed::fnv1a(&[bytes])
 }
 
 /// Folders searched for scenarios given by name: `$DREAMRIG_SCENARIO_PATH` (colon-separated),

@@ -8,6 +8,9 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// A whole scenario file: `version` (must be 1), `name` (default: the file stem), `description`,
+/// `robot`, `task` and `timing` (required), `world`, `sensors`, `randomize`, `dynamics`
+/// (optional). Every key is described in docs/scenarios.md.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
@@ -27,6 +30,9 @@ pub struct ScenarioSpec {
     pub dynamics: DynamicsSpec,
 }
 
+/// The `robot` section: exactly one of `urdf` and `builtin`, the base pose, initial joint
+/// positions (rad or m), the actuators (whose order is the action vector's) and per-link and
+/// per-joint overrides.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RobotSpec {
@@ -55,6 +61,8 @@ pub struct RobotSpec {
     pub payload: Vec<PayloadSpec>,
 }
 
+/// One entry of `robot.joint_dynamics`: replaces the joint's URDF `<dynamics damping friction>`;
+/// either key may be left out (the URDF value stays). Both must be ≥ 0.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JointDynamicsSpec {
@@ -64,6 +72,8 @@ pub struct JointDynamicsSpec {
     pub friction: Option<f64>,
 }
 
+/// One entry of `robot.payload`: a point mass (kg) rigidly attached to `link` at `position`
+/// (link frame, m; default the link origin). It changes mass and inertia, never contacts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayloadSpec {
@@ -74,6 +84,9 @@ pub struct PayloadSpec {
     pub position: Option<Vec<f64>>,
 }
 
+/// `robot.base`: pose of the root link in the world frame (REP-103: x forward, y left, z up;
+/// `position` in m and URDF roll-pitch-yaw `rpy` in rad, both default [0, 0, 0]) and whether
+/// the root is welded to the world (`fixed`, default `true`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaseSpec {
@@ -97,6 +110,10 @@ fn default_true() -> bool {
     true
 }
 
+/// One entry of `robot.actuators`, by `kind`: `position` (needs `joint`, `kp`), `velocity`
+/// (`joint`, `kd`), `torque` (`joint`) or `differential_drive` (`left_joint`, `right_joint`,
+/// `wheel_radius` and `wheel_separation` in m, `max_linear_velocity` m/s, `max_angular_velocity`
+/// rad/s, `effort_limit`, `kd`). `kp` on non-position, `kd` on torque and wheel keys on joint actuators are errors.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActuatorSpec {
@@ -121,6 +138,8 @@ pub struct ActuatorSpec {
     pub max_angular_velocity: Option<f64>,
 }
 
+/// The `world` section: `gravity` (m/s², world frame, default [0, 0, −9.81]), the `ground`
+/// plane, static `obstacles` and movable `objects` (which need a `mass`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldSpec {
@@ -144,6 +163,8 @@ impl Default for WorldSpec {
     }
 }
 
+/// `world.ground`: a horizontal plane at z = `height` (m, default 0) with Coulomb friction
+/// coefficient `friction` (default 0.8); present unless `enabled: false`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroundSpec {
@@ -178,6 +199,7 @@ pub struct BodySpec {
     pub friction: Option<f64>,
 }
 
+/// `box:` shape of a body, centred on the body's pose.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoxSpec {
@@ -185,12 +207,14 @@ pub struct BoxSpec {
     pub size: Vec<f64>,
 }
 
+/// `sphere:` shape of a body: `radius` in m.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusSpec {
     pub radius: f64,
 }
 
+/// `cylinder:` or `capsule:` shape of a body, with its axis along z: `radius` and `length` in m.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusLengthSpec {
@@ -212,6 +236,9 @@ pub struct SensorSpec {
     pub link_pose: Option<LinkPoseSpec>,
 }
 
+/// `joint_state` sensor: `.position` (rad or m), `.velocity` (rad/s or m/s) and `.effort`
+/// (N·m or N) of `joints`. Noises are Gaussian standard deviations in those units; `name`
+/// defaults to `joint_state`, `rate_hz` to the control rate.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JointStateSpec {
@@ -223,6 +250,8 @@ pub struct JointStateSpec {
     pub rate_hz: Option<f64>,
 }
 
+/// `imu` sensor on `link`: `.linear_acceleration` (specific force in the link frame, m/s²; +9.81
+/// on z at rest), `.angular_velocity` (link frame, rad/s) and `.orientation` (w, x, y, z).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImuSpec {
@@ -235,6 +264,9 @@ pub struct ImuSpec {
     pub rate_hz: Option<f64>,
 }
 
+/// `odometry` sensor on `link`: `.position` (m) and `.orientation` (w, x, y, z) in the world
+/// frame, `.linear_velocity` (m/s) and `.angular_velocity` (rad/s) in the link frame.
+/// `position_noise` (m) and `velocity_noise` (applied to both velocities) are standard deviations.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OdometrySpec {
@@ -245,6 +277,8 @@ pub struct OdometrySpec {
     pub rate_hz: Option<f64>,
 }
 
+/// `contact` sensor: per link of `links` (non-empty), `.in_contact` (0 or 1) and `.force`
+/// (total contact force, N).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactSpec {
@@ -253,6 +287,9 @@ pub struct ContactSpec {
     pub rate_hz: Option<f64>,
 }
 
+/// `lidar` sensor mounted on `link` at `position` (m) / `rpy` (rad): `.ranges` in m, shape
+/// [channels, rays], `range_max` where nothing is hit. A 360° lidar starts at −180° and steps by
+/// fov/rays; a narrower one spans [−fov/2, +fov/2]. `noise` is a standard deviation in m.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LidarSpec {
@@ -276,6 +313,9 @@ pub struct LidarSpec {
     pub rate_hz: Option<f64>,
 }
 
+/// `depth_camera` sensor mounted on `link` at `position` (m) / `rpy` (rad): `.depth` in m, shape
+/// [height, width], distance along the optical axis (the mount's x axis), `range_max` where
+/// nothing is hit. `noise` is a standard deviation in m.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DepthCameraSpec {
@@ -293,6 +333,8 @@ pub struct DepthCameraSpec {
     pub rate_hz: Option<f64>,
 }
 
+/// `link_pose` sensor: `.position` (m) and `.orientation` (w, x, y, z) of `link` in the world
+/// frame, noiseless, every control step.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkPoseSpec {
@@ -300,6 +342,8 @@ pub struct LinkPoseSpec {
     pub link: String,
 }
 
+/// The `task` section: kind, horizon, goal, success and failure conditions and reward terms.
+/// Steps follow Gymnasium: `terminated` on success or failure, `truncated` at the horizon.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
@@ -326,6 +370,7 @@ pub struct TaskSpec {
     pub reward: Vec<RewardTermSpec>,
 }
 
+/// One entry of `task.reward`: the step reward is the sum of `weight` × term over all entries.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RewardTermSpec {
@@ -335,6 +380,8 @@ pub struct RewardTermSpec {
     pub weight: f64,
 }
 
+/// The `randomize` section: per-episode distributions, each drawn from the episode seed alone
+/// in a fixed order, so a seed always gives the same episode.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RandomizeSpec {
@@ -374,6 +421,7 @@ pub struct DistributionSpec {
     pub constant: Option<f64>,
 }
 
+/// `{normal: {mean, std}}`: a Gaussian, in the parameter's units; `std` must be ≥ 0.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NormalSpec {
@@ -381,6 +429,8 @@ pub struct NormalSpec {
     pub std: f64,
 }
 
+/// `randomize.obstacle_field`: up to `count` static cylinders of `height` (m) placed at random
+/// in `area` (m) with radii in `radius` = [min, max] (m), `clearance` (m) from the start and the goal.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObstacleFieldSpec {
@@ -395,6 +445,8 @@ pub struct ObstacleFieldSpec {
     pub clearance: f64,
 }
 
+/// The `timing` section: `physics_dt` from 1 µs to 0.1 s, and `control_period` (up to 10 s) a
+/// whole multiple of it, at most 100 000 physics steps.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimingSpec {
@@ -404,6 +456,7 @@ pub struct TimingSpec {
     pub control_period: f64,
 }
 
+/// The `dynamics` section: which backend steps the world (default `physics`, no model).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DynamicsSpec {

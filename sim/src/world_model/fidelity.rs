@@ -18,6 +18,7 @@ use std::sync::Arc;
 /// Smallest per-dimension scale of the normalized error.
 pub const MIN_SCALE: f64 = 1e-3;
 
+/// Settings of [`open_loop`]: the horizons to measure and how far apart windows start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenLoopOptions {
     /// Horizons (in control steps) at which the error is measured.
@@ -38,6 +39,8 @@ pub struct HorizonError {
     pub windows: usize,
 }
 
+/// What [`open_loop`] measured: normalized errors per horizon (state dimensions named by
+/// `state_names`), the windows that failed, and each episode's mean ensemble disagreement.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OpenLoopReport {
     pub state_names: Vec<String>,

@@ -20,7 +20,7 @@ use crate::world::World;
 use crate::world_model::train::Trajectory;
 use crate::world_model::WorldModelError;
 use crate::PhysicsWorld;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -129,6 +129,8 @@ impl Parameters {
     }
 }
 
+/// Settings of [`identify_prior`]: how many transitions to sample, the longest latency tried,
+/// rounds of coordinate descent, and the `seed` of the transition sample.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IdentifyOptions {
     /// Transitions drawn from the data for the objective.
@@ -287,9 +289,7 @@ pub fn identify_prior(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     if all.len() > options.transitions {
-        for i in (1..all.len()).rev() {
-            all.swap(i, rng.random_range(0..=i));
-        }
+        crate::seed::shuffle(&mut all, &mut rng);
         all.truncate(options.transitions.max(1));
         all.sort_unstable();
     }

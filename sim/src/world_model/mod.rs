@@ -2,10 +2,15 @@
 //! (`HybridWorld`) the rapier step, their files, batched stepping, training and fidelity
 //! measures.
 
+/// Open-loop prediction error of a world (physics or world model) against logged episodes.
 pub mod fidelity;
+/// System identification of a hybrid model's physics prior (actuator gain, latency, joint damping and friction).
 pub mod identify;
+/// The world-model network (an ensemble of candle MLPs), its JSON config and safetensors weights.
 pub mod model;
+/// Training world models from logged trajectories.
 pub mod train;
+/// `LearnedWorld`, `HybridWorld` and `ModelBatch`: the world API with a world model predicting the state.
 pub mod worlds;
 
 pub use identify::{identify_prior, IdentifiedPrior, IdentifyOptions};
@@ -14,6 +19,9 @@ pub use worlds::{HybridWorld, LearnedWorld, ModelBatch, ModelWorld};
 
 use std::path::PathBuf;
 
+/// Errors of world models: `File` (a config or weights file unreadable or invalid), `Mismatch`
+/// (a model that does not fit the scenario), `Network` (candle or device failures), `Data`
+/// (unusable training data), `Sim` (a world failed).
 #[derive(Debug, thiserror::Error)]
 pub enum WorldModelError {
     #[error("{}: {reason}", file.display())]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+/// Value of the `format` key of a world-model config; [`WorldModel::load`] refuses any other.
 pub const WORLD_MODEL_FORMAT: &str = "dreamrig-world-model/1";
 
 /// What the network predicts.
@@ -46,6 +47,8 @@ pub struct ScenarioFingerprint {
 }
 
 impl ScenarioFingerprint {
+    /// The fingerprint of `config`: its name, state and action names, control period (s), and the
+    /// SHA-256 (hex) of the Debug text of the settings that shape the dynamics.
     pub fn of(config: &ScenarioConfig) -> Self {
         let layout = WorldLayout::new(config);
         let model = &config.robot.model;
@@ -128,10 +131,12 @@ pub struct WorldModelConfig {
 }
 
 impl WorldModelConfig {
+    /// Number of state values (the length of `scenario.state_names`).
     pub fn state_size(&self) -> usize {
         self.scenario.state_names.len()
     }
 
+    /// Number of action values (the length of `scenario.action_names`).
     pub fn action_size(&self) -> usize {
         self.scenario.action_names.len()
     }
@@ -221,6 +226,8 @@ pub struct MemberNetwork {
 }
 
 impl MemberNetwork {
+    /// Builds the MLP `input_size → hidden… → state_size` from tensors `layers.{i}` under `vb`;
+    /// a candle error when they are missing or have the wrong shape.
     pub fn new(config: &WorldModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let mut sizes = vec![config.input_size()];
         sizes.extend(&config.hidden);
@@ -420,6 +427,7 @@ impl WorldModel {
         Ok(Prediction { target, disagreement })
     }
 
+    /// Floating-point operations of one prediction row over the whole ensemble (2·in·out per layer per member).
     pub fn flops_per_row(&self) -> f64 {
         MemberNetwork::flops_per_row(&self.config) * self.config.ensemble as f64
     }

@@ -37,6 +37,7 @@ pub struct Trajectory {
 }
 
 impl Trajectory {
+    /// Transitions (state, action, next state) in the trajectory: `min(states − 1, actions)`.
     pub fn transitions(&self) -> usize {
         self.states.len().saturating_sub(1).min(self.actions.len())
     }
@@ -51,9 +52,7 @@ pub fn choose_episodes(trajectories: Vec<Trajectory>, count: usize, seed: u64) -
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..trajectories.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.random_range(0..=i));
-    }
+    crate::seed::shuffle(&mut order, &mut rng);
     let mut keep = vec![false; trajectories.len()];
     for &i in &order[..count] {
         keep[i] = true;
@@ -62,6 +61,7 @@ pub fn choose_episodes(trajectories: Vec<Trajectory>, count: usize, seed: u64) -
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// How to train a world model: architecture, ensemble, optimizer, k-step rollout loss, split and seed.
 pub struct TrainOptions {
     pub kind: ModelKind,
     pub hidden: Vec<usize>,
@@ -131,6 +131,7 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
+/// A trained world model: its config (with normalization and threshold), weights and per-epoch metrics.
 pub struct TrainedModel {
     pub config: WorldModelConfig,
     pub varmap: VarMap,
@@ -147,13 +148,11 @@ impl TrainedModel {
             std::fs::create_dir_all(dir).map_err(|e| error(dir, &e))?;
         }
         let weights = weights_path(path);
-        let temporary = weights.with_extension("safetensors.partial");
+        let temporary = crate::atomic::temporary_path(&weights);
         self.varmap.save(&temporary).map_err(|e| error(&temporary, &e))?;
-        std::fs::rename(&temporary, &weights).map_err(|e| error(&weights, &e))?;
-        let temporary = path.with_extension("json.partial");
+        crate::atomic::commit(&temporary, &weights).map_err(|e| error(&weights, &e))?;
         let text = serde_json::to_string_pretty(&self.config).expect("config serializes");
-        std::fs::write(&temporary, text).map_err(|e| error(&temporary, &e))?;
-        std::fs::rename(&temporary, path).map_err(|e| error(path, &e))?;
+        crate::atomic::write_atomic(path, text.as_bytes()).map_err(|e| error(path, &e))?;
         Ok(())
     }
 
@@ -292,11 +291,26 @@ pub fn split_by_episode(count: usize, fraction: f64, seed: u64) -> (Vec<usize>, 
     split(count, fraction, &mut ChaCha8Rng::seed_from_u64(seed))
 }
 
+/// Identifies a hybrid's physics prior ([`crate::world_model::identify_prior`]) on the training
+/// episodes alone — the split [`train`] will make of the same trajectories with `options` — so
+/// that validation episodes never shape the prior.
+///
+/// Errors: as [`crate::world_model::identify_prior`].
+pub fn identify_on_training_split(
+    config: &ScenarioConfig,
+    trajectories: &[Trajectory],
+    options: &TrainOptions,
+    identify: &crate::world_model::IdentifyOptions,
+    on_progress: &mut dyn FnMut(&str),
+) -> Result<crate::world_model::IdentifiedPrior, WorldModelError> {
+    let (train_set, _) = split_by_episode(trajectories.len(), options.validation_fraction, options.seed);
+    let training: Vec<Trajectory> = train_set.iter().map(|&i| trajectories[i].clone()).collect();
+    crate::world_model::identify_prior(config, &training, identify, on_progress)
+}
+
 fn split(count: usize, fraction: f64, rng: &mut ChaCha8Rng) -> (Vec<usize>, Vec<usize>) {
     let mut order: Vec<usize> = (0..count).collect();
-    for i in (1..count).rev() {
-        order.swap(i, rng.random_range(0..=i));
-    }
+    crate::seed::shuffle(&mut order, rng);
     let validation = if count >= 2 { ((count as f64 * fraction).round() as usize).clamp(1, count - 1) } else { 0 };
     let mut val: Vec<usize> = order[..validation].to_vec();
     let mut train: Vec<usize> = order[validation..].to_vec();
@@ -560,9 +574,7 @@ pub fn train(
             let progress = epoch as f64 / options.max_epochs as f64;
             let rate = options.learning_rate * (0.1 + 0.45 * (1.0 + (std::f64::consts::PI * progress).cos()));
             candle_nn::Optimizer::set_learning_rate(&mut optimizer, rate);
-            for i in (1..order.len()).rev() {
-                order.swap(i, member_rng.random_range(0..=i));
-            }
+            crate::seed::shuffle(&mut order, &mut member_rng);
             let (mut total, mut batches) = (0.0, 0usize);
             for chunk in order.chunks(options.batch_size) {
                 let batch = context.batch(chunk).map_err(net)?;

@@ -50,6 +50,7 @@ impl ModelWorld {
         Ok(Self { host: PhysicsWorld::new(Arc::new(prior)), probe, model, history: Vec::new() })
     }
 
+    /// The world model that predicts this world's steps.
     pub fn model(&self) -> &Arc<WorldModel> {
         &self.model
     }
@@ -59,6 +60,7 @@ impl ModelWorld {
         self.host.link_poses()
     }
 
+    /// Names of the state values the model predicts ([`World::state_spec`] order).
     pub fn state_names(&self) -> &[String] {
         &self.host.state_spec().names
     }
@@ -121,6 +123,7 @@ impl ModelWorld {
         Ok(result)
     }
 
+    /// Starts an episode as [`World::reset`] does; the action history holds the initial pose.
     pub fn reset(&mut self, seed: u64) -> Result<(Observation, StepInfo), SimError> {
         let reset = self.host.reset(seed)?;
         if let Some(probe) = self.probe.as_mut() {
@@ -132,18 +135,23 @@ impl ModelWorld {
         Ok(reset)
     }
 
+    /// One control step: the prior's physics (hybrid), the network's prediction, the state written back.
+    ///
+    /// Errors: an invalid action, a diverging prior, or a network failure ([`SimError::Model`]).
     pub fn step(&mut self, action: &[f64]) -> Result<StepResult, SimError> {
         let prepared = self.prepare(action)?;
         let prediction = self.model.predict(prepared.input.clone(), 1).map_err(|e| SimError::Model(e.to_string()))?;
         self.complete(prepared, &prediction.target, prediction.disagreement[0])
     }
 
+    /// The full state, the model's action history included.
     pub fn state(&self) -> Result<WorldState, SimError> {
         let mut state = self.host.state()?;
         state.action_history = self.history.clone();
         Ok(state)
     }
 
+    /// Puts the episode in `state`. Errors: an action history of the wrong length or width ([`SimError::Model`]), or a state the host scene refuses.
     pub fn set_state(&mut self, state: &WorldState) -> Result<(), SimError> {
         let expected = self.model.config.action_history;
         if state.action_history.len() != expected || state.action_history.iter().any(|a| a.len() != self.host.action_spec().len()) {
@@ -184,10 +192,12 @@ macro_rules! model_world {
                 Ok(Self(ModelWorld::new(config, model, $kind)?))
             }
 
+            /// The world model that predicts this world's steps.
             pub fn model(&self) -> &Arc<WorldModel> {
                 self.0.model()
             }
 
+            /// The model world inside.
             pub fn into_inner(self) -> ModelWorld {
                 self.0
             }
@@ -248,30 +258,47 @@ impl ModelBatch {
         Ok(Self { worlds, model })
     }
 
+    /// B, the number of worlds.
     pub fn len(&self) -> usize {
         self.worlds.len()
     }
 
+    /// Whether the batch holds no world.
     pub fn is_empty(&self) -> bool {
         self.worlds.is_empty()
     }
 
+    /// The observation spec shared by every world; `None` for an empty batch.
     pub fn observation_spec(&self) -> Option<&Arc<ObservationSpec>> {
         self.worlds.first().map(|w| w.host.observation_spec())
     }
 
+    /// The action spec shared by every world; `None` for an empty batch.
     pub fn action_spec(&self) -> Option<&ActionSpec> {
         self.worlds.first().map(|w| w.host.action_spec())
     }
 
+    /// The state spec shared by every world; `None` for an empty batch.
+    pub fn state_spec(&self) -> Option<&StateSpec> {
+        self.worlds.first().map(|w| w.host.state_spec())
+    }
+
+    /// The control period in seconds.
+    pub fn control_period(&self) -> Option<f64> {
+        self.worlds.first().map(|w| w.host.control_period())
+    }
+
+    /// World `index` (panics if `index` ≥ B).
     pub fn world(&self, index: usize) -> &ModelWorld {
         &self.worlds[index]
     }
 
+    /// World `index`, mutably (panics if `index` ≥ B).
     pub fn world_mut(&mut self, index: usize) -> &mut ModelWorld {
         &mut self.worlds[index]
     }
 
+    /// The randomized parameters of world `index`'s episode.
     pub fn parameters(&self, index: usize) -> Option<&EpisodeParameters> {
         self.worlds.get(index).and_then(|w| w.host.parameters())
     }

@@ -1,0 +1,112 @@
+//! The episode grid of an evaluation (scenario × policy × episode), the seed of each episode,
+//! and shards: slices of the grid for Kubernetes Indexed Jobs and Slurm job arrays.
+
+use crate::spec::EvalSpec;
+
+/// Which slice of the episode grid a process runs: episodes whose grid index ≡ `index` mod
+/// `count`, so every shard gets a similar mix of scenarios and policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` (0 ≤ I < N).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (i, n) = text.split_once('/').ok_or_else(|| format!("expected I/N (e.g. 0/4), got {text:?}"))?;
+        let index: u32 = i.trim().parse().map_err(|_| format!("shard index {i:?} is not a whole number"))?;
+        let count: u32 = n.trim().parse().map_err(|_| format!("shard count {n:?} is not a whole number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("expected 0 ≤ I < N, got {index}/{count}"));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// The shard of a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, with the completion
+    /// count in `JOB_COMPLETIONS`) or a Slurm job array (`SLURM_ARRAY_TASK_ID`,
+    /// `SLURM_ARRAY_TASK_COUNT`, `SLURM_ARRAY_TASK_MIN`), if the environment describes one.
+    pub fn from_environment(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let number = |name: &str| -> Result<Option<u32>, String> {
+            match env(name) {
+                None => Ok(None),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| format!("{name}={v:?} is not a whole number")),
+            }
+        };
+        if let Some(index) = number("JOB_COMPLETION_INDEX")? {
+            let count = number("JOB_COMPLETIONS")?
+                .ok_or("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's completions (see docs/scale-out.md)")?;
+            return Self::parse(&format!("{index}/{count}")).map(Some);
+        }
+        if let Some(task) = number("SLURM_ARRAY_TASK_ID")? {
+            let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+            let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            return Self::parse(&format!("{}/{count}", task.saturating_sub(min))).map(Some);
+        }
+        Ok(None)
+    }
+
+    pub fn contains(&self, grid_index: usize) -> bool {
+        grid_index % self.count as usize == self.index as usize
+    }
+}
+
+/// One cell of the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EpisodeKey {
+    pub scenario: usize,
+    pub policy: usize,
+    pub episode: u32,
+}
+
+/// The seed of episode `k` of a scenario: shared by every policy (common random numbers, so
+/// policies are compared on the same episodes) and independent of sharding and threads.
+pub fn episode_seed(master: u64, scenario: &str, episode: u32) -> u64 {
+    fnv1a(&[&master.to_le_bytes(), scenario.as_bytes(), &episode.to_le_bytes()])
+}
+
+pub use dreamrig_sim::seed::fnv1a;
+
+/// Every episode of the spec in grid order.
+pub fn grid(spec: &EvalSpec) -> Vec<EpisodeKey> {
+    let mut keys = Vec::new();
+    for (scenario, policies) in spec.pairs.iter().enumerate() {
+        for &policy in policies {
+            for episode in 0..spec.episodes {
+                keys.push(EpisodeKey { scenario, policy, episode });
+            }
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_grid() {
+        let n = 37;
+        let shards: Vec<Shard> = (0..4).map(|i| Shard { index: i, count: 4 }).collect();
+        for i in 0..n {
+            assert_eq!(shards.iter().filter(|s| s.contains(i)).count(), 1);
+        }
+        assert!(Shard::parse("4/4").is_err());
+        assert!(Shard::parse("x/4").is_err());
+        assert_eq!(Shard::parse("2/5"), Ok(Shard { index: 2, count: 5 }));
+    }
+
+    #[test]
+    fn slurm_array_variables_select_a_shard() {
+        let env = |name: &str| match name {
+            "SLURM_ARRAY_TASK_ID" => Some("12".to_string()),
+            "SLURM_ARRAY_TASK_COUNT" => Some("8".to_string()),
+            "SLURM_ARRAY_TASK_MIN" => Some("10".to_string()),
+            _ => None,
+        };
+        assert_eq!(Shard::from_environment(&env), Ok(Some(Shard { index: 2, count: 8 })));
+        let k8s_without_count = |name: &str| (name == "JOB_COMPLETION_INDEX").then(|| "3".to_string());
+        assert!(Shard::from_environment(&k8s_without_count).unwrap_err().contains("JOB_COMPLETIONS"));
+        assert_eq!(Shard::from_environment(&|_| None), Ok(None));
+    }
+}

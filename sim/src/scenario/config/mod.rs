@@ -1,0 +1,307 @@
+//! Checked scenario settings: what the program uses once a [`ScenarioSpec`] has been validated.
+//! Every value here is finite, in range and resolved against the robot model, so the worlds
+//! never re-check them.
+
+use super::spec::*;
+use crate::error::ScenarioError;
+use crate::robot::{JointKind, RobotModel};
+use crate::scenario::positions::PositionIndex;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod robot;
+mod world;
+mod sensors;
+mod task;
+mod randomize;
+mod timing;
+mod dynamics;
+
+pub use robot::*;
+pub use world::*;
+pub use sensors::*;
+pub use task::*;
+pub use randomize::*;
+pub use timing::*;
+pub use dynamics::*;
+
+/// A pose given as position and roll/pitch/yaw, in the world or a parent frame.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PoseConfig {
+    pub position: [f64; 3],
+    pub rpy: [f64; 3],
+}
+
+/// A validated scenario: every value finite, in range and resolved against the robot model
+/// (joints and objects by index). Built by `Scenario::load`, which reports every problem as a
+/// [`ScenarioError`] at its `file:line:column`.
+#[derive(Debug, Clone)]
+pub struct ScenarioConfig {
+    pub name: String,
+    pub description: String,
+    pub robot: RobotConfig,
+    pub world: WorldConfig,
+    pub sensors: Vec<SensorConfig>,
+    pub task: TaskConfig,
+    pub randomize: RandomizationConfig,
+    pub timing: TimingConfig,
+    pub dynamics: DynamicsConfig,
+}
+
+impl ScenarioConfig {
+    /// This scenario with its physical parameters at their nominal values: no randomized
+    /// masses, friction, actuator gains or action latency (initial states, goals and
+    /// obstacles are still drawn, and drawn as before, since those draws come first). A world
+    /// model's physics prior is this: its learned part describes the robot the data came from.
+    pub fn nominal_physics(&self) -> Self {
+        let mut config = self.clone();
+        config.randomize.mass_scale = None;
+        config.randomize.friction = None;
+        config.randomize.actuator_gain_scale = None;
+        config.randomize.action_latency_steps = None;
+        config
+    }
+}
+
+// Upper bounds on sizes: above these a value is almost certainly a typo, and honouring it would
+// exhaust memory or time before anything useful happened.
+const MAX_RAYS: i64 = 100_000;
+const MAX_CHANNELS: i64 = 1024;
+const MAX_IMAGE_SIDE: i64 = 4096;
+const MAX_HORIZON: i64 = 100_000_000;
+const MAX_LENGTH_M: f64 = 10_000.0;
+const MAX_MASS_KG: f64 = 1.0e6;
+const MAX_GAIN: f64 = 1.0e9;
+const MAX_OBSTACLES: i64 = 10_000;
+
+/// Collects every problem in one file instead of stopping at the first.
+pub(crate) struct Checker<'a> {
+    pub file: &'a Path,
+    pub index: &'a PositionIndex,
+    pub errors: Vec<ScenarioError>,
+}
+
+impl<'a> Checker<'a> {
+    /// Records a [`ScenarioError::Invalid`] for `key` (a key path such as `sensors[1].lidar.rays`),
+    /// located at the key's line and column, or at its nearest ancestor's when the key is absent.
+    pub fn invalid(&mut self, key: &str, expected: impl Into<String>, got: impl Display) {
+        let (line, column) = self.index.locate(key);
+        self.errors.push(ScenarioError::Invalid {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            expected: expected.into(),
+            got: got.to_string(),
+        });
+    }
+
+    fn urdf(&mut self, key: &str, urdf: &Path, problem: crate::robot::UrdfProblem) {
+        let (line, column) = self.index.locate(key);
+        self.errors.push(ScenarioError::Urdf {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            urdf: urdf.to_path_buf(),
+            element: problem.element,
+            reason: problem.reason,
+        });
+    }
+
+    fn number(&mut self, key: &str, value: f64, lo: f64, hi: f64, expected: &str) -> f64 {
+        if value.is_finite() && value >= lo && value <= hi {
+            value
+        } else {
+            self.invalid(key, expected, value);
+            lo.max(0.0).min(hi)
+        }
+    }
+
+    fn finite(&mut self, key: &str, value: f64) -> f64 {
+        self.number(key, value, -1e12, 1e12, "a finite number")
+    }
+
+    fn positive(&mut self, key: &str, value: f64, max: f64) -> f64 {
+        if value.is_finite() && value > 0.0 && value <= max {
+            value
+        } else {
+            self.invalid(key, format!("a positive number up to {max}"), value);
+            1.0
+        }
+    }
+
+    fn non_negative(&mut self, key: &str, value: f64, max: f64) -> f64 {
+        self.number(key, value, 0.0, max, &format!("a number from 0 to {max}"))
+    }
+
+    fn count(&mut self, key: &str, value: i64, min: i64, max: i64) -> u32 {
+        if (min..=max).contains(&value) {
+            value as u32
+        } else if min == 1 && value < 1 {
+            self.invalid(key, "a positive integer", value);
+            1
+        } else {
+            self.invalid(key, format!("an integer from {min} to {max}"), value);
+            min.max(1) as u32
+        }
+    }
+
+    fn vector<const N: usize>(&mut self, key: &str, values: Option<&Vec<f64>>, default: [f64; N]) -> [f64; N] {
+        let Some(values) = values else { return default };
+        if values.len() != N {
+            self.invalid(key, format!("a list of {N} numbers"), format!("{} numbers", values.len()));
+            return default;
+        }
+        let mut out = default;
+        for (i, v) in values.iter().enumerate() {
+            out[i] = self.finite(&format!("{key}[{i}]"), *v);
+        }
+        out
+    }
+
+    fn pose(&mut self, key: &str, position: Option<&Vec<f64>>, rpy: Option<&Vec<f64>>) -> PoseConfig {
+        PoseConfig {
+            position: self.vector(&format!("{key}.position"), position, [0.0; 3]),
+            rpy: self.vector(&format!("{key}.rpy"), rpy, [0.0; 3]),
+        }
+    }
+
+    fn one_of<'s>(&mut self, key: &str, what: &str, present: &[(&'s str, bool)]) -> Option<&'s str> {
+        let set: Vec<&str> = present.iter().filter(|(_, p)| *p).map(|(n, _)| *n).collect();
+        let names: Vec<&str> = present.iter().map(|(n, _)| *n).collect();
+        match set.as_slice() {
+            [one] => Some(one),
+            [] => {
+                self.invalid(key, format!("{what}: one of {}", names.join(", ")), "none of them");
+                None
+            }
+            many => {
+                self.invalid(key, format!("{what}: exactly one of {}", names.join(", ")), many.join(" and "));
+                None
+            }
+        }
+    }
+
+    /// Checks a distribution: exactly one of `uniform` ([low, high], low ≤ high), `normal` (finite
+    /// mean, std from 0 to 1e9), `choice` (non-empty, finite) or `constant` (finite). Records an
+    /// `Invalid` error under `key` per problem; `None` when not exactly one kind is given.
+    pub fn distribution(&mut self, key: &str, spec: &DistributionSpec) -> Option<Distribution> {
+        let which = self.one_of(
+            key,
+            "a distribution",
+            &[
+                ("uniform", spec.uniform.is_some()),
+                ("normal", spec.normal.is_some()),
+                ("choice", spec.choice.is_some()),
+                ("constant", spec.constant.is_some()),
+            ],
+        )?;
+        match which {
+            "uniform" => {
+                let [lo, hi] = self.vector(&format!("{key}.uniform"), spec.uniform.as_ref(), [0.0, 0.0]);
+                if lo > hi {
+                    self.invalid(&format!("{key}.uniform"), "[low, high] with low ≤ high", format!("[{lo}, {hi}]"));
+                }
+                Some(Distribution::Uniform(lo, hi))
+            }
+            "normal" => {
+                let normal = spec.normal.as_ref()?;
+                let mean = self.finite(&format!("{key}.normal.mean"), normal.mean);
+                let std = self.non_negative(&format!("{key}.normal.std"), normal.std, 1e9);
+                Some(Distribution::Normal { mean, std })
+            }
+            "choice" => {
+                let values = spec.choice.as_ref()?;
+                if values.is_empty() {
+                    self.invalid(&format!("{key}.choice"), "a non-empty list of numbers", "an empty list");
+                }
+                let values = values.iter().enumerate().map(|(i, v)| self.finite(&format!("{key}.choice[{i}]"), *v)).collect();
+                Some(Distribution::Choice(values))
+            }
+            _ => Some(Distribution::Constant(self.finite(&format!("{key}.constant"), spec.constant?))),
+        }
+    }
+
+    fn rate(&mut self, key: &str, rate_hz: Option<f64>, timing: &TimingConfig) -> u32 {
+        let Some(rate) = rate_hz else { return 1 };
+        let control_rate = 1.0 / timing.control_period();
+        if !(rate.is_finite() && rate > 0.0 && rate <= control_rate * (1.0 + 1e-9)) {
+            self.invalid(key, format!("a rate in Hz above 0 and at most the control rate ({control_rate:.6} Hz)"), rate);
+            return 1;
+        }
+        (control_rate / rate).round().max(1.0) as u32
+    }
+}
+
+impl ScenarioConfig {
+    pub(crate) fn from_spec(spec: &ScenarioSpec, file: &Path, index: &PositionIndex) -> Result<Self, Vec<ScenarioError>> {
+        let mut c = Checker { file, index, errors: Vec::new() };
+        if spec.version != 1 {
+            c.invalid("version", "1 (the only scenario format version)", spec.version);
+        }
+        let timing = timing_config(&mut c, &spec.timing);
+        let model = robot_model(&mut c, &spec.robot, file);
+        let Some(mut model) = model else {
+            return Err(c.errors);
+        };
+        apply_joint_dynamics(&mut c, &spec.robot, &mut model);
+        let robot = robot_config(&mut c, &spec.robot, model.clone());
+        let world = world_config(&mut c, &spec.world, file);
+        let sensors = spec.sensors.iter().enumerate().filter_map(|(i, s)| sensor_config(&mut c, i, s, &model, &timing)).collect();
+        let task = task_config(&mut c, &spec.task, &model, &world, &robot);
+        let randomize = randomize_config(&mut c, &spec.randomize, &model, &world);
+        let model_path = |c: &mut Checker| -> PathBuf {
+            match &spec.dynamics.model {
+                Some(m) => {
+                    let path = file.parent().unwrap_or(Path::new(".")).join(m);
+                    if !path.is_file() {
+                        c.invalid(
+                            "dynamics.model",
+                            "the path of an existing world-model file (.json), relative to the scenario",
+                            format!("{m} ({} does not exist)", path.display()),
+                        );
+                    }
+                    path
+                }
+                None => {
+                    c.invalid("dynamics.model", "the path of a world-model file for a learned or hybrid backend", "nothing");
+                    PathBuf::new()
+                }
+            }
+        };
+        let dynamics = match spec.dynamics.backend.as_str() {
+            "physics" => {
+                if let Some(m) = &spec.dynamics.model {
+                    c.invalid("dynamics.model", "no model for the physics backend (use backend: learned or hybrid)", m);
+                }
+                DynamicsConfig::Physics
+            }
+            "learned" => DynamicsConfig::Learned { model: model_path(&mut c) },
+            "hybrid" => DynamicsConfig::Hybrid { model: model_path(&mut c) },
+            other => {
+                c.invalid("dynamics.backend", "one of physics, learned, hybrid", other);
+                DynamicsConfig::Physics
+            }
+        };
+        if !c.errors.is_empty() {
+            c.errors.sort_by_key(|e| match e {
+                ScenarioError::Invalid { line, column, .. } | ScenarioError::Urdf { line, column, .. } => (*line, *column),
+                _ => (0, 0),
+            });
+            return Err(c.errors);
+        }
+        Ok(Self {
+            name: spec.name.clone().unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+            description: spec.description.clone().unwrap_or_default(),
+            robot,
+            world,
+            sensors,
+            task,
+            randomize,
+            timing,
+            dynamics,
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! Randomization section: per-episode distributions of masses, friction, gains, latency, poses and obstacle fields.
+
+use super::*;
+
+/// A validated per-episode distribution, in the units of the parameter it draws; sampled by
+/// [`crate::randomize::sample`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distribution {
+    Constant(f64),
+    Uniform(f64, f64),
+    Normal { mean: f64, std: f64 },
+    Choice(Vec<f64>),
+}
+
+/// Validated `randomize` section: joints and objects by index; `None` where a parameter keeps
+/// its nominal value.
+#[derive(Debug, Clone, Default)]
+pub struct RandomizationConfig {
+    pub initial_joints: Vec<(usize, Distribution)>,
+    /// Offsets of x, y, z and yaw.
+    pub initial_base: [Option<Distribution>; 4],
+    /// Replacement goal x, y, z.
+    pub goal: [Option<Distribution>; 3],
+    /// (object index, offsets of x, y, yaw).
+    pub objects: Vec<(usize, [Option<Distribution>; 3])>,
+    pub obstacle_field: Option<ObstacleFieldConfig>,
+    pub mass_scale: Option<Distribution>,
+    pub friction: Option<Distribution>,
+    pub actuator_gain_scale: Option<Distribution>,
+    pub sensor_noise_scale: Option<Distribution>,
+    pub action_latency_steps: Option<Distribution>,
+}
+
+/// Validated obstacle field: `count` cylinders in `area` = [x_min, x_max, y_min, y_max] with
+/// radius in `radius` = (min, max), of `height`, `clearance` from start and goal; lengths in m.
+#[derive(Debug, Clone)]
+pub struct ObstacleFieldConfig {
+    pub count: u32,
+    pub area: [f64; 4],
+    pub radius: (f64, f64),
+    pub height: f64,
+    pub clearance: f64,
+}
+
+pub(super) fn randomize_config(c: &mut Checker, spec: &RandomizeSpec, model: &RobotModel, world: &WorldConfig) -> RandomizationConfig {
+    let mut initial_joints = Vec::new();
+    for (name, d) in &spec.initial_joints {
+        let key = format!("randomize.initial_joints.{name}");
+        if let (Some(joint), Some(d)) = (joint_index(c, &key, model, name), c.distribution(&key, d)) {
+            initial_joints.push((joint, d));
+        }
+    }
+    let initial_base = axes(c, "randomize.initial_base", &spec.initial_base, ["x", "y", "z", "yaw"]);
+    let goal = axes(c, "randomize.goal", &spec.goal, ["x", "y", "z"]);
+    let mut objects = Vec::new();
+    for (name, offsets) in &spec.objects {
+        let key = format!("randomize.objects.{name}");
+        match world.objects.iter().position(|o| &o.name == name) {
+            Some(index) => objects.push((index, axes(c, &key, offsets, ["x", "y", "yaw"]))),
+            None => {
+                let names: Vec<&str> = world.objects.iter().map(|o| o.name.as_str()).collect();
+                c.invalid(&key, format!("the name of a movable object ({})", names.join(", ")), name);
+            }
+        }
+    }
+    let obstacle_field = spec.obstacle_field.as_ref().map(|f| {
+        let key = "randomize.obstacle_field";
+        let count = c.count(&format!("{key}.count"), f.count, 0, MAX_OBSTACLES);
+        let area = c.vector(&format!("{key}.area"), Some(&f.area), [0.0; 4]);
+        if area[0] >= area[1] || area[2] >= area[3] {
+            c.invalid(&format!("{key}.area"), "[x_min, x_max, y_min, y_max] with min < max", format!("{area:?}"));
+        }
+        let [r0, r1] = c.vector(&format!("{key}.radius"), Some(&f.radius), [0.1, 0.1]);
+        if !(r0 > 0.0 && r0 <= r1) {
+            c.invalid(&format!("{key}.radius"), "[min, max] with 0 < min ≤ max", format!("[{r0}, {r1}]"));
+        }
+        ObstacleFieldConfig {
+            count,
+            area,
+            radius: (r0, r1),
+            height: c.positive(&format!("{key}.height"), f.height, MAX_LENGTH_M),
+            clearance: c.non_negative(&format!("{key}.clearance"), f.clearance, MAX_LENGTH_M),
+        }
+    });
+    let scale = |c: &mut Checker, key: &str, d: &Option<DistributionSpec>| {
+        let d = d.as_ref().and_then(|d| c.distribution(key, d))?;
+        if distribution_min(&d) < 0.0 {
+            c.invalid(key, "a distribution of non-negative values", format!("{d:?}"));
+        }
+        Some(d)
+    };
+    let mass_scale = scale(c, "randomize.mass_scale", &spec.mass_scale);
+    let friction = scale(c, "randomize.friction", &spec.friction);
+    let actuator_gain_scale = scale(c, "randomize.actuator_gain_scale", &spec.actuator_gain_scale);
+    let sensor_noise_scale = scale(c, "randomize.sensor_noise_scale", &spec.sensor_noise_scale);
+    let action_latency_steps = scale(c, "randomize.action_latency_steps", &spec.action_latency_steps);
+    if let Some(d) = &action_latency_steps {
+        if distribution_max(d) > 1000.0 {
+            c.invalid("randomize.action_latency_steps", "at most 1000 control steps of latency", format!("{d:?}"));
+        }
+    }
+    RandomizationConfig {
+        initial_joints,
+        initial_base,
+        goal,
+        objects,
+        obstacle_field,
+        mass_scale,
+        friction,
+        actuator_gain_scale,
+        sensor_noise_scale,
+        action_latency_steps,
+    }
+}
+
+/// Smallest value a distribution can produce (normal: three standard deviations below the mean).
+pub(super) fn distribution_min(d: &Distribution) -> f64 {
+    match d {
+        Distribution::Constant(v) => *v,
+        Distribution::Uniform(lo, _) => *lo,
+        Distribution::Normal { mean, std } => mean - 3.0 * std,
+        Distribution::Choice(v) => v.iter().cloned().fold(f64::INFINITY, f64::min),
+    }
+}
+
+pub(super) fn distribution_max(d: &Distribution) -> f64 {
+    match d {
+        Distribution::Constant(v) => *v,
+        Distribution::Uniform(_, hi) => *hi,
+        Distribution::Normal { mean, std } => mean + 3.0 * std,
+        Distribution::Choice(v) => v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+    }
+}
