@@ -76,8 +76,7 @@ fn generated_datasets_are_byte_identical_to_the_golden_ones() {
     let dir = tempfile::tempdir().unwrap();
     for (scenario, episodes, seed) in [("arm7-reach", "3", "5"), ("diffdrive-nav", "2", "11")] {
         let out = dir.path().join(scenario);
-        let run =
-            dreamrig(&["dataset", "generate", scenario, "--episodes", episodes, "--seed", seed, "--out", out.to_str().unwrap()]);
+        let run = dreamrig(&["dataset", "generate", scenario, "--episodes", episodes, "--seed", seed, "--out", out.to_str().unwrap()]);
         assert!(run.status.success(), "{}", text(&run));
         let expected = String::from_utf8(golden(&format!("datasets/{scenario}.sha256"))).unwrap();
         assert_eq!(hashes(&out), expected, "{scenario}: the dataset's files differ from tests/golden/datasets/{scenario}.sha256");

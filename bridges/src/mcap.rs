@@ -42,6 +42,17 @@ pub struct McapRecorder {
     temporary: PathBuf,
     writer: mcap::Writer<BufWriter<File>>,
     channels: BTreeMap<String, (u16, u32)>,
+    /// Moved into place: nothing to clean up on drop.
+    done: bool,
+}
+
+impl Drop for McapRecorder {
+    /// A recorder dropped unfinished (an error, an interrupt) removes its temporary file.
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
 }
 
 impl McapRecorder {
@@ -59,7 +70,7 @@ impl McapRecorder {
             let channel = writer.add_channel(schema, topic, "cdr", &metadata).map_err(|e| io(&e))?;
             channels.insert(topic.to_string(), (channel, 0));
         }
-        Ok(Self { path: path.to_path_buf(), temporary, writer, channels })
+        Ok(Self { path: path.to_path_buf(), temporary, writer, channels, done: false })
     }
 
     /// Writes one message at simulated time `time_ns`.
@@ -76,8 +87,9 @@ impl McapRecorder {
     pub fn finish(mut self) -> Result<(), McapError> {
         let io = |e: &dyn std::fmt::Display| McapError::Io { path: self.path.clone(), reason: e.to_string() };
         self.writer.finish().map_err(|e| io(&e))?;
-        drop(self.writer);
-        dreamrig_sim::atomic::commit(&self.temporary, &self.path).map_err(|e| io(&e))
+        dreamrig_sim::atomic::commit(&self.temporary, &self.path).map_err(|e| io(&e))?;
+        self.done = true;
+        Ok(())
     }
 }
 

@@ -101,9 +101,8 @@ impl StepObserver for FrameRecorder {
             EpisodeEnd::Interrupted => None,
             _ => {
                 // An episode whose reset failed ends with no frames, but it still has a buffer.
-                let mut buffer = buffer.unwrap_or_else(|| {
-                    EpisodeBuffer::new(&self.layout, &self.task, episode.seed, episode.policy, serde_json::Value::Null)
-                });
+                let mut buffer = buffer
+                    .unwrap_or_else(|| EpisodeBuffer::new(&self.layout, &self.task, episode.seed, episode.policy, serde_json::Value::Null));
                 buffer.success = outcome.success();
                 Some(buffer)
             }

@@ -7,7 +7,6 @@ use crate::tracker::EpisodeMetrics;
 use crate::EvalError;
 use dreamrig_datasets::{EpisodeBuffer, FrameLayout, FrameRecorder};
 use dreamrig_policies::neural::Demonstrations;
-use dreamrig_policies::wrappers::ActionNoise;
 use dreamrig_policies::{Policy, PolicyError, PolicySpec};
 use dreamrig_rollout::{roll_out, Control, Episode, PolicyBatch, Progress, RolloutReport};
 use dreamrig_sim::scenario::config::ScenarioConfig;
@@ -33,23 +32,39 @@ fn build_pair(config: &Arc<ScenarioConfig>, build: &PolicyBuilder<'_>) -> Result
     Ok((worlds, PolicyBatch::Each(vec![policy])))
 }
 
+/// Checks, before anything is written, that `config`'s world can be built (its world model
+/// loads and fits) and that `build` gives a policy for it.
+///
+/// Errors: [`EvalError::Usage`] for the world, [`EvalError::Policy`] for the policy.
+pub fn check_policy(config: &Arc<ScenarioConfig>, build: &PolicyBuilder<'_>) -> Result<(), EvalError> {
+    build_pair(config, build).map(|_| ())
+}
+
 /// Runs `episodes` one at a time through the engine, in parallel over the current rayon pool:
-/// each worker builds one world and one policy and reuses them for its episodes. `roll` runs one
-/// episode with the observers it wants. Results come back in the order of `episodes`.
+/// each worker builds one world and one policy and reuses them for its episodes, and builds new
+/// ones after a caught panic (so a half-updated world never plays the next episode). `roll` runs
+/// one episode with the observers it wants and returns its result with the engine's report.
+/// Results come back in the order of `episodes`.
 ///
 /// Errors: the scenario's world model cannot be loaded, or the policy cannot be built.
 fn each_episode<R: Send>(
     config: &Arc<ScenarioConfig>,
     build: &PolicyBuilder<'_>,
     episodes: &[Episode],
-    roll: impl Fn(&mut WorldBatch, &mut PolicyBatch, Episode) -> R + Sync,
-) -> Result<Vec<R>, EvalError> {
+    roll: impl Fn(&mut WorldBatch, &mut PolicyBatch, Episode) -> (R, RolloutReport) + Sync,
+) -> Result<Vec<(R, RolloutReport)>, EvalError> {
     build_pair(config, build)?;
     Ok(episodes
         .par_iter()
         .map_init(
             || build_pair(config, build).expect("built once above"),
-            |(worlds, policies), episode| roll(worlds, policies, *episode),
+            |pair, episode| {
+                let result = roll(&mut pair.0, &mut pair.1, *episode);
+                if result.1.panicked {
+                    *pair = build_pair(config, build).expect("built once above");
+                }
+                result
+            },
         )
         .collect())
 }
@@ -88,11 +103,13 @@ pub fn run_episodes(
         Some(observer) => {
             let (mut worlds, mut policies) = build_pair(config, build)?;
             let mut results = Vec::with_capacity(episodes.len());
-            let mut attached = true;
             for episode in &episodes {
-                let result = measure(&mut worlds, &mut policies, *episode, attached.then_some(&mut *observer));
-                attached &= result.1.observer_errors.is_empty();
-                let stop = result.1.interrupted();
+                let result = measure(&mut worlds, &mut policies, *episode, Some(&mut *observer));
+                // A recording that failed, or an interrupt, ends the run: the caller reports it.
+                let stop = result.1.interrupted() || !result.1.observer_errors.is_empty();
+                if result.1.panicked {
+                    (worlds, policies) = build_pair(config, build)?;
+                }
                 results.push(result);
                 if stop {
                     break;
@@ -181,15 +198,20 @@ pub fn generate_dataset(
         let mut frames = FrameRecorder::new(layout.clone(), &task);
         let mut bar = Progress(progress.clone());
         let report = roll_out(config, &policy.name, worlds, policies, &[episode], &mut [&mut frames, &mut bar], &control);
-        if let EpisodeEnd::Fault(detail) = &report.outcomes[0].end {
-            tracing::warn!(episode = episode.episode, "episode ended early: {detail}");
-        }
-        for e in &report.observer_errors {
-            tracing::warn!(episode = episode.episode, "{e}");
-        }
-        frames.take(0)
+        (frames.take(0), report)
     })?;
-    Ok((layout, results.into_iter().flatten().filter(|b| b.frames > 0).collect()))
+    let mut buffers = Vec::with_capacity(results.len());
+    for (frames, report) in results {
+        if let Some(error) = report.observer_errors.first() {
+            // A recording that failed would leave a hole in the dataset: nothing is written.
+            return Err(EvalError::Rollout(format!("recording frames: {}", dreamrig_rollout::error_chain(error))));
+        }
+        if let EpisodeEnd::Fault(detail) = &report.outcomes[0].end {
+            tracing::warn!("episode ended early (its frames so far are kept): {detail}");
+        }
+        buffers.extend(frames.filter(|b| b.frames > 0));
+    }
+    Ok((layout, buffers))
 }
 
 /// How to collect demonstrations for behaviour cloning.
@@ -201,25 +223,28 @@ pub struct DemonstrationOptions {
     /// Standard deviation of the noise on the teacher's driving actions, as a fraction of each
     /// action's half-range (DART, Laskey et al. 2017); the labels stay clean.
     pub noise: f64,
-    /// Episode `k` runs with seed `seed × 1 000 003 + k`.
+    /// Episode `k` runs with seed `seed × 1 000 003 + k`; the noise is one stream seeded from
+    /// `seed` that runs on across episodes.
     pub seed: u64,
 }
 
 /// Collects demonstrations of the controller `teacher` (a name [`dreamrig_policies::zoo::by_name`]
 /// knows) in the scenario's own dynamics: the teacher drives with noisy actions, and an observer
 /// labels every observation with the teacher's clean action (a second, noise-free instance of
-/// the teacher that sees the same observations). Episodes run in parallel; the samples come in
-/// episode order.
+/// the teacher that sees the same observations). The episodes run one after another because the
+/// noise is one stream across them (as it always was, so a seed gives the same demonstrations
+/// as before the rollout engine).
 ///
 /// Errors: the world model cannot be loaded, the teacher does not fit the scenario, or an input
-/// field is not in the scenario's observations.
-pub fn collect_demonstrations(config: &Arc<ScenarioConfig>, teacher: &str, options: &DemonstrationOptions) -> Result<Demonstrations, EvalError> {
+/// field is not in the scenario's observations ([`EvalError::Usage`], [`EvalError::Policy`]); a
+/// demonstration episode that faults ([`EvalError::Rollout`]).
+pub fn collect_demonstrations(
+    config: &Arc<ScenarioConfig>,
+    teacher: &str,
+    options: &DemonstrationOptions,
+) -> Result<Demonstrations, EvalError> {
     let clean = |o: &ObservationSpec, a: &ActionSpec| dreamrig_policies::zoo::by_name(teacher, config, o, a);
-    let noise = options.noise;
-    let noisy = |o: &ObservationSpec, a: &ActionSpec| -> Result<Box<dyn Policy>, PolicyError> {
-        Ok(Box::new(ActionNoise::wrap(clean(o, a)?, noise, a)))
-    };
-    let (worlds, _) = build_pair(config, &clean)?;
+    let (mut worlds, _) = build_pair(config, &clean)?;
     let observation = worlds.observation_spec().expect("a built batch has a world").clone();
     let action = worlds.action_spec().expect("a built batch has a world").clone();
     for name in &options.inputs {
@@ -228,48 +253,86 @@ pub fn collect_demonstrations(config: &Arc<ScenarioConfig>, teacher: &str, optio
             return Err(EvalError::Usage(format!("--inputs: the scenario has no observation field {name} (it has {})", known.join(", "))));
         }
     }
-    let episodes: Vec<Episode> =
-        (0..options.episodes).map(|k| Episode { episode: k, seed: options.seed.wrapping_mul(1_000_003).wrapping_add(k as u64) }).collect();
+    let driver = DartTeacher {
+        teacher: clean(&observation, &action)?,
+        noise: options.noise,
+        low: action.low.clone(),
+        high: action.high.clone(),
+        rng: dreamrig_policies::baselines::policy_rng(options.seed, 99),
+    };
+    let mut policies = PolicyBatch::Each(vec![Box::new(driver)]);
+    let mut labels = Labeller { teacher: clean(&observation, &action)?, inputs: &options.inputs, data: Demonstrations::default() };
     let control = Control::default();
-    let results = each_episode(config, &noisy, &episodes, |worlds, policies, episode| {
-        let mut labels = Labeller { teacher: clean(&observation, &action), inputs: &options.inputs, data: Demonstrations::default() };
-        let report = roll_out(config, teacher, worlds, policies, &[episode], &mut [&mut labels], &control);
-        (labels.data, report)
-    })?;
-    let mut data = Demonstrations::default();
-    for (episode, (samples, report)) in results.into_iter().enumerate() {
+    for k in 0..options.episodes {
+        let episode = Episode { episode: k, seed: options.seed.wrapping_mul(1_000_003).wrapping_add(k as u64) };
+        let report = roll_out(config, teacher, &mut worlds, &mut policies, &[episode], &mut [&mut labels], &control);
         if let EpisodeEnd::Fault(detail) = &report.outcomes[0].end {
-            return Err(EvalError::Usage(format!("demonstration episode {episode}: {detail}")));
+            return Err(EvalError::Rollout(format!("demonstration episode {k}: {detail}")));
         }
-        if let Some(e) = report.observer_errors.into_iter().next() {
-            return Err(EvalError::Usage(format!("demonstration episode {episode}: {e}")));
+        if let Some(e) = report.observer_errors.first() {
+            return Err(EvalError::Rollout(format!("demonstration episode {k}: {}", dreamrig_rollout::error_chain(e))));
         }
-        data.observations.extend(samples.observations);
-        data.actions.extend(samples.actions);
     }
-    Ok(data)
+    Ok(labels.data)
+}
+
+/// The teacher driving with DART noise: each action value gets Gaussian noise of `noise` × its
+/// half-range and is clipped to its bounds. The noise stream runs on across episodes.
+struct DartTeacher {
+    teacher: Box<dyn Policy>,
+    noise: f64,
+    low: Vec<f64>,
+    high: Vec<f64>,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Policy for DartTeacher {
+    fn name(&self) -> &str {
+        self.teacher.name()
+    }
+
+    fn check(&self, observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
+        self.teacher.check(observation, action)
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.teacher.reset(seed);
+    }
+
+    fn act(&mut self, observation: &dreamrig_sim::Observation) -> Result<Vec<f64>, PolicyError> {
+        let clean = self.teacher.act(observation)?;
+        Ok(clean
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut self.rng);
+                (a + self.noise * (self.high[i] - self.low[i]) / 2.0 * z).clamp(self.low[i], self.high[i])
+            })
+            .collect())
+    }
 }
 
 /// Labels every observation with a clean teacher's action.
 struct Labeller<'a> {
-    teacher: Result<Box<dyn Policy>, PolicyError>,
+    teacher: Box<dyn Policy>,
     inputs: &'a [String],
     data: Demonstrations,
 }
 
 impl StepObserver for Labeller<'_> {
     fn episode_started(&mut self, episode: &EpisodeInfo<'_>, _: &EpisodeStart<'_>) -> Result<(), ObserverError> {
-        let teacher = self.teacher.as_mut().map_err(|e| ObserverError::message("demonstrations", e.to_string()))?;
-        teacher.reset(episode.seed);
+        self.teacher.reset(episode.seed);
         Ok(())
     }
 
     fn step(&mut self, _: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
-        let teacher = self.teacher.as_mut().map_err(|e| ObserverError::message("demonstrations", e.to_string()))?;
-        let clean = teacher.act(step.observation).map_err(|e| ObserverError::new("demonstrations", e))?;
+        let clean = self.teacher.act(step.observation).map_err(|e| ObserverError::new("demonstrations", e))?;
         let mut input = Vec::new();
         for name in self.inputs {
-            let values = step.observation.get(name).ok_or_else(|| ObserverError::message("demonstrations", format!("no observation field {name}")))?;
+            let values = step
+                .observation
+                .get(name)
+                .ok_or_else(|| ObserverError::message("demonstrations", format!("no observation field {name}")))?;
             input.extend_from_slice(values);
         }
         self.data.observations.push(input);

@@ -18,13 +18,15 @@ pub mod spec;
 pub mod tables;
 pub mod tracker;
 
+pub use collect::{
+    collect_demonstrations, generate_dataset, run_episodes, DemonstrationOptions, EpisodesRun, GenerateOptions, PolicyBuilder,
+};
+pub use grid::{episode_seed, EpisodeKey, Shard};
 pub use journal::JournalEntry;
 pub use record::{EpisodeRecord, EpisodeTiming, SummaryRecord};
-pub use collect::{collect_demonstrations, generate_dataset, run_episodes, DemonstrationOptions, EpisodesRun, GenerateOptions, PolicyBuilder};
-pub use grid::{episode_seed, EpisodeKey, Shard};
 pub use runner::{run, ObserverFactory, RunOptions, RunOutcome, LOCKSTEP_BATCH};
-pub use tracker::EpisodeMetrics;
 pub use spec::{EvalSpec, SpecOverrides};
+pub use tracker::EpisodeMetrics;
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +42,10 @@ pub enum EvalError {
     Sim(#[from] dreamrig_sim::SimError),
     #[error(transparent)]
     Policy(#[from] dreamrig_policies::PolicyError),
+    /// A fault while episodes ran (a policy error, diverging physics) that the caller cannot
+    /// record as an episode's result.
+    #[error("{0}")]
+    Rollout(String),
 }
 
 /// Writes the tables and the report of a set of episodes into `out`.
@@ -215,10 +221,6 @@ pub fn merge(spec: &EvalSpec, runs: &[PathBuf], out: &Path, allow_partial: bool)
         let policy = spec.policies.iter().position(|p| p.name == entry.record.policy).unwrap_or(0);
         target.commit(scenario, policy, entry)?;
     }
-    let title = if partial {
-        format!("{} (PARTIAL: {} of {planned} episodes)", spec.name, entries.len())
-    } else {
-        spec.name.clone()
-    };
+    let title = if partial { format!("{} (PARTIAL: {} of {planned} episodes)", spec.name, entries.len()) } else { spec.name.clone() };
     write_outputs(out, &title, &spec.fingerprint, &entries)
 }

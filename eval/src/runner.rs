@@ -83,8 +83,10 @@ fn run_job(
     let (s, p) = (keys[0].scenario, keys[0].policy);
     let scenario = &spec.scenarios[s];
     let policy_spec = &spec.policies[p];
-    let episodes: Vec<Episode> =
-        keys.iter().map(|k| Episode { episode: k.episode, seed: episode_seed(spec.seed, &spec.seed_names[k.scenario], k.episode) }).collect();
+    let episodes: Vec<Episode> = keys
+        .iter()
+        .map(|k| Episode { episode: k.episode, seed: episode_seed(spec.seed, &spec.seed_names[k.scenario], k.episode) })
+        .collect();
     let fail_all = |detail: String| -> Vec<EpisodeEnd> {
         episodes
             .iter()
@@ -113,10 +115,12 @@ fn run_job(
         _ => return fail_all("no world to run the episode in".into()),
     };
     let mut policies = match &policy_spec.remote {
-        Some(remote) if policy_spec.wrappers.is_empty() => match RemoteClient::connect(&policy_spec.name, remote, &action_spec, spec.base_dir()) {
-            Ok(client) => PolicyBatch::Shared(Box::new(RemoteBatch::new(Arc::new(client)))),
-            Err(e) => return fail_all(format!("policy could not be built: {e}")),
-        },
+        Some(remote) if policy_spec.wrappers.is_empty() => {
+            match RemoteClient::connect(&policy_spec.name, remote, &action_spec, spec.base_dir()) {
+                Ok(client) => PolicyBatch::Shared(Box::new(RemoteBatch::new(Arc::new(client)))),
+                Err(e) => return fail_all(format!("policy could not be built: {e}")),
+            }
+        }
         _ => {
             let cached = cache.policies.entry((s, p)).or_default();
             let mut policies: Vec<Box<dyn Policy>> = cached.drain(..n.min(cached.len())).collect();
@@ -130,8 +134,9 @@ fn run_job(
         }
     };
     let mut metrics = EpisodeMetrics::new(model.map(|m| m.config.disagreement_threshold));
-    let mut frames = record_frames
-        .then(|| FrameRecorder::new(FrameLayout::new(&observation_spec, &action_spec, &state_spec), &dreamrig_datasets::task_of(&scenario.config)));
+    let mut frames = record_frames.then(|| {
+        FrameRecorder::new(FrameLayout::new(&observation_spec, &action_spec, &state_spec), &dreamrig_datasets::task_of(&scenario.config))
+    });
     let mut extra = observers.map(|make| make());
     let mut list: Vec<&mut dyn StepObserver> = vec![&mut metrics];
     if let Some(frames) = frames.as_mut() {
@@ -256,8 +261,15 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
                     return Ok(0);
                 }
                 let keys = job.keys();
-                let ends =
-                    run_job(spec, keys, models.get(&keys[0].scenario), cache, &interrupt, options.record_frames, options.observers.as_ref());
+                let ends = run_job(
+                    spec,
+                    keys,
+                    models.get(&keys[0].scenario),
+                    cache,
+                    &interrupt,
+                    options.record_frames,
+                    options.observers.as_ref(),
+                );
                 let mut ran = 0;
                 for (key, end) in keys.iter().zip(ends) {
                     ran += usize::from(commit(key, end)?);
@@ -378,9 +390,7 @@ mod tests {
         let mut cache = WorkerCache::default();
         cache.policies.insert((0, 0), vec![Box::new(Panicking)]);
         let never = AtomicBool::new(false);
-        let EpisodeEnd::Finished(finished) =
-            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never)
-        else {
+        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &never) else {
             panic!("not interrupted")
         };
         let entry = &finished.0;
@@ -388,9 +398,7 @@ mod tests {
         assert!(entry.record.end_detail.contains("panicked: the policy fell over"), "{}", entry.record.end_detail);
         assert!(!entry.record.success);
         // The broken policy was dropped; the next episode builds the real one and succeeds.
-        let EpisodeEnd::Finished(finished) =
-            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never)
-        else {
+        let EpisodeEnd::Finished(finished) = run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 1 }, &mut cache, &never) else {
             panic!("not interrupted")
         };
         assert!(finished.0.record.success, "{:?}", finished.0.record);
@@ -401,9 +409,6 @@ mod tests {
         let spec = small_spec();
         let mut cache = WorkerCache::default();
         let stop = AtomicBool::new(true);
-        assert!(matches!(
-            run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &stop),
-            EpisodeEnd::Interrupted
-        ));
+        assert!(matches!(run_one(&spec, EpisodeKey { scenario: 0, policy: 0, episode: 0 }, &mut cache, &stop), EpisodeEnd::Interrupted));
     }
 }

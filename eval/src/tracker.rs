@@ -3,7 +3,9 @@
 //! world model's disagreement — one [`EpisodeRecord`] per episode.
 
 use crate::record::EpisodeRecord;
-use dreamrig_sim::{ActionSpec, EndReason, EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepResult, StepView};
+use dreamrig_sim::{
+    ActionSpec, EndReason, EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepResult, StepView,
+};
 
 /// A record with nothing measured yet.
 pub fn empty_record(scenario: &str, policy: &str, episode: u32, seed: u64) -> EpisodeRecord {
@@ -191,4 +193,3 @@ impl Tracker {
         self.record
     }
 }
-

@@ -129,7 +129,7 @@ impl RolloutReport {
     }
 }
 
-/// The observers of one rollout, each detached at its first failure.
+/// The observers of one rollout, each detached at its first failure (an error or a panic).
 struct Observers<'o, 'a> {
     list: &'o mut [&'a mut dyn StepObserver],
     attached: Vec<bool>,
@@ -142,13 +142,28 @@ impl Observers<'_, '_> {
             if !*attached {
                 continue;
             }
-            if let Err(e) = call(&mut **observer) {
-                tracing::warn!("{e}; this output stops here, the rollout goes on");
+            let result = match catch_unwind(AssertUnwindSafe(|| call(&mut **observer))) {
+                Ok(result) => result,
+                Err(payload) => Err(ObserverError::message("observer", format!("panicked: {}", panic_message(payload.as_ref())))),
+            };
+            if let Err(e) = result {
+                tracing::warn!("{}; this output stops here, the rollout goes on", error_chain(&e));
                 *attached = false;
                 self.errors.push(e);
             }
         }
     }
+}
+
+/// An error and its causes, `: `-separated (what `{:#}` prints for an `anyhow::Error`).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// The text of a world error that ends an episode.
@@ -160,6 +175,11 @@ pub fn fault_text(error: &SimError) -> String {
     }
 }
 
+/// Runs `f`, turning a panic into `Err("panicked: …")`.
+fn caught<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| format!("panicked: {}", panic_message(payload.as_ref())))
+}
+
 /// Rolls out `episodes.len()` episodes of `scenario` in lock step: world `i` of `worlds` and
 /// policy `i` of `policies` (or the shared policy) play episode `i`. Every step of every episode
 /// goes to every observer. Returns when every episode has ended, the budget is spent or
@@ -167,8 +187,9 @@ pub fn fault_text(error: &SimError) -> String {
 ///
 /// `worlds` must hold exactly `episodes.len()` worlds of `scenario` (and a per-episode
 /// `policies` as many policies); a batch of the wrong size ends every episode as a fault.
-/// Nothing here panics on a fault of the world or the policy: it becomes the episode's
-/// [`EpisodeEnd::Fault`].
+/// Nothing here panics on a fault of the world, the policy or an observer: a world or policy
+/// fault (a panic included) becomes the episode's [`EpisodeEnd::Fault`], and a failing observer
+/// is detached and reported in [`RolloutReport::observer_errors`].
 pub fn roll_out(
     scenario: &ScenarioConfig,
     policy_name: &str,
@@ -184,11 +205,8 @@ pub fn roll_out(
     let mut observers = Observers { list: observers, attached, errors: Vec::new() };
     let wants_state = observers.list.iter().any(|o| o.wants_state());
     let wants_poses = observers.list.iter().any(|o| o.wants_poses());
-    let (Some(action_spec), Some(dt)) = (worlds.action_spec().cloned(), worlds.control_period()) else {
-        let fault = EpisodeEnd::Fault("no world to run the episode in".into());
-        let outcomes = episodes.iter().map(|_| EpisodeOutcome { steps: 0, end: fault.clone(), wall_time_s: 0.0 }).collect();
-        return RolloutReport { outcomes, observer_errors: Vec::new(), panicked: false };
-    };
+    let action_spec = worlds.action_spec().cloned().unwrap_or_default();
+    let dt = worlds.control_period().unwrap_or(scenario.timing.control_period());
     let infos: Vec<EpisodeInfo> = episodes
         .iter()
         .enumerate()
@@ -210,26 +228,38 @@ pub fn roll_out(
         observers.each(|o| o.episode_ended(&infos[slot], &outcome));
         ended[slot] = Some(outcome);
     };
+    // Ends every episode still running.
+    let end_all = |end_one: EpisodeEnd, steps: &[u64], observers: &mut Observers, ended: &mut Vec<Option<EpisodeOutcome>>| {
+        for slot in 0..b {
+            if ended[slot].is_none() {
+                end(slot, end_one.clone(), steps[slot], observers, ended);
+            }
+        }
+    };
+    if worlds.is_empty() && b > 0 {
+        end_all(EpisodeEnd::Fault("no world to run the episode in".into()), &steps, &mut observers, &mut ended);
+        return report(ended, observers.errors, false);
+    }
     if worlds.len() != b || policies.len().is_some_and(|n| n != b) {
         let detail = format!(
             "the rollout has {b} episodes but {} worlds and {} policies",
             worlds.len(),
             policies.len().map_or("a shared".to_string(), |n| n.to_string())
         );
-        for slot in 0..b {
-            end(slot, EpisodeEnd::Fault(detail.clone()), 0, &mut observers, &mut ended);
-        }
+        end_all(EpisodeEnd::Fault(detail), &steps, &mut observers, &mut ended);
+        return report(ended, observers.errors, false);
+    }
+    let interrupted = || control.interrupt.is_some_and(|flag| flag.load(Ordering::Relaxed));
+    if interrupted() {
+        end_all(EpisodeEnd::Interrupted, &steps, &mut observers, &mut ended);
         return report(ended, observers.errors, false);
     }
 
     let seeds: Vec<u64> = episodes.iter().map(|e| e.seed).collect();
-    let resets = match catch_unwind(AssertUnwindSafe(|| worlds.reset(&seeds))) {
+    let resets = match caught(|| worlds.reset(&seeds)).and_then(|resets| caught(|| policies.reset(&seeds)).map(|()| resets)) {
         Ok(resets) => resets,
-        Err(payload) => {
-            let detail = format!("panicked: {}", panic_message(payload.as_ref()));
-            for slot in 0..b {
-                end(slot, EpisodeEnd::Fault(detail.clone()), 0, &mut observers, &mut ended);
-            }
+        Err(detail) => {
+            end_all(EpisodeEnd::Fault(detail), &steps, &mut observers, &mut ended);
             return report(ended, observers.errors, true);
         }
     };
@@ -243,39 +273,68 @@ pub fn roll_out(
             }
         }
     }
-    policies.reset(&seeds);
     for slot in 0..b {
         let Some(observation) = &observations[slot] else { continue };
-        let poses = if wants_poses { worlds.link_poses(slot) } else { Vec::new() };
-        let parameters = worlds.parameters(slot);
-        let start = EpisodeStart { observation, parameters, goal: dreamrig_sim::task::episode_goal(scenario, parameters), poses: &poses };
-        observers.each(|o| o.episode_started(&infos[slot], &start));
+        let start = caught(|| {
+            let poses = if wants_poses { worlds.link_poses(slot) } else { Vec::new() };
+            let parameters = worlds.parameters(slot);
+            (poses, parameters, dreamrig_sim::task::episode_goal(scenario, parameters))
+        });
+        match start {
+            Ok((poses, parameters, goal)) => {
+                let start = EpisodeStart { observation, parameters, goal, poses: &poses };
+                observers.each(|o| o.episode_started(&infos[slot], &start));
+            }
+            Err(detail) => {
+                panicked = true;
+                end(slot, EpisodeEnd::Fault(detail), 0, &mut observers, &mut ended);
+            }
+        }
     }
 
     while ended.iter().any(Option::is_none) {
-        if control.interrupt.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
-            for slot in 0..b {
-                if ended[slot].is_none() {
-                    end(slot, EpisodeEnd::Interrupted, steps[slot], &mut observers, &mut ended);
-                }
-            }
+        if interrupted() {
+            end_all(EpisodeEnd::Interrupted, &steps, &mut observers, &mut ended);
             break;
         }
         if let Some(limit) = control.timeout_s {
             if started.elapsed().as_secs_f64() > limit {
-                for slot in 0..b {
-                    if ended[slot].is_none() {
-                        end(slot, EpisodeEnd::Fault(format!("over the wall-clock budget of {limit} s")), steps[slot], &mut observers, &mut ended);
-                    }
-                }
+                end_all(EpisodeEnd::Fault(format!("over the wall-clock budget of {limit} s")), &steps, &mut observers, &mut ended);
                 break;
             }
         }
+        // What observers asked for, read before the step: the state and the link poses at the
+        // moment of the observation. A world that cannot give its state has failed.
+        let mut poses: Vec<Vec<LinkPose>> = vec![Vec::new(); b];
+        let mut states: Vec<Option<WorldState>> = vec![None; b];
+        for slot in 0..b {
+            if ended[slot].is_some() || !(wants_state || wants_poses) {
+                continue;
+            }
+            let read = caught(|| {
+                let pose = if wants_poses { worlds.link_poses(slot) } else { Vec::new() };
+                let state = if wants_state { worlds.state(slot).map(Some) } else { Ok(None) };
+                (pose, state)
+            });
+            match read {
+                Ok((pose, Ok(state))) => {
+                    poses[slot] = pose;
+                    states[slot] = state;
+                }
+                Ok((_, Err(e))) => end(
+                    slot,
+                    EpisodeEnd::Fault(format!("world error: cannot read the state: {e}")),
+                    steps[slot],
+                    &mut observers,
+                    &mut ended,
+                ),
+                Err(detail) => {
+                    panicked = true;
+                    end(slot, EpisodeEnd::Fault(detail), steps[slot], &mut observers, &mut ended);
+                }
+            }
+        }
         let running: Vec<bool> = ended.iter().map(Option::is_none).collect();
-        let poses: Vec<Vec<LinkPose>> =
-            (0..b).map(|slot| if wants_poses && running[slot] { worlds.link_poses(slot) } else { Vec::new() }).collect();
-        let states: Vec<Option<WorldState>> =
-            (0..b).map(|slot| (wants_state && running[slot]).then(|| worlds.state(slot).ok()).flatten()).collect();
         let acted = {
             let active: Vec<Option<&Observation>> = observations.iter().zip(&running).map(|(o, r)| o.as_ref().filter(|_| *r)).collect();
             policies.act(&active)
@@ -292,11 +351,10 @@ pub fn roll_out(
                 None => None,
             });
         }
-        let results = match catch_unwind(AssertUnwindSafe(|| worlds.step(&actions))) {
+        let results = match caught(|| worlds.step(&actions)) {
             Ok(results) => results,
-            Err(payload) => {
+            Err(detail) => {
                 panicked = true;
-                let detail = format!("panicked: {}", panic_message(payload.as_ref()));
                 for slot in (0..b).filter(|s| actions[*s].is_some()) {
                     end(slot, EpisodeEnd::Fault(detail.clone()), steps[slot], &mut observers, &mut ended);
                 }
@@ -335,7 +393,11 @@ pub fn roll_out(
 }
 
 fn report(ended: Vec<Option<EpisodeOutcome>>, observer_errors: Vec<ObserverError>, panicked: bool) -> RolloutReport {
-    RolloutReport { outcomes: ended.into_iter().map(|o| o.expect("every episode ends before the rollout returns")).collect(), observer_errors, panicked }
+    RolloutReport {
+        outcomes: ended.into_iter().map(|o| o.expect("every episode ends before the rollout returns")).collect(),
+        observer_errors,
+        panicked,
+    }
 }
 
 /// The message of a caught panic.
@@ -513,7 +575,8 @@ mod tests {
         let mut policies = policies(&config, &worlds, "random");
         let mut failing = Log { fail_at_step: Some(3), ..Log::default() };
         let mut healthy = Log::default();
-        let report = roll_out(&config, "random", &mut worlds, &mut policies, &episodes(1), &mut [&mut failing, &mut healthy], &Control::default());
+        let report =
+            roll_out(&config, "random", &mut worlds, &mut policies, &episodes(1), &mut [&mut failing, &mut healthy], &Control::default());
         assert_eq!(report.observer_errors.len(), 1);
         assert_eq!(report.observer_errors[0].to_string(), "log: disk full");
         assert_eq!(failing.steps.len(), 3, "no calls after the failure");

@@ -54,13 +54,17 @@ pub fn commit(temporary: &Path, path: &Path) -> std::io::Result<()> {
     sync_parent(path)
 }
 
-/// `fsync`s the folder holding `path`, so that a rename into it survives a crash (a no-op where
-/// folders cannot be opened for syncing).
+/// `fsync`s the folder holding `path`, so that a rename into it survives a crash. Where folders
+/// cannot be opened or synced (some platforms and file systems refuse with `InvalidInput`,
+/// `Unsupported` or `PermissionDenied`) it does nothing; any other error is returned.
 pub fn sync_parent(path: &Path) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    match std::fs::File::open(dir) {
-        Ok(handle) => handle.sync_all().or(Ok(())),
-        Err(_) => Ok(()),
+    let unsupported = |e: &std::io::Error| {
+        matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied)
+    };
+    match std::fs::File::open(dir).and_then(|handle| handle.sync_all()) {
+        Err(e) if !unsupported(&e) => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -45,10 +45,10 @@ pub mod world_model;
 
 pub use batch::WorldBatch;
 pub use error::{ScenarioError, ScenarioErrors, SimError};
+pub use observer::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepView};
 pub use physics::PhysicsWorld;
 pub use randomize::EpisodeParameters;
 pub use scenario::Scenario;
-pub use observer::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepView};
 pub use world::*;
 
 pub use world_model::{HybridWorld, LearnedWorld, ModelBatch, WorldModel};

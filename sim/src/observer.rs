@@ -96,20 +96,22 @@ impl EpisodeOutcome {
 /// A failure inside an observer. The engine detaches the observer that returned it (the
 /// rollout itself goes on: observing never changes results) and reports it to the caller,
 /// who decides whether it is fatal (`dreamrig run --record-mcap`) or a warning (`eval`).
-#[derive(Debug, thiserror::Error)]
-#[error("{observer}: {message}")]
+///
+/// It displays as `OBSERVER: MESSAGE`, or as `OBSERVER failed` when it wraps a cause, which then
+/// follows in the error chain ([`std::error::Error::source`]).
+#[derive(Debug)]
 pub struct ObserverError {
-    /// Which observer failed (`mcap`, `rerun`, `dataset`, …).
+    /// Which observer failed (`MCAP recording`, `dataset`, …).
     pub observer: String,
+    /// What went wrong, when no cause says it.
     pub message: String,
-    #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ObserverError {
     /// An error of `observer` caused by `source`.
     pub fn new(observer: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self { observer: observer.into(), message: source.to_string(), source: Some(Box::new(source)) }
+        Self { observer: observer.into(), message: String::new(), source: Some(Box::new(source)) }
     }
 
     /// An error of `observer` described by `message` alone.
@@ -118,10 +120,28 @@ impl ObserverError {
     }
 }
 
+impl std::fmt::Display for ObserverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(_) => write!(f, "{} failed", self.observer),
+            None => write!(f, "{}: {}", self.observer, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ObserverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// Sees every step of every episode of a rollout. All methods but `step` default to doing
 /// nothing. Calls for one episode come in order — `episode_started`, `step`…,
-/// `episode_ended` — and `episode_ended` comes for every started episode, interrupted ones
-/// included; calls for different episodes of a batch interleave by slot.
+/// `episode_ended` — and `episode_ended` comes for every episode of the rollout, faulted and
+/// interrupted ones included. An episode that never started (its reset failed or panicked, the
+/// batch was malformed, or the rollout was interrupted before the reset) gets `episode_ended`
+/// alone. Calls for different episodes of a batch interleave by slot. No call comes after an
+/// observer returned an error or panicked: it is detached.
 pub trait StepObserver {
     /// Whether [`StepView::state`] should be filled (it costs a state read per step).
     fn wants_state(&self) -> bool {

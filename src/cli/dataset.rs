@@ -74,10 +74,12 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
                 },
             };
             let fps = dreamrig_datasets::fps_of(&scenario)?;
+            super::refuse_file(&args.out, "--out")?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
             let options = GenerateOptions { episodes: args.episodes, seed: args.seed, shard };
             let started = std::time::Instant::now();
-            let progress = indicatif::ProgressBar::new(options.episodes as u64);
+            let progress =
+                indicatif::ProgressBar::new((0..options.episodes).filter(|k| shard.is_none_or(|(i, n)| k % n == i)).count() as u64);
             let (layout, episodes) = pool
                 .install(|| generate_dataset(&scenario, &spec, std::path::Path::new("."), &options, &progress))
                 .map_err(super::eval_error)?;

@@ -107,6 +107,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         spec.fingerprint = format!("{}-seed-{seed}", spec.fingerprint);
     }
     let shard = shard(&args)?;
+    super::refuse_file(&args.out, "--out")?;
+    for (folder, option) in [(&args.record_mcap, "--record-mcap"), (&args.record_dataset, "--record-dataset")] {
+        if let Some(folder) = folder {
+            super::refuse_file(folder, option)?;
+        }
+    }
     // A panicking policy fails its episode (the runner catches it); report it through the log
     // rather than as a raw panic message in the middle of the progress bar.
     std::panic::set_hook(Box::new(|info| tracing::warn!("episode panicked: {info}")));
@@ -227,21 +233,35 @@ impl StepObserver for Taps {
         true
     }
 
+    // A failure affects one episode's recording: it is logged and that episode goes unrecorded,
+    // while the other episodes of the batch keep theirs.
     fn episode_started(&mut self, episode: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
-        let mut recorder = self.recorder(episode).map_err(|e| ObserverError::message("recording", format!("{e:#}")))?;
-        recorder.episode_started(episode, start)?;
         if self.open.len() <= episode.slot {
             self.open.resize_with(episode.slot + 1, || None);
         }
-        self.open[episode.slot] = Some(recorder);
+        self.open[episode.slot] = match self.recorder(episode) {
+            Ok(mut recorder) => match recorder.episode_started(episode, start) {
+                Ok(()) => Some(recorder),
+                Err(e) => {
+                    tracing::warn!("episode {} not recorded: {}", episode.episode, dreamrig_rollout::error_chain(&e));
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!("episode {} not recorded: {e:#}", episode.episode);
+                None
+            }
+        };
         Ok(())
     }
 
     fn step(&mut self, episode: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
-        match self.open.get_mut(episode.slot).and_then(Option::as_mut) {
-            Some(recorder) => recorder.step(episode, step),
-            None => Ok(()),
+        let Some(slot) = self.open.get_mut(episode.slot) else { return Ok(()) };
+        if let Some(Err(e)) = slot.as_mut().map(|recorder| recorder.step(episode, step)) {
+            tracing::warn!("episode {}: recording stopped: {}", episode.episode, dreamrig_rollout::error_chain(&e));
+            *slot = None;
         }
+        Ok(())
     }
 
     fn episode_ended(&mut self, episode: &EpisodeInfo<'_>, outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
@@ -249,6 +269,9 @@ impl StepObserver for Taps {
         if outcome.end == EpisodeEnd::Interrupted {
             return Ok(());
         }
-        recorder.finish().map_err(|e| ObserverError::new("recording", e))
+        if let Err(e) = recorder.finish() {
+            tracing::warn!("episode {}: recording not finished: {}", episode.episode, dreamrig_rollout::error_chain(&e));
+        }
+        Ok(())
     }
 }

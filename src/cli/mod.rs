@@ -112,7 +112,7 @@ pub fn interrupt_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: the episodes in hand are abandoned; completed episodes are kept");
+        eprintln!("\ninterrupted: the episodes in hand are abandoned; completed episodes are kept (an eval resumes with --resume)");
     });
     interrupt
 }
@@ -125,4 +125,26 @@ pub fn eval_error(error: dreamrig_eval::EvalError) -> anyhow::Error {
         dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Policy(_) => anyhow::Error::new(UsageError(error.to_string())),
         other => anyhow::Error::new(other),
     }
+}
+
+/// Refuses a file path that is an existing folder, or whose folder does not exist (usage error,
+/// exit 2), before anything is run.
+pub fn refuse_folder_or_missing_parent(path: &std::path::Path, option: &str) -> anyhow::Result<()> {
+    if path.is_dir() {
+        return Err(UsageError(format!("{option} {}: this is an existing folder; expected a file path", path.display())).into());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(UsageError(format!("{option} {}: the folder {} does not exist", path.display(), parent.display())).into());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a folder path that is an existing file (usage error, exit 2), before anything is run.
+pub fn refuse_file(path: &std::path::Path, option: &str) -> anyhow::Result<()> {
+    if path.is_file() {
+        return Err(UsageError(format!("{option} {}: this is an existing file; expected a folder", path.display())).into());
+    }
+    Ok(())
 }

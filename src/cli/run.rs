@@ -35,6 +35,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = super::load_scenario(&args.scenario)?;
     let config = scenario.config.clone();
     let build = |o: &ObservationSpec, a: &ActionSpec| dreamrig_policies::zoo::by_name(&args.policy, &config, o, a);
+    // Check the world and the policy before anything is written or a viewer started.
+    dreamrig_eval::collect::check_policy(&config, &build).map_err(super::eval_error)?;
+    if let Some(path) = &args.record_mcap {
+        super::refuse_folder_or_missing_parent(path, "--record-mcap")?;
+    }
     let recording = args.rerun.recording(&config.name)?;
     let mut recorder = if args.record_mcap.is_some() || recording.is_some() {
         let action = dreamrig_sim::PhysicsWorld::new(config.clone()).action_spec().clone();
@@ -54,13 +59,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let run = match recorder.as_mut() {
         // A recording needs its episodes in order: they run one after another, here.
-        Some(recorder) => run_episodes(&config, &args.policy, &build, &seeds, Some(recorder as &mut dyn StepObserver), &progress, &interrupt),
+        Some(recorder) => {
+            run_episodes(&config, &args.policy, &build, &seeds, Some(recorder as &mut dyn StepObserver), &progress, &interrupt)
+        }
         None => pool.install(|| run_episodes(&config, &args.policy, &build, &seeds, None, &progress, &interrupt)),
     }
     .map_err(super::eval_error)?;
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     if let Some(error) = run.observer_errors.into_iter().next() {
+        // The recorder is dropped unfinished: its temporary file goes, nothing half-written stays.
         return Err(anyhow::Error::new(error).context("recording the episodes"));
     }
     let records = run.records;

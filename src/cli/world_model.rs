@@ -326,7 +326,8 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
             "physics_error": nominal,
             "identified_prior_error": identified,
         });
-        dreamrig_sim::atomic::write_atomic(path, &serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+        dreamrig_sim::atomic::write_atomic(path, &serde_json::to_vec_pretty(&json)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,21 +10,21 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod dynamics;
+mod randomize;
 mod robot;
-mod world;
 mod sensors;
 mod task;
-mod randomize;
 mod timing;
-mod dynamics;
+mod world;
 
+pub use dynamics::*;
+pub use randomize::*;
 pub use robot::*;
-pub use world::*;
 pub use sensors::*;
 pub use task::*;
-pub use randomize::*;
 pub use timing::*;
-pub use dynamics::*;
+pub use world::*;
 
 /// A pose given as position and roll/pitch/yaw, in the world or a parent frame.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

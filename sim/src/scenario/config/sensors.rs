@@ -54,7 +54,13 @@ pub struct DepthCameraConfig {
     pub noise: f64,
 }
 
-pub(super) fn sensor_config(c: &mut Checker, i: usize, spec: &SensorSpec, model: &RobotModel, timing: &TimingConfig) -> Option<SensorConfig> {
+pub(super) fn sensor_config(
+    c: &mut Checker,
+    i: usize,
+    spec: &SensorSpec,
+    model: &RobotModel,
+    timing: &TimingConfig,
+) -> Option<SensorConfig> {
     let key = format!("sensors[{i}]");
     let which = c.one_of(
         &key,
