@@ -63,17 +63,21 @@ impl PolicyBatch {
     /// all of them; a per-episode policy fails only its own.
     fn act(&mut self, observations: &[Option<&Observation>]) -> Vec<Option<Result<Vec<f64>, String>>> {
         match self {
-            PolicyBatch::Each(policies) => policies
-                .par_iter_mut()
-                .zip(observations)
-                .map(|(p, o)| {
+            PolicyBatch::Each(policies) => {
+                let act = |(p, o): (&mut Box<dyn Policy>, &Option<&Observation>)| {
                     o.map(|o| match catch_unwind(AssertUnwindSafe(|| p.act(o))) {
                         Ok(Ok(action)) => Ok(action),
                         Ok(Err(e)) => Err(format!("policy error: {e}")),
                         Err(payload) => Err(format!("panicked: {}", panic_message(payload.as_ref()))),
                     })
-                })
-                .collect(),
+                };
+                // A batch of one skips rayon's fork and join.
+                if policies.len() == 1 {
+                    policies.iter_mut().zip(observations).map(act).collect()
+                } else {
+                    policies.par_iter_mut().zip(observations).map(act).collect()
+                }
+            }
             PolicyBatch::Shared(policy) => match catch_unwind(AssertUnwindSafe(|| policy.act(observations))) {
                 Ok(Ok(actions)) => observations
                     .iter()

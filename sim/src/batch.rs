@@ -109,6 +109,8 @@ impl WorldBatch {
     /// missing ones leave their worlds alone).
     pub fn reset(&mut self, seeds: &[u64]) -> Vec<Result<(Observation, StepInfo), SimError>> {
         match self {
+            // A batch of one skips rayon's fork and join: most episodes of `run` and `eval` are.
+            Self::Each(worlds) if worlds.len() == 1 => worlds.iter_mut().zip(seeds).map(|(w, s)| w.reset(*s)).collect(),
             Self::Each(worlds) => worlds.par_iter_mut().zip(seeds).map(|(w, s)| w.reset(*s)).collect(),
             Self::Model(batch) => batch.reset(seeds),
         }
@@ -118,6 +120,7 @@ impl WorldBatch {
     /// `None`. Each world's result is independent of the others'.
     pub fn step(&mut self, actions: &[Option<Vec<f64>>]) -> Vec<Option<Result<StepResult, SimError>>> {
         match self {
+            Self::Each(worlds) if worlds.len() == 1 => worlds.iter_mut().zip(actions).map(|(w, a)| a.as_ref().map(|a| w.step(a))).collect(),
             Self::Each(worlds) => worlds.par_iter_mut().zip(actions).map(|(w, a)| a.as_ref().map(|a| w.step(a))).collect(),
             Self::Model(batch) => batch.step(actions),
         }

@@ -52,6 +52,15 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     parts.iter().fold(Fnv1a::new(), |h, p| h.update(p)).finish()
 }
 
+/// Shuffles `items` in place with `rng` (Fisher–Yates from the end, drawing each index with
+/// `random_range(0..=i)`): the one shuffle of dreamrig, so that every shuffled order — training
+/// batches, train/validation splits, sampled episodes — is the same function of the seed.
+pub fn shuffle<T>(items: &mut [T], rng: &mut impl rand::Rng) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.random_range(0..=i));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,14 +73,5 @@ mod tests {
         assert_eq!(fnv1a(&[b"foobar"]), 0x85944171f73967e8);
         assert_eq!(fnv1a(&[b"foo", b"bar"]), fnv1a(&[b"foobar"]));
         assert_eq!(Fnv1a::resume(fnv1a(&[b"foo"])).update(b"bar").finish(), fnv1a(&[b"foobar"]));
-    }
-}
-
-/// Shuffles `items` in place with `rng` (Fisher–Yates from the end, drawing each index with
-/// `random_range(0..=i)`): the one shuffle of dreamrig, so that every shuffled order — training
-/// batches, train/validation splits, sampled episodes — is the same function of the seed.
-pub fn shuffle<T>(items: &mut [T], rng: &mut impl rand::Rng) {
-    for i in (1..items.len()).rev() {
-        items.swap(i, rng.random_range(0..=i));
     }
 }
