@@ -5,20 +5,39 @@ use crate::spec::EvalSpec;
 
 /// Which slice of the episode grid a process runs: episodes whose grid index ≡ `index` mod
 /// `count`, so every shard gets a similar mix of scenarios and policies.
+/// Why a shard could not be read from `--shard I/N` or the scheduler's environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("expected I/N (e.g. 0/4), got {0:?}")]
+    NotIOverN(String),
+    #[error("shard {part} {text:?} is not a whole number")]
+    NotAWholeNumber { part: &'static str, text: String },
+    #[error("expected 0 ≤ I < N, got {index}/{count}")]
+    OutOfRange { index: u32, count: u32 },
+    #[error("{name}={value:?} is not a whole number")]
+    Variable { name: &'static str, value: String },
+    #[error("{set} is set but {missing} is not{hint}")]
+    MissingVariable { set: &'static str, missing: &'static str, hint: &'static str },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// I, from 0.
     pub index: u32,
+    /// N, the number of shards.
     pub count: u32,
 }
 
 impl Shard {
     /// Parses `I/N` (0 ≤ I < N).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let (i, n) = text.split_once('/').ok_or_else(|| format!("expected I/N (e.g. 0/4), got {text:?}"))?;
-        let index: u32 = i.trim().parse().map_err(|_| format!("shard index {i:?} is not a whole number"))?;
-        let count: u32 = n.trim().parse().map_err(|_| format!("shard count {n:?} is not a whole number"))?;
+    ///
+    /// Errors: no `/`, a part that is not a whole number, or I ≥ N or N = 0.
+    pub fn parse(text: &str) -> Result<Self, ShardError> {
+        let (i, n) = text.split_once('/').ok_or_else(|| ShardError::NotIOverN(text.into()))?;
+        let index: u32 = i.trim().parse().map_err(|_| ShardError::NotAWholeNumber { part: "index", text: i.into() })?;
+        let count: u32 = n.trim().parse().map_err(|_| ShardError::NotAWholeNumber { part: "count", text: n.into() })?;
         if count == 0 || index >= count {
-            return Err(format!("expected 0 ≤ I < N, got {index}/{count}"));
+            return Err(ShardError::OutOfRange { index, count });
         }
         Ok(Self { index, count })
     }
@@ -26,26 +45,37 @@ impl Shard {
     /// The shard of a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, with the completion
     /// count in `JOB_COMPLETIONS`) or a Slurm job array (`SLURM_ARRAY_TASK_ID`,
     /// `SLURM_ARRAY_TASK_COUNT`, `SLURM_ARRAY_TASK_MIN`), if the environment describes one.
-    pub fn from_environment(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let number = |name: &str| -> Result<Option<u32>, String> {
+    ///
+    /// Errors: a variable that is not a whole number, an index without its count, or an index
+    /// out of range.
+    pub fn from_environment(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ShardError> {
+        let number = |name: &'static str| -> Result<Option<u32>, ShardError> {
             match env(name) {
                 None => Ok(None),
-                Some(v) => v.trim().parse().map(Some).map_err(|_| format!("{name}={v:?} is not a whole number")),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| ShardError::Variable { name, value: v }),
             }
         };
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
-            let count = number("JOB_COMPLETIONS")?
-                .ok_or("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's completions (see docs/scale-out.md)")?;
+            let count = number("JOB_COMPLETIONS")?.ok_or(ShardError::MissingVariable {
+                set: "JOB_COMPLETION_INDEX",
+                missing: "JOB_COMPLETIONS",
+                hint: ": set it to the Job's completions (see docs/scale-out.md)",
+            })?;
             return Self::parse(&format!("{index}/{count}")).map(Some);
         }
         if let Some(task) = number("SLURM_ARRAY_TASK_ID")? {
-            let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+            let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or(ShardError::MissingVariable {
+                set: "SLURM_ARRAY_TASK_ID",
+                missing: "SLURM_ARRAY_TASK_COUNT",
+                hint: "",
+            })?;
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             return Self::parse(&format!("{}/{count}", task.saturating_sub(min))).map(Some);
         }
         Ok(None)
     }
 
+    /// Whether the episode at `grid_index` (its place in [`grid`]) belongs to this shard.
     pub fn contains(&self, grid_index: usize) -> bool {
         grid_index % self.count as usize == self.index as usize
     }
@@ -106,7 +136,7 @@ mod tests {
         };
         assert_eq!(Shard::from_environment(&env), Ok(Some(Shard { index: 2, count: 8 })));
         let k8s_without_count = |name: &str| (name == "JOB_COMPLETION_INDEX").then(|| "3".to_string());
-        assert!(Shard::from_environment(&k8s_without_count).unwrap_err().contains("JOB_COMPLETIONS"));
+        assert!(Shard::from_environment(&k8s_without_count).unwrap_err().to_string().contains("JOB_COMPLETIONS"));
         assert_eq!(Shard::from_environment(&|_| None), Ok(None));
     }
 }

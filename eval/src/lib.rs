@@ -21,7 +21,7 @@ pub mod tracker;
 pub use collect::{
     collect_demonstrations, generate_dataset, run_episodes, DemonstrationOptions, EpisodesRun, GenerateOptions, PolicyBuilder,
 };
-pub use grid::{episode_seed, EpisodeKey, Shard};
+pub use grid::{episode_seed, EpisodeKey, Shard, ShardError};
 pub use journal::JournalEntry;
 pub use record::{EpisodeRecord, EpisodeTiming, SummaryRecord};
 pub use runner::{run, ObserverFactory, RunOptions, RunOutcome, LOCKSTEP_BATCH};

@@ -64,7 +64,7 @@ fn shard(args: &EvalArgs) -> anyhow::Result<Option<Shard>> {
     if let Some(text) = &args.shard {
         return Ok(Some(Shard::parse(text).map_err(|e| super::UsageError(format!("--shard: {e}")))?));
     }
-    let found = Shard::from_environment(&|name| std::env::var(name).ok()).map_err(super::UsageError)?;
+    let found = Shard::from_environment(&|name| std::env::var(name).ok()).map_err(|e| super::UsageError(e.to_string()))?;
     if let Some(s) = found {
         eprintln!("running shard {}/{} (from the job environment)", s.index, s.count);
     }
