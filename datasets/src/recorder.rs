@@ -4,6 +4,7 @@
 use crate::layout::FrameLayout;
 use crate::writer::EpisodeBuffer;
 use crate::DatasetError;
+use dreamrig_sim::observer::slot_mut;
 use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, Scenario, StepObserver, StepView};
 
 /// Frames per second of a scenario's control loop; LeRobot needs a whole number.
@@ -56,13 +57,6 @@ impl FrameRecorder {
     pub fn take(&mut self, slot: usize) -> Option<EpisodeBuffer> {
         self.finished.get_mut(slot).and_then(Option::take)
     }
-
-    fn slot(buffers: &mut Vec<Option<EpisodeBuffer>>, slot: usize) -> &mut Option<EpisodeBuffer> {
-        if buffers.len() <= slot {
-            buffers.resize_with(slot + 1, || None);
-        }
-        &mut buffers[slot]
-    }
 }
 
 impl StepObserver for FrameRecorder {
@@ -75,13 +69,13 @@ impl StepObserver for FrameRecorder {
             Some(p) => serde_json::to_value(p).map_err(|e| ObserverError::new("dataset", e))?,
             None => serde_json::Value::Null,
         };
-        *Self::slot(&mut self.buffers, episode.slot) =
+        *slot_mut(&mut self.buffers, episode.slot) =
             Some(EpisodeBuffer::new(&self.layout, &self.task, episode.seed, episode.policy, parameters));
         Ok(())
     }
 
     fn step(&mut self, episode: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
-        let Some(buffer) = Self::slot(&mut self.buffers, episode.slot) else {
+        let Some(buffer) = slot_mut(&mut self.buffers, episode.slot) else {
             return Err(ObserverError::message("dataset", format!("episode {} stepped before it started", episode.episode)));
         };
         let Some(state) = step.state else {
@@ -96,8 +90,8 @@ impl StepObserver for FrameRecorder {
     }
 
     fn episode_ended(&mut self, episode: &EpisodeInfo<'_>, outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
-        let buffer = Self::slot(&mut self.buffers, episode.slot).take();
-        *Self::slot(&mut self.finished, episode.slot) = match outcome.end {
+        let buffer = slot_mut(&mut self.buffers, episode.slot).take();
+        *slot_mut(&mut self.finished, episode.slot) = match outcome.end {
             EpisodeEnd::Interrupted => None,
             _ => {
                 // An episode whose reset failed ends with no frames, but it still has a buffer.

@@ -7,6 +7,7 @@ use crate::tracker::EpisodeMetrics;
 use crate::EvalError;
 use dreamrig_datasets::{EpisodeBuffer, FrameLayout, FrameRecorder};
 use dreamrig_policies::neural::Demonstrations;
+use dreamrig_policies::wrappers::{Degradation, Degraded};
 use dreamrig_policies::{Policy, PolicyError, PolicySpec};
 use dreamrig_rollout::{roll_out, Control, Episode, PolicyBatch, Progress, RolloutReport};
 use dreamrig_sim::scenario::config::ScenarioConfig;
@@ -46,15 +47,15 @@ pub fn check_policy(config: &Arc<ScenarioConfig>, build: &PolicyBuilder<'_>) -> 
 /// one episode with the observers it wants and returns its result with the engine's report.
 /// Results come back in the order of `episodes`.
 ///
-/// Errors: the scenario's world model cannot be loaded, or the policy cannot be built.
+/// The caller has built one pair with [`build_pair`] before (to check them), so building here
+/// cannot fail.
 fn each_episode<R: Send>(
     config: &Arc<ScenarioConfig>,
     build: &PolicyBuilder<'_>,
     episodes: &[Episode],
     roll: impl Fn(&mut WorldBatch, &mut PolicyBatch, Episode) -> (R, RolloutReport) + Sync,
-) -> Result<Vec<(R, RolloutReport)>, EvalError> {
-    build_pair(config, build)?;
-    Ok(episodes
+) -> Vec<(R, RolloutReport)> {
+    episodes
         .par_iter()
         .map_init(
             || build_pair(config, build).expect("built once above"),
@@ -66,7 +67,7 @@ fn each_episode<R: Send>(
                 result
             },
         )
-        .collect())
+        .collect()
 }
 
 /// What [`run_episodes`] came to.
@@ -99,7 +100,10 @@ pub fn run_episodes(
         measured(config, policy_name, worlds, policies, episode, extra, progress, &control)
     };
     let results: Vec<(Option<EpisodeRecord>, RolloutReport)> = match observer {
-        None => each_episode(config, build, &episodes, |w, p, e| measure(w, p, e, None))?,
+        None => {
+            build_pair(config, build)?;
+            each_episode(config, build, &episodes, |w, p, e| measure(w, p, e, None))
+        }
         Some(observer) => {
             let (mut worlds, mut policies) = build_pair(config, build)?;
             let mut results = Vec::with_capacity(episodes.len());
@@ -199,7 +203,7 @@ pub fn generate_dataset(
         let mut bar = Progress(progress.clone());
         let report = roll_out(config, &policy.name, worlds, policies, &[episode], &mut [&mut frames, &mut bar], &control);
         (frames.take(0), report)
-    })?;
+    });
     let mut buffers = Vec::with_capacity(results.len());
     for (frames, report) in results {
         if let Some(error) = report.observer_errors.first() {
@@ -253,12 +257,14 @@ pub fn collect_demonstrations(
             return Err(EvalError::Usage(format!("--inputs: the scenario has no observation field {name} (it has {})", known.join(", "))));
         }
     }
-    let driver = DartTeacher {
-        teacher: clean(&observation, &action)?,
-        noise: options.noise,
-        low: action.low.clone(),
-        high: action.high.clone(),
-        rng: dreamrig_policies::baselines::policy_rng(options.seed, 99),
+    let driver = Degraded {
+        inner: clean(&observation, &action)?,
+        degradation: DartNoise {
+            noise: options.noise,
+            low: action.low.clone(),
+            high: action.high.clone(),
+            rng: dreamrig_policies::baselines::policy_rng(options.seed, 99),
+        },
     };
     let mut policies = PolicyBatch::Each(vec![Box::new(driver)]);
     let mut labels = Labeller { teacher: clean(&observation, &action)?, inputs: &options.inputs, data: Demonstrations::default() };
@@ -276,39 +282,30 @@ pub fn collect_demonstrations(
     Ok(labels.data)
 }
 
-/// The teacher driving with DART noise: each action value gets Gaussian noise of `noise` × its
-/// half-range and is clipped to its bounds. The noise stream runs on across episodes.
-struct DartTeacher {
-    teacher: Box<dyn Policy>,
+/// DART noise on the teacher's driving actions: each action value gets Gaussian noise of
+/// `noise` × its half-range and is clipped to its bounds. Unlike [`ActionNoise`], the stream is
+/// not reseeded per episode: it runs on across them.
+///
+/// [`ActionNoise`]: dreamrig_policies::wrappers::ActionNoise
+struct DartNoise {
     noise: f64,
     low: Vec<f64>,
     high: Vec<f64>,
     rng: rand_chacha::ChaCha8Rng,
 }
 
-impl Policy for DartTeacher {
-    fn name(&self) -> &str {
-        self.teacher.name()
-    }
+impl Degradation for DartNoise {
+    fn reset(&mut self, _: u64) {}
 
-    fn check(&self, observation: &ObservationSpec, action: &ActionSpec) -> Result<(), PolicyError> {
-        self.teacher.check(observation, action)
-    }
-
-    fn reset(&mut self, seed: u64) {
-        self.teacher.reset(seed);
-    }
-
-    fn act(&mut self, observation: &dreamrig_sim::Observation) -> Result<Vec<f64>, PolicyError> {
-        let clean = self.teacher.act(observation)?;
-        Ok(clean
+    fn action(&mut self, clean: Vec<f64>) -> Vec<f64> {
+        clean
             .iter()
             .enumerate()
             .map(|(i, a)| {
                 let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut self.rng);
                 (a + self.noise * (self.high[i] - self.low[i]) / 2.0 * z).clamp(self.low[i], self.high[i])
             })
-            .collect())
+            .collect()
     }
 }
 

@@ -3,6 +3,7 @@
 //! world model's disagreement — one [`EpisodeRecord`] per episode.
 
 use crate::record::EpisodeRecord;
+use dreamrig_sim::observer::slot_mut;
 use dreamrig_sim::{
     ActionSpec, EndReason, EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepResult, StepView,
 };
@@ -61,12 +62,8 @@ impl EpisodeMetrics {
     }
 
     fn tracker(&mut self, episode: &EpisodeInfo<'_>) -> &mut Tracker {
-        let slot = episode.slot;
-        if self.trackers.len() <= slot {
-            self.trackers.resize_with(slot + 1, || None);
-        }
         let threshold = self.threshold;
-        self.trackers[slot].get_or_insert_with(|| {
+        slot_mut(&mut self.trackers, episode.slot).get_or_insert_with(|| {
             let record = empty_record(&episode.scenario.name, episode.policy, episode.episode, episode.seed);
             Tracker::new(record, episode.dt, episode.action_spec, threshold)
         })
@@ -90,10 +87,7 @@ impl StepObserver for EpisodeMetrics {
     fn episode_ended(&mut self, episode: &EpisodeInfo<'_>, outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
         self.tracker(episode);
         let mut tracker = self.trackers[episode.slot].take().expect("made just above");
-        if self.records.len() <= episode.slot {
-            self.records.resize_with(episode.slot + 1, || None);
-        }
-        self.records[episode.slot] = match &outcome.end {
+        *slot_mut(&mut self.records, episode.slot) = match &outcome.end {
             EpisodeEnd::Interrupted => None,
             EpisodeEnd::Fault(detail) => {
                 tracker.fail(detail.clone());

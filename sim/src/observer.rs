@@ -135,6 +135,16 @@ impl std::error::Error for ObserverError {
     }
 }
 
+/// The entry for `slot` in an observer's per-episode state, the vector grown with `None` as
+/// needed: what observers that keep something per episode of a batch index with
+/// [`EpisodeInfo::slot`].
+pub fn slot_mut<T>(entries: &mut Vec<Option<T>>, slot: usize) -> &mut Option<T> {
+    if entries.len() <= slot {
+        entries.resize_with(slot + 1, || None);
+    }
+    &mut entries[slot]
+}
+
 /// Sees every step of every episode of a rollout. All methods but `step` default to doing
 /// nothing. Calls for one episode come in order — `episode_started`, `step`…,
 /// `episode_ended` — and `episode_ended` comes for every episode of the rollout, faulted and

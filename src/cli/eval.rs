@@ -2,6 +2,7 @@ use anyhow::Context;
 use dreamrig_bridges::mcap::StepRecorder;
 use dreamrig_bridges::rerun::{RerunLogger, RerunRecording};
 use dreamrig_eval::{EvalSpec, ObserverFactory, RunOptions, Shard};
+use dreamrig_sim::observer::slot_mut;
 use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepView};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -236,10 +237,7 @@ impl StepObserver for Taps {
     // A failure affects one episode's recording: it is logged and that episode goes unrecorded,
     // while the other episodes of the batch keep theirs.
     fn episode_started(&mut self, episode: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
-        if self.open.len() <= episode.slot {
-            self.open.resize_with(episode.slot + 1, || None);
-        }
-        self.open[episode.slot] = match self.recorder(episode) {
+        let recorder = match self.recorder(episode) {
             Ok(mut recorder) => match recorder.episode_started(episode, start) {
                 Ok(()) => Some(recorder),
                 Err(e) => {
@@ -252,6 +250,7 @@ impl StepObserver for Taps {
                 None
             }
         };
+        *slot_mut(&mut self.open, episode.slot) = recorder;
         Ok(())
     }
 

@@ -143,8 +143,5 @@ pub fn refuse_folder_or_missing_parent(path: &std::path::Path, option: &str) -> 
 
 /// Refuses a folder path that is an existing file (usage error, exit 2), before anything is run.
 pub fn refuse_file(path: &std::path::Path, option: &str) -> anyhow::Result<()> {
-    if path.is_file() {
-        return Err(UsageError(format!("{option} {}: this is an existing file; expected a folder", path.display())).into());
-    }
-    Ok(())
+    dreamrig_eval::check_output_folder(path, option).map_err(eval_error)
 }
