@@ -5,15 +5,21 @@ use dreamrig_sim::{ActionSpec, ObservationSpec, StateSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// `codebase_version` of the datasets dreamrig writes; the reader accepts any `v3.x`.
 pub const CODEBASE_VERSION: &str = "v3.0";
+/// `data_path` template in `info.json` (Python format syntax, LeRobot's `DEFAULT_DATA_PATH`).
 pub const DATA_PATH: &str = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet";
+/// Files per chunk folder before the chunk index rolls over (LeRobot's `DEFAULT_CHUNK_SIZE`).
 pub const CHUNKS_SIZE: u64 = 1000;
+/// Size at which a data file rolls over when `info.json` omits it, in MB (LeRobot's default).
 pub const DATA_FILES_SIZE_IN_MB: u64 = 100;
 
 /// One feature of `info.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureInfo {
+    /// Element type: `float32`, `int64`, `bool` in dreamrig's datasets; others write `string`, `image`, `video`, ….
     pub dtype: String,
+    /// Shape of one frame's value; dreamrig writes vectors, `[n]`.
     pub shape: Vec<usize>,
     /// A list of element names, `null`, or (in some published datasets) a map of name lists.
     #[serde(default)]
@@ -21,26 +27,39 @@ pub struct FeatureInfo {
 }
 
 /// `meta/info.json`.
+/// LeRobot v3.0's `DatasetInfo`; see `../shared/specs/interop.md` §4 for the fields and their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetInfo {
+    /// Layout version, `v3.0` (see [`CODEBASE_VERSION`]).
     pub codebase_version: String,
+    /// Free text; dreamrig writes [`WriteOptions::robot_type`](crate::WriteOptions::robot_type).
     #[serde(default)]
     pub robot_type: Option<String>,
+    /// Episodes in the dataset.
     pub total_episodes: u64,
+    /// Frames (rows) over all data files.
     pub total_frames: u64,
+    /// Distinct task strings (rows of `meta/tasks.parquet`).
     #[serde(default)]
     pub total_tasks: u64,
+    /// Files per chunk folder (1000 when `info.json` omits it).
     #[serde(default = "default_chunks_size")]
     pub chunks_size: u64,
+    /// Size at which data files roll over, in MB (100 when omitted).
     #[serde(default = "default_data_size")]
     pub data_files_size_in_mb: u64,
+    /// Size at which video files roll over, in MB (200 when omitted; dreamrig writes no videos).
     #[serde(default = "default_video_size")]
     pub video_files_size_in_mb: u64,
+    /// Frames per second: `timestamp` = `frame_index` / `fps` (s).
     pub fps: u32,
+    /// Split name → episode range `start:end`, end exclusive; dreamrig writes `train: 0:<total_episodes>`.
     #[serde(default)]
     pub splits: BTreeMap<String, String>,
+    /// Template of data file paths (`DATA_PATH` when omitted).
     #[serde(default = "default_data_path")]
     pub data_path: String,
+    /// Template of video file paths; `None` for a dataset without videos.
     #[serde(default)]
     pub video_path: Option<String>,
     /// Feature order is kept as written (serde_json's map keeps insertion order when the
@@ -68,6 +87,7 @@ mod ordered_features {
     use serde::ser::SerializeMap;
     use serde::{Deserializer, Serializer};
 
+    /// Writes the features as a JSON map, in order.
     pub fn serialize<S: Serializer>(features: &[(String, FeatureInfo)], s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(features.len()))?;
         for (k, v) in features {
@@ -76,6 +96,7 @@ mod ordered_features {
         map.end()
     }
 
+    /// Reads a JSON map of features in the order of the text.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, FeatureInfo)>, D::Error> {
         struct Ordered;
         impl<'de> Visitor<'de> for Ordered {
@@ -96,6 +117,7 @@ mod ordered_features {
 }
 
 impl DatasetInfo {
+    /// The feature called `name`, if the dataset has one.
     pub fn feature(&self, name: &str) -> Option<&FeatureInfo> {
         self.features.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
@@ -107,7 +129,9 @@ pub struct FrameLayout {
     /// Fields concatenated into `observation.state`, in order.
     pub state_fields: Vec<String>,
     /// Fields stored as features of their own (lidar ranges, depth images), flattened.
+    /// Each pair: (observation field name, feature key `observation.<field>`).
     pub array_fields: Vec<(String, String)>,
+    /// Every feature of `info.json`, in the order of the data files' columns.
     pub features: Vec<(String, FeatureInfo)>,
 }
 
@@ -159,6 +183,7 @@ pub fn data_file(chunk: u64, file: u64) -> String {
     format!("data/chunk-{chunk:03}/file-{file:03}.parquet")
 }
 
+/// The episode metadata file path of a chunk and file index (`meta/episodes/chunk-XXX/file-XXX.parquet`).
 pub fn episodes_file(chunk: u64, file: u64) -> String {
     format!("meta/episodes/chunk-{chunk:03}/file-{file:03}.parquet")
 }

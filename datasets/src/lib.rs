@@ -24,17 +24,24 @@ pub use writer::{write_dataset, EpisodeBuffer, WriteOptions};
 
 use std::path::PathBuf;
 
+/// Errors of reading, writing and validating datasets; each names the file or folder concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
+    /// A file or folder cannot be read, written, renamed or listed.
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    /// A file is not what the LeRobot v3.0 layout says: invalid JSON or Parquet, a missing column, a
+    /// width that differs from `info.json`, another codebase version.
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
+    /// A LeRobot v1.x or v2.x dataset; the message says how to convert it to v3.0.
     #[error(
         "{path}: this is a LeRobot {version} dataset; dreamrig reads v3.0. Convert it with \
          `python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id=<id> --root={path} --push-to-hub=false` (lerobot ≥ 0.4)"
     )]
     OldVersion { path: PathBuf, version: String },
+    /// The dataset does not fit what was asked: another scenario's features, state or fps, a folder
+    /// that already holds something, an episode without a seed, a control rate that is not whole hertz.
     #[error("{0}")]
     Mismatch(String),
 }

@@ -8,8 +8,12 @@ use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A LeRobot v3.0 dataset opened for reading: its `info.json`, tasks and data file list. Frames are
+/// read on demand ([`LeRobotDataset::episodes`]).
 pub struct LeRobotDataset {
+    /// The dataset folder (holding `meta/` and `data/`).
     pub root: PathBuf,
+    /// `meta/info.json`, features in the file's order.
     pub info: DatasetInfo,
     /// Task strings by task index.
     pub tasks: Vec<String>,
@@ -20,8 +24,11 @@ pub struct LeRobotDataset {
 /// Frames of one episode: for each requested feature, its width and the values, frame-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpisodeFrames {
+    /// The episode's `episode_index`.
     pub episode_index: i64,
+    /// Number of frames.
     pub frames: usize,
+    /// Feature name → (width = values per frame, `frames × width` values, frame-major).
     pub features: BTreeMap<String, (usize, Vec<f32>)>,
 }
 
@@ -36,17 +43,24 @@ impl EpisodeFrames {
 /// What dreamrig records about an episode besides its frames.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpisodeMetadata {
+    /// The episode's `episode_index`.
     pub episode_index: i64,
+    /// The seed the episode's world and policy were reset with (`dreamrig/seed`).
     pub seed: u64,
+    /// The name of the policy that acted (`dreamrig/policy`).
     pub policy: String,
+    /// Whether the episode reached the task's success (`dreamrig/success`).
     pub success: bool,
 }
 
 /// `length` consecutive frames of one episode (never crossing into the next).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
+    /// The episode the window lies in.
     pub episode_index: i64,
+    /// Index of its first frame within the episode.
     pub start: usize,
+    /// Number of frames.
     pub length: usize,
 }
 
@@ -62,6 +76,10 @@ pub(crate) fn int_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<
 }
 
 impl LeRobotDataset {
+    /// Opens the dataset at `root`: reads `meta/info.json` and `meta/tasks.parquet` (if present) and
+    /// lists `data/*/*.parquet`. Errors: [`DatasetError::Io`] when `meta/info.json` or `data/` cannot be
+    /// read; [`DatasetError::OldVersion`] for v1.x/v2.x; [`DatasetError::Format`] for invalid JSON,
+    /// another codebase version, fps 0, or an unreadable tasks file.
     pub fn open(root: &Path) -> Result<Self, DatasetError> {
         let info_path = root.join("meta/info.json");
         let text = std::fs::read_to_string(&info_path)
@@ -116,6 +134,9 @@ impl LeRobotDataset {
     }
 
     /// Reads the given features of every episode, in episode order.
+    /// An episode's rows must be contiguous in the data files. Errors: [`DatasetError::Format`] for a
+    /// feature not in `info.json`, a missing column, or a column whose width differs from the feature's
+    /// shape; [`DatasetError::Io`] for an unreadable file.
     pub fn episodes(&self, features: &[&str]) -> Result<Vec<EpisodeFrames>, DatasetError> {
         for f in features {
             if self.info.feature(f).is_none() {
@@ -162,6 +183,8 @@ impl LeRobotDataset {
 
     /// dreamrig's metadata of every episode (seed, policy, success), in episode order. Needs
     /// a dataset written by dreamrig (the `dreamrig/…` episode columns).
+    /// Errors: [`DatasetError::Io`] when `meta/episodes` cannot be listed, [`DatasetError::Format`] when
+    /// a file is unreadable or lacks one of those columns.
     pub fn episode_metadata(&self) -> Result<Vec<EpisodeMetadata>, DatasetError> {
         let dir = self.root.join("meta/episodes");
         let mut files = Vec::new();
@@ -183,6 +206,7 @@ impl LeRobotDataset {
     }
 
     /// Every run of `length` consecutive frames inside one episode.
+    /// Episodes shorter than `length` give none; windows come in episode order, then by start.
     pub fn windows(episodes: &[EpisodeFrames], length: usize) -> Vec<Window> {
         episodes
             .iter()

@@ -3,17 +3,29 @@
 
 use serde::{Deserialize, Serialize};
 
+/// One feature's entry in `meta/stats.json`: every vector has one value per element of the feature
+/// (length = its width), except `count`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureStats {
+    /// Smallest value over all frames (0 when there are none).
     pub min: Vec<f64>,
+    /// Largest value over all frames (0 when there are none).
     pub max: Vec<f64>,
+    /// Mean over all frames.
     pub mean: Vec<f64>,
+    /// Population standard deviation (ddof = 0, as numpy's `std`).
     pub std: Vec<f64>,
+    /// Number of frames, as a one-element list (LeRobot's shape `(1,)`).
     pub count: Vec<u64>,
+    /// 1% quantile, linear interpolation (numpy's default); 0 when there are no frames.
     pub q01: Vec<f64>,
+    /// 10% quantile.
     pub q10: Vec<f64>,
+    /// Median.
     pub q50: Vec<f64>,
+    /// 90% quantile.
     pub q90: Vec<f64>,
+    /// 99% quantile.
     pub q99: Vec<f64>,
 }
 
@@ -26,6 +38,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Statistics of `rows` (frames × width), element by element.
+/// Every row must hold at least `width` values (it panics otherwise).
 pub fn feature_stats(rows: &[&[f64]], width: usize) -> FeatureStats {
     let n = rows.len();
     let mut stats = FeatureStats {

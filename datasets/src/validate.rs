@@ -9,6 +9,12 @@ use polars::prelude::*;
 const DEFAULT_FEATURES: [&str; 5] = ["timestamp", "frame_index", "episode_index", "index", "task_index"];
 
 /// Every problem found; an empty list means the dataset is valid.
+/// Checks the default features, contiguous `index`, `timestamp` = `frame_index` / fps (±1e-4 s),
+/// episodes numbered 0, 1, … with frames from 0, the totals of `info.json`, the episode metadata of
+/// `meta/episodes/chunk-000/file-000.parquet`, and min/max/mean/std of `meta/stats.json` (relative
+/// tolerance 1e-6). Errors, rather than problems: the dataset cannot be opened, a data file is
+/// unreadable or lacks `index`, `frame_index`, `episode_index` or `timestamp`, or the episode
+/// metadata file is unreadable or lacks `length`, `dataset_from_index` or `dataset_to_index`.
 pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
     let dataset = LeRobotDataset::open(root)?;
     let info = &dataset.info;

@@ -16,22 +16,34 @@ use std::path::{Path, PathBuf};
 /// the action, and the reward and done flag that followed it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpisodeBuffer {
+    /// The LeRobot task string (see [`crate::task_of`]).
     pub task: String,
+    /// The seed the episode was reset with; stored as `dreamrig/seed` (int64).
     pub seed: u64,
+    /// The acting policy's name (`dreamrig/policy`).
     pub policy: String,
+    /// Whether the episode reached the task's success; set when it ends.
     pub success: bool,
     /// The episode's randomized parameters (masses, friction, gains, latency, goal, …).
     pub parameters: serde_json::Value,
+    /// Number of frames recorded.
     pub frames: usize,
+    /// `observation.state`: the layout's `state_fields` concatenated, frames × width, frame-major.
     pub state: Vec<f32>,
+    /// One vector per entry of `FrameLayout::array_fields`, frames × that feature's width.
     pub arrays: Vec<Vec<f32>>,
+    /// `observation.environment_state`: the world's full state (`WorldState::values`), frames × state width.
     pub environment_state: Vec<f32>,
+    /// `action`: frames × action width.
     pub action: Vec<f32>,
+    /// `next.reward`: the reward that followed each frame's action.
     pub reward: Vec<f32>,
+    /// `next.done`: the episode terminated or was truncated after this frame's action.
     pub done: Vec<bool>,
 }
 
 impl EpisodeBuffer {
+    /// An empty buffer for one episode laid out as `layout`, not yet successful.
     pub fn new(layout: &FrameLayout, task: &str, seed: u64, policy: &str, parameters: serde_json::Value) -> Self {
         Self {
             task: task.into(),
@@ -50,6 +62,7 @@ impl EpisodeBuffer {
     }
 
     /// Records one frame.
+    /// A field missing from `observation` adds no values; [`write_dataset`] then fails with a width error.
     pub fn push(&mut self, layout: &FrameLayout, observation: &Observation, state: &WorldState, action: &[f64], reward: f64, done: bool) {
         for name in &layout.state_fields {
             self.state.extend_from_slice(observation.get(name).unwrap_or(&[]));
@@ -65,13 +78,17 @@ impl EpisodeBuffer {
     }
 }
 
+/// How [`write_dataset`] writes.
 #[derive(Debug, Clone)]
 pub struct WriteOptions {
+    /// `robot_type` of a new dataset's `info.json` (ignored when appending).
     pub robot_type: String,
+    /// Frames per second; when appending, it must equal the dataset's.
     pub fps: u32,
     /// Add to an existing dataset instead of refusing to touch it.
     pub append: bool,
     /// Data files roll over when they would exceed this size.
+    /// Estimated before compression (4 bytes per feature value plus 64 per frame), so files come out smaller.
     pub data_file_size_mb: u64,
 }
 
@@ -313,6 +330,10 @@ pub(crate) fn column_values(column: &Column, path: &Path) -> Result<Vec<f64>, Da
 /// Writes `episodes` as a new dataset at `root`, or appends them to the one there. Everything
 /// is written into a staging folder beside `root`, which then replaces it: an interrupted
 /// write leaves `root` as it was (or absent).
+/// Returns the written `info.json`. Errors: [`DatasetError::Mismatch`] when `root` holds a dataset and
+/// `options.append` is off, when the episodes' features or fps differ from the dataset's, or when
+/// `root` exists but is not a dataset; [`DatasetError::Format`] or [`DatasetError::Io`] when a file
+/// cannot be read or written (also for a buffer whose widths do not fit `layout`).
 pub fn write_dataset(
     root: &Path,
     layout: &FrameLayout,

@@ -23,6 +23,7 @@ pub struct ZeroPolicy {
 }
 
 impl ZeroPolicy {
+    /// One zero per action value of `action`, each clamped between the bounds `low` and `high`.
     pub fn new(action: &ActionSpec) -> Self {
         Self { action: action.low.iter().zip(&action.high).map(|(lo, hi)| 0.0f64.clamp(*lo, *hi)).collect() }
     }
@@ -54,6 +55,9 @@ pub struct RandomPolicy {
 /// RNG stream of policy randomness: never the streams the world uses for the same seed.
 pub const POLICY_STREAM: u64 = 7;
 
+/// The RNG a policy draws from in the episode reset with `seed`: ChaCha8 seeded with
+/// `seed ^ salt · 0x9E3779B97F4A7C15` (2⁶⁴/φ), on stream [`POLICY_STREAM`]. `salt` keeps users of one
+/// seed apart (0: random policy, 1: action noise, 2: observation noise).
 pub fn policy_rng(seed: u64, salt: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ salt.wrapping_mul(0x9E3779B97F4A7C15));
     rng.set_stream(POLICY_STREAM);
@@ -61,6 +65,8 @@ pub fn policy_rng(seed: u64, salt: u64) -> ChaCha8Rng {
 }
 
 impl RandomPolicy {
+    /// One uniform draw between `low` and `high` of `action` per value; the bounds must be finite.
+    /// Seeded by `reset` (seed 0 before the first reset).
     pub fn new(action: &ActionSpec) -> Self {
         Self { low: action.low.clone(), high: action.high.clone(), rng: policy_rng(0, 0) }
     }

@@ -1,4 +1,6 @@
 //! Forward kinematics of URDF chains, for controllers that plan in Cartesian space.
+//! Also position Jacobians, damped least-squares inverse kinematics and the joint-space inertia
+//! diagonal. Lengths in m, angles in rad; joint vectors are indexed like the model's joints.
 
 use crate::PolicyError;
 use dreamrig_sim::robot::{JointKind, RobotModel};
@@ -36,11 +38,16 @@ fn isometry(xyz: [f64; 3], rpy: [f64; 3]) -> Isometry3<f64> {
 }
 
 /// The pose of a base given as position and roll-pitch-yaw.
+/// Position in m, angles in rad, URDF convention (fixed-axis roll, then pitch, then yaw).
 pub fn base_pose(position: [f64; 3], rpy: [f64; 3]) -> Isometry3<f64> {
     isometry(position, rpy)
 }
 
 impl KinematicChain {
+    /// The chain from `model.root_link` to the link `tip`, with the root placed at `base`. URDF joints
+    /// that are not movable in the model are fixed transforms; prismatic joints translate, all other
+    /// movable joints rotate about their axis. Errors: [`PolicyError::Failed`] when `tip` is not
+    /// connected to the root.
     pub fn new(model: &RobotModel, base: Isometry3<f64>, tip: &str) -> Result<Self, PolicyError> {
         let mut joints = Vec::new();
         let mut link = tip.to_string();
@@ -97,6 +104,8 @@ impl KinematicChain {
     }
 
     /// The 3 × n position Jacobian of the tip, columns in the order of `self.movable`.
+    /// Returns the tip position (m, frame of `base`) with it. Revolute columns are axis × (tip − joint
+    /// origin) (m/rad), prismatic columns the axis (m/m).
     pub fn position_jacobian(&self, q: &[f64]) -> (Vector3<f64>, DMatrix<f64>) {
         let (tip, axes) = self.frames(q);
         let p = tip.translation.vector;
@@ -110,6 +119,9 @@ impl KinematicChain {
 
     /// Damped least-squares inverse kinematics for the tip position, starting from `q` and
     /// pulled towards `rest` in the null space. Returns joint positions (model order).
+    /// `q`, `rest` and `limits` are indexed like the model's joints. Each iteration moves a joint by at
+    /// most 0.3 (rad or m) and clamps it to its limits; it stops after `iterations`, when the error is
+    /// below 1 µm, or when JJᵀ + λ²I cannot be inverted. Null-space pull only for chains of > 3 joints.
     pub fn solve_position(
         &self,
         target: &Vector3<f64>,
@@ -152,6 +164,8 @@ impl KinematicChain {
 /// Diagonal of the joint-space inertia matrix at `q` (model joint order): the inertia each
 /// joint moves when the others are held still. Controllers use it to pick gains that suit the
 /// control period.
+/// Length = `model.joints.len()`; kg·m² for angular joints, kg for prismatic ones. Link inertia
+/// tensors are taken in the link frame (the inertial origin's rotation is ignored).
 pub fn joint_inertia_diagonal(model: &RobotModel, q: &[f64]) -> Vec<f64> {
     // World (root-frame) pose of every link, parents first.
     let mut poses: std::collections::HashMap<&str, Isometry3<f64>> = std::collections::HashMap::new();

@@ -14,18 +14,27 @@ use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
 pub use baselines::{RandomPolicy, ZeroPolicy};
 pub use zoo::{PolicyKind, PolicySpec, WrapperSpec};
 
+/// Why a policy cannot be built, checked against a scenario, or act. Each variant names the policy
+/// (or the model file) for the message.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PolicyError {
+    /// The scenario lacks what the policy needs: an observation field, a field length, the action
+    /// names or width (from [`Policy::check`], [`require_field`], [`require_actions`]).
     #[error("policy {policy} needs {needed}, but the scenario provides {provided}")]
     SpecMismatch { policy: String, needed: String, provided: String },
+    /// The policy cannot be built for this scenario (a missing actuator, sensor or joint; a bad spec),
+    /// or failed while acting (a missing field, a remote server's error, a tensor error).
     #[error("policy {policy}: {reason}")]
     Failed { policy: String, reason: String },
+    /// A model file (JSON config or safetensors weights) cannot be read or does not fit; `file` is its path.
     #[error("{file}: {reason}")]
     Model { file: String, reason: String },
 }
 
 /// Maps observations to actions, one episode at a time.
 pub trait Policy: Send {
+    /// The name shown in errors and logs: a controller's name, a neural model's file stem, the spec
+    /// name of a remote policy.
     fn name(&self) -> &str;
 
     /// Checks, before any episode runs, that the scenario provides what the policy needs.
@@ -34,6 +43,8 @@ pub trait Policy: Send {
     /// Starts an episode; a stochastic policy derives all its randomness from `seed`.
     fn reset(&mut self, seed: u64);
 
+    /// The action for `observation`: length = `action.len()` of the spec it was checked against, in
+    /// that spec's order and units. An error ends the episode as a fault in the rollout engine.
     fn act(&mut self, observation: &Observation) -> Result<Vec<f64>, PolicyError>;
 }
 
@@ -56,6 +67,8 @@ pub struct PerEnvironment {
 }
 
 impl PerEnvironment {
+    /// `policies[i]` serves environment `i`; the batch size is `policies.len()` (observations beyond
+    /// it get no action).
     pub fn new(policies: Vec<Box<dyn Policy>>) -> Self {
         Self { policies }
     }
@@ -74,6 +87,7 @@ impl BatchPolicy for PerEnvironment {
 }
 
 /// Checks that an observation spec has a field of the given length (any length if `None`).
+/// Errors: [`PolicyError::SpecMismatch`] when the field is missing (listing the spec's fields) or has another length.
 pub fn require_field(policy: &str, spec: &ObservationSpec, name: &str, len: Option<usize>) -> Result<(), PolicyError> {
     let available = || spec.fields.iter().map(|f| format!("{} {:?}", f.name, f.shape)).collect::<Vec<_>>().join(", ");
     match spec.field(name) {
@@ -104,6 +118,7 @@ pub fn require_actions(policy: &str, spec: &ActionSpec, names: &[String]) -> Res
 }
 
 /// The values of an observation field, as f64.
+/// Errors: [`PolicyError::Failed`] when the observation has no field `name`.
 pub fn field(policy: &str, observation: &Observation, name: &str) -> Result<Vec<f64>, PolicyError> {
     observation
         .get(name)

@@ -10,24 +10,32 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// `format` of an MLP policy's JSON config; [`MlpPolicy::load`] refuses any other.
 pub const FORMAT: &str = "dreamrig-mlp-policy/1";
 
 /// Everything about an MLP policy except its weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MlpPolicyConfig {
+    /// Always [`FORMAT`].
     pub format: String,
     /// Observation fields concatenated, in this order, to make the network input.
     pub observation_fields: Vec<String>,
+    /// Network input width: the total length of `observation_fields` (checked against the scenario).
     pub observation_size: usize,
     /// The action vector the network produces.
     pub action_names: Vec<String>,
+    /// Widths of the hidden layers, input side first.
     pub hidden: Vec<usize>,
     /// `tanh` or `relu`.
     pub activation: String,
+    /// Input normalization, length = `observation_size`: the network sees (x − mean) / std.
     pub observation_mean: Vec<f32>,
+    /// See `observation_mean`; length = `observation_size`.
     pub observation_std: Vec<f32>,
+    /// Output scaling, length = `action_names.len()`: actions are y · std + mean.
     pub action_mean: Vec<f32>,
+    /// See `action_mean`; length = `action_names.len()`.
     pub action_std: Vec<f32>,
     /// How the weights were made (free-form).
     #[serde(default)]
@@ -41,6 +49,9 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// Layers `layers.{i}.weight` (out × in) and `layers.{i}.bias` from `vb`, sized `observation_size`
+    /// → `hidden`… → `action_names.len()`. Any activation but `relu` means tanh. Errors when `vb` lacks
+    /// a tensor or a tensor's shape differs.
     pub fn new(config: &MlpPolicyConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let mut sizes = vec![config.observation_size];
         sizes.extend(&config.hidden);
@@ -72,6 +83,8 @@ pub fn weights_path(config_path: &Path) -> PathBuf {
     config_path.with_extension("safetensors")
 }
 
+/// An [`Mlp`] and its config, run on the CPU in f32: a deterministic [`Policy`] and a [`BatchPolicy`]
+/// (one forward pass per batch). Inputs are the config's `observation_fields` concatenated.
 pub struct MlpPolicy {
     name: String,
     config: MlpPolicyConfig,
@@ -85,6 +98,9 @@ fn model_error(file: &Path, reason: impl std::fmt::Display) -> PolicyError {
 
 impl MlpPolicy {
     /// Loads `path` (the JSON config) and the safetensors weights beside it.
+    /// The policy's name is the file stem. Errors: [`PolicyError::Model`] when the config cannot be
+    /// read or parsed, its `format`, statistics lengths or `activation` are wrong, or the weights cannot
+    /// be loaded or do not fit the config.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|e| model_error(path, format!("cannot read: {e}")))?;
         let config: MlpPolicyConfig = serde_json::from_str(&text).map_err(|e| model_error(path, format!("not a policy config: {e}")))?;
@@ -113,6 +129,7 @@ impl MlpPolicy {
         Ok(Self { name, config, mlp, device })
     }
 
+    /// The config the policy was loaded from.
     pub fn config(&self) -> &MlpPolicyConfig {
         &self.config
     }
@@ -189,7 +206,10 @@ impl BatchPolicy for MlpPolicy {
 /// Regression data for behaviour cloning: observation rows and the teacher's actions.
 #[derive(Debug, Clone, Default)]
 pub struct Demonstrations {
+    /// Network inputs, one row per labelled step: `observation_fields` concatenated, unnormalized
+    /// (length = `observation_size`).
     pub observations: Vec<Vec<f32>>,
+    /// The teacher's action for each row (length = `action_names.len()`).
     pub actions: Vec<Vec<f32>>,
 }
 
@@ -214,6 +234,10 @@ fn mean_std(rows: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
 /// Fits an MLP to demonstrations by minibatch AdamW on the mean squared error. Weights are
 /// initialized from `seed` (Xavier uniform) and batches drawn from it, so training is
 /// reproducible.
+/// Xavier: U(±√(6 / (fan_in + fan_out))), zero biases (Glorot & Bengio 2010); AdamW, weight decay
+/// 1e-5. Returns the config with the data's normalization statistics (mean, population std floored
+/// at 1e-6), the weights, and the last epoch's mean minibatch MSE in normalized units (NaN when
+/// `epochs` is 0). Panics when `batch_size` is 0 or a row's width differs from the config's.
 pub fn train_behavior_cloning(
     data: &Demonstrations,
     mut config: MlpPolicyConfig,

@@ -24,12 +24,16 @@ pub const FORMAT: &str = "dreamrig-remote-policy/1";
 /// rmw_zenoh's router endpoint, and where dreamrig serves one when none is running.
 pub const DEFAULT_ROUTER: &str = "tcp/127.0.0.1:7447";
 
+/// Why a Zenoh session could not be opened.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ZenohError {
+    /// The configuration file cannot be read, or the session it describes cannot be opened.
     #[error("zenoh config {file}: {reason}")]
     Config { file: PathBuf, reason: String },
+    /// The endpoint is not `tcp/HOST:PORT`, does not resolve, or can be neither served nor joined.
     #[error("zenoh endpoint {endpoint}: {reason}")]
     Endpoint { endpoint: String, reason: String },
+    /// Zenoh refused a configuration value (`key = value: reason`).
     #[error("zenoh: {0}")]
     Session(String),
 }
@@ -146,6 +150,7 @@ pub struct RemoteSpec {
     /// The router endpoint to join (or serve); default `tcp/127.0.0.1:7447`.
     pub router: Option<String>,
     /// A Zenoh configuration file to open the session from instead.
+    /// A relative path is resolved against the `base_dir` the policy is built with (an eval spec's folder).
     pub zenoh_config: Option<PathBuf>,
 }
 
@@ -154,6 +159,9 @@ fn default_timeout_ms() -> u64 {
 }
 
 impl RemoteSpec {
+    /// Checks the spec: a valid Zenoh key without wildcards (`*`, `$`), 1 ≤ `timeout_ms` ≤ 600000, at
+    /// most one of `router` and `zenoh_config`, and a `router` of the form `tcp/HOST:PORT` that resolves.
+    /// The error starts with the offending key (`zenoh:`, `timeout_ms:`, `router:`).
     pub fn check(&self) -> Result<(), String> {
         zenoh::key_expr::KeyExpr::try_from(self.zenoh.as_str())
             .map_err(|e| format!("zenoh: not a valid Zenoh key `{}`: {e}", self.zenoh))?;
@@ -186,25 +194,32 @@ impl RemoteSpec {
 pub struct EpisodeRequest {
     /// Stable within a run: the server keeps per-episode state under it.
     pub episode: String,
+    /// The seed the episode was reset with.
     pub seed: u64,
     /// Control steps since the episode's reset; 0 starts a new episode.
     pub step: u64,
+    /// Every observation field by name, values flattened (row-major for images and multi-channel lidars).
     pub observation: BTreeMap<String, Vec<f32>>,
 }
 
 /// What the runner sends.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Request {
+    /// Always [`FORMAT`].
     pub format: String,
+    /// The scenario's action names: each action in the reply has one value per name, in this order.
     pub action_names: Vec<String>,
+    /// The episodes being stepped; their actions come back in this order.
     pub episodes: Vec<EpisodeRequest>,
 }
 
 /// What the server replies: one action per requested episode, in order, or an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Reply {
+    /// One action per requested episode, in request order.
     #[serde(default)]
     pub actions: Vec<Vec<f64>>,
+    /// Set by the server to fail every episode of the query with this message.
     pub error: Option<String>,
 }
 
@@ -218,6 +233,10 @@ pub struct RemoteClient {
 }
 
 impl RemoteClient {
+    /// Checks `spec` and takes the process-wide session for its connection ([`shared_session`]);
+    /// `action` fixes the action names sent and the reply width expected, and a relative `zenoh_config`
+    /// is resolved against `base_dir`. Errors: [`PolicyError::Failed`] with `remote.<key>: …` for an
+    /// invalid spec, or `remote: …` when the session cannot be opened.
     pub fn connect(name: &str, spec: &RemoteSpec, action: &ActionSpec, base_dir: &std::path::Path) -> Result<Self, PolicyError> {
         spec.check().map_err(|reason| PolicyError::Failed { policy: name.into(), reason: format!("remote.{reason}") })?;
         let session = shared_session(&spec.connection(base_dir))
@@ -236,6 +255,9 @@ impl RemoteClient {
     }
 
     /// One query for all the episodes; one action per episode back, each checked.
+    /// Uses the first reply, waiting up to `timeout_ms`. Errors: [`PolicyError::Failed`] for no reply in
+    /// time, a failed query, a reply that is not this format's JSON, a server `error`, or the wrong
+    /// number or width of actions.
     pub fn query(&self, episodes: Vec<EpisodeRequest>) -> Result<Vec<Vec<f64>>, PolicyError> {
         let count = episodes.len();
         let request = Request { format: FORMAT.into(), action_names: self.action_names.clone(), episodes };
@@ -298,6 +320,8 @@ pub struct RemotePolicy {
 }
 
 impl RemotePolicy {
+    /// One episode at a time through `client`; `reset` sets the episode's seed and restarts its step
+    /// count.
     pub fn new(client: Arc<RemoteClient>) -> Self {
         Self { client, seed: 0, step: 0 }
     }
@@ -337,6 +361,7 @@ pub struct RemoteBatch {
 }
 
 impl RemoteBatch {
+    /// A batch through `client`; `reset` must be given the batch's seeds before the first `act`.
     pub fn new(client: Arc<RemoteClient>) -> Self {
         Self { client, seeds: Vec::new(), step: 0 }
     }

@@ -14,6 +14,7 @@ fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
 
 /// What a wrapper does to the observations going in and the actions coming out.
 pub trait Degradation: Send {
+    /// Starts an episode; any randomness derives from `seed` alone.
     fn reset(&mut self, seed: u64);
 
     /// A changed observation, or `None` to pass it through unchanged.
@@ -21,12 +22,15 @@ pub trait Degradation: Send {
         None
     }
 
+    /// The action sent to the world instead of the policy's `action` (same length).
     fn action(&mut self, action: Vec<f64>) -> Vec<f64>;
 }
 
 /// A policy seen through a [`Degradation`].
 pub struct Degraded<D: Degradation> {
+    /// The wrapped policy; its name and `check` are the wrapper's.
     pub inner: Box<dyn Policy>,
+    /// What is done to the policy's inputs and outputs.
     pub degradation: D,
 }
 
@@ -71,6 +75,8 @@ pub struct ActionNoise {
 }
 
 impl ActionNoise {
+    /// `inner` with N(0, (`std` · half-range)²) added to each action value (half-range 1 where a bound
+    /// of `action` is infinite), then clipped to the bounds.
     pub fn wrap(inner: Box<dyn Policy>, std: f64, action: &ActionSpec) -> Degraded<Self> {
         Degraded { inner, degradation: Self { std, low: action.low.clone(), high: action.high.clone(), rng: policy_rng(0, 1) } }
     }
@@ -98,6 +104,7 @@ pub struct ObservationNoise {
 }
 
 impl ObservationNoise {
+    /// `inner` seeing every observation value plus N(0, `std`²) noise.
     pub fn wrap(inner: Box<dyn Policy>, std: f64) -> Degraded<Self> {
         Degraded { inner, degradation: Self { std, rng: policy_rng(0, 2) } }
     }
@@ -128,6 +135,7 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// `inner` with its actions delayed by `steps` control steps (0: no delay).
     pub fn wrap(inner: Box<dyn Policy>, steps: usize) -> Degraded<Self> {
         Degraded { inner, degradation: Self { steps, queue: VecDeque::new() } }
     }
@@ -156,6 +164,8 @@ pub struct GainScale {
 }
 
 impl GainScale {
+    /// `inner` with each action a mapped to centre + `scale` · (a − centre), centre being the middle of
+    /// `action`'s bounds (0 where a bound is infinite), then clipped to the bounds.
     pub fn wrap(inner: Box<dyn Policy>, scale: f64, action: &ActionSpec) -> Degraded<Self> {
         Degraded { inner, degradation: Self { scale, low: action.low.clone(), high: action.high.clone() } }
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
+    /// The name in results and error messages (and in a remote policy's episode names).
     pub name: String,
     /// A shipped controller: `auto` (the one for the scenario's task), `lqr`, `reach`,
     /// `navigate`, `push`.
@@ -23,13 +24,17 @@ pub struct PolicySpec {
     pub neural: Option<NeuralSpec>,
     /// A policy served by another process over Zenoh.
     pub remote: Option<crate::remote::RemoteSpec>,
+    /// Degradations, applied in order: the first wraps the policy, each next one the previous wrapper.
     #[serde(default)]
     pub wrappers: Vec<WrapperSpec>,
 }
 
+/// `neural:` in a policy spec.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NeuralSpec {
+    /// Path of the MLP's JSON config (weights: the same path with `.safetensors`), relative to the
+    /// `base_dir` given to [`PolicySpec::build`].
     pub model: PathBuf,
 }
 
@@ -50,9 +55,13 @@ pub struct WrapperSpec {
 /// What a spec resolves to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyKind {
+    /// A shipped controller's name, one of [`crate::controllers::CONTROLLERS`].
     Controller(String),
+    /// `zero` or `random`.
     Baseline(String),
+    /// The MLP config's path as written in the spec (not yet resolved against a folder).
     Neural(PathBuf),
+    /// A remote policy's spec, checked with [`RemoteSpec::check`](crate::remote::RemoteSpec::check).
     Remote(crate::remote::RemoteSpec),
 }
 
@@ -115,6 +124,9 @@ impl PolicySpec {
     }
 
     /// Builds the policy for a scenario; relative model paths are resolved against `base_dir`.
+    /// Errors: [`PolicyError::Failed`] for an invalid kind or wrapper (`wrappers[i]: …`), the policy's
+    /// own construction error, or [`PolicyError::SpecMismatch`] when it does not fit `observation` and
+    /// `action`.
     pub fn build(
         &self,
         config: &ScenarioConfig,

@@ -39,7 +39,9 @@ pub use dreamrig_sim::observer;
 /// policy are reset with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Episode {
+    /// The episode's index in the caller's run, passed on to observers as `EpisodeInfo::episode`.
     pub episode: u32,
+    /// The seed both the world and the policy are reset with.
     pub seed: u64,
 }
 
@@ -277,6 +279,9 @@ pub fn roll_out(
             }
         }
     }
+    // The robot's links at the moment of each episode's current observation, when observers
+    // want them: read after the reset and after every step, once each.
+    let mut poses: Vec<Vec<LinkPose>> = vec![Vec::new(); b];
     for slot in 0..b {
         let Some(observation) = &observations[slot] else { continue };
         let start = caught(|| {
@@ -285,8 +290,9 @@ pub fn roll_out(
             (poses, parameters, dreamrig_sim::task::episode_goal(scenario, parameters))
         });
         match start {
-            Ok((poses, parameters, goal)) => {
-                let start = EpisodeStart { observation, parameters, goal, poses: &poses };
+            Ok((read, parameters, goal)) => {
+                poses[slot] = read;
+                let start = EpisodeStart { observation, parameters, goal, poses: &poses[slot] };
                 observers.each(|o| o.episode_started(&infos[slot], &start));
             }
             Err(detail) => {
@@ -307,25 +313,16 @@ pub fn roll_out(
                 break;
             }
         }
-        // What observers asked for, read before the step: the state and the link poses at the
-        // moment of the observation. A world that cannot give its state has failed.
-        let mut poses: Vec<Vec<LinkPose>> = vec![Vec::new(); b];
+        // The state, when observers asked for it, read before the step: the state at the moment
+        // of the observation. A world that cannot give its state has failed.
         let mut states: Vec<Option<WorldState>> = vec![None; b];
         for slot in 0..b {
-            if ended[slot].is_some() || !(wants_state || wants_poses) {
+            if ended[slot].is_some() || !wants_state {
                 continue;
             }
-            let read = caught(|| {
-                let pose = if wants_poses { worlds.link_poses(slot) } else { Vec::new() };
-                let state = if wants_state { worlds.state(slot).map(Some) } else { Ok(None) };
-                (pose, state)
-            });
-            match read {
-                Ok((pose, Ok(state))) => {
-                    poses[slot] = pose;
-                    states[slot] = state;
-                }
-                Ok((_, Err(e))) => end(
+            match caught(|| worlds.state(slot)) {
+                Ok(Ok(state)) => states[slot] = Some(state),
+                Ok(Err(e)) => end(
                     slot,
                     EpisodeEnd::Fault(format!("world error: cannot read the state: {e}")),
                     steps[slot],
@@ -355,6 +352,12 @@ pub fn roll_out(
                 None => None,
             });
         }
+        // A Ctrl-C that came while the policies were acting (a policy may wait on commands)
+        // stops the rollout before the world moves again.
+        if interrupted() {
+            end_all(EpisodeEnd::Interrupted, &steps, &mut observers, &mut ended);
+            break;
+        }
         let results = match caught(|| worlds.step(&actions)) {
             Ok(results) => results,
             Err(detail) => {
@@ -369,6 +372,14 @@ pub fn roll_out(
             let (Some(result), Some(action)) = (result, actions[slot].as_deref()) else { continue };
             match result {
                 Ok(result) => {
+                    let next_poses = match wants_poses.then(|| caught(|| worlds.link_poses(slot))).transpose() {
+                        Ok(next) => next.unwrap_or_default(),
+                        Err(detail) => {
+                            panicked = true;
+                            end(slot, EpisodeEnd::Fault(detail), steps[slot], &mut observers, &mut ended);
+                            continue;
+                        }
+                    };
                     let observation = observations[slot].as_ref().expect("a stepped episode has an observation");
                     let view = StepView {
                         step: steps[slot],
@@ -376,10 +387,12 @@ pub fn roll_out(
                         observation,
                         state: states[slot].as_ref(),
                         poses: &poses[slot],
+                        next_poses: &next_poses,
                         action,
                         result: &result,
                     };
                     observers.each(|o| o.step(&infos[slot], &view));
+                    poses[slot] = next_poses;
                     steps[slot] += 1;
                     let done = result.terminated || result.truncated;
                     let (success, reason) = (result.info.success, result.info.end_reason.clone());
@@ -394,6 +407,44 @@ pub fn roll_out(
         }
     }
     report(ended, observers.errors, panicked)
+}
+
+/// What [`roll_out_continuously`] came to.
+#[derive(Debug)]
+pub struct ContinuousReport {
+    /// Episodes that ended (finished by the world, then reset with the next seed).
+    pub finished: u64,
+    /// How the last episode ended: [`EpisodeEnd::Interrupted`] when `control` stopped the
+    /// session, a fault otherwise.
+    pub last: EpisodeOutcome,
+    /// Observers that failed; the first failure stops the session.
+    pub observer_errors: Vec<ObserverError>,
+}
+
+/// Rolls out one episode after another in one world — seeds `first_seed`, `first_seed + 1`, …,
+/// episode indices from 0 — until `control.interrupt` is set, an episode ends in a fault or an
+/// observer fails. It is how a live session (`dreamrig serve`) runs: the same engine, steps and
+/// observers as every other rollout, with no end of its own. `worlds` and `policies` hold one
+/// episode's world and policy.
+pub fn roll_out_continuously(
+    scenario: &ScenarioConfig,
+    policy_name: &str,
+    worlds: &mut WorldBatch,
+    policies: &mut PolicyBatch,
+    first_seed: u64,
+    observers: &mut [&mut dyn StepObserver],
+    control: &Control,
+) -> ContinuousReport {
+    let mut finished = 0u64;
+    loop {
+        let episode = Episode { episode: u32::try_from(finished).unwrap_or(u32::MAX), seed: first_seed.wrapping_add(finished) };
+        let mut report = roll_out(scenario, policy_name, worlds, policies, &[episode], observers, control);
+        let last = report.outcomes.pop().expect("one outcome per episode");
+        if !matches!(last.end, EpisodeEnd::Finished { .. }) || !report.observer_errors.is_empty() {
+            return ContinuousReport { finished, last, observer_errors: report.observer_errors };
+        }
+        finished += 1;
+    }
 }
 
 fn report(ended: Vec<Option<EpisodeOutcome>>, observer_errors: Vec<ObserverError>, panicked: bool) -> RolloutReport {
@@ -531,6 +582,107 @@ mod tests {
         let control = Control { interrupt: None, timeout_s: Some(-1.0) };
         let report = roll_out(&config, "zero", &mut worlds, &mut policies, &episodes(1), &mut [], &control);
         assert_eq!(report.outcomes[0].end, EpisodeEnd::Fault("over the wall-clock budget of -1 s".into()));
+    }
+
+    /// A policy that sets the stop flag while it acts at step `at` (as a Ctrl-C during a
+    /// lock-step wait for a command does).
+    struct StopsWhileActing<'a> {
+        at: u64,
+        calls: u64,
+        stop: &'a AtomicBool,
+    }
+
+    impl Policy for StopsWhileActing<'static> {
+        fn name(&self) -> &str {
+            "stops"
+        }
+        fn check(&self, _: &ObservationSpec, _: &ActionSpec) -> Result<(), PolicyError> {
+            Ok(())
+        }
+        fn reset(&mut self, _: u64) {}
+        fn act(&mut self, _: &Observation) -> Result<Vec<f64>, PolicyError> {
+            if self.calls == self.at {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            self.calls += 1;
+            Ok(vec![0.0])
+        }
+    }
+
+    #[test]
+    fn an_interrupt_while_the_policy_acts_stops_before_the_world_steps() {
+        let config = cartpole();
+        let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let mut worlds = WorldBatch::for_scenario(&config, 1).unwrap();
+        let mut policies = PolicyBatch::Each(vec![Box::new(StopsWhileActing { at: 3, calls: 0, stop })]);
+        let mut log = Log::default();
+        let control = Control { interrupt: Some(stop), timeout_s: None };
+        let report = roll_out(&config, "stops", &mut worlds, &mut policies, &episodes(1), &mut [&mut log], &control);
+        assert_eq!(report.outcomes[0].end, EpisodeEnd::Interrupted);
+        assert_eq!(report.outcomes[0].steps, 3, "the fourth action was never applied");
+        assert_eq!(log.steps.len(), 3);
+    }
+
+    /// Checks that each step's poses are the previous step's next poses.
+    #[derive(Default)]
+    struct PoseChain {
+        last: Vec<LinkPose>,
+        steps: u64,
+    }
+
+    impl StepObserver for PoseChain {
+        fn wants_poses(&self) -> bool {
+            true
+        }
+        fn episode_started(&mut self, _: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
+            self.last = start.poses.to_vec();
+            Ok(())
+        }
+        fn step(&mut self, _: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
+            assert_eq!(step.poses, self.last.as_slice(), "step {}", step.step);
+            assert!(!step.next_poses.is_empty());
+            self.last = step.next_poses.to_vec();
+            self.steps += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn next_poses_are_the_poses_the_next_step_starts_from() {
+        let config = cartpole();
+        let mut chain = PoseChain::default();
+        let mut worlds = WorldBatch::for_scenario(&config, 1).unwrap();
+        let mut policies = policies(&config, &worlds, "random");
+        roll_out(&config, "random", &mut worlds, &mut policies, &episodes(1), &mut [&mut chain], &Control::default());
+        assert!(chain.steps > 10);
+    }
+
+    #[test]
+    fn a_continuous_rollout_resets_with_the_next_seed_until_stopped() {
+        let config = cartpole();
+        let mut worlds = WorldBatch::for_scenario(&config, 1).unwrap();
+        let mut policies = policies(&config, &worlds, "random");
+        /// Stops the session when the third episode starts.
+        struct Seeds<'a>(Vec<(u32, u64)>, &'a AtomicBool);
+        impl StepObserver for Seeds<'_> {
+            fn episode_started(&mut self, episode: &EpisodeInfo<'_>, _: &EpisodeStart<'_>) -> Result<(), ObserverError> {
+                self.0.push((episode.episode, episode.seed));
+                if self.0.len() == 3 {
+                    self.1.store(true, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            fn step(&mut self, _: &EpisodeInfo<'_>, _: &StepView<'_>) -> Result<(), ObserverError> {
+                Ok(())
+            }
+        }
+        let stop = AtomicBool::new(false);
+        let mut seeds = Seeds(Vec::new(), &stop);
+        let control = Control { interrupt: Some(&stop), timeout_s: None };
+        let report = roll_out_continuously(&config, "random", &mut worlds, &mut policies, 40, &mut [&mut seeds], &control);
+        assert_eq!(seeds.0, vec![(0, 40), (1, 41), (2, 42)]);
+        assert_eq!(report.finished, 2);
+        assert_eq!(report.last.end, EpisodeEnd::Interrupted);
     }
 
     struct PanicsAtStep(u64, u64);

@@ -57,6 +57,9 @@ pub struct StepView<'a> {
     pub state: Option<&'a WorldState>,
     /// The robot's links when `observation` was taken; empty unless an observer asked for them.
     pub poses: &'a [LinkPose],
+    /// The robot's links after the step, when `result.observation` was taken; empty unless an
+    /// observer asked for poses. (What a live publisher sends as the world's new state.)
+    pub next_poses: &'a [LinkPose],
     /// The action the policy returned (before the world clamps it to its bounds).
     pub action: &'a [f64],
     /// The step's result (next observation, reward, Gymnasium's terminated/truncated, info).

@@ -117,7 +117,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     // A panicking policy fails its episode (the runner catches it); report it through the log
     // rather than as a raw panic message in the middle of the progress bar.
     std::panic::set_hook(Box::new(|info| tracing::warn!("episode panicked: {info}")));
-    let interrupt = super::interrupt_on_ctrl_c();
+    let interrupt = super::interrupt_on_ctrl_c(super::ABANDON_EPISODES);
     if let Some(dir) = &args.record_dataset {
         for scenario in &spec.scenarios {
             dreamrig_datasets::fps_of(scenario).map_err(|e| super::UsageError(e.to_string()))?;

@@ -102,9 +102,13 @@ pub fn load_scenario(name_or_path: &str) -> anyhow::Result<dreamrig_sim::Scenari
     Ok(dreamrig_sim::Scenario::load(&path)?)
 }
 
-/// A flag set by Ctrl-C: the rollout engine stops at the next step and keeps what finished. A
-/// second Ctrl-C exits at once (code 130).
-pub fn interrupt_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+/// What `run` and `eval` say on Ctrl-C.
+pub const ABANDON_EPISODES: &str =
+    "interrupted: the episodes in hand are abandoned; completed episodes are kept (an eval resumes with --resume)";
+
+/// A flag set by Ctrl-C, which then prints `message`: the rollout engine stops at the next step
+/// and keeps what finished. A second Ctrl-C exits at once (code 130).
+pub fn interrupt_on_ctrl_c(message: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     use std::sync::atomic::Ordering;
     let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = interrupt.clone();
@@ -112,7 +116,7 @@ pub fn interrupt_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: the episodes in hand are abandoned; completed episodes are kept (an eval resumes with --resume)");
+        eprintln!("\n{message}");
     });
     interrupt
 }

@@ -54,7 +54,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.episodes < 2 {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let interrupt = super::interrupt_on_ctrl_c();
+    let interrupt = super::interrupt_on_ctrl_c(super::ABANDON_EPISODES);
     let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
     let started = Instant::now();
     let run = match recorder.as_mut() {

@@ -1,14 +1,17 @@
 use anyhow::Context;
+use dreamrig_bridges::mcap::StepRecorder;
 use dreamrig_bridges::rerun::{RerunLogger, RerunRecording, RerunSink};
-use dreamrig_bridges::serve::{serve, Pacing, ServeOptions};
+use dreamrig_bridges::serve::{Pacing, RosCommands, ServeOptions};
 use dreamrig_bridges::zenoh::{KeyMapping, NodeOptions};
 use dreamrig_policies::remote::{shared_session, ZenohConnection, DEFAULT_ROUTER};
+use dreamrig_policies::{Policy, PolicyError};
+use dreamrig_rollout::{roll_out_continuously, Control, PolicyBatch};
 use dreamrig_sim::scenario::config::ScenarioConfig;
-use dreamrig_sim::ActionSpec;
+use dreamrig_sim::{ActionSpec, EpisodeEnd, Observation, ObservationSpec, StepObserver, WorldBatch};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Where Rerun logs go (at most one).
@@ -111,7 +114,7 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let scenario = super::load_scenario(&args.scenario)?;
     let config = scenario.config.clone();
-    let mut world = dreamrig_sim::make_world(&config).map_err(|e| super::UsageError(e.to_string()))?;
+    let mut worlds = WorldBatch::for_scenario(&config, 1).map_err(|e| super::UsageError(e.to_string()))?;
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(super::UsageError(format!("--rate: expected a positive number, got {}", args.rate)).into());
     }
@@ -146,13 +149,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         record_mcap: args.record_mcap.clone(),
     };
     let recording = args.rerun.recording(&config.name)?;
-    let mut logger = RerunArgs::logger(recording.as_ref(), &config, world.action_spec())?;
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    let action_spec = worlds.action_spec().cloned().unwrap_or_default();
+    let logger = RerunArgs::logger(recording.as_ref(), &config, &action_spec)?;
+    let mut rerun = logger.map(|logger| StepRecorder::new(&config, None, Some(logger))).transpose()?;
+    let stop = super::interrupt_on_ctrl_c("stopping: the session ends after this step");
+    let (commands, mut topics) = dreamrig_bridges::serve::open(&config, session, &options, stop.clone())?;
+    let commands = Arc::new(Mutex::new(commands));
+    let mut policies = PolicyBatch::Each(vec![Box::new(RosCommandPolicy { commands: commands.clone(), stop: stop.clone() })]);
     eprintln!("serving {} on Zenoh (Ctrl-C to stop)", config.name);
-    let report = serve(world.as_mut(), &config, session, &options, logger.as_mut(), &interrupt)?;
-    drop(logger);
+    let mut observers: Vec<&mut dyn StepObserver> = vec![&mut topics];
+    if let Some(rerun) = rerun.as_mut() {
+        observers.push(rerun);
+    }
+    let control = Control { interrupt: Some(&stop), timeout_s: None };
+    let session = roll_out_continuously(&config, "ros2", &mut worlds, &mut policies, args.seed, &mut observers, &control);
+    let report = topics.finish(&commands.lock().unwrap_or_else(|p| p.into_inner())).context("finishing the session")?;
+    if let Some(rerun) = rerun {
+        rerun.finish()?;
+    }
     if let Some(recording) = recording {
         recording.finish()?;
     }
@@ -174,5 +188,35 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("  {topic}: {count} messages");
         }
     }
+    if let Some(error) = session.observer_errors.into_iter().next() {
+        return Err(anyhow::Error::new(error).context("serving"));
+    }
+    if let EpisodeEnd::Fault(detail) = &session.last.end {
+        anyhow::bail!("episode {} (seed {}) ended in a fault: {detail}", session.finished, args.seed.wrapping_add(session.finished));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The commands arriving over ROS 2, as the policy of the served episodes.
+struct RosCommandPolicy {
+    /// Shared with `run`, which reads the command counts at the end.
+    commands: Arc<Mutex<RosCommands>>,
+    /// The session's stop flag: a lock-step wait for a command ends when it is set.
+    stop: Arc<AtomicBool>,
+}
+
+impl Policy for RosCommandPolicy {
+    fn name(&self) -> &str {
+        "ros2"
+    }
+
+    fn check(&self, _: &ObservationSpec, _: &ActionSpec) -> Result<(), PolicyError> {
+        Ok(())
+    }
+
+    fn reset(&mut self, _seed: u64) {}
+
+    fn act(&mut self, _: &Observation) -> Result<Vec<f64>, PolicyError> {
+        Ok(self.commands.lock().unwrap_or_else(|p| p.into_inner()).next_action(&self.stop))
+    }
 }

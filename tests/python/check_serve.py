@@ -1,7 +1,7 @@
 """Plays a ROS 2 node on rmw_zenoh's wire format against `dreamrig serve`, with the real
 eclipse-zenoh library and rosbags' CDR codec and type hashes: subscribes to /joint_states,
 /scan, /odom, /tf and the depth image, reads the ROS graph's liveliness tokens, drives the
-robot with /cmd_vel, sends one malformed command, and prints what it saw as JSON.
+robot with /cmd_vel, sends two malformed commands (garbage bytes, a NaN speed), and prints what it saw as JSON.
 
 Usage: python check_serve.py ROUTER_ENDPOINT DOMAIN_ID SECONDS
 """
@@ -76,6 +76,11 @@ def main(endpoint, domain, seconds):
     gid = bytes(range(16))
     sent = 0
     cmd_vel.put(b"\x00\x01\x00\x00garbage", attachment=struct.pack("<qqB16s", 1, time.time_ns(), 16, gid))
+    # A well-formed Twist with a NaN speed is malformed too: ignored, and the session goes on.
+    nan_twist = Twist(linear=Vector3(x=float("nan"), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=0.0))
+    nan_payload = bytes(STORE.serialize_cdr(nan_twist, "geometry_msgs/msg/Twist"))
+    cmd_vel.put(nan_payload, attachment=struct.pack("<qqB16s", 2, time.time_ns(), 16, gid))
+    sent = 1
     end = time.time() + seconds
     while time.time() < end:
         sent += 1

@@ -7,6 +7,9 @@ use dreamrig_sim::scenario::config::{ActuatorConfig, JointActuatorKind, Scenario
 use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
 use nalgebra::{Matrix4, Vector4};
 
+/// Balances a cart-pole upright. State [x (m), θ (rad), ẋ (m/s), θ̇ (rad/s)] from `joint_state`;
+/// action: one cart force (N), u = −Kx clamped to ±`effort_limit`. Weights Q = diag(1, 20, 1, 2),
+/// R = 0.05; no memory between steps.
 pub struct CartPoleLqr {
     gain: Vector4<f64>,
     joints: [String; 2],
@@ -21,6 +24,10 @@ fn failed(reason: impl Into<String>) -> PolicyError {
 }
 
 impl CartPoleLqr {
+    /// Cart: the first torque-actuated prismatic joint; pole: the angular joint whose parent link is the
+    /// cart's child. From the URDF: both masses, the pole's centre-of-mass distance from its link origin
+    /// and its inertia about the hinge axis; g from `world.gravity` (z), dt = the control period.
+    /// Errors: [`PolicyError::Failed`] when either joint is missing.
     pub fn new(config: &ScenarioConfig) -> Result<Self, PolicyError> {
         let model = &config.robot.model;
         let (slider, limit) = config

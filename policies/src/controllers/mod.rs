@@ -13,6 +13,8 @@ use dreamrig_sim::scenario::config::{ScenarioConfig, TaskKind};
 pub const CONTROLLERS: &[&str] = &["auto", "lqr", "reach", "navigate", "push"];
 
 /// Builds a controller by name; `auto` picks the one for the scenario's task.
+/// Errors: [`PolicyError::Failed`] for a name not in [`CONTROLLERS`], or the controller's own error
+/// when the scenario lacks what it needs.
 pub fn controller(name: &str, config: &ScenarioConfig) -> Result<Box<dyn Policy>, PolicyError> {
     let name = match name {
         "auto" => match config.task.kind {

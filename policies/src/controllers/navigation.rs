@@ -14,6 +14,10 @@ const NAME: &str = "navigate";
 /// Occupancy grid cell size in metres.
 const CELL: f64 = 0.05;
 
+/// Drives a differential-drive base to `task.goal` (x, y; odometry frame) around obstacles seen by
+/// the first 2D lidar: occupancy grid of 0.05 m cells covering start and goal ± 3 m, A* replanned
+/// when a new scan arrives (at most every 4 steps), pure pursuit 0.5 m ahead. Action: linear velocity
+/// (m/s, up to the drive's maximum), then angular velocity (rad/s, up to 0.6 × the drive's maximum).
 pub struct MapNavigator {
     lidar_field: String,
     /// Lidar origin in the base frame (x, y) and its yaw.
@@ -175,6 +179,8 @@ impl Ord for OrderedCost {
 }
 
 impl MapNavigator {
+    /// Errors: [`PolicyError::Failed`] without a `differential_drive` actuator, a lidar with one channel,
+    /// or an odometry sensor, or when the lidar's link is not connected to the root link.
     pub fn new(config: &ScenarioConfig) -> Result<Self, PolicyError> {
         let (max_linear, max_angular) = config
             .robot

@@ -8,6 +8,9 @@ use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
 
 const NAME: &str = "push";
 
+/// Pushes the task's object (`task.tracked_position`) to `task.goal` in the x-y plane with two
+/// velocity-controlled slides; the tool position is the first `link_pose` sensor's. Action: x and y
+/// velocity (m/s), in the slides' actuator order, speed capped at the smallest command bound.
 pub struct PushController {
     tool_field: String,
     /// Distance from the object's centre to the tool's centre when they touch, plus a margin.
@@ -24,6 +27,10 @@ fn failed(reason: impl Into<String>) -> PolicyError {
 }
 
 impl PushController {
+    /// Object radius from its shape (box: half-diagonal in x-y; URDF object: 0.1 m); tool radius from the
+    /// tool link's first collision shape (sphere or cylinder, else 0.03 m). Errors: [`PolicyError::Failed`]
+    /// when the task has no object, no `link_pose` sensor exists, an actuator is not a velocity joint
+    /// actuator along x or y, or an axis has no slide.
     pub fn new(config: &ScenarioConfig) -> Result<Self, PolicyError> {
         let object = config.task.object.ok_or_else(|| failed("needs a push task with an object"))?;
         let object_radius = match &config.world.objects[object].shape {

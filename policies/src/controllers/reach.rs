@@ -20,6 +20,10 @@ struct Actuated {
     range: (f64, f64),
 }
 
+/// Moves the `robot.end_effector` link to `task.goal` (m, world frame): damped least-squares IK every
+/// step, warm-started from the previous solution. Position actuators get the IK solution as their
+/// target; torque actuators a velocity-limited PD law scaled by the joint-space inertia diagonal
+/// (bandwidth ω = 0.25 / control period). One action per joint actuator, in actuator order.
 pub struct ReachController {
     chain: KinematicChain,
     actuated: Vec<Actuated>,
@@ -34,6 +38,8 @@ pub struct ReachController {
 }
 
 impl ReachController {
+    /// Errors: [`PolicyError::Failed`] when the scenario names no `robot.end_effector`, the end effector
+    /// is not connected to the root link, or an actuator is not a position or torque joint actuator.
     pub fn new(config: &ScenarioConfig) -> Result<Self, PolicyError> {
         let model = &config.robot.model;
         let tip = config
