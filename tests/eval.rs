@@ -180,9 +180,9 @@ fn malformed_eval_specs_get_clear_errors() {
         ("missing-scenario.yaml", "scenarios[0].scenario: no-such-scenario"),
         ("wrong-controller.yaml", "needs a push task with an object"),
         ("two-kinds.yaml", "policies[0]: expected exactly one of controller, baseline, neural"),
-        ("bad-wrapper.yaml", "policies[0].wrappers[0]: action_noise: expected a number from 0 to 10, got -1"),
+        ("bad-wrapper.yaml", "policies[0].wrappers[0].action_noise: expected a number from 0 to 10, got -1"),
         ("unknown-key.yaml", "unknown field `policy_count`"),
-        ("bad-override.yaml", "randomize.mass_scale.uniform: expected [low, high] with low ≤ high"),
+        ("bad-override.yaml", "bad-override.yaml:3:67: scenarios[0].randomize.mass_scale.uniform: expected [low, high] with low ≤ high"),
         ("missing-model.yaml", "missing.json: cannot read"),
     ];
     for (file, needle) in cases {

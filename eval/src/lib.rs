@@ -34,6 +34,10 @@ use std::path::{Path, PathBuf};
 pub enum EvalError {
     #[error("{file}: {key}{}{message}", if key.is_empty() { "" } else { ": " })]
     Spec { file: PathBuf, key: String, message: String },
+    /// Problems in values an evaluation spec gives a scenario (its `randomize` overrides), each
+    /// located in the spec.
+    #[error(transparent)]
+    Overrides(dreamrig_sim::ScenarioErrors),
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
     #[error("{0}")]

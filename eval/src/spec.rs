@@ -3,6 +3,9 @@
 
 use crate::EvalError;
 use dreamrig_policies::PolicySpec;
+use dreamrig_sim::scenario::overrides::{OverrideSource, RandomizeOverrides, ScenarioOverrides};
+use dreamrig_sim::scenario::positions::PositionIndex;
+use dreamrig_sim::scenario::spec::DynamicsSpec;
 use dreamrig_sim::{PhysicsWorld, Scenario, World};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -30,7 +33,7 @@ pub struct ScenarioEntry {
     /// A scenario file (relative to the spec) or the name of a shipped scenario.
     pub scenario: String,
     /// Keys that replace those of the scenario's `randomize` section.
-    pub randomize: Option<serde_yaml::Mapping>,
+    pub randomize: Option<RandomizeOverrides>,
     /// Names of the policies to run here (default: all).
     pub policies: Option<Vec<String>>,
 }
@@ -63,6 +66,11 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     dreamrig_sim::seed::Fnv1a::resume(hash).update(bytes).finish()
 }
 
+/// A world name that is none of `physics`, `physics:SCENARIO`, `learned:MODEL`, `hybrid:MODEL`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("expected physics, physics:SCENARIO, learned:MODEL.json or hybrid:MODEL.json, got {0:?}")]
+pub struct WorldNameError(pub String);
+
 /// Changes applied to a spec as it loads (what `--dynamics` and `dreamrig wm compare` ask).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpecOverrides {
@@ -75,7 +83,10 @@ pub struct SpecOverrides {
 
 impl SpecOverrides {
     /// Parses `physics`, `physics:SCENARIO`, `learned:MODEL` or `hybrid:MODEL`.
-    pub fn parse_world(text: &str) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// [`WorldNameError`] for anything else (an unknown backend, a missing model path).
+    pub fn parse_world(text: &str) -> Result<Self, WorldNameError> {
         let (backend, rest) = match text.split_once(':') {
             Some((b, r)) => (b, Some(r)),
             None => (text, None),
@@ -88,7 +99,7 @@ impl SpecOverrides {
                 let model = std::path::absolute(&model).unwrap_or(model);
                 Ok(Self { scenario: None, dynamics: Some((backend.into(), Some(model))) })
             }
-            _ => Err(format!("expected physics, physics:SCENARIO, learned:MODEL.json or hybrid:MODEL.json, got {text:?}")),
+            _ => Err(WorldNameError(text.to_string())),
         }
     }
 }
@@ -138,9 +149,14 @@ impl EvalSpec {
                     format!("policy names must be unique; {} is used twice", p.name),
                 ));
             }
-            p.kind().map_err(|m| invalid(path, &format!("policies[{i}]"), m))?;
-            p.check_wrappers().map_err(|(w, m)| invalid(path, &format!("policies[{i}].wrappers[{w}]"), m))?;
+            let problem = |e: dreamrig_policies::zoo::SpecProblem| {
+                let e = e.under(&format!("policies[{i}]"));
+                invalid(path, &e.key, e.message)
+            };
+            p.kind().map_err(problem)?;
+            p.check_wrappers().map_err(problem)?;
         }
+        let index = PositionIndex::build(text);
         let base = path.parent().unwrap_or(Path::new("."));
         let mut fingerprint = fnv1a(dreamrig_sim::seed::Fnv1a::OFFSET_BASIS, &bytes);
         let mut scenarios = Vec::new();
@@ -166,42 +182,36 @@ impl EvalSpec {
             let seed_name = match &overrides.scenario {
                 None => None,
                 Some(_) => {
-                    let listed = std::fs::read(&listed_path)
-                        .map_err(|e| invalid(path, &format!("{key}.scenario"), format!("{}: {e}", listed_path.display())))?;
-                    let listed = Scenario::from_bytes(&listed, &listed_path).map_err(|e| invalid(path, &key, e.to_string()))?;
+                    let listed = Scenario::load(&listed_path).map_err(|e| invalid(path, &key, e.to_string()))?;
                     Some(listed.config.name.clone())
                 }
             };
             let scenario_bytes = std::fs::read(&scenario_path)
                 .map_err(|e| invalid(path, &format!("{key}.scenario"), format!("{}: {e}", scenario_path.display())))?;
-            let scenario_bytes = match &entry.randomize {
-                None => scenario_bytes,
-                Some(overrides) => {
-                    override_randomize(&scenario_bytes, overrides).map_err(|m| invalid(path, &format!("{key}.randomize"), m))?
-                }
-            };
-            let scenario_bytes = match &overrides.dynamics {
-                None => scenario_bytes,
-                Some((backend, model)) => {
-                    if let Some(model) = model {
-                        // The model is part of what the run depends on.
-                        for file in [model.clone(), model.with_extension("safetensors")] {
-                            let bytes =
-                                std::fs::read(&file).map_err(|e| invalid(path, "--dynamics", format!("{}: {e}", file.display())))?;
-                            fingerprint = fnv1a(fingerprint, &bytes);
-                        }
-                    }
-                    override_dynamics(&scenario_bytes, backend, model.as_deref())
-                        .map_err(|m| invalid(path, &format!("{key}.dynamics"), m))?
-                }
-            };
             fingerprint = fnv1a(fingerprint, &scenario_bytes);
-            let scenario = Scenario::from_bytes(&scenario_bytes, &scenario_path).map_err(|e| {
-                invalid(
-                    path,
-                    &key,
-                    format!("{}{}", if entry.randomize.is_some() { "(with this entry's randomize overrides) " } else { "" }, e),
-                )
+            let mut scenario_overrides = ScenarioOverrides::default();
+            if let Some(randomize) = &entry.randomize {
+                let source = OverrideSource { file: path.to_path_buf(), index: index.clone(), prefix: format!("{key}.randomize") };
+                scenario_overrides.randomize = Some((randomize.clone(), source));
+            }
+            if let Some((backend, model)) = &overrides.dynamics {
+                if let Some(model) = model {
+                    // The model is part of what the run depends on.
+                    for file in [model.clone(), model.with_extension("safetensors")] {
+                        let bytes = std::fs::read(&file).map_err(|e| invalid(path, "--dynamics", format!("{}: {e}", file.display())))?;
+                        fingerprint = fnv1a(fingerprint, &bytes);
+                    }
+                }
+                let dynamics = DynamicsSpec { backend: backend.clone(), model: model.as_ref().map(|m| m.display().to_string()) };
+                fingerprint = fnv1a(fingerprint, format!("dynamics {}:{}", dynamics.backend, dynamics.model.as_deref().unwrap_or("")).as_bytes());
+                scenario_overrides.dynamics = Some(dynamics);
+            }
+            let scenario = Scenario::from_bytes_with(&scenario_bytes, &scenario_path, &scenario_overrides).map_err(|e| {
+                if e.0.iter().all(|e| e.file() == path) {
+                    EvalError::Overrides(e)
+                } else {
+                    invalid(path, &key, e.to_string())
+                }
             })?;
             let selected: Vec<usize> = match &entry.policies {
                 None => (0..file.policies.len()).collect(),
@@ -245,32 +255,6 @@ impl EvalSpec {
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
-}
-
-/// The scenario's YAML with its `dynamics` section replaced.
-fn override_dynamics(scenario: &[u8], backend: &str, model: Option<&Path>) -> Result<Vec<u8>, String> {
-    let mut document: serde_yaml::Value = serde_yaml::from_slice(scenario).map_err(|e| format!("the scenario does not parse: {e}"))?;
-    let root = document.as_mapping_mut().ok_or("the scenario is not a mapping")?;
-    let mut section = serde_yaml::Mapping::new();
-    section.insert("backend".into(), backend.into());
-    if let Some(m) = model {
-        section.insert("model".into(), m.display().to_string().into());
-    }
-    root.insert("dynamics".into(), serde_yaml::Value::Mapping(section));
-    serde_yaml::to_string(&document).map(String::into_bytes).map_err(|e| e.to_string())
-}
-
-/// The scenario's YAML with keys of its `randomize` section replaced.
-fn override_randomize(scenario: &[u8], overrides: &serde_yaml::Mapping) -> Result<Vec<u8>, String> {
-    let mut document: serde_yaml::Value = serde_yaml::from_slice(scenario).map_err(|e| format!("the scenario does not parse: {e}"))?;
-    let root = document.as_mapping_mut().ok_or("the scenario is not a mapping")?;
-    let key = serde_yaml::Value::from("randomize");
-    let section = root.entry(key).or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
-    let section = section.as_mapping_mut().ok_or("the scenario's randomize is not a mapping")?;
-    for (k, v) in overrides {
-        section.insert(k.clone(), v.clone());
-    }
-    serde_yaml::to_string(&document).map(String::into_bytes).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

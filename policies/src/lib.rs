@@ -26,6 +26,9 @@ pub enum PolicyError {
     /// or failed while acting (a missing field, a remote server's error, a tensor error).
     #[error("policy {policy}: {reason}")]
     Failed { policy: String, reason: String },
+    /// A key of the policy's spec is wrong.
+    #[error("policy {policy}: {problem}")]
+    Spec { policy: String, problem: zoo::SpecProblem },
     /// A model file (JSON config or safetensors weights) cannot be read or does not fit; `file` is its path.
     #[error("{file}: {reason}")]
     Model { file: String, reason: String },

@@ -8,6 +8,7 @@
 //! This module also opens the Zenoh sessions that the bridges use, so that every part of
 //! dreamrig finds or becomes the same router.
 
+use crate::zoo::SpecProblem;
 use crate::{BatchPolicy, Policy, PolicyError};
 use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
 use serde::{Deserialize, Serialize};
@@ -162,20 +163,20 @@ impl RemoteSpec {
     /// Checks the spec: a valid Zenoh key without wildcards (`*`, `$`), 1 ≤ `timeout_ms` ≤ 600000, at
     /// most one of `router` and `zenoh_config`, and a `router` of the form `tcp/HOST:PORT` that resolves.
     /// The error starts with the offending key (`zenoh:`, `timeout_ms:`, `router:`).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SpecProblem> {
         zenoh::key_expr::KeyExpr::try_from(self.zenoh.as_str())
-            .map_err(|e| format!("zenoh: not a valid Zenoh key `{}`: {e}", self.zenoh))?;
+            .map_err(|e| SpecProblem::new("zenoh", format!("not a valid Zenoh key `{}`: {e}", self.zenoh)))?;
         if self.zenoh.contains('*') || self.zenoh.contains('$') {
-            return Err(format!("zenoh: expected a concrete key without wildcards, got `{}`", self.zenoh));
+            return Err(SpecProblem::new("zenoh", format!("expected a concrete key without wildcards, got `{}`", self.zenoh)));
         }
         if !(1..=600_000).contains(&self.timeout_ms) {
-            return Err(format!("timeout_ms: expected 1 to 600000, got {}", self.timeout_ms));
+            return Err(SpecProblem::new("timeout_ms", format!("expected 1 to 600000, got {}", self.timeout_ms)));
         }
         if self.router.is_some() && self.zenoh_config.is_some() {
-            return Err("expected at most one of router, zenoh_config".into());
+            return Err(SpecProblem::new("", "expected at most one of router, zenoh_config"));
         }
         if let Some(router) = &self.router {
-            socket_address(router).map_err(|e| format!("router: {e}"))?;
+            socket_address(router).map_err(|e| SpecProblem::new("router", e.to_string()))?;
         }
         Ok(())
     }
@@ -238,7 +239,7 @@ impl RemoteClient {
     /// is resolved against `base_dir`. Errors: [`PolicyError::Failed`] with `remote.<key>: …` for an
     /// invalid spec, or `remote: …` when the session cannot be opened.
     pub fn connect(name: &str, spec: &RemoteSpec, action: &ActionSpec, base_dir: &std::path::Path) -> Result<Self, PolicyError> {
-        spec.check().map_err(|reason| PolicyError::Failed { policy: name.into(), reason: format!("remote.{reason}") })?;
+        spec.check().map_err(|problem| PolicyError::Spec { policy: name.into(), problem: problem.under("remote") })?;
         let session = shared_session(&spec.connection(base_dir))
             .map_err(|e| PolicyError::Failed { policy: name.into(), reason: format!("remote: {e}") })?;
         Ok(Self {
@@ -409,9 +410,9 @@ mod tests {
         let spec = |text: &str| serde_yaml::from_str::<RemoteSpec>(text).unwrap();
         assert!(spec("{zenoh: policies/lqr}").check().is_ok());
         assert_eq!(spec("{zenoh: policies/lqr}").timeout_ms, 1000);
-        assert!(spec("{zenoh: 'policies/*'}").check().unwrap_err().starts_with("zenoh:"));
-        assert!(spec("{zenoh: a, timeout_ms: 0}").check().unwrap_err().starts_with("timeout_ms:"));
-        assert!(spec("{zenoh: a, router: 'udp/x'}").check().unwrap_err().starts_with("router:"));
+        assert!(spec("{zenoh: 'policies/*'}").check().unwrap_err().key == "zenoh");
+        assert!(spec("{zenoh: a, timeout_ms: 0}").check().unwrap_err().key == "timeout_ms");
+        assert!(spec("{zenoh: a, router: 'udp/x'}").check().unwrap_err().key == "router");
         assert!(serde_yaml::from_str::<RemoteSpec>("{zenoh: a, timeout: 3}").is_err());
     }
 

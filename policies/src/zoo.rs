@@ -65,15 +65,44 @@ pub enum PolicyKind {
     Remote(crate::remote::RemoteSpec),
 }
 
+/// A problem with one key of a policy spec.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}{}{message}", if key.is_empty() { "" } else { ": " })]
+pub struct SpecProblem {
+    /// Key path relative to the policy's mapping (`controller`, `remote.router`, `wrappers[1]`);
+    /// empty for the mapping as a whole.
+    pub key: String,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl SpecProblem {
+    /// A problem with `key` (empty for the whole mapping).
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+
+    /// The same problem seen from a mapping one level up: `key` is prefixed with `parent`.
+    pub fn under(self, parent: &str) -> Self {
+        let key = if self.key.is_empty() { parent.to_string() } else { format!("{parent}.{}", self.key) };
+        Self { key, message: self.message }
+    }
+}
+
 impl PolicySpec {
-    /// The policy's kind, checked: `key` is the spec's key path for error messages.
-    pub fn kind(&self) -> Result<PolicyKind, String> {
+    /// The policy's kind, checked.
+    ///
+    /// # Errors
+    /// Not exactly one of `controller`, `baseline`, `neural`, `remote`; an unknown controller or
+    /// baseline; a remote spec that fails [`RemoteSpec::check`](crate::remote::RemoteSpec::check).
+    pub fn kind(&self) -> Result<PolicyKind, SpecProblem> {
+        let one_kind = || SpecProblem::new("", "expected exactly one of controller, baseline, neural, remote");
         let chosen = [self.controller.is_some(), self.baseline.is_some(), self.neural.is_some(), self.remote.is_some()];
         if chosen.iter().filter(|c| **c).count() != 1 {
-            return Err("expected exactly one of controller, baseline, neural, remote".into());
+            return Err(one_kind());
         }
         if let Some(remote) = &self.remote {
-            remote.check().map_err(|e| format!("remote.{e}"))?;
+            remote.check().map_err(|e| e.under("remote"))?;
             return Ok(PolicyKind::Remote(remote.clone()));
         }
         match (&self.controller, &self.baseline, &self.neural) {
@@ -81,27 +110,33 @@ impl PolicySpec {
                 if crate::controllers::CONTROLLERS.contains(&c.as_str()) {
                     Ok(PolicyKind::Controller(c.clone()))
                 } else {
-                    Err(format!("controller: expected one of {}, got {c}", crate::controllers::CONTROLLERS.join(", ")))
+                    Err(SpecProblem::new("controller", format!("expected one of {}, got {c}", crate::controllers::CONTROLLERS.join(", "))))
                 }
             }
             (None, Some(b), None) => match b.as_str() {
                 "zero" | "random" => Ok(PolicyKind::Baseline(b.clone())),
-                other => Err(format!("baseline: expected zero or random, got {other}")),
+                other => Err(SpecProblem::new("baseline", format!("expected zero or random, got {other}"))),
             },
             (None, None, Some(n)) => Ok(PolicyKind::Neural(n.model.clone())),
-            _ => Err("expected exactly one of controller, baseline, neural, remote".into()),
+            _ => Err(one_kind()),
         }
     }
 
-    /// Checks the wrappers' values; returns the first problem as (index, message).
-    pub fn check_wrappers(&self) -> Result<(), (usize, String)> {
+    /// Checks the wrappers' values.
+    ///
+    /// # Errors
+    /// The first problem: a wrapper with not exactly one key, or a value out of its range.
+    pub fn check_wrappers(&self) -> Result<(), SpecProblem> {
         for (i, w) in self.wrappers.iter().enumerate() {
             let set = [w.action_noise.is_some(), w.observation_noise.is_some(), w.latency_steps.is_some(), w.gain_scale.is_some()]
                 .iter()
                 .filter(|s| **s)
                 .count();
             if set != 1 {
-                return Err((i, "expected exactly one of action_noise, observation_noise, latency_steps, gain_scale".into()));
+                return Err(SpecProblem::new(
+                    &format!("wrappers[{i}]"),
+                    "expected exactly one of action_noise, observation_noise, latency_steps, gain_scale",
+                ));
             }
             for (key, value, max) in [
                 ("action_noise", w.action_noise, 10.0),
@@ -110,13 +145,13 @@ impl PolicySpec {
             ] {
                 if let Some(v) = value {
                     if !(v.is_finite() && (0.0..=max).contains(&v)) {
-                        return Err((i, format!("{key}: expected a number from 0 to {max}, got {v}")));
+                        return Err(SpecProblem::new(&format!("wrappers[{i}].{key}"), format!("expected a number from 0 to {max}, got {v}")));
                     }
                 }
             }
             if let Some(steps) = w.latency_steps {
                 if steps > 1000 {
-                    return Err((i, format!("latency_steps: expected at most 1000, got {steps}")));
+                    return Err(SpecProblem::new(&format!("wrappers[{i}].latency_steps"), format!("expected at most 1000, got {steps}")));
                 }
             }
         }
@@ -134,7 +169,7 @@ impl PolicySpec {
         action: &ActionSpec,
         base_dir: &Path,
     ) -> Result<Box<dyn Policy>, PolicyError> {
-        let invalid = |reason: String| PolicyError::Failed { policy: self.name.clone(), reason };
+        let invalid = |problem: SpecProblem| PolicyError::Spec { policy: self.name.clone(), problem };
         let mut policy: Box<dyn Policy> = match self.kind().map_err(invalid)? {
             PolicyKind::Controller(name) => crate::controllers::controller(&name, config)?,
             PolicyKind::Baseline(name) if name == "zero" => Box::new(crate::ZeroPolicy::new(action)),
@@ -144,7 +179,7 @@ impl PolicySpec {
                 &self.name, &spec, action, base_dir,
             )?))),
         };
-        self.check_wrappers().map_err(|(i, m)| invalid(format!("wrappers[{i}]: {m}")))?;
+        self.check_wrappers().map_err(invalid)?;
         for w in &self.wrappers {
             policy = if let Some(std) = w.action_noise {
                 Box::new(ActionNoise::wrap(policy, std, action))

@@ -18,6 +18,20 @@ pub enum ScenarioError {
     Urdf { file: PathBuf, line: usize, column: usize, key: String, urdf: PathBuf, element: String, reason: String },
 }
 
+impl ScenarioError {
+    /// The file the problem is in (a scenario, or the file an overriding value came from).
+    pub fn file(&self) -> &std::path::Path {
+        match self {
+            Self::Io { file, .. }
+            | Self::NotUtf8 { file, .. }
+            | Self::Empty { file }
+            | Self::Syntax { file, .. }
+            | Self::Invalid { file, .. }
+            | Self::Urdf { file, .. } => file,
+        }
+    }
+}
+
 /// Every problem found in one scenario file, in file order.
 #[derive(Debug, Clone)]
 pub struct ScenarioErrors(pub Vec<ScenarioError>);

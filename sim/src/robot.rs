@@ -32,7 +32,7 @@ impl UrdfProblem {
 }
 
 /// How a movable joint moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum JointKind {
     Revolute,
     Continuous,
@@ -48,7 +48,7 @@ impl JointKind {
 }
 
 /// A movable joint as the URDF declares it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct JointInfo {
     pub name: String,
     pub kind: JointKind,

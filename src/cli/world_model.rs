@@ -340,7 +340,7 @@ fn run_world(
 ) -> anyhow::Result<(EvalSpec, Vec<dreamrig_eval::SummaryRecord>)> {
     let overrides = SpecOverrides::parse_world(world).map_err(|e| UsageError(format!("world {world:?}: {e}")))?;
     let spec = EvalSpec::load_with(spec_path, &overrides).map_err(|e| match e {
-        dreamrig_eval::EvalError::Spec { .. } => anyhow::Error::new(UsageError(e.to_string())),
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => anyhow::Error::new(UsageError(e.to_string())),
         other => anyhow::Error::new(other),
     })?;
     let options = RunOptions {

@@ -2,6 +2,8 @@
 
 /// Validated scenario settings ([`ScenarioConfig`]) built from a parsed spec.
 pub mod config;
+/// Typed changes merged into a scenario as it loads (eval spec entries, `--dynamics`).
+pub mod overrides;
 /// Line and column of every key path in the YAML text, for error messages.
 pub mod positions;
 /// The scenario file as parsed from YAML, before validation (one type per mapping).
@@ -9,6 +11,7 @@ pub mod spec;
 
 use crate::error::{ScenarioError, ScenarioErrors};
 use config::ScenarioConfig;
+use overrides::ScenarioOverrides;
 use positions::PositionIndex;
 use spec::ScenarioSpec;
 use std::path::{Path, PathBuf};
@@ -27,13 +30,25 @@ pub struct Scenario {
 impl Scenario {
     /// Reads and validates a scenario file, reporting every problem found.
     pub fn load(path: &Path) -> Result<Self, ScenarioErrors> {
+        Self::load_with(path, &ScenarioOverrides::default())
+    }
+
+    /// Reads a scenario file, merges `overrides` into it and validates the result, reporting
+    /// every problem found: a problem in an overriding value is reported at its place in the
+    /// file it was written in.
+    pub fn load_with(path: &Path, overrides: &ScenarioOverrides) -> Result<Self, ScenarioErrors> {
         let bytes = std::fs::read(path).map_err(|e| ScenarioError::Io { file: path.to_path_buf(), reason: e.to_string() })?;
-        Self::from_bytes(&bytes, path)
+        Self::from_bytes_with(&bytes, path, overrides)
     }
 
     /// Validates scenario text as if it were read from `path` (relative paths inside it are
     /// resolved against `path`'s folder).
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ScenarioErrors> {
+        Self::from_bytes_with(bytes, path, &ScenarioOverrides::default())
+    }
+
+    /// [`Scenario::from_bytes`] with `overrides` merged in before validation.
+    pub fn from_bytes_with(bytes: &[u8], path: &Path, overrides: &ScenarioOverrides) -> Result<Self, ScenarioErrors> {
         let file = path.to_path_buf();
         let text = std::str::from_utf8(bytes).map_err(|e| {
             let offset = e.valid_up_to();
@@ -45,9 +60,10 @@ impl Scenario {
         if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
             return Err(ScenarioError::Empty { file }.into());
         }
-        let spec: ScenarioSpec = serde_yaml::from_str(text).map_err(|e| syntax_error(&file, &e))?;
+        let mut spec: ScenarioSpec = serde_yaml::from_str(text).map_err(|e| syntax_error(&file, &e))?;
+        let relocations = overrides.apply(&mut spec);
         let index = PositionIndex::build(text);
-        let config = ScenarioConfig::from_spec(&spec, path, &index).map_err(ScenarioErrors)?;
+        let config = ScenarioConfig::from_spec(&spec, path, &index, &relocations).map_err(ScenarioErrors)?;
         Ok(Self { path: file, source_hash: format!("{:016x}", fnv1a(bytes)), config: Arc::new(config) })
     }
 }

@@ -57,21 +57,34 @@ pub struct IdentifiedPrior {
     pub evaluations: usize,
 }
 
+/// Why an identified prior cannot be applied to a scenario.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PriorError {
+    /// The prior was identified on a robot with other joints (names, in URDF order).
+    #[error("the identified prior has joints [{prior}], the scenario's robot has [{robot}]")]
+    Joints { prior: String, robot: String },
+    /// A gain, damping or friction is negative or non-finite (a corrupt or hand-edited file).
+    #[error("the identified prior holds a negative or non-finite gain, damping or friction")]
+    NotPhysical,
+}
+
 impl IdentifiedPrior {
     /// `scenario`'s nominal physics with these parameters.
-    pub fn apply(&self, scenario: &ScenarioConfig) -> Result<ScenarioConfig, String> {
+    ///
+    /// # Errors
+    /// [`PriorError`] when the joints differ from the scenario's robot or a value is not physical.
+    pub fn apply(&self, scenario: &ScenarioConfig) -> Result<ScenarioConfig, PriorError> {
         let mut config = scenario.nominal_physics();
         let joints = &Arc::make_mut(&mut config.robot.model).joints;
         if joints.len() != self.joints.len() || joints.iter().zip(&self.joints).any(|(a, b)| a.name != b.joint) {
-            return Err(format!(
-                "the identified prior has joints [{}], the scenario's robot has [{}]",
-                self.joints.iter().map(|j| j.joint.as_str()).collect::<Vec<_>>().join(", "),
-                joints.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ")
-            ));
+            return Err(PriorError::Joints {
+                prior: self.joints.iter().map(|j| j.joint.as_str()).collect::<Vec<_>>().join(", "),
+                robot: joints.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", "),
+            });
         }
         let valid = |v: f64| v.is_finite() && v >= 0.0;
         if !valid(self.actuator_gain_scale) || self.joints.iter().any(|j| !valid(j.damping) || !valid(j.friction)) {
-            return Err("the identified prior holds a negative or non-finite gain, damping or friction".into());
+            return Err(PriorError::NotPhysical);
         }
         let parameters = Parameters {
             gain: self.actuator_gain_scale,
@@ -86,7 +99,10 @@ impl IdentifiedPrior {
 /// The physics a hybrid's prior steps with for `scenario` — its nominal physics, with
 /// `identified` applied where there is one — and the same without the action delay, for the
 /// probe that steps the physics under earlier actions and applies each at once.
-pub fn prior_configs(scenario: &ScenarioConfig, identified: Option<&IdentifiedPrior>) -> Result<(ScenarioConfig, ScenarioConfig), String> {
+pub fn prior_configs(
+    scenario: &ScenarioConfig,
+    identified: Option<&IdentifiedPrior>,
+) -> Result<(ScenarioConfig, ScenarioConfig), PriorError> {
     let prior = match identified {
         None => scenario.nominal_physics(),
         Some(p) => p.apply(scenario)?,

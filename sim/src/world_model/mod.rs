@@ -28,6 +28,17 @@ pub enum WorldModelError {
     File { file: PathBuf, reason: String },
     #[error("{}: cannot be used with scenario {scenario}: {reason}", file.display())]
     Mismatch { file: PathBuf, scenario: String, reason: String },
+    /// The model's identified prior does not fit the scenario.
+    #[error("{}: cannot be used with scenario {scenario}", file.display())]
+    Prior {
+        file: PathBuf,
+        scenario: String,
+        #[source]
+        source: identify::PriorError,
+    },
+    /// An identified prior given to training does not fit the scenario.
+    #[error(transparent)]
+    IdentifiedPrior(#[from] identify::PriorError),
     #[error("world-model network: {0}")]
     Network(String),
     #[error("training data: {0}")]

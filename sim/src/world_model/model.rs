@@ -48,27 +48,41 @@ pub struct ScenarioFingerprint {
 
 impl ScenarioFingerprint {
     /// The fingerprint of `config`: its name, state and action names, control period (s), and the
-    /// SHA-256 (hex) of the Debug text of the settings that shape the dynamics.
+    /// SHA-256 (hex) of the JSON serialization (serde_json, shortest round-trip floats) of the
+    /// settings that shape the dynamics.
     pub fn of(config: &ScenarioConfig) -> Self {
         let layout = WorldLayout::new(config);
         let model = &config.robot.model;
-        // Debug output of these settings is stable for a given dreamrig version; task,
-        // sensors, randomization and the dynamics backend are left out on purpose, so a model
-        // serves every task variant of the same robot and world.
-        let description = format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-            layout.state.names,
-            layout.action,
-            config.timing,
-            config.world,
-            model.joints,
-            model.urdf.links.iter().map(|l| (&l.name, l.inertial.mass.value, l.inertial.origin.xyz.0)).collect::<Vec<_>>(),
-            config.robot.actuators,
-            config.robot.payload,
-            config.robot.fixed_base,
-            config.robot.base,
-        );
-        let hash = Sha256::digest(description.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        /// What shapes the dynamics. Task, sensors, randomization and the dynamics backend are
+        /// left out on purpose, so a model serves every task variant of the same robot and world.
+        #[derive(serde::Serialize)]
+        struct Shaping<'a> {
+            state: &'a [String],
+            action: &'a crate::ActionSpec,
+            timing: &'a crate::scenario::config::TimingConfig,
+            world: &'a crate::scenario::config::WorldConfig,
+            joints: &'a [crate::robot::JointInfo],
+            /// (name, mass in kg, centre of mass in the link frame in m) per URDF link.
+            links: Vec<(&'a str, f64, [f64; 3])>,
+            actuators: &'a [crate::scenario::config::ActuatorConfig],
+            payload: &'a [crate::scenario::config::PayloadConfig],
+            fixed_base: bool,
+            base: &'a crate::scenario::config::PoseConfig,
+        }
+        let shaping = Shaping {
+            state: &layout.state.names,
+            action: &layout.action,
+            timing: &config.timing,
+            world: &config.world,
+            joints: &model.joints,
+            links: model.urdf.links.iter().map(|l| (l.name.as_str(), l.inertial.mass.value, l.inertial.origin.xyz.0)).collect(),
+            actuators: &config.robot.actuators,
+            payload: &config.robot.payload,
+            fixed_base: config.robot.fixed_base,
+            base: &config.robot.base,
+        };
+        let description = serde_json::to_vec(&shaping).expect("plain data serializes");
+        let hash = Sha256::digest(&description).iter().map(|b| format!("{b:02x}")).collect();
         Self {
             name: config.name.clone(),
             hash,
@@ -367,10 +381,10 @@ impl WorldModel {
     /// the same without the action delay: the probe that steps the physics under earlier
     /// actions applies each at once.
     pub fn prior_configs(&self, scenario: &ScenarioConfig) -> Result<(ScenarioConfig, ScenarioConfig), WorldModelError> {
-        prior_configs(scenario, self.config.identified_prior.as_ref()).map_err(|reason| WorldModelError::Mismatch {
+        prior_configs(scenario, self.config.identified_prior.as_ref()).map_err(|source| WorldModelError::Prior {
             file: self.path.clone(),
             scenario: scenario.name.clone(),
-            reason,
+            source,
         })
     }
 

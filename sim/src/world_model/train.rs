@@ -215,7 +215,7 @@ pub fn prepare_episodes(
         }
     }
     let (low, high) = (layout.action.low.clone(), layout.action.high.clone());
-    let (prior_config, probe_config) = prior_configs(config, identified).map_err(WorldModelError::Data)?;
+    let (prior_config, probe_config) = prior_configs(config, identified)?;
     let latency = identified.map_or(0, |p| p.action_latency_steps);
     let (prior_config, probe_config) = (&Arc::new(prior_config), &Arc::new(probe_config));
     trajectories

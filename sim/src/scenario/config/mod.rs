@@ -5,6 +5,7 @@
 use super::spec::*;
 use crate::error::ScenarioError;
 use crate::robot::{JointKind, RobotModel};
+use crate::scenario::overrides::Relocations;
 use crate::scenario::positions::PositionIndex;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ pub use timing::*;
 pub use world::*;
 
 /// A pose given as position and roll/pitch/yaw, in the world or a parent frame.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct PoseConfig {
     pub position: [f64; 3],
     pub rpy: [f64; 3],
@@ -79,6 +80,9 @@ const MAX_OBSTACLES: i64 = 10_000;
 pub(crate) struct Checker<'a> {
     pub file: &'a Path,
     pub index: &'a PositionIndex,
+    /// Keys whose values came from another file (an eval spec's overrides): errors about them
+    /// point there.
+    pub relocations: &'a Relocations<'a>,
     pub errors: Vec<ScenarioError>,
 }
 
@@ -86,12 +90,15 @@ impl<'a> Checker<'a> {
     /// Records a [`ScenarioError::Invalid`] for `key` (a key path such as `sensors[1].lidar.rays`),
     /// located at the key's line and column, or at its nearest ancestor's when the key is absent.
     pub fn invalid(&mut self, key: &str, expected: impl Into<String>, got: impl Display) {
-        let (line, column) = self.index.locate(key);
+        let (file, (line, column), key) = match self.relocations.locate(key) {
+            Some(relocated) => relocated,
+            None => (self.file, self.index.locate(key), key.to_string()),
+        };
         self.errors.push(ScenarioError::Invalid {
-            file: self.file.to_path_buf(),
+            file: file.to_path_buf(),
             line,
             column,
-            key: key.to_string(),
+            key,
             expected: expected.into(),
             got: got.to_string(),
         });
@@ -236,8 +243,13 @@ impl<'a> Checker<'a> {
 }
 
 impl ScenarioConfig {
-    pub(crate) fn from_spec(spec: &ScenarioSpec, file: &Path, index: &PositionIndex) -> Result<Self, Vec<ScenarioError>> {
-        let mut c = Checker { file, index, errors: Vec::new() };
+    pub(crate) fn from_spec(
+        spec: &ScenarioSpec,
+        file: &Path,
+        index: &PositionIndex,
+        relocations: &Relocations,
+    ) -> Result<Self, Vec<ScenarioError>> {
+        let mut c = Checker { file, index, relocations, errors: Vec::new() };
         if spec.version != 1 {
             c.invalid("version", "1 (the only scenario format version)", spec.version);
         }

@@ -19,7 +19,7 @@ pub struct RobotConfig {
 }
 
 /// A point mass rigidly attached to a robot link.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PayloadConfig {
     pub link: String,
     pub mass: f64,
@@ -27,7 +27,7 @@ pub struct PayloadConfig {
 }
 
 /// What a joint actuator's action value means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum JointActuatorKind {
     /// The action is a target position, tracked by a PD motor.
     Position,
@@ -40,7 +40,7 @@ pub enum JointActuatorKind {
 /// A validated actuator. `Joint`: joint index, `effort_limit` (N·m or N), `command_range` in the
 /// action's units, gains `kp` and `kd` (0 where unused). `DifferentialDrive`: wheel joint indices,
 /// lengths in m, velocity limits in m/s and rad/s, wheel `effort_limit` and velocity gain `kd`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub enum ActuatorConfig {
     Joint {
         joint: usize,

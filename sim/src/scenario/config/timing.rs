@@ -3,7 +3,7 @@
 use super::*;
 
 /// Validated `timing` section: `physics_dt` in s and the whole number of physics steps per control step.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct TimingConfig {
     pub physics_dt: f64,
     /// Physics steps per control step.

@@ -4,7 +4,7 @@ use super::*;
 
 /// Validated `world` section: gravity in m/s² (world frame, REP-103), the optional ground
 /// plane, static obstacles and movable objects (unique names).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct WorldConfig {
     pub gravity: [f64; 3],
     pub ground: Option<GroundConfig>,
@@ -13,7 +13,7 @@ pub struct WorldConfig {
 }
 
 /// A ground plane at z = `height` (m) with Coulomb friction coefficient `friction`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct GroundConfig {
     pub friction: f64,
     pub height: f64,
@@ -21,7 +21,7 @@ pub struct GroundConfig {
 
 /// A body's collision shape, lengths in m: box half-extents (half the scenario's `size`), radii,
 /// half-lengths (half the scenario's `length`), or a URDF whose links are joined by fixed joints.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub enum ShapeConfig {
     Box {
         half_extents: [f64; 3],
@@ -40,13 +40,19 @@ pub enum ShapeConfig {
         half_length: f64,
     },
     Urdf {
+        /// Serialized as its parsed URDF (every link, joint and geometry).
+        #[serde(serialize_with = "serialize_urdf")]
         model: Arc<RobotModel>,
     },
 }
 
+fn serialize_urdf<S: serde::Serializer>(model: &Arc<RobotModel>, serializer: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&model.urdf, serializer)
+}
+
 /// A validated obstacle or object: name, shape, pose in the world frame (m, rad), mass and
 /// Coulomb friction coefficient (default 0.8).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct BodyConfig {
     pub name: String,
     pub shape: ShapeConfig,
