@@ -1,5 +1,7 @@
 //! Physics throughput: control steps per second for every shipped scenario, one world on one
-//! thread, and a batch of worlds across threads. `cargo bench --bench physics`.
+//! thread, and a batch of worlds across threads; and the cost of writing a state into a world
+//! (`set_state`, what every learned or hybrid step does), with and without collision meshes.
+//! `cargo bench --bench physics`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dreamrig_sim::{PhysicsWorld, Scenario, World, WorldBatch};
@@ -83,6 +85,26 @@ fn batched_worlds(c: &mut Criterion) {
     group.finish();
 }
 
+/// `set_state` on a world ten steps into its episode: the shipped scenarios, and a room whose
+/// wall (OBJ) and block (STL) are collision meshes.
+fn set_state(c: &mut Criterion) {
+    let mut group = c.benchmark_group("set_state");
+    group.throughput(Throughput::Elements(1));
+    let mesh_room = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mesh-room.yaml");
+    let mesh_room = PhysicsWorld::new(Scenario::load(&mesh_room).unwrap_or_else(|e| panic!("{e}")).config);
+    let worlds = SCENARIOS.iter().map(|name| (*name, make_world(name))).chain([("mesh-room", mesh_room)]);
+    for (name, mut world) in worlds {
+        world.reset(0).unwrap();
+        let action = hold_action(&world);
+        for _ in 0..10 {
+            world.step(&action).unwrap();
+        }
+        let state = world.state().unwrap();
+        group.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| world.set_state(&state).unwrap()));
+    }
+    group.finish();
+}
+
 fn batch_worlds(batch: &mut WorldBatch) -> Option<&mut Vec<Box<dyn World>>> {
     match batch {
         WorldBatch::Each(worlds) => Some(worlds),
@@ -93,6 +115,6 @@ fn batch_worlds(batch: &mut WorldBatch) -> Option<&mut Vec<Box<dyn World>>> {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = single_world, batched_worlds
+    targets = single_world, batched_worlds, set_state
 }
 criterion_main!(benches);

@@ -112,3 +112,21 @@ fn collision_meshes_are_seen_by_rays_and_collide() {
     let z = world.state().unwrap().values[names.iter().position(|n| n == "object.block.z").unwrap()];
     assert!((z - 0.1).abs() < 0.01, "block at z = {z}");
 }
+
+#[test]
+fn rays_see_an_object_where_a_written_state_puts_it() {
+    // What a learned or hybrid world does every step: write a state, then read the sensors.
+    let mut world = world(&fixture("mesh-room.yaml"));
+    world.reset(0).unwrap();
+    let head = world.link_poses().into_iter().find(|p| p.link == "head").unwrap().translation;
+    let names = world.state_spec().names.clone();
+    let mut state = world.state().unwrap();
+    // The STL block (0.2 m) 1 m in front of the lidar, on its central ray.
+    for (axis, value) in [("x", head[0] + 1.0), ("y", head[1]), ("z", head[2])] {
+        let index = names.iter().position(|n| *n == format!("object.block.{axis}")).unwrap();
+        state.values[index] = value;
+    }
+    world.set_state(&state).unwrap();
+    let ranges = world.observe().unwrap().get("lidar.ranges").unwrap().to_vec();
+    assert!((ranges[4] - 0.9).abs() < 1e-3, "central ray: {ranges:?}");
+}

@@ -269,17 +269,9 @@ fn a_hybrid_world_hands_its_identified_prior_the_delayed_actions_training_used()
     assert!(hybrid.horizons[1].windows > 10);
     for (h, p) in hybrid.horizons.iter().zip(&physics.horizons) {
         assert_eq!(h.windows, p.windows);
-        // Writing the state back rebuilds the rapier scene each step, which a physics world
-        // continuing its own scene does not: equal up to rounding, not bit for bit.
-        for (a, b) in h.per_dimension.iter().zip(&p.per_dimension) {
-            assert!(
-                (a - b).abs() <= 1e-6 * b.abs() + 1e-9,
-                "horizon {}: hybrid {:?}, physics {:?}",
-                h.horizon,
-                h.per_dimension,
-                p.per_dimension
-            );
-        }
+        // A step is a function of the state alone, so writing the state back into a copy of
+        // the pristine scene each step changes nothing: equal bit for bit.
+        assert_eq!(h.per_dimension, p.per_dimension, "horizon {}", h.horizon);
     }
     let nominal_physics = open_loop(&Arc::new(nominal.nominal_physics()), None, &refs, &horizons).unwrap();
     assert!(physics.horizons[0].overall < 0.1 * nominal_physics.horizons[0].overall);

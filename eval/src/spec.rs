@@ -203,7 +203,8 @@ impl EvalSpec {
                     }
                 }
                 let dynamics = DynamicsSpec { backend: backend.clone(), model: model.as_ref().map(|m| m.display().to_string()) };
-                fingerprint = fnv1a(fingerprint, format!("dynamics {}:{}", dynamics.backend, dynamics.model.as_deref().unwrap_or("")).as_bytes());
+                fingerprint =
+                    fnv1a(fingerprint, format!("dynamics {}:{}", dynamics.backend, dynamics.model.as_deref().unwrap_or("")).as_bytes());
                 scenario_overrides.dynamics = Some(dynamics);
             }
             let scenario = Scenario::from_bytes_with(&scenario_bytes, &scenario_path, &scenario_overrides).map_err(|e| {

@@ -145,7 +145,10 @@ impl PolicySpec {
             ] {
                 if let Some(v) = value {
                     if !(v.is_finite() && (0.0..=max).contains(&v)) {
-                        return Err(SpecProblem::new(&format!("wrappers[{i}].{key}"), format!("expected a number from 0 to {max}, got {v}")));
+                        return Err(SpecProblem::new(
+                            &format!("wrappers[{i}].{key}"),
+                            format!("expected a number from 0 to {max}, got {v}"),
+                        ));
                     }
                 }
             }

@@ -4,7 +4,9 @@ use crate::error::SimError;
 use crate::randomize::{episode_rng, sample_parameters, EpisodeParameters, NOISE_STREAM};
 use crate::robot::JointKind;
 use crate::scenario::config::*;
-use crate::scene::{build_scene, link_velocities, read_articulation, read_object, ColliderOwner, Scene, SceneTemplates, StateLayout};
+use crate::scene::{
+    build_pristine, link_velocities, read_articulation, read_object, ColliderOwner, PristineScene, Scene, SceneTemplates, StateLayout,
+};
 use crate::sensors::{read_sensor, sensor_fields, SensorContext};
 use crate::task::{evaluate_task, tracked_position, TaskProgress};
 use crate::world::*;
@@ -90,6 +92,8 @@ impl WorldLayout {
 
 struct Episode {
     params: EpisodeParameters,
+    /// The episode's scene as built, never stepped: reset and every state written copy it.
+    pristine: PristineScene,
     scene: Scene,
     step: u64,
     noise: ChaCha8Rng,
@@ -351,7 +355,7 @@ impl PhysicsWorld {
                 detail: format!("the world model predicted {} = {}", self.layout.state.names[index], values[index]),
             });
         }
-        episode.scene = build_scene(&self.config, &self.templates, &episode.params, Some(values))?;
+        episode.scene = episode.pristine.instantiate(Some(values));
         Ok(())
     }
 
@@ -397,10 +401,12 @@ fn apply_joint_effort(scene: &mut Scene, slot: &crate::scene::JointSlot, effort:
 impl World for PhysicsWorld {
     fn reset(&mut self, seed: u64) -> Result<(Observation, StepInfo), SimError> {
         let params = sample_parameters(&self.config, seed);
-        let scene = build_scene(&self.config, &self.templates, &params, None)?;
+        let pristine = build_pristine(&self.config, &self.templates, &params)?;
+        let scene = pristine.instantiate(None);
         let latency = params.action_latency_steps as usize;
         let default_action = self.default_action(&params);
         let mut episode = Episode {
+            pristine,
             pending: std::iter::repeat_n(default_action.clone(), latency).collect(),
             scene,
             step: 0,
@@ -465,9 +471,9 @@ impl World for PhysicsWorld {
             return Err(SimError::StateNotFinite { index, name: self.layout.state.names[index].clone(), value: state.values[index] });
         }
         let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
-        // Rebuilding the scene rather than editing it leaves no solver cache behind, so the
-        // future depends on the state alone.
-        episode.scene = build_scene(&self.config, &self.templates, &episode.params, Some(&state.values))?;
+        // A copy of the episode's never-stepped scene, rather than an edit of the current one,
+        // leaves no solver cache behind, so the future depends on the state alone.
+        episode.scene = episode.pristine.instantiate(Some(&state.values));
         episode.step = state.step;
         episode.pending = state.pending_actions.iter().cloned().collect();
         episode.progress.success_streak = state.success_streak;

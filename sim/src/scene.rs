@@ -227,10 +227,14 @@ fn insert_articulation(
     Ok(articulation)
 }
 
-/// Everything that differs between builds of the same scenario.
+/// The rapier bodies of a scenario's URDF models, converted once (meshes read from disk once)
+/// and cloned into every episode's scene.
 pub struct SceneTemplates {
     pub robot: ArticulationTemplate,
+    /// Per movable object: its template, `None` for a primitive shape.
     pub objects: Vec<Option<ArticulationTemplate>>,
+    /// Per static obstacle: its template (root welded), `None` for a primitive shape.
+    pub obstacles: Vec<Option<ArticulationTemplate>>,
 }
 
 impl SceneTemplates {
@@ -245,6 +249,15 @@ impl SceneTemplates {
                 .iter()
                 .map(|o| match &o.shape {
                     ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), false)),
+                    _ => None,
+                })
+                .collect(),
+            obstacles: config
+                .world
+                .obstacles
+                .iter()
+                .map(|o| match &o.shape {
+                    ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), true)),
                     _ => None,
                 })
                 .collect(),
@@ -264,16 +277,99 @@ pub fn integration_parameters(config: &ScenarioConfig) -> IntegrationParameters 
     }
 }
 
-/// Builds the scene of an episode, with every body at its initial pose and at rest.
-/// With `state` (a full state vector, see [`StateLayout`]), every body starts where the state
-/// puts it; otherwise at the episode's initial pose, at rest. Roots are inserted directly at
-/// their pose, so that a state written here is reproduced to the bit.
-pub fn build_scene(
-    config: &ScenarioConfig,
-    templates: &SceneTemplates,
-    params: &EpisodeParameters,
-    state: Option<&[f64]>,
-) -> Result<Scene, SimError> {
+/// An episode's scene as built, before any step and with every joint at zero: what
+/// [`PristineScene::instantiate`] copies for the episode's start and for every state written
+/// into it, instead of rebuilding the scene from the scenario.
+pub struct PristineScene {
+    gravity: Vec3,
+    integration_parameters: IntegrationParameters,
+    bodies: RigidBodySet,
+    colliders: ColliderSet,
+    multibody_joints: MultibodyJointSet,
+    impulse_joints: ImpulseJointSet,
+    robot: Articulation,
+    objects: Vec<ObjectBody>,
+    owners: HashMap<ColliderHandle, ColliderOwner>,
+    /// Where the state vector's parts are.
+    layout: StateLayout,
+    fixed_base: bool,
+    /// The episode's initial joint positions (rad or m, in model order).
+    initial_joints: Vec<f64>,
+}
+
+impl PristineScene {
+    /// The episode's scene, never stepped: at the episode's initial pose and at rest, or, with
+    /// `state` (a full state vector, see [`StateLayout`]), with every body where the state puts
+    /// it and moving as it says.
+    ///
+    /// A copy of sets that were never stepped carries no solver or contact cache, and every body
+    /// and collider in it is still marked as new, so the first step treats it exactly as it
+    /// treats a freshly built scene: a state written here is reproduced to the bit.
+    pub fn instantiate(&self, state: Option<&[f64]>) -> Scene {
+        let mut rapier = RapierWorld::new();
+        rapier.gravity = self.gravity;
+        rapier.integration_parameters = self.integration_parameters;
+        rapier.bodies = self.bodies.clone();
+        rapier.colliders = self.colliders.clone();
+        rapier.multibody_joints = self.multibody_joints.clone();
+        rapier.impulse_joints = self.impulse_joints.clone();
+        let mut scene = Scene { rapier, robot: self.robot.clone(), objects: self.objects.clone(), owners: self.owners.clone() };
+        let robot = &self.robot;
+        let layout = &self.layout;
+        match state {
+            None => {
+                let zeros = vec![0.0; robot.velocity_len()];
+                write_articulation(&mut scene.rapier, robot, &self.initial_joints, &zeros);
+            }
+            Some(values) => {
+                // Roots first: forward kinematics reads a root's pose from its body.
+                if !self.fixed_base {
+                    set_root_pose(&mut scene.rapier, robot.root, pose_from_coordinates(values));
+                }
+                for (index, object) in self.objects.iter().enumerate() {
+                    set_root_pose(&mut scene.rapier, object.root(), pose_from_coordinates(&values[layout.object_positions[index]..]));
+                }
+                let root = if robot.floating { 7 } else { 0 };
+                let joints = &values[root..layout.robot_positions];
+                let velocities = &values[layout.velocity_start..layout.velocity_start + robot.velocity_len()];
+                write_articulation(&mut scene.rapier, robot, joints, velocities);
+                for (index, object) in self.objects.iter().enumerate() {
+                    let v = layout.velocity_start + layout.object_velocities[index];
+                    write_object_velocity(&mut scene.rapier, object, &values[v..v + 6]);
+                }
+                // rapier moves colliders with their bodies at the next step; sensors read the
+                // state before it.
+                sync_colliders(&mut scene.rapier);
+            }
+        }
+        scene
+    }
+}
+
+/// Puts every attached collider where its body now is (what rapier does at the start of a
+/// step): `collider = body × position relative to the body`.
+fn sync_colliders(world: &mut RapierWorld) {
+    for (_, body) in world.bodies.iter() {
+        for handle in body.colliders() {
+            if let Some(collider) = world.colliders.get_mut(*handle) {
+                if let Some(relative) = collider.position_wrt_parent().copied() {
+                    collider.set_position(*body.position() * relative);
+                }
+            }
+        }
+    }
+}
+
+/// Puts a root body at `pose`, as if it had been inserted there.
+fn set_root_pose(world: &mut RapierWorld, root: RigidBodyHandle, pose: Pose) {
+    if let Some(body) = world.bodies.get_mut(root) {
+        body.set_position(pose, true);
+    }
+}
+
+/// Builds the pristine scene of an episode: every body inserted at the episode's initial pose
+/// with the episode's masses and friction, every joint at zero, nothing stepped.
+pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, params: &EpisodeParameters) -> Result<PristineScene, SimError> {
     let layout = StateLayout::new(config);
     let mut rapier = RapierWorld::new();
     let g = config.world.gravity;
@@ -308,9 +404,8 @@ pub fn build_scene(
         if let Some(builder) = shape_collider(&obstacle.shape) {
             let handle = rapier.colliders.insert_with_parent(builder.friction(friction(obstacle.friction)), body, &mut rapier.bodies);
             owners.insert(handle, ColliderOwner::Obstacle(index));
-        } else if let ShapeConfig::Urdf { model } = &obstacle.shape {
-            let template = ArticulationTemplate::new(model.clone(), true);
-            let articulation = insert_articulation(&mut rapier, &template, *pose, 1.0, params.friction.or(Some(obstacle.friction)))?;
+        } else if let Some(Some(template)) = templates.obstacles.get(index) {
+            let articulation = insert_articulation(&mut rapier, template, *pose, 1.0, params.friction.or(Some(obstacle.friction)))?;
             for handle in articulation.links.values() {
                 for collider in rapier.bodies[*handle].colliders() {
                     owners.insert(*collider, ColliderOwner::Obstacle(index));
@@ -320,10 +415,7 @@ pub fn build_scene(
     }
     let mut objects = Vec::new();
     for (index, object) in config.world.objects.iter().enumerate() {
-        let pose = match state {
-            Some(values) => pose_from_coordinates(&values[layout.object_positions[index]..]),
-            None => pose_from(params.object_positions[index], params.object_rpy[index]),
-        };
+        let pose = pose_from(params.object_positions[index], params.object_rpy[index]);
         if let Some(builder) = shape_collider(&object.shape) {
             let body = rapier.bodies.insert(RigidBodyBuilder::dynamic().pose(pose).can_sleep(false));
             let handle = rapier.colliders.insert_with_parent(
@@ -351,11 +443,7 @@ pub fn build_scene(
             }
         }
     }
-    // A fixed base stays where the episode put it; a mobile base starts where the state says.
-    let robot_pose = match state {
-        Some(values) if !config.robot.fixed_base => pose_from_coordinates(values),
-        _ => pose_from(params.base_position, params.base_rpy),
-    };
+    let robot_pose = pose_from(params.base_position, params.base_rpy);
     let robot = insert_articulation(&mut rapier, &templates.robot, robot_pose, params.mass_scale, params.friction)?;
     for (link, friction) in &config.robot.link_friction {
         let colliders: Vec<ColliderHandle> = robot.links.get(link).map(|h| rapier.bodies[*h].colliders().to_vec()).unwrap_or_default();
@@ -391,25 +479,20 @@ pub fn build_scene(
             body.activation_mut().angular_threshold = -1.0;
         }
     }
-    let mut scene = Scene { rapier, robot, objects, owners };
-    let robot = scene.robot.clone();
-    match state {
-        None => {
-            let zeros = vec![0.0; robot.velocity_len()];
-            write_articulation(&mut scene.rapier, &robot, &params.initial_joints, &zeros);
-        }
-        Some(values) => {
-            let root = if robot.floating { 7 } else { 0 };
-            let joints = &values[root..layout.robot_positions];
-            let velocities = &values[layout.velocity_start..layout.velocity_start + robot.velocity_len()];
-            write_articulation(&mut scene.rapier, &robot, joints, velocities);
-            for (index, object) in scene.objects.clone().iter().enumerate() {
-                let v = layout.velocity_start + layout.object_velocities[index];
-                write_object_velocity(&mut scene.rapier, object, &values[v..v + 6]);
-            }
-        }
-    }
-    Ok(scene)
+    Ok(PristineScene {
+        gravity: rapier.gravity,
+        integration_parameters: rapier.integration_parameters,
+        bodies: rapier.bodies,
+        colliders: rapier.colliders,
+        multibody_joints: rapier.multibody_joints,
+        impulse_joints: rapier.impulse_joints,
+        robot,
+        objects,
+        owners,
+        layout,
+        fixed_base: config.robot.fixed_base,
+        initial_joints: params.initial_joints.clone(),
+    })
 }
 
 fn joint_coordinate(joint: &MultibodyJoint) -> Real {

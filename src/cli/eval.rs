@@ -78,7 +78,9 @@ fn load(spec: &std::path::Path) -> anyhow::Result<EvalSpec> {
 
 fn load_with(spec: &std::path::Path, overrides: &dreamrig_eval::SpecOverrides) -> anyhow::Result<EvalSpec> {
     EvalSpec::load_with(spec, overrides).map_err(|e| match e {
-        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => anyhow::Error::new(super::UsageError(e.to_string())),
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => {
+            anyhow::Error::new(super::UsageError(e.to_string()))
+        }
         other => anyhow::Error::new(other),
     })
 }

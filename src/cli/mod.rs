@@ -126,7 +126,9 @@ pub fn interrupt_on_ctrl_c(message: &'static str) -> std::sync::Arc<std::sync::a
 pub fn eval_error(error: dreamrig_eval::EvalError) -> anyhow::Error {
     match error {
         dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(UsageError(m)),
-        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) | dreamrig_eval::EvalError::Policy(_) => anyhow::Error::new(UsageError(error.to_string())),
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) | dreamrig_eval::EvalError::Policy(_) => {
+            anyhow::Error::new(UsageError(error.to_string()))
+        }
         other => anyhow::Error::new(other),
     }
 }
