@@ -125,7 +125,7 @@ fn rosbags_decodes_our_messages_and_agrees_on_every_type_hash() {
 /// simulator has every link, fixed joints (from the URDF) and moving ones (from the state) alike.
 #[test]
 fn the_transform_tree_composes_to_the_simulated_link_poses() {
-    use dreamrig_bridges::ros2::transforms::{Transform, TransformTree};
+    use dreamrig_bridges::ros2::transforms::{from_parts, rotation_xyzw, translation, Transform, TransformTree};
     use dreamrig_sim::World;
     for scenario in ["arm7-reach", "diffdrive-nav"] {
         let mut world = common::world(&common::shipped(scenario));
@@ -139,18 +139,18 @@ fn the_transform_tree_composes_to_the_simulated_link_poses() {
         let stamp = Time::default();
         let mut edges = tree.static_transforms(&poses, stamp).transforms;
         edges.extend(tree.dynamic_transforms(&poses, None, stamp).transforms);
-        let mut known = vec![(tree.root_frame.to_string(), Transform::IDENTITY)];
+        let mut known = vec![(tree.root_frame.to_string(), Transform::identity())];
         while let Some(edge) = edges.iter().position(|e| known.iter().any(|(f, _)| *f == e.header.frame_id)) {
             let edge = edges.remove(edge);
             let parent = known.iter().find(|(f, _)| *f == edge.header.frame_id).unwrap().1;
-            let child = parent.then(&Transform { translation: edge.translation, rotation: edge.rotation });
+            let child = parent * from_parts(edge.translation, edge.rotation);
             known.push((edge.child_frame_id.clone(), child));
         }
         assert!(edges.is_empty(), "{scenario}: frames not connected to {}: {edges:?}", tree.root_frame);
         for pose in &poses {
             let (_, composed) = known.iter().find(|(f, _)| *f == pose.link).unwrap_or_else(|| panic!("{scenario}: no frame {}", pose.link));
-            let distance = composed.translation.iter().zip(&pose.translation).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
-            let alignment = composed.rotation.iter().zip(&pose.rotation_xyzw).map(|(a, b)| a * b).sum::<f64>().abs();
+            let distance = translation(composed).iter().zip(&pose.translation).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+            let alignment = rotation_xyzw(composed).iter().zip(&pose.rotation_xyzw).map(|(a, b)| a * b).sum::<f64>().abs();
             assert!(distance < 1e-4 && alignment > 1.0 - 1e-6, "{scenario} {}: {composed:?} vs {pose:?}", pose.link);
         }
     }

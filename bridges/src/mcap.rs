@@ -8,10 +8,14 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+/// Why an MCAP recording could not be created, written or finished.
 #[derive(Debug, thiserror::Error)]
 pub enum McapError {
+    /// Creating, writing, finishing or moving the file failed, or a message was written to a topic
+    /// the recorder has no channel for; `path` is the final MCAP path.
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    /// A topic's type has no known `.msg` definition (for its schema and type hash).
     #[error(transparent)]
     Definition(#[from] DefinitionError),
 }
@@ -20,6 +24,9 @@ const QOS: &str = "- history: keep_last\n  depth: 10\n  reliability: reliable\n 
 
 /// The `ros2msg` schema text: the type's `.msg`, then every nested type it uses, each after a
 /// line of 80 `=` and `MSG: pkg/Type`.
+///
+/// # Errors
+/// [`DefinitionError`] if the type, or a type it uses, has no known definition.
 pub fn schema_text(type_name: &str) -> Result<String, DefinitionError> {
     let mut text = definition(type_name)?.to_string();
     let mut seen = vec![type_name.to_string()];
@@ -56,6 +63,15 @@ impl Drop for McapRecorder {
 }
 
 impl McapRecorder {
+    /// Starts an MCAP file (profile `ros2`) for `path`, written beside it with the extension
+    /// `mcap.tmp` (`run.mcap` → `run.mcap.tmp`) until [`finish`](Self::finish). `topics` are
+    /// (topic, type name) pairs: each gets a `ros2msg` schema and a `cdr` channel with the metadata
+    /// rosbag2 writes (`offered_qos_profiles`: reliable, keep last 10, volatile or, for
+    /// `/tf_static`, transient local; `topic_type_hash`: RIHS01).
+    ///
+    /// # Errors
+    /// [`McapError::Io`] if the file cannot be created or written; [`McapError::Definition`] for a
+    /// type without a known definition.
     pub fn create(path: &Path, topics: &[(&str, &str)]) -> Result<Self, McapError> {
         let io = |e: &dyn std::fmt::Display| McapError::Io { path: path.to_path_buf(), reason: e.to_string() };
         let temporary = path.with_extension("mcap.tmp");
@@ -74,6 +90,11 @@ impl McapRecorder {
     }
 
     /// Writes one message at simulated time `time_ns`.
+    ///
+    /// `time_ns` (ns) is both the log and the publish time; sequence numbers count per channel from 1.
+    ///
+    /// # Errors
+    /// [`McapError::Io`] if `topic` has no channel or the write fails.
     pub fn write(&mut self, topic: &str, time_ns: u64, cdr: &[u8]) -> Result<(), McapError> {
         let Some((channel, sequence)) = self.channels.get_mut(topic) else {
             return Err(McapError::Io { path: self.path.clone(), reason: format!("no channel for topic {topic}") });
@@ -84,6 +105,10 @@ impl McapRecorder {
     }
 
     /// Writes the summary (statistics, indexes) and moves the file into place.
+    ///
+    /// # Errors
+    /// [`McapError::Io`] if the summary cannot be written or the file not moved; the temporary
+    /// file is then removed.
     pub fn finish(mut self) -> Result<(), McapError> {
         let io = |e: &dyn std::fmt::Display| McapError::Io { path: self.path.clone(), reason: e.to_string() };
         self.writer.finish().map_err(|e| io(&e))?;
@@ -93,10 +118,13 @@ impl McapRecorder {
     }
 }
 
+/// Why a [`StepRecorder`] could not record.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// The MCAP recording failed.
     #[error(transparent)]
     Mcap(#[from] McapError),
+    /// Logging to Rerun failed.
     #[error(transparent)]
     Rerun(#[from] crate::rerun::RerunError),
 }
@@ -117,6 +145,11 @@ pub struct StepRecorder {
 }
 
 impl StepRecorder {
+    /// A recorder of `config`'s topics (see [`TopicMapper`](crate::ros2::topics::TopicMapper)) into the
+    /// MCAP file `mcap` and/or the Rerun `rerun` logger; with neither it records nothing.
+    ///
+    /// # Errors
+    /// [`RecordError::Mcap`] if the MCAP file cannot be created.
     pub fn new(
         config: &dreamrig_sim::scenario::config::ScenarioConfig,
         mcap: Option<&Path>,
@@ -128,6 +161,11 @@ impl StepRecorder {
     }
 
     /// An episode starts at `time_s`: `/tf_static` for the links at reset, the goal in Rerun.
+    ///
+    /// `time_s` is in seconds (written to MCAP in ns).
+    ///
+    /// # Errors
+    /// [`RecordError`] if the MCAP write or the Rerun log fails.
     pub fn start_episode(&mut self, time_s: f64, goal: Option<[f64; 3]>, poses: &[dreamrig_sim::LinkPose]) -> Result<(), RecordError> {
         if let Some(recorder) = self.recorder.as_mut() {
             let latched = self.mapper.static_message(poses, time_s);
@@ -140,6 +178,12 @@ impl StepRecorder {
     }
 
     /// An observation, before the policy acts on it.
+    ///
+    /// Every topic of [`TopicMapper::messages`](crate::ros2::topics::TopicMapper::messages) is
+    /// written at `time_s` (s; ns in MCAP), each control step; Rerun gets step `step`.
+    ///
+    /// # Errors
+    /// [`RecordError`] if the MCAP write or the Rerun log fails.
     pub fn observe(
         &mut self,
         step: u64,
@@ -158,6 +202,10 @@ impl StepRecorder {
         Ok(())
     }
 
+    /// Logs the action applied at step `step` and its reward to Rerun (MCAP has no topic for them).
+    ///
+    /// # Errors
+    /// [`RecordError::Rerun`] if logging fails.
     pub fn act(&mut self, step: u64, action: &[f64], reward: f64) -> Result<(), RecordError> {
         if let Some(logger) = &self.rerun {
             logger.log_action(step, action, reward)?;
@@ -166,6 +214,9 @@ impl StepRecorder {
     }
 
     /// Writes the MCAP summary and moves the file into place.
+    ///
+    /// # Errors
+    /// [`RecordError::Mcap`] if the file cannot be finished or moved.
     pub fn finish(self) -> Result<(), RecordError> {
         if let Some(recorder) = self.recorder {
             recorder.finish()?;

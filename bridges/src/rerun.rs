@@ -2,16 +2,19 @@
 //! points, depth images, the goal, and actions and rewards as scalars, on the timelines
 //! `step` and `sim_time`.
 
-use crate::ros2::transforms::Transform;
+use crate::ros2::transforms::{self, Transform};
 use dreamrig_sim::robot::urdf_rs;
 use dreamrig_sim::scenario::config::{ScenarioConfig, SensorKind};
 use dreamrig_sim::{LinkPose, Observation};
 use std::path::{Path, PathBuf};
 
+/// Why a Rerun recording could not be opened, logged to or finished.
 #[derive(Debug, thiserror::Error)]
 pub enum RerunError {
+    /// The Rerun SDK refused: a bad application id, a failed connection or viewer spawn, or a log call.
     #[error("rerun: {0}")]
     Stream(String),
+    /// An `.rrd` file could not be created or moved into place, or its folder does not exist.
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
 }
@@ -55,6 +58,14 @@ pub struct RerunRecording {
 
 impl RerunRecording {
     /// `name` becomes the application id (scenario or evaluation name).
+    ///
+    /// It is `dreamrig_` and `name` with anything but ASCII alphanumerics, `_` and `-` replaced by `_`
+    /// (at most 160 characters of it); the 3D scene is `world`, right-handed, Z up. A file sink
+    /// writes to `path` with the extension `rrd.tmp` until [`finish`](Self::finish).
+    ///
+    /// # Errors
+    /// [`RerunError::Io`] if the file cannot be created; [`RerunError::Stream`] if the connection,
+    /// the viewer spawn or the first log fails.
     pub fn new(sink: &RerunSink, name: &str) -> Result<Self, RerunError> {
         let application = rerun::ApplicationId::try_from(application_id(name)).map_err(stream_error)?;
         let builder = rerun::RecordingStreamBuilder::new(application);
@@ -79,6 +90,9 @@ impl RerunRecording {
     }
 
     /// Flushes everything logged; a file appears under its name only now.
+    ///
+    /// # Errors
+    /// [`RerunError::Stream`] if the flush fails; [`RerunError::Io`] if the file cannot be moved.
     pub fn finish(self) -> Result<(), RerunError> {
         self.stream.flush_blocking().map_err(stream_error)?;
         let Self { stream, file } = self;
@@ -113,8 +127,8 @@ fn rerun_color(material: &Option<urdf_rs::Material>) -> rerun::Color {
 }
 
 fn rerun_transform(t: &Transform) -> rerun::Transform3D {
-    let [x, y, z, w] = t.rotation.map(|v| v as f32);
-    rerun::Transform3D::from_translation_rotation(t.translation.map(|v| v as f32), rerun::Quaternion::from_xyzw([x, y, z, w]))
+    let rotation = transforms::rotation_xyzw(t).map(|v| v as f32);
+    rerun::Transform3D::from_translation_rotation(transforms::translation(t).map(|v| v as f32), rerun::Quaternion::from_xyzw(rotation))
 }
 
 /// An application id Rerun accepts: ASCII alphanumerics, `_`, `-` and spaces.
@@ -126,6 +140,9 @@ fn application_id(name: &str) -> String {
 impl RerunLogger {
     /// A logger for `config`'s world; `episode` puts everything under that entity path (one
     /// per episode when an evaluation logs many). Logs the robot's visuals at once.
+    ///
+    /// # Errors
+    /// [`RerunError::Stream`] if logging the visuals fails (a mesh that cannot be read is skipped).
     pub fn new(
         recording: &RerunRecording,
         config: &ScenarioConfig,
@@ -139,7 +156,7 @@ impl RerunLogger {
                 SensorKind::Lidar(l) => lidars.push(LidarView {
                     prefix: sensor.name.clone(),
                     link: l.link.clone(),
-                    mount: Transform::from_xyz_rpy(l.mount.position, l.mount.rpy),
+                    mount: transforms::from_xyz_rpy(l.mount.position, l.mount.rpy),
                     directions: dreamrig_sim::sensors::lidar_directions(l).iter().map(|d| [d.x, d.y, d.z]).collect(),
                 }),
                 SensorKind::DepthCamera(d) => depth.push(DepthView { prefix: sensor.name.clone(), width: d.width, height: d.height }),
@@ -162,7 +179,7 @@ impl RerunLogger {
         for link in &model.urdf.links {
             for (i, visual) in link.visual.iter().enumerate() {
                 let path = format!("{}/robot/{}/visual_{i}", self.root, link.name);
-                let origin = Transform::from_xyz_rpy(visual.origin.xyz.0, visual.origin.rpy.0);
+                let origin = transforms::from_xyz_rpy(visual.origin.xyz.0, visual.origin.rpy.0);
                 let color = rerun_color(&visual.material);
                 let logged = match &visual.geometry {
                     urdf_rs::Geometry::Box { size } => {
@@ -201,6 +218,11 @@ impl RerunLogger {
     }
 
     /// Marks the start of an episode: its goal as a point.
+    ///
+    /// `goal` is a position in the world frame, m.
+    ///
+    /// # Errors
+    /// [`RerunError::Stream`] if the log fails.
     pub fn start_episode(&self, goal: Option<[f64; 3]>) -> Result<(), RerunError> {
         if let Some(goal) = goal {
             let points =
@@ -216,10 +238,16 @@ impl RerunLogger {
     }
 
     /// The robot's links, and what the lidars and depth cameras see, at one step.
+    ///
+    /// `time_s` is simulated seconds (the `sim_time` timeline); `poses` place the links in the world
+    /// frame. Lidar hits are logged as world-frame points, depth images in metres.
+    ///
+    /// # Errors
+    /// [`RerunError::Stream`] if a log fails.
     pub fn log_step(&self, step: u64, time_s: f64, observation: &Observation, poses: &[LinkPose]) -> Result<(), RerunError> {
         self.set_time(step, time_s);
         for pose in poses {
-            let t = Transform { translation: pose.translation, rotation: pose.rotation_xyzw };
+            let t = transforms::from_parts(pose.translation, pose.rotation_xyzw);
             self.stream.log(format!("{}/robot/{}", self.root, pose.link), &rerun_transform(&t)).map_err(stream_error)?;
         }
         for lidar in &self.lidars {
@@ -228,13 +256,13 @@ impl RerunLogger {
             else {
                 continue;
             };
-            let sensor = Transform { translation: link.translation, rotation: link.rotation_xyzw }.then(&lidar.mount);
+            let sensor = transforms::from_parts(link.translation, link.rotation_xyzw) * lidar.mount;
             let points: Vec<[f32; 3]> = ranges
                 .iter()
                 .zip(&lidar.directions)
                 .map(|(r, d)| {
-                    let local = Transform { translation: d.map(|v| v as f64 * *r as f64), rotation: [0.0, 0.0, 0.0, 1.0] };
-                    sensor.then(&local).translation.map(|v| v as f32)
+                    let hit = sensor * nalgebra::Point3::from(d.map(|v| v as f64 * *r as f64));
+                    [hit.x as f32, hit.y as f32, hit.z as f32]
                 })
                 .collect();
             self.stream
@@ -252,6 +280,12 @@ impl RerunLogger {
     }
 
     /// The action applied at `step` and the reward it earned.
+    ///
+    /// Logged as scalars `actions/<name>` (one per action name) and `reward`, under the episode's
+    /// prefix if any, on the `step` timeline.
+    ///
+    /// # Errors
+    /// [`RerunError::Stream`] if a log fails.
     pub fn log_action(&self, step: u64, action: &[f64], reward: f64) -> Result<(), RerunError> {
         self.stream.set_time_sequence("step", step as i64);
         for (name, value) in self.action_names.iter().zip(action) {
@@ -262,6 +296,9 @@ impl RerunLogger {
 }
 
 /// Checks that an `.rrd` destination can be written before any work starts.
+///
+/// # Errors
+/// [`RerunError::Io`] if the folder of `path` does not exist.
 pub fn check_destination(path: &Path) -> Result<(), RerunError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {

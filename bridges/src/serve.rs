@@ -25,10 +25,14 @@ use std::time::{Duration, Instant};
 /// Why a serving session could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A node name was refused, the node, a publisher or a subscription could not be declared, or
+    /// a publish failed.
     #[error(transparent)]
     Zenoh(#[from] RosZenohError),
+    /// The MCAP recording could not be created, written or finished.
     #[error(transparent)]
     Mcap(#[from] McapError),
+    /// Logging to Rerun failed.
     #[error(transparent)]
     Rerun(#[from] RerunError),
 }
@@ -37,6 +41,8 @@ pub enum ServeError {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pacing {
     /// Simulated seconds per wall-clock second (1 = real time).
+    ///
+    /// Must be positive and finite (the caller checks; pacing panics otherwise).
     RealTime(f64),
     /// As fast as the machine steps.
     Unpaced,
@@ -50,6 +56,7 @@ pub enum Pacing {
 pub struct ServeOptions {
     /// The ROS node: domain, namespace, name, key mapping.
     pub node: NodeOptions,
+    /// How simulated time advances.
     pub pacing: Pacing,
     /// Seed of the first episode; each new episode takes the next one.
     pub seed: u64,
@@ -305,6 +312,9 @@ impl RosTopics {
     }
 
     /// The session's report, with the MCAP recording finished and moved into place.
+    ///
+    /// # Errors
+    /// [`ServeError::Mcap`] if the MCAP recording cannot be finished or moved into place.
     pub fn finish(self, commands: &RosCommands) -> Result<ServeReport, ServeError> {
         let wall_s = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
         let report = ServeReport {
@@ -378,6 +388,7 @@ impl StepObserver for RosTopics {
 ///
 /// # Errors
 /// A Zenoh declaration fails, or the MCAP file cannot be created.
+/// [`ServeError::Zenoh`] also if `options.node` fails [`NodeOptions::check`].
 pub fn open(
     config: &ScenarioConfig,
     session: Arc<zenoh::Session>,

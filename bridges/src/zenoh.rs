@@ -16,12 +16,16 @@ use zenoh::sample::Sample;
 use zenoh::Wait;
 use zenoh_ext::{AdvancedPublisher, AdvancedPublisherBuilderExt, CacheConfig};
 
+/// Why a ROS 2 node, publisher or subscription on Zenoh could not be set up or used.
 #[derive(Debug, thiserror::Error)]
 pub enum RosZenohError {
+    /// The Zenoh session refused a declaration or a put (its message).
     #[error("zenoh: {0}")]
     Zenoh(String),
+    /// The message type has no known definition, so no RIHS01 hash for its key.
     #[error(transparent)]
     Definition(#[from] DefinitionError),
+    /// A name ROS 2 would refuse: node name, namespace, domain id or type name (`what` says which).
     #[error("{what}: {reason}")]
     Name { what: String, reason: String },
 }
@@ -44,14 +48,19 @@ pub enum KeyMapping {
 /// The QoS a topic is offered or requested with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Qos {
+    /// Announced as reliable (`false`: best effort) in the liveliness token; the Zenoh publisher
+    /// is declared the same either way.
     pub reliable: bool,
     /// Late joiners get the last `depth` samples (`/tf_static`).
     pub transient_local: bool,
+    /// History depth (keep last `depth`): announced, and the samples a transient-local publisher keeps.
     pub depth: u32,
 }
 
 impl Qos {
+    /// Reliable, volatile, keep last 10: rclcpp's default for topics.
     pub const DEFAULT: Qos = Qos { reliable: true, transient_local: false, depth: 10 };
+    /// Reliable, transient local, keep last 1: a late joiner still gets the last sample (`/tf_static`).
     pub const LATCHED: Qos = Qos { reliable: true, transient_local: true, depth: 1 };
 
     /// rmw_zenoh's QoS key string: each field empty where it equals rmw_zenoh's default
@@ -71,6 +80,9 @@ impl Qos {
 
 /// The DDS type name rmw_zenoh puts in keys: `sensor_msgs/msg/JointState` →
 /// `sensor_msgs::msg::dds_::JointState_`.
+///
+/// # Errors
+/// [`RosZenohError::Name`] unless `type_name` is `package/msg/Name`.
 pub fn dds_type_name(type_name: &str) -> Result<String, RosZenohError> {
     let parts: Vec<&str> = type_name.split('/').collect();
     match parts.as_slice() {
@@ -92,10 +104,13 @@ fn mangle(name: &str) -> String {
 /// A node's identity on the graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeOptions {
+    /// ROS domain id (`ROS_DOMAIN_ID`), 0 to 232; the first segment of rmw_zenoh keys.
     pub domain_id: u32,
     /// `/` or an absolute namespace such as `/robot1`.
     pub namespace: String,
+    /// Node name: letters, digits and `_`, not starting with a digit.
     pub name: String,
+    /// How topic names become Zenoh keys.
     pub mapping: KeyMapping,
 }
 
@@ -107,6 +122,10 @@ impl Default for NodeOptions {
 
 impl NodeOptions {
     /// Checks the names as ROS 2 would (alphanumerics and `_`, not starting with a digit).
+    ///
+    /// # Errors
+    /// [`RosZenohError::Name`] for a bad node name, a namespace that is not `/` or absolute tokens,
+    /// or a domain id above 232.
     pub fn check(&self) -> Result<(), RosZenohError> {
         let token_ok = |t: &str| {
             !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !t.starts_with(|c: char| c.is_ascii_digit())
@@ -131,6 +150,8 @@ impl NodeOptions {
     }
 
     /// The fully qualified name of a relative topic such as `/joint_states` in this namespace.
+    ///
+    /// Leading and trailing `/` of `topic` are dropped, so every topic lands in the namespace.
     pub fn qualified(&self, topic: &str) -> String {
         if self.namespace == "/" {
             format!("/{}", strip_slashes(topic))
@@ -140,6 +161,13 @@ impl NodeOptions {
     }
 
     /// The Zenoh key that carries `topic`.
+    ///
+    /// rmw_zenoh: `<domain>/<qualified topic without leading />/<DDS type name>/<RIHS01 hash>`;
+    /// zenoh-plugin-ros2dds: the qualified topic without its leading `/`.
+    ///
+    /// # Errors
+    /// With rmw_zenoh keys, [`RosZenohError::Name`] for a type name that is not `package/msg/Name`
+    /// and [`RosZenohError::Definition`] for a type without a known definition.
     pub fn topic_key(&self, topic: &str, type_name: &str) -> Result<String, RosZenohError> {
         let name = self.qualified(topic);
         Ok(match self.mapping {
@@ -163,6 +191,8 @@ pub fn attachment(sequence: i64, timestamp_ns: i64, gid: &[u8; 16]) -> [u8; 33] 
 }
 
 /// Reads an rmw_zenoh attachment back: (sequence, timestamp ns, GID).
+///
+/// `None` unless it is 33 bytes with the GID length byte 16.
 pub fn parse_attachment(bytes: &[u8]) -> Option<(i64, i64, [u8; 16])> {
     if bytes.len() != 33 || bytes[16] != 16 {
         return None;
@@ -183,7 +213,9 @@ enum PublisherKind {
 
 /// One topic being published.
 pub struct RosPublisher {
+    /// Fully qualified topic name, such as `/robot1/joint_states`.
     pub topic: String,
+    /// The Zenoh key expression the messages are put on ([`NodeOptions::topic_key`]).
     pub key: String,
     inner: PublisherKind,
     gid: [u8; 16],
@@ -193,6 +225,12 @@ pub struct RosPublisher {
 
 impl RosPublisher {
     /// Sends one CDR message (with its encapsulation header).
+    ///
+    /// With rmw_zenoh keys it carries the [`attachment`]: the next sequence number (from 1) and the
+    /// wall-clock time now.
+    ///
+    /// # Errors
+    /// [`RosZenohError::Zenoh`] if the put fails.
     pub fn publish(&mut self, cdr: &[u8]) -> Result<(), RosZenohError> {
         self.sequence += 1;
         let attachment = self.with_attachment.then(|| attachment(self.sequence, now_ns(), &self.gid).to_vec());
@@ -215,6 +253,7 @@ impl RosPublisher {
         .map_err(zenoh_error)
     }
 
+    /// Messages this publisher has sent: the last sequence number (a failed put counts too).
     pub fn sent(&self) -> u64 {
         self.sequence as u64
     }
@@ -222,7 +261,9 @@ impl RosPublisher {
 
 /// One topic being received: samples wait in a queue until drained.
 pub struct RosSubscription {
+    /// Fully qualified topic name.
     pub topic: String,
+    /// The Zenoh key expression subscribed to.
     pub key: String,
     subscriber: Subscriber<FifoChannelHandler<Sample>>,
 }
@@ -247,6 +288,7 @@ impl RosSubscription {
 /// publishers and subscriptions, and withdraws them when dropped.
 pub struct RosNode {
     session: Arc<zenoh::Session>,
+    /// The node's identity, as checked by [`NodeOptions::check`].
     pub options: NodeOptions,
     zid: String,
     next_entity: u32,
@@ -254,6 +296,12 @@ pub struct RosNode {
 }
 
 impl RosNode {
+    /// A node on `session`. With [`KeyMapping::RmwZenoh`] it declares the node's liveliness token
+    /// `@ros2_lv/<domain>/<zid>/0/0/NN/%/<namespace>/<name>` (`/` in the namespace written `%`).
+    ///
+    /// # Errors
+    /// [`RosZenohError::Name`] if `options` fails [`NodeOptions::check`]; [`RosZenohError::Zenoh`]
+    /// if the token cannot be declared.
     pub fn new(session: Arc<zenoh::Session>, options: NodeOptions) -> Result<Self, RosZenohError> {
         options.check()?;
         let zid = session.zid().to_string();
@@ -276,6 +324,12 @@ impl RosNode {
     }
 
     /// The liveliness key of a publisher (`MP`) or subscription (`MS`) of this node.
+    ///
+    /// The format is rmw_zenoh's: `@ros2_lv/<domain>/<zid>/0/<entity>/<kind>/%/<namespace>/<node>/<topic>/<DDS type>/<hash>/<QoS>`,
+    /// with `/` in namespace and topic written `%`.
+    ///
+    /// # Errors
+    /// As [`NodeOptions::topic_key`] with rmw_zenoh keys.
     pub fn entity_token(&self, entity: u32, kind: &str, topic: &str, type_name: &str, qos: &Qos) -> Result<String, RosZenohError> {
         Ok(format!(
             "{}/0/{entity}/{kind}/%/{}/{}/{}/{}/{}/{}",
@@ -310,6 +364,14 @@ impl RosNode {
         Ok(digest[..16].try_into().expect("16 bytes"))
     }
 
+    /// Declares a publisher of `type_name` on `topic` (placed in the node's namespace) and announces
+    /// it with a liveliness token. Transient-local QoS keeps the last `depth` samples for late
+    /// joiners (a zenoh-ext advanced publisher cache). With rmw_zenoh keys every message carries the
+    /// attachment.
+    ///
+    /// # Errors
+    /// [`RosZenohError::Name`] or [`RosZenohError::Definition`] for an unusable type name (rmw_zenoh keys);
+    /// [`RosZenohError::Zenoh`] if a declaration fails.
     pub fn publisher(&mut self, topic: &str, type_name: &str, qos: Qos) -> Result<RosPublisher, RosZenohError> {
         let key = self.options.topic_key(topic, type_name)?;
         let gid = self.announce("MP", topic, type_name, &qos)?;
@@ -335,6 +397,12 @@ impl RosNode {
         })
     }
 
+    /// Declares a subscription to `type_name` on `topic` (placed in the node's namespace),
+    /// announced with a liveliness token; samples queue until drained.
+    ///
+    /// # Errors
+    /// [`RosZenohError::Name`] or [`RosZenohError::Definition`] for an unusable type name (rmw_zenoh keys);
+    /// [`RosZenohError::Zenoh`] if a declaration fails.
     pub fn subscription(&mut self, topic: &str, type_name: &str, qos: Qos) -> Result<RosSubscription, RosZenohError> {
         let key = self.options.topic_key(topic, type_name)?;
         self.announce("MS", topic, type_name, &qos)?;

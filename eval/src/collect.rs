@@ -76,6 +76,7 @@ pub struct EpisodesRun {
     pub records: Vec<EpisodeRecord>,
     /// Failures of the caller's observer (it was detached at the first).
     pub observer_errors: Vec<ObserverError>,
+    /// The interrupt flag stopped the run; the episodes it cut short have no record.
     pub interrupted: bool,
 }
 
@@ -158,6 +159,7 @@ fn measured(
 /// Which episodes a dataset generation records.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
+    /// Episodes of the whole generation, before sharding.
     pub episodes: u32,
     /// Episode `k` runs with seed [`dataset_episode_seed`]`(seed, k)`.
     pub seed: u64,
@@ -221,6 +223,7 @@ pub fn generate_dataset(
 /// How to collect demonstrations for behaviour cloning.
 #[derive(Debug, Clone)]
 pub struct DemonstrationOptions {
+    /// Demonstration episodes, run one after another.
     pub episodes: u32,
     /// Observation fields the student reads, concatenated in this order.
     pub inputs: Vec<String>,

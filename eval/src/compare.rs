@@ -10,29 +10,46 @@ use plotters::prelude::*;
 use polars::prelude::*;
 use std::path::Path;
 
+/// One policy's results in both worlds (a row of `comparison.csv`, with the scenario added).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ComparisonRow {
+    /// Policy name, the same on both sides.
     pub policy: String,
+    /// Success rate in the reference world, 0 to 1.
     pub reference_success_rate: f64,
+    /// Success rate in the candidate world, 0 to 1.
     pub candidate_success_rate: f64,
     /// candidate − reference
     pub difference: f64,
+    /// Mean episode return in the reference world.
     pub reference_mean_return: f64,
+    /// Mean episode return in the candidate world.
     pub candidate_mean_return: f64,
+    /// Candidate episodes whose world-model disagreement exceeded the model's trust threshold.
     pub candidate_untrusted_episodes: u64,
 }
 
+/// How a candidate world ranks policies against a reference world on one scenario; the three
+/// measures are computed on success rates.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Comparison {
+    /// Name of the reference world (a label for reports).
     pub reference: String,
+    /// Name of the candidate world.
     pub candidate: String,
+    /// One row per policy present on both sides, in the reference's order.
     pub rows: Vec<ComparisonRow>,
+    /// Pearson r of the success rates; see [`pearson`].
     pub pearson: f64,
+    /// Spearman ρ of the success rates; see [`spearman`].
     pub spearman: f64,
+    /// Mean maximum rank violation of the success rates, 0 (same order) to 1; see [`mmrv`].
     pub mmrv: f64,
 }
 
 /// Pearson correlation; 0 when either side has no spread.
+///
+/// `x` and `y` are paired values of equal length; 0 for fewer than two pairs.
 pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len().min(y.len()) as f64;
     if n < 2.0 {
@@ -74,6 +91,9 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
 
 /// Mean maximum rank violation: for each policy, the largest reference-performance gap to a
 /// policy the candidate orders the other way round, averaged over policies.
+///
+/// `reference` and `candidate` hold one value per policy, same order and length; 0 for none.
+/// Lower is better: 0 means the candidate never orders two policies against the reference.
 pub fn mmrv(reference: &[f64], candidate: &[f64]) -> f64 {
     let n = reference.len();
     if n == 0 {
@@ -142,6 +162,13 @@ fn scatter(comparison: &Comparison) -> String {
 }
 
 /// Writes `comparison.parquet`, `comparison.csv`, `comparison.json` and `comparison.html`.
+///
+/// `comparisons` holds (scenario, comparison) pairs; the tables have one row per policy and
+/// scenario. `out` is created if needed.
+///
+/// # Errors
+/// [`EvalError::Io`] if the folder cannot be created, the table cannot be assembled or a file
+/// cannot be written.
 pub fn write_comparison(out: &Path, comparisons: &[(String, Comparison)]) -> Result<(), EvalError> {
     std::fs::create_dir_all(out).map_err(|e| EvalError::Io { path: out.to_path_buf(), reason: e.to_string() })?;
     let rows: Vec<(&String, &ComparisonRow)> = comparisons.iter().flat_map(|(s, c)| c.rows.iter().map(move |r| (s, r))).collect();

@@ -3,23 +3,28 @@
 
 use crate::spec::EvalSpec;
 
-/// Which slice of the episode grid a process runs: episodes whose grid index ≡ `index` mod
-/// `count`, so every shard gets a similar mix of scenarios and policies.
 /// Why a shard could not be read from `--shard I/N` or the scheduler's environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
+    /// The text has no `/`.
     #[error("expected I/N (e.g. 0/4), got {0:?}")]
     NotIOverN(String),
+    /// The `index` or `count` part of `I/N` is not a whole number.
     #[error("shard {part} {text:?} is not a whole number")]
     NotAWholeNumber { part: &'static str, text: String },
+    /// N is 0 or I ≥ N.
     #[error("expected 0 ≤ I < N, got {index}/{count}")]
     OutOfRange { index: u32, count: u32 },
+    /// A scheduler variable (`JOB_COMPLETION_INDEX`, `SLURM_ARRAY_TASK_ID`, …) is not a whole number.
     #[error("{name}={value:?} is not a whole number")]
     Variable { name: &'static str, value: String },
+    /// A scheduler's index variable is set without its count variable.
     #[error("{set} is set but {missing} is not{hint}")]
     MissingVariable { set: &'static str, missing: &'static str, hint: &'static str },
 }
 
+/// Which slice of the episode grid a process runs: episodes whose grid index ≡ `index` mod
+/// `count`, so every shard gets a similar mix of scenarios and policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// I, from 0.
@@ -84,13 +89,19 @@ impl Shard {
 /// One cell of the grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EpisodeKey {
+    /// Index into [`EvalSpec::scenarios`].
     pub scenario: usize,
+    /// Index into [`EvalSpec::policies`].
     pub policy: usize,
+    /// Episode index within the scenario × policy pair, from 0.
     pub episode: u32,
 }
 
 /// The seed of episode `k` of a scenario: shared by every policy (common random numbers, so
 /// policies are compared on the same episodes) and independent of sharding and threads.
+///
+/// The seed is 64-bit FNV-1a of `master` (little endian), the scenario's seed name (see
+/// [`EvalSpec::seed_names`]) and `episode` (little endian), concatenated.
 pub fn episode_seed(master: u64, scenario: &str, episode: u32) -> u64 {
     fnv1a(&[&master.to_le_bytes(), scenario.as_bytes(), &episode.to_le_bytes()])
 }
@@ -98,6 +109,9 @@ pub fn episode_seed(master: u64, scenario: &str, episode: u32) -> u64 {
 pub use dreamrig_sim::seed::fnv1a;
 
 /// Every episode of the spec in grid order.
+///
+/// Grid order is scenarios as the spec lists them, then each scenario's policies (see
+/// [`EvalSpec::pairs`]), then episodes 0..`spec.episodes`; a key's place in it is its grid index.
 pub fn grid(spec: &EvalSpec) -> Vec<EpisodeKey> {
     let mut keys = Vec::new();
     for (scenario, policies) in spec.pairs.iter().enumerate() {

@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// reader sees the old file or the new one, never a partial one.
+///
+/// Creates the folder if needed.
+///
+/// # Errors
+/// [`EvalError::Io`] for any I/O error; `path` is then untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
     dreamrig_sim::atomic::write_atomic(path, bytes).map_err(|e| EvalError::Io { path: path.to_path_buf(), reason: e.to_string() })
 }
@@ -16,12 +21,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
 /// What a run folder holds: which spec, which shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunManifest {
+    /// Manifest format tag: [`MANIFEST_FORMAT`].
     pub format: String,
+    /// The spec file's path as the run was given it.
     pub spec: String,
+    /// The spec's name ([`EvalSpec::name`](crate::EvalSpec)).
     pub spec_name: String,
+    /// The spec's fingerprint ([`EvalSpec::fingerprint`](crate::EvalSpec)); a resume or a merge must match it.
     pub fingerprint: String,
     /// `None` for an unsharded run or a merge.
     pub shard: Option<(u32, u32)>,
+    /// Episodes of the grid this folder is meant to hold: this shard's share, or the whole grid.
     pub episodes_planned: u64,
     /// A merge of runs that do not cover the whole grid (`merge --allow-partial`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -31,15 +41,20 @@ pub struct RunManifest {
     pub episodes_done: Option<u64>,
 }
 
+/// The `format` of the `run.json` manifests this version writes.
 pub const MANIFEST_FORMAT: &str = "dreamrig-eval-run/1";
 
+/// One committed episode: its reproducible record and, kept apart, its wall time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
+    /// The episode's results; the same in every run of the spec.
     pub record: EpisodeRecord,
+    /// Wall-clock time the episode took, in seconds (0 where its world or policy could not be built).
     pub wall_time_s: f64,
 }
 
 impl JournalEntry {
+    /// This entry as a row of `timings.csv`.
     pub fn timing(&self) -> EpisodeTiming {
         EpisodeTiming {
             scenario: self.record.scenario.clone(),
@@ -50,15 +65,23 @@ impl JournalEntry {
     }
 }
 
+/// The `journal/` folder of a run folder: one JSON file per committed episode, named
+/// `s{scenario:03}-p{policy:03}-e{episode:07}.json` by spec indices; recorded frames go beside it,
+/// under the same names in `frames/`.
 pub struct Journal {
     dir: PathBuf,
 }
 
 impl Journal {
+    /// The manifest of the run folder `run`: `run/run.json`.
     pub fn manifest_path(run: &Path) -> PathBuf {
         run.join("run.json")
     }
 
+    /// The manifest of the run folder `run`, or `None` if it has none.
+    ///
+    /// # Errors
+    /// [`EvalError::Io`] if `run.json` cannot be read or is not a run manifest.
     pub fn read_manifest(run: &Path) -> Result<Option<RunManifest>, EvalError> {
         let path = Self::manifest_path(run);
         if !path.exists() {
@@ -68,6 +91,10 @@ impl Journal {
         serde_json::from_str(&text).map(Some).map_err(|e| EvalError::Io { path, reason: format!("not a dreamrig run manifest: {e}") })
     }
 
+    /// The journal of the run folder `run`, creating `run/journal/` if needed.
+    ///
+    /// # Errors
+    /// [`EvalError::Io`] if the folder cannot be created.
     pub fn open(run: &Path) -> Result<Self, EvalError> {
         let dir = run.join("journal");
         std::fs::create_dir_all(&dir).map_err(|e| EvalError::Io { path: dir.clone(), reason: e.to_string() })?;
@@ -78,6 +105,11 @@ impl Journal {
         self.dir.join(format!("s{scenario:03}-p{policy:03}-e{episode:07}.json"))
     }
 
+    /// Writes `entry` atomically as the journal file of (`scenario`, `policy`, its episode), indices
+    /// into the spec, replacing any earlier one. The episode counts as done from then on.
+    ///
+    /// # Errors
+    /// [`EvalError::Io`] if the file cannot be written.
     pub fn commit(&self, scenario: usize, policy: usize, entry: &JournalEntry) -> Result<(), EvalError> {
         let bytes = serde_json::to_vec(entry).expect("records serialize");
         write_atomic(&self.entry_path(scenario, policy, entry.record.episode), &bytes)
@@ -88,6 +120,11 @@ impl Journal {
     }
 
     /// Keeps an episode's recorded frames until the dataset is written.
+    ///
+    /// Written atomically as JSON to `frames/`, before the episode's journal entry.
+    ///
+    /// # Errors
+    /// [`EvalError::Io`] if the file cannot be written.
     pub fn commit_frames(
         &self,
         scenario: usize,
@@ -98,6 +135,10 @@ impl Journal {
         write_atomic(&self.frames_path(scenario, policy, episode), &serde_json::to_vec(frames).expect("frames serialize"))
     }
 
+    /// The frames committed for an episode (spec indices), or `None` if none were.
+    ///
+    /// # Errors
+    /// [`EvalError::Io`] if the file cannot be read or parsed.
     pub fn read_frames(&self, scenario: usize, policy: usize, episode: u32) -> Result<Option<dreamrig_datasets::EpisodeBuffer>, EvalError> {
         let path = self.frames_path(scenario, policy, episode);
         if !path.exists() {
@@ -108,6 +149,11 @@ impl Journal {
     }
 
     /// Every committed entry; leftovers of interrupted writes are removed.
+    ///
+    /// Entries come in directory order, unsorted (see [`crate::runner::sort_entries`]).
+    ///
+    /// # Errors
+    /// [`EvalError::Io`] if the folder or an entry cannot be read, or an entry is not valid JSON.
     pub fn entries(&self) -> Result<Vec<JournalEntry>, EvalError> {
         let io = |e: std::io::Error| EvalError::Io { path: self.dir.clone(), reason: e.to_string() };
         let mut entries = Vec::new();

@@ -30,20 +30,32 @@ pub use tracker::EpisodeMetrics;
 
 use std::path::{Path, PathBuf};
 
+/// Why loading a spec, running its episodes, merging runs or writing results failed. The binary
+/// maps [`Spec`](Self::Spec), [`Overrides`](Self::Overrides), [`Policy`](Self::Policy) and
+/// [`Usage`](Self::Usage) to exit code 2 and the rest to exit code 1.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// A problem in the evaluation spec file: `file` (with `:LINE:COLUMN` appended for YAML syntax
+    /// errors), the key path such as `scenarios[1].policies[0]` (empty for the whole file), and what
+    /// was expected.
     #[error("{file}: {key}{}{message}", if key.is_empty() { "" } else { ": " })]
     Spec { file: PathBuf, key: String, message: String },
     /// Problems in values an evaluation spec gives a scenario (its `randomize` overrides), each
     /// located in the spec.
     #[error(transparent)]
     Overrides(dreamrig_sim::ScenarioErrors),
+    /// A file or folder of the run that could not be read, parsed or written; `path` is the file (or
+    /// the table's name, `episodes`, `timings` or `summary`, when a table could not be assembled).
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    /// A request that cannot be carried out as given: an output path that is a file, a run folder
+    /// of another spec or shard, an incomplete merge, a world model that does not load or fit.
     #[error("{0}")]
     Usage(String),
+    /// A simulation error passed through from `dreamrig_sim`.
     #[error(transparent)]
     Sim(#[from] dreamrig_sim::SimError),
+    /// A policy that could not be built or checked for a scenario.
     #[error(transparent)]
     Policy(#[from] dreamrig_policies::PolicyError),
     /// A fault while episodes ran (a policy error, diverging physics) that the caller cannot
@@ -53,6 +65,13 @@ pub enum EvalError {
 }
 
 /// Writes the tables and the report of a set of episodes into `out`.
+///
+/// Files: `episodes.parquet`/`.csv`, `timings.csv`, `summary.parquet`/`.csv`/`.json`, `report.md`
+/// and `report.html`, each written atomically. `entries` should be in grid order (see
+/// [`runner::sort_entries`]); rows keep their order. Returns one summary per scenario × policy pair.
+///
+/// # Errors
+/// [`EvalError::Io`] if a table cannot be assembled or a file cannot be written.
 pub fn write_outputs(out: &Path, title: &str, fingerprint: &str, entries: &[JournalEntry]) -> Result<Vec<SummaryRecord>, EvalError> {
     let records: Vec<EpisodeRecord> = entries.iter().map(|e| e.record.clone()).collect();
     let timings: Vec<EpisodeTiming> = entries.iter().map(JournalEntry::timing).collect();
@@ -73,6 +92,13 @@ pub fn write_outputs(out: &Path, title: &str, fingerprint: &str, entries: &[Jour
 
 /// Writes the recorded frames of a run as LeRobot v3.0 datasets, one per scenario, in
 /// `dataset_root/<scenario>`, episodes in grid order (success labels included).
+///
+/// Returns the dataset folders written.
+///
+/// # Errors
+/// [`EvalError::Io`] if the journal's frame files cannot be read; [`EvalError::Usage`] if an
+/// episode in `entries` has no frame file (the run was started without `--record-dataset`), a
+/// scenario's control rate is not a whole number of Hz, or a dataset cannot be written.
 pub fn write_recorded_datasets(
     spec: &EvalSpec,
     run: &Path,
@@ -114,6 +140,11 @@ pub fn write_recorded_datasets(
 }
 
 /// Refuses an output folder path that names an existing file (exit 2 in the binary).
+///
+/// `option` names the command-line option in the message.
+///
+/// # Errors
+/// [`EvalError::Usage`] if `path` is an existing file.
 pub fn check_output_folder(path: &Path, option: &str) -> Result<(), EvalError> {
     if path.is_file() {
         return Err(EvalError::Usage(format!(

@@ -5,6 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// 95% Wilson score interval for `successes` out of `n`.
+///
+/// Returns `(low, high)` with z = 1.959964 (Wilson 1927), clamped to [0, 1]; `(0, 1)` when `n` is 0.
 pub fn wilson_interval(successes: u64, n: u64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
@@ -20,6 +22,9 @@ pub fn wilson_interval(successes: u64, n: u64) -> (f64, f64) {
 
 /// 95% percentile-bootstrap interval of the mean, from `resamples` resamples drawn with a
 /// seeded RNG (so the interval is reproducible).
+///
+/// Returns `(low, high)`, the 2.5th and 97.5th percentiles of the resampled means; `(NaN, NaN)`
+/// for no values and `(v, v)` for one. `resamples` must be at least 1.
 pub fn bootstrap_mean_interval(values: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
@@ -35,6 +40,8 @@ pub fn bootstrap_mean_interval(values: &[f64], resamples: usize, seed: u64) -> (
     (at(0.025), at(0.975))
 }
 
+/// The median of `values` (the mean of the two middle ones for an even count), sorting `values`
+/// in place by total order; `None` if empty.
 pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;

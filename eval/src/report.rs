@@ -36,6 +36,9 @@ fn cells(s: &SummaryRecord) -> [String; 7] {
     ]
 }
 
+/// `report.md`: the title, the spec fingerprint, and per scenario (in `summaries` order) a table of
+/// policies by rank: episodes, success rate and mean return with 95% intervals, median time to
+/// success (s) and errors.
 pub fn markdown(title: &str, fingerprint: &str, summaries: &[SummaryRecord]) -> String {
     let mut out = format!("# Evaluation: {title}\n\nSpec fingerprint `{fingerprint}`. Success rates with 95% Wilson intervals; mean returns with 95% bootstrap intervals. Policies are ranked per scenario by success rate, then mean return.\n");
     for scenario in scenarios_in_order(summaries) {
@@ -63,6 +66,8 @@ fn label_at(labels: &[String], value: f64) -> String {
 }
 
 /// Success rate per policy with its Wilson interval, best first.
+///
+/// `rows` (one scenario's summaries) are drawn top to bottom in the order given; returns an SVG document, 640 px wide.
 pub fn success_plot(scenario: &str, rows: &[&SummaryRecord]) -> String {
     let mut svg = String::new();
     {
@@ -103,6 +108,8 @@ pub fn success_plot(scenario: &str, rows: &[&SummaryRecord]) -> String {
 }
 
 /// Each policy's episode returns as points, with the mean and its bootstrap interval above.
+///
+/// Rows as in [`success_plot`]; only `records` of `scenario` are drawn. Returns an SVG document, 640 px wide.
 pub fn return_plot(scenario: &str, rows: &[&SummaryRecord], records: &[EpisodeRecord]) -> String {
     let mut svg = String::new();
     {
@@ -140,6 +147,8 @@ pub fn return_plot(scenario: &str, rows: &[&SummaryRecord], records: &[EpisodeRe
     svg
 }
 
+/// `report.html`: the tables of [`markdown`] (text HTML-escaped) plus, per scenario, the inline
+/// SVG plots of [`success_plot`] and [`return_plot`]; `records` gives the points of the latter.
 pub fn html(title: &str, fingerprint: &str, summaries: &[SummaryRecord], records: &[EpisodeRecord]) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evaluation: {t}</title>\n<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:nth-child(2),th:nth-child(2){{text-align:left}}</style></head><body>\n<h1>Evaluation: {t}</h1>\n<p>Spec fingerprint <code>{f}</code>. Success rates with 95% Wilson intervals; mean returns with 95% bootstrap intervals. Policies are ranked per scenario by success rate, then mean return.</p>\n",

@@ -30,9 +30,11 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Finish a run already in `out` instead of refusing to touch it.
     pub resume: bool,
+    /// Run only this slice of the grid (`None`: all of it).
     pub shard: Option<Shard>,
     /// Set (by a Ctrl-C handler) to stop: running episodes are abandoned, finished ones kept.
     pub interrupt: Arc<AtomicBool>,
+    /// Draw a progress bar (on stderr).
     pub show_progress: bool,
     /// Keep every episode's frames (for `--record-dataset`).
     pub record_frames: bool,
@@ -46,8 +48,11 @@ pub struct RunOptions {
 pub struct RunOutcome {
     /// Every committed episode of this run folder, sorted.
     pub entries: Vec<JournalEntry>,
+    /// Episodes this call ran and committed.
     pub ran: usize,
+    /// Episodes of this shard already in the journal (when resuming), not run again.
     pub skipped: usize,
+    /// The interrupt flag was set: some pending episodes were not run or not committed.
     pub interrupted: bool,
 }
 
@@ -173,6 +178,16 @@ fn run_job(
 }
 
 /// Runs (or resumes) the spec's episodes of this shard into `options.out`.
+///
+/// Writes `run.json`, then commits each episode to the journal as it ends; a resume skips the
+/// episodes already there. An episode that faults is recorded with end reason `error`; it does
+/// not fail the run.
+///
+/// # Errors
+/// [`EvalError::Usage`] if `out` is an existing file, holds a run and `resume` is off, holds a run
+/// of another spec or shard, or a scenario's world model cannot be loaded or does not fit it;
+/// [`EvalError::Io`] if the manifest or journal cannot be read or written or the thread pool
+/// cannot start.
 pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalError> {
     let all = grid(spec);
     let mine: Vec<(usize, EpisodeKey)> =

@@ -10,11 +10,16 @@ use dreamrig_sim::{PhysicsWorld, Scenario, World};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// An evaluation spec as the YAML file says it, before any check (unknown keys are refused);
+/// [`EvalSpec::load`] turns it into an [`EvalSpec`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalSpecFile {
+    /// Format version; only 1 is accepted.
     pub version: i64,
+    /// Name shown in reports and run manifests; defaults to the file's stem.
     pub name: Option<String>,
+    /// Free text for readers; the runner ignores it.
     pub description: Option<String>,
     /// Master seed; every episode's seed derives from it.
     #[serde(default)]
@@ -23,10 +28,13 @@ pub struct EvalSpecFile {
     pub episodes: i64,
     /// Wall-clock budget of one episode in seconds; an episode over it is recorded as failed.
     pub episode_timeout_s: Option<f64>,
+    /// The scenarios to run, at least one.
     pub scenarios: Vec<ScenarioEntry>,
+    /// The policies to run, at least one, with unique names.
     pub policies: Vec<PolicySpec>,
 }
 
+/// One entry of a spec's `scenarios` list.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioEntry {
@@ -41,18 +49,25 @@ pub struct ScenarioEntry {
 /// A checked evaluation: scenarios loaded, policies resolved for each.
 #[derive(Debug, Clone)]
 pub struct EvalSpec {
+    /// The spec file, as given to [`EvalSpec::load`].
     pub path: PathBuf,
+    /// The spec's `name`, or the file's stem.
     pub name: String,
     /// Hash of the spec and of every scenario it uses: shards and resumed runs must match it.
     pub fingerprint: String,
+    /// Master seed; see [`crate::grid::episode_seed`].
     pub seed: u64,
+    /// Episodes per scenario × policy pair (1 to 10 000 000).
     pub episodes: u32,
+    /// Wall-clock budget of one episode in seconds (`None`: no limit); an episode over it is an error.
     pub episode_timeout_s: Option<f64>,
+    /// The loaded scenarios in spec order, overrides applied; [`EpisodeKey::scenario`](crate::EpisodeKey) indexes it.
     pub scenarios: Vec<Scenario>,
     /// For each scenario, the name its episodes' seeds derive from: the name of the scenario
     /// the spec lists, even where `physics:SCENARIO` runs another one in its place, so that
     /// two worlds compared on one spec run the same episodes (initial states, goals, noise).
     pub seed_names: Vec<String>,
+    /// Every policy of the spec in spec order; [`EpisodeKey::policy`](crate::EpisodeKey) indexes it.
     pub policies: Vec<PolicySpec>,
     /// For each scenario, the indices of the policies that run on it.
     pub pairs: Vec<Vec<usize>>,
@@ -105,10 +120,27 @@ impl SpecOverrides {
 }
 
 impl EvalSpec {
+    /// Loads and checks the spec at `path` with no overrides; see [`EvalSpec::load_with`].
+    ///
+    /// # Errors
+    /// As [`EvalSpec::load_with`].
     pub fn load(path: &Path) -> Result<Self, EvalError> {
         Self::load_with(path, &SpecOverrides::default())
     }
 
+    /// Loads and checks the spec at `path`, applying `overrides`: resolves each scenario (a file
+    /// relative to the spec, else a shipped name), merges its `randomize` overrides, and builds every
+    /// selected policy once against it. The fingerprint is FNV-1a (64-bit, 16 hex digits) of the spec's
+    /// bytes, each scenario file's bytes and, with a `--dynamics` model, the model's `.json` and
+    /// `.safetensors` files and the backend name.
+    ///
+    /// # Errors
+    /// [`EvalError::Overrides`] for invalid `randomize` values (located in the spec);
+    /// [`EvalError::Spec`] for anything else: an unreadable, non-UTF-8, empty or malformed file,
+    /// `version` ≠ 1, `episodes` outside 1..=10 000 000, a non-positive `episode_timeout_s`, no
+    /// scenarios or policies, duplicate policy names, an unknown policy kind or wrapper, a scenario
+    /// or model that cannot be read, a `policies` entry naming no policy, or a policy that cannot be
+    /// built for its scenario.
     pub fn load_with(path: &Path, overrides: &SpecOverrides) -> Result<Self, EvalError> {
         let bytes = std::fs::read(path).map_err(|e| invalid(path, "", format!("cannot read: {e}")))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| invalid(path, "", format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;

@@ -14,6 +14,11 @@ fn frame(path: &Path, height: usize, columns: Vec<Column>) -> Result<DataFrame, 
     DataFrame::new(height, columns).map_err(|e| table_error(path, e))
 }
 
+/// The `episodes` table: one row per record, in the order given, one column per
+/// [`EpisodeRecord`] field (`episode_return` is named `return`).
+///
+/// # Errors
+/// [`EvalError::Io`] (path `episodes`) if polars refuses the columns.
 pub fn episodes_frame(records: &[EpisodeRecord]) -> Result<DataFrame, EvalError> {
     let c = |name: &str| PlSmallStr::from(name);
     let columns = vec![
@@ -38,6 +43,10 @@ pub fn episodes_frame(records: &[EpisodeRecord]) -> Result<DataFrame, EvalError>
     frame(Path::new("episodes"), records.len(), columns)
 }
 
+/// The `timings` table: scenario, policy, episode and wall_time_s, one row per timing in order.
+///
+/// # Errors
+/// [`EvalError::Io`] (path `timings`) if polars refuses the columns.
 pub fn timings_frame(timings: &[EpisodeTiming]) -> Result<DataFrame, EvalError> {
     let c = |name: &str| PlSmallStr::from(name);
     let columns = vec![
@@ -49,6 +58,10 @@ pub fn timings_frame(timings: &[EpisodeTiming]) -> Result<DataFrame, EvalError> 
     frame(Path::new("timings"), timings.len(), columns)
 }
 
+/// The `summary` table: one row per summary, in order, one column per [`SummaryRecord`] field.
+///
+/// # Errors
+/// [`EvalError::Io`] (path `summary`) if polars refuses the columns.
 pub fn summary_frame(summaries: &[SummaryRecord]) -> Result<DataFrame, EvalError> {
     let c = |name: &str| PlSmallStr::from(name);
     let columns = vec![
@@ -77,18 +90,30 @@ pub fn summary_frame(summaries: &[SummaryRecord]) -> Result<DataFrame, EvalError
     frame(Path::new("summary"), summaries.len(), columns)
 }
 
+/// Writes `df` as a Parquet file (polars' default compression), atomically.
+///
+/// # Errors
+/// [`EvalError::Io`] if encoding or writing fails.
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), EvalError> {
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes).finish(df).map_err(|e| table_error(path, e))?;
     write_atomic(path, &bytes)
 }
 
+/// Writes `df` as CSV with a header row, atomically.
+///
+/// # Errors
+/// [`EvalError::Io`] if encoding or writing fails.
 pub fn write_csv(path: &Path, df: &mut DataFrame) -> Result<(), EvalError> {
     let mut bytes = Vec::new();
     CsvWriter::new(&mut bytes).finish(df).map_err(|e| table_error(path, e))?;
     write_atomic(path, &bytes)
 }
 
+/// Writes `df` as one JSON array of row objects, atomically.
+///
+/// # Errors
+/// [`EvalError::Io`] if encoding or writing fails.
 pub fn write_json(path: &Path, df: &mut DataFrame) -> Result<(), EvalError> {
     let mut bytes = Vec::new();
     JsonWriter::new(&mut bytes).with_json_format(JsonFormat::Json).finish(df).map_err(|e| table_error(path, e))?;
@@ -96,6 +121,9 @@ pub fn write_json(path: &Path, df: &mut DataFrame) -> Result<(), EvalError> {
 }
 
 /// Reads a Parquet file back (for tests and tools).
+///
+/// # Errors
+/// [`EvalError::Io`] if the file cannot be opened or is not valid Parquet.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, EvalError> {
     let file = std::fs::File::open(path).map_err(|e| EvalError::Io { path: path.to_path_buf(), reason: e.to_string() })?;
     ParquetReader::new(file).finish().map_err(|e| table_error(path, e))

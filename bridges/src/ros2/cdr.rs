@@ -14,6 +14,7 @@ impl Default for CdrWriter {
 }
 
 impl CdrWriter {
+    /// A message holding only the encapsulation header `00 01 00 00` (plain CDR, little endian).
     pub fn new() -> Self {
         Self { buffer: vec![0x00, 0x01, 0x00, 0x00] }
     }
@@ -25,29 +26,35 @@ impl CdrWriter {
         }
     }
 
+    /// Appends one byte (no alignment).
     pub fn u8(&mut self, v: u8) {
         self.buffer.push(v);
     }
 
+    /// Appends a `bool` as one byte, 1 or 0.
     pub fn bool(&mut self, v: bool) {
         self.buffer.push(u8::from(v));
     }
 
+    /// Appends a `uint32`, little endian, 4-byte aligned.
     pub fn u32(&mut self, v: u32) {
         self.align(4);
         self.buffer.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Appends an `int32`, little endian, 4-byte aligned.
     pub fn i32(&mut self, v: i32) {
         self.align(4);
         self.buffer.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Appends a `float32`, little endian, 4-byte aligned.
     pub fn f32(&mut self, v: f32) {
         self.align(4);
         self.buffer.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Appends a `float64`, little endian, 8-byte aligned.
     pub fn f64(&mut self, v: f64) {
         self.align(8);
         self.buffer.extend_from_slice(&v.to_le_bytes());
@@ -65,6 +72,7 @@ impl CdrWriter {
         self.u32(n as u32);
     }
 
+    /// Appends a `float64[]`: the count, then the values.
     pub fn f64_sequence(&mut self, values: &[f64]) {
         self.sequence_length(values.len());
         for v in values {
@@ -72,6 +80,7 @@ impl CdrWriter {
         }
     }
 
+    /// Appends a `float32[]`: the count, then the values.
     pub fn f32_sequence(&mut self, values: &[f32]) {
         self.sequence_length(values.len());
         for v in values {
@@ -79,11 +88,13 @@ impl CdrWriter {
         }
     }
 
+    /// Appends a `uint8[]` (or `byte[]`): the count, then the bytes, unpadded.
     pub fn bytes_sequence(&mut self, values: &[u8]) {
         self.sequence_length(values.len());
         self.buffer.extend_from_slice(values);
     }
 
+    /// Appends a `string[]`: the count, then each string as [`CdrWriter::string`] writes it.
     pub fn string_sequence(&mut self, values: &[String]) {
         self.sequence_length(values.len());
         for v in values {
@@ -91,21 +102,28 @@ impl CdrWriter {
         }
     }
 
+    /// The encoded message, encapsulation header included, ready to publish or record.
     pub fn finish(self) -> Vec<u8> {
         self.buffer
     }
 }
 
+/// Why [`CdrReader`] could not read a message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CdrError {
+    /// The message (of this many bytes) is shorter than the encapsulation header.
     #[error("the message is {0} bytes, shorter than the 4-byte encapsulation header")]
     NoHeader(usize),
+    /// The first two header bytes are not `00 01`: big-endian CDR and XCDR2 are refused.
     #[error("encapsulation {0:02x} {1:02x}: only little-endian plain CDR (00 01) is supported")]
     Encapsulation(u8, u8),
+    /// The message ends (`at` = its length) `needed` bytes before the value being read.
     #[error("the message ends at byte {at} where {needed} more bytes were expected")]
     Truncated { at: usize, needed: usize },
+    /// A sequence count larger than the message could hold (checked before allocating).
     #[error("a sequence claims {0} elements, more than the message could hold")]
     Length(u32),
+    /// A string whose length is 0 (no room for the NUL), that lacks its NUL, or is not UTF-8.
     #[error("a string is not valid UTF-8 or lacks its terminating NUL")]
     BadString,
 }
@@ -117,6 +135,11 @@ pub struct CdrReader<'a> {
 }
 
 impl<'a> CdrReader<'a> {
+    /// A reader positioned after the encapsulation header (whose two option bytes are ignored).
+    ///
+    /// # Errors
+    /// [`CdrError::NoHeader`] for fewer than 4 bytes; [`CdrError::Encapsulation`] unless the header
+    /// starts `00 01`.
     pub fn new(bytes: &'a [u8]) -> Result<Self, CdrError> {
         if bytes.len() < 4 {
             return Err(CdrError::NoHeader(bytes.len()));
@@ -140,22 +163,43 @@ impl<'a> CdrReader<'a> {
         Ok(slice)
     }
 
+    /// Reads a `uint32` (little endian, after padding to 4-byte alignment).
+    ///
+    /// # Errors
+    /// [`CdrError::Truncated`] if the message ends first.
     pub fn u32(&mut self) -> Result<u32, CdrError> {
         Ok(u32::from_le_bytes(self.take(4, 4)?.try_into().expect("4 bytes")))
     }
 
+    /// Reads an `int32` (little endian, after padding to 4-byte alignment).
+    ///
+    /// # Errors
+    /// [`CdrError::Truncated`] if the message ends first.
     pub fn i32(&mut self) -> Result<i32, CdrError> {
         Ok(i32::from_le_bytes(self.take(4, 4)?.try_into().expect("4 bytes")))
     }
 
+    /// Reads a `float64` (little endian, after padding to 8-byte alignment).
+    ///
+    /// # Errors
+    /// [`CdrError::Truncated`] if the message ends first.
     pub fn f64(&mut self) -> Result<f64, CdrError> {
         Ok(f64::from_le_bytes(self.take(8, 8)?.try_into().expect("8 bytes")))
     }
 
+    /// Reads one byte.
+    ///
+    /// # Errors
+    /// [`CdrError::Truncated`] if the message ends first.
     pub fn u8(&mut self) -> Result<u8, CdrError> {
         Ok(self.take(1, 1)?[0])
     }
 
+    /// Reads a `string`: a `uint32` length that counts the terminating NUL, the bytes, the NUL.
+    ///
+    /// # Errors
+    /// [`CdrError::Truncated`] if the message ends first; [`CdrError::BadString`] for a zero length,
+    /// a missing NUL or invalid UTF-8.
     pub fn string(&mut self) -> Result<String, CdrError> {
         let n = self.u32()? as usize;
         if n == 0 {
@@ -168,6 +212,11 @@ impl<'a> CdrReader<'a> {
         String::from_utf8(bytes[..n - 1].to_vec()).map_err(|_| CdrError::BadString)
     }
 
+    /// Reads a `float64[]`: a `uint32` count, then the values.
+    ///
+    /// # Errors
+    /// [`CdrError::Length`] if the count exceeds the message's length / 8; [`CdrError::Truncated`] if
+    /// the message ends first.
     pub fn f64_sequence(&mut self) -> Result<Vec<f64>, CdrError> {
         let n = self.u32()?;
         if n as usize > self.bytes.len() / 8 {

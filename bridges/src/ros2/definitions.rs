@@ -47,10 +47,14 @@ definitions!(
     "rosgraph_msgs" / "Clock",
 );
 
+/// Why a type's definition, fields or hash could not be given.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DefinitionError {
+    /// The type (`package/msg/Name`) is not in [`DEFINITIONS`].
     #[error("unknown message type {0}")]
     Unknown(String),
+    /// A line of the type's `.msg` text could not be parsed (no field name, an unclosed `[`, or a
+    /// bad array size, sequence bound or string bound).
     #[error("{type_name}: line {line:?}: {reason}")]
     Malformed { type_name: String, line: String, reason: String },
 }
@@ -58,16 +62,24 @@ pub enum DefinitionError {
 /// A field's type as the type description encodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldType {
+    /// `type_description_interfaces/msg/FieldType` id: 1 for a nested type, 2–18 for primitives
+    /// (+4 for bounded strings), plus 48 for a fixed array, 96 for a bounded and 144 for an
+    /// unbounded sequence.
     pub type_id: u32,
+    /// Array size or sequence bound; 0 otherwise.
     pub capacity: u64,
+    /// Bound of a bounded string (`string<=N`); 0 otherwise.
     pub string_capacity: u64,
     /// `pkg/msg/Type` for nested messages, empty otherwise.
     pub nested_type_name: String,
 }
 
+/// One field of a message as the type description lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
+    /// The field's name as the `.msg` declares it.
     pub name: String,
+    /// Its type.
     pub field_type: FieldType,
 }
 
@@ -93,11 +105,22 @@ fn base_id(primitive: &str) -> Option<u32> {
 }
 
 /// The `.msg` text of a type (`pkg/msg/Name`).
+///
+/// # Errors
+/// [`DefinitionError::Unknown`] if the type is not in [`DEFINITIONS`].
 pub fn definition(type_name: &str) -> Result<&'static str, DefinitionError> {
     DEFINITIONS.iter().find(|(n, _)| *n == type_name).map(|(_, text)| *text).ok_or_else(|| DefinitionError::Unknown(type_name.into()))
 }
 
 /// The fields of a type, in declaration order (constants are not fields).
+///
+/// Nested types resolve to `package/msg/Name` (`Header` → `std_msgs/msg/Header`, a bare name →
+/// the same package); a type without fields gets rosidl's placeholder field
+/// `structure_needs_at_least_one_member` (uint8).
+///
+/// # Errors
+/// [`DefinitionError::Unknown`] if the type is not in [`DEFINITIONS`]; [`DefinitionError::Malformed`]
+/// for a line that cannot be parsed.
 pub fn fields(type_name: &str) -> Result<Vec<Field>, DefinitionError> {
     let package = type_name.split('/').next().unwrap_or_default();
     let mut out = Vec::new();
@@ -192,6 +215,11 @@ fn individual_description(type_name: &str, fields: &[Field]) -> String {
 
 /// The type description JSON that RIHS01 hashes, byte for byte as Python's
 /// `json.dumps(…, separators=(", ", ": "))` writes it.
+///
+/// Referenced types come sorted by name.
+///
+/// # Errors
+/// As [`fields`], for the type or any type it references.
 pub fn type_description_json(type_name: &str) -> Result<String, DefinitionError> {
     let top = fields(type_name)?;
     let mut referenced: BTreeMap<String, Vec<Field>> = BTreeMap::new();
@@ -213,6 +241,12 @@ pub fn type_description_json(type_name: &str) -> Result<String, DefinitionError>
 }
 
 /// `RIHS01_<sha256 of the type description>`.
+///
+/// This is REP-2011's RIHS01 hash, lower-case hex, as in rmw_zenoh key expressions and rosbag2
+/// metadata.
+///
+/// # Errors
+/// As [`type_description_json`].
 pub fn type_hash(type_name: &str) -> Result<String, DefinitionError> {
     let json = type_description_json(type_name)?;
     let digest = Sha256::digest(json.as_bytes());

@@ -6,12 +6,17 @@ use super::cdr::{CdrError, CdrReader, CdrWriter};
 /// `builtin_interfaces/msg/Time`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Time {
+    /// Whole seconds.
     pub sec: i32,
+    /// Nanoseconds past `sec`, 0 to 999 999 999.
     pub nanosec: u32,
 }
 
 impl Time {
     /// Simulated seconds as a ROS time.
+    ///
+    /// `sec` is ⌊t⌋ (saturating at the `i32` range), `nanosec` the rest rounded to the nearest ns
+    /// and capped at 999 999 999.
     pub fn from_seconds(t: f64) -> Self {
         let sec = t.floor();
         Self { sec: sec as i32, nanosec: ((t - sec) * 1e9).round().min(999_999_999.0) as u32 }
@@ -26,7 +31,9 @@ impl Time {
 /// `std_msgs/msg/Header`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Header {
+    /// When the data was taken, in simulated time.
     pub stamp: Time,
+    /// The TF frame the data is expressed in (empty where no frame applies, as in joint states).
     pub frame_id: String,
 }
 
@@ -39,13 +46,17 @@ impl Header {
 
 /// A message with a ROS type name and a CDR encoding.
 pub trait RosMessage {
+    /// The ROS 2 type name, `package/msg/Name`: the key of its `.msg` definition, type hash and MCAP schema.
     const TYPE_NAME: &'static str;
+    /// The message as ROS 2 CDR (XCDR1, little endian, 4-byte encapsulation header first), fields
+    /// in the order of the `.msg` definition; see `../shared/specs/interop.md`.
     fn encode(&self) -> Vec<u8>;
 }
 
 /// `rosgraph_msgs/msg/Clock`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clock {
+    /// The current simulated time.
     pub clock: Time,
 }
 
@@ -61,10 +72,15 @@ impl RosMessage for Clock {
 /// `sensor_msgs/msg/JointState`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JointState {
+    /// Time of the reading; `frame_id` is unused (dreamrig leaves it empty).
     pub header: Header,
+    /// Joint names; `position`, `velocity` and `effort` hold one value per name, or are empty.
     pub name: Vec<String>,
+    /// Joint positions: rad for revolute joints, m for prismatic ones.
     pub position: Vec<f64>,
+    /// Joint velocities: rad/s or m/s.
     pub velocity: Vec<f64>,
+    /// Joint efforts: N·m or N.
     pub effort: Vec<f64>,
 }
 
@@ -84,15 +100,25 @@ impl RosMessage for JointState {
 /// `sensor_msgs/msg/LaserScan`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LaserScan {
+    /// `frame_id` is the lidar's frame: angles are measured in its x–y plane.
     pub header: Header,
+    /// Angle of the first ray, rad (0 along the frame's +x, counter-clockwise positive).
     pub angle_min: f32,
+    /// Angle of the last ray, rad.
     pub angle_max: f32,
+    /// Angle between consecutive rays, rad.
     pub angle_increment: f32,
+    /// Time between consecutive rays, s (0: every ray at once).
     pub time_increment: f32,
+    /// Time between scans, s.
     pub scan_time: f32,
+    /// Smallest valid range, m.
     pub range_min: f32,
+    /// Largest valid range, m.
     pub range_max: f32,
+    /// Measured distances, m, one per ray from `angle_min` to `angle_max`.
     pub ranges: Vec<f32>,
+    /// Intensities, one per ray, or empty.
     pub intensities: Vec<f32>,
 }
 
@@ -114,7 +140,9 @@ impl RosMessage for LaserScan {
 /// `geometry_msgs/msg/Twist` (velocity commands, `/cmd_vel`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Twist {
+    /// Linear velocity along x, y, z, m/s.
     pub linear: [f64; 3],
+    /// Angular velocity about x, y, z, rad/s.
     pub angular: [f64; 3],
 }
 
@@ -130,6 +158,11 @@ impl RosMessage for Twist {
 }
 
 impl Twist {
+    /// Reads a `Twist` from ROS 2 CDR (XCDR1, little endian); bytes after the six float64 are ignored.
+    ///
+    /// # Errors
+    /// [`CdrError`] if the encapsulation header is missing or not little-endian plain CDR, or the
+    /// message ends before the six values.
     pub fn decode(bytes: &[u8]) -> Result<Self, CdrError> {
         let mut r = CdrReader::new(bytes)?;
         let mut values = [0.0; 6];
@@ -143,8 +176,11 @@ impl Twist {
 /// One `geometry_msgs/msg/TransformStamped`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransformStamped {
+    /// `frame_id` is the parent frame.
     pub header: Header,
+    /// The frame this transform places in the parent frame.
     pub child_frame_id: String,
+    /// Position of the child frame's origin in the parent frame, m.
     pub translation: [f64; 3],
     /// x, y, z, w.
     pub rotation: [f64; 4],
@@ -153,6 +189,7 @@ pub struct TransformStamped {
 /// `tf2_msgs/msg/TFMessage` (`/tf`, `/tf_static`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TfMessage {
+    /// The transforms, in the order they are published.
     pub transforms: Vec<TransformStamped>,
 }
 
@@ -175,10 +212,13 @@ impl RosMessage for TfMessage {
 /// `sensor_msgs/msg/Imu` (covariances unknown: zeros, as REP-145 allows).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Imu {
+    /// `frame_id` is the frame the IMU measures in (its link).
     pub header: Header,
     /// x, y, z, w.
     pub orientation: [f64; 4],
+    /// Angular velocity about x, y, z of the header's frame, rad/s.
     pub angular_velocity: [f64; 3],
+    /// Linear acceleration along x, y, z of the header's frame, m/s².
     pub linear_acceleration: [f64; 3],
 }
 
@@ -202,13 +242,17 @@ impl RosMessage for Imu {
 /// `nav_msgs/msg/Odometry` (covariances zero).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Odometry {
+    /// `frame_id` is the frame of the pose (`odom`).
     pub header: Header,
+    /// The body frame the twist is expressed in.
     pub child_frame_id: String,
+    /// Position of the body in the header's frame (`odom`), m.
     pub position: [f64; 3],
     /// x, y, z, w.
     pub orientation: [f64; 4],
     /// In the child frame, as REP-105 specifies.
     pub linear: [f64; 3],
+    /// Angular velocity in the child frame, rad/s.
     pub angular: [f64; 3],
 }
 
@@ -237,18 +281,26 @@ impl RosMessage for Odometry {
 /// `sensor_msgs/msg/Image` (depth images: `32FC1`, metres along the optical axis).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Image {
+    /// `frame_id` is the camera's optical frame (z forward, x right, y down).
     pub header: Header,
+    /// Rows, in pixels.
     pub height: u32,
+    /// Columns, in pixels.
     pub width: u32,
+    /// Pixel encoding as `sensor_msgs/image_encodings` names it (`32FC1` here).
     pub encoding: String,
+    /// 1 if multi-byte pixel values in `data` are big endian, 0 if little endian.
     pub is_bigendian: u8,
     /// Bytes per row.
     pub step: u32,
+    /// Pixels row by row from the top, `step × height` bytes.
     pub data: Vec<u8>,
 }
 
 impl Image {
     /// A `32FC1` image from row-major values, little-endian as on the wire of every common host.
+    ///
+    /// `metres` should hold `width × height` values; the length is not checked.
     pub fn depth(header: Header, width: u32, height: u32, metres: &[f32]) -> Self {
         let data = metres.iter().flat_map(|v| v.to_le_bytes()).collect();
         Self { header, height, width, encoding: "32FC1".into(), is_bigendian: 0, step: width * 4, data }
@@ -273,13 +325,21 @@ impl RosMessage for Image {
 /// `sensor_msgs/msg/CameraInfo` of an ideal pinhole camera (no distortion).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CameraInfo {
+    /// `frame_id` is the camera's optical frame, as in the matching [`Image`].
     pub header: Header,
+    /// Image rows, in pixels.
     pub height: u32,
+    /// Image columns, in pixels.
     pub width: u32,
+    /// `plumb_bob` (the 5-coefficient radial–tangential model).
     pub distortion_model: String,
+    /// Distortion coefficients k1, k2, t1, t2, k3 (all zero here).
     pub d: Vec<f64>,
+    /// Intrinsic matrix, 3×3 row-major, pixels: fx 0 cx, 0 fy cy, 0 0 1.
     pub k: [f64; 9],
+    /// Rectification rotation, 3×3 row-major (the identity for a monocular camera).
     pub r: [f64; 9],
+    /// Projection matrix, 3×4 row-major, pixels.
     pub p: [f64; 12],
 }
 
@@ -329,6 +389,7 @@ impl RosMessage for CameraInfo {
 /// ignored when read; `data` holds one command per joint actuator.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Float64MultiArray {
+    /// The values, flat (for `/joint_commands`, one per joint actuator).
     pub data: Vec<f64>,
 }
 
@@ -344,6 +405,12 @@ impl RosMessage for Float64MultiArray {
 }
 
 impl Float64MultiArray {
+    /// Reads a `Float64MultiArray` from ROS 2 CDR (XCDR1, little endian), skipping its layout.
+    ///
+    /// # Errors
+    /// [`CdrError`] if the encapsulation header is wrong, a dimension or data count exceeds what the
+    /// message could hold, a dimension label is not a NUL-terminated UTF-8 string, or the message
+    /// ends early.
     pub fn decode(bytes: &[u8]) -> Result<Self, CdrError> {
         let mut r = CdrReader::new(bytes)?;
         let dimensions = r.u32()?;

@@ -3,15 +3,18 @@
 //! transform tree on `/tf` and `/tf_static` (REP-105).
 
 use super::messages::*;
-use super::transforms::{sensor_frame, Transform, TransformTree};
+use super::transforms::{self, sensor_frame, TransformTree};
 use dreamrig_sim::scenario::config::{ScenarioConfig, SensorKind};
 use dreamrig_sim::{LinkPose, Observation};
 
 /// One encoded message for one topic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicMessage {
+    /// Topic name, such as `/scan`.
     pub topic: &'static str,
+    /// ROS 2 type name, `package/msg/Name`.
     pub type_name: &'static str,
+    /// The serialized message: ROS 2 CDR (XCDR1, little endian) with its 4-byte encapsulation header.
     pub cdr: Vec<u8>,
 }
 
@@ -39,6 +42,10 @@ pub struct TopicMapper {
 }
 
 impl TopicMapper {
+    /// The topics of `config`'s sensors, besides `/clock`, `/tf` and `/tf_static`: the first
+    /// joint-state sensor, single-channel lidar, IMU, odometry and depth camera each get theirs;
+    /// further sensors of a kind, and multi-channel lidars, get none. A full-circle scan starts at
+    /// −π rad, any other at −fov/2.
     pub fn new(config: &ScenarioConfig) -> Self {
         let mut mapper = Self {
             joint_names: Vec::new(),
@@ -134,6 +141,10 @@ impl TopicMapper {
 
     /// The messages of one observation taken at simulated time `time_s`, with the robot's
     /// links at `poses`.
+    ///
+    /// Every topic of [`topics`](Self::topics) but `/tf_static`, whatever the sensors' rates: a
+    /// caller that honours rates skips by [`period_steps`](Self::period_steps). Stamps are `time_s`;
+    /// `/tf` takes the base from `/odom` when the odometry tracks the root link (REP-105).
     pub fn messages(&self, observation: &Observation, poses: &[LinkPose], time_s: f64) -> Vec<TopicMessage> {
         let stamp = Time::from_seconds(time_s);
         let header = |frame: &str| Header { stamp, frame_id: frame.to_string() };
@@ -191,7 +202,7 @@ impl TopicMapper {
             // odom → base_link must agree with /odom (REP-105): use the odometry's estimate
             // when it tracks the root link.
             if *link == self.tree.root_link {
-                base = Some(Transform { translation: position, rotation: orientation });
+                base = Some(transforms::from_parts(position, orientation));
             }
         }
         if let Some((prefix, frame, width, height, focal)) = &self.depth {

@@ -8,62 +8,45 @@ use super::messages::{Header, TfMessage, Time, TransformStamped};
 use dreamrig_sim::robot::urdf_rs;
 use dreamrig_sim::scenario::config::{PoseConfig, ScenarioConfig, SensorKind};
 use dreamrig_sim::LinkPose;
+use nalgebra::{Isometry3, Quaternion, Translation3, Unit, UnitQuaternion};
 
-/// A rigid transform: translation and unit quaternion (x, y, z, w).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Transform {
-    pub translation: [f64; 3],
-    pub rotation: [f64; 4],
+/// A rigid transform (nalgebra's `Isometry3`): a rotation, then a translation. Composition is
+/// `a * b` (`b` expressed in `a`'s frame), inversion `a.inverse()`.
+pub type Transform = Isometry3<f64>;
+
+/// URDF's `<origin xyz rpy>`: fixed-axis roll, pitch, yaw (R = Rz(yaw) Ry(pitch) Rx(roll)), then
+/// the translation (m).
+pub fn from_xyz_rpy(xyz: [f64; 3], rpy: [f64; 3]) -> Transform {
+    Isometry3::from_parts(Translation3::from(xyz), UnitQuaternion::from_euler_angles(rpy[0], rpy[1], rpy[2]))
 }
 
-impl Transform {
-    pub const IDENTITY: Self = Self { translation: [0.0; 3], rotation: [0.0, 0.0, 0.0, 1.0] };
-
-    /// URDF's fixed-axis roll, pitch, yaw (R = Rz(yaw) Ry(pitch) Rx(roll)).
-    pub fn from_xyz_rpy(xyz: [f64; 3], rpy: [f64; 3]) -> Self {
-        let (sr, cr) = (rpy[0] / 2.0).sin_cos();
-        let (sp, cp) = (rpy[1] / 2.0).sin_cos();
-        let (sy, cy) = (rpy[2] / 2.0).sin_cos();
-        let rotation = [sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy];
-        Self { translation: xyz, rotation }
-    }
-
-    fn rotate(&self, v: [f64; 3]) -> [f64; 3] {
-        let [x, y, z, w] = self.rotation;
-        // v + 2w (q × v) + 2 q × (q × v)
-        let t = [2.0 * (y * v[2] - z * v[1]), 2.0 * (z * v[0] - x * v[2]), 2.0 * (x * v[1] - y * v[0])];
-        [v[0] + w * t[0] + (y * t[2] - z * t[1]), v[1] + w * t[1] + (z * t[0] - x * t[2]), v[2] + w * t[2] + (x * t[1] - y * t[0])]
-    }
-
-    /// `self` then `other` (other expressed in self's frame).
-    pub fn then(&self, other: &Transform) -> Transform {
-        let [ax, ay, az, aw] = self.rotation;
-        let [bx, by, bz, bw] = other.rotation;
-        let rotation = [
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ];
-        let moved = self.rotate(other.translation);
-        let translation = [self.translation[0] + moved[0], self.translation[1] + moved[1], self.translation[2] + moved[2]];
-        Transform { translation, rotation }
-    }
-
-    pub fn inverse(&self) -> Transform {
-        let [x, y, z, w] = self.rotation;
-        let conjugate = Transform { translation: [0.0; 3], rotation: [-x, -y, -z, w] };
-        let t = conjugate.rotate(self.translation);
-        Transform { translation: [-t[0], -t[1], -t[2]], rotation: conjugate.rotation }
-    }
-
-    fn from_pose(pose: &LinkPose) -> Self {
-        Self { translation: pose.translation, rotation: pose.rotation_xyzw }
-    }
+/// A link pose as the world reports it: translation (m) and unit quaternion (x, y, z, w), taken
+/// as they are (not renormalized).
+pub fn from_parts(translation: [f64; 3], rotation_xyzw: [f64; 4]) -> Transform {
+    let [x, y, z, w] = rotation_xyzw;
+    Isometry3::from_parts(Translation3::from(translation), Unit::new_unchecked(Quaternion::new(w, x, y, z)))
 }
 
-/// The optical frame of a camera whose body looks along +x: z forward, x right, y down.
-const OPTICAL: Transform = Transform { translation: [0.0; 3], rotation: [-0.5, 0.5, -0.5, 0.5] };
+/// The translation of `t` (m).
+pub fn translation(t: &Transform) -> [f64; 3] {
+    t.translation.vector.into()
+}
+
+/// The rotation of `t` as a unit quaternion (x, y, z, w), the order of ROS and Rerun.
+pub fn rotation_xyzw(t: &Transform) -> [f64; 4] {
+    let q = t.rotation.quaternion();
+    [q.i, q.j, q.k, q.w]
+}
+
+fn from_pose(pose: &LinkPose) -> Transform {
+    from_parts(pose.translation, pose.rotation_xyzw)
+}
+
+/// The optical frame of a camera whose body looks along +x: z forward, x right, y down
+/// (REP-103's camera optical frame).
+fn optical() -> Transform {
+    from_parts([0.0; 3], [-0.5, 0.5, -0.5, 0.5])
+}
 
 /// The frames of a scenario's robot and sensors.
 #[derive(Debug, Clone)]
@@ -88,7 +71,7 @@ pub fn sensor_frame(sensor: &str, kind: &SensorKind) -> Option<String> {
 }
 
 fn mount(pose: &PoseConfig) -> Transform {
-    Transform::from_xyz_rpy(pose.position, pose.rpy)
+    from_xyz_rpy(pose.position, pose.rpy)
 }
 
 impl TransformTree {
@@ -100,7 +83,7 @@ impl TransformTree {
         for joint in &model.urdf.joints {
             let (parent, child) = (joint.parent.link.clone(), joint.child.link.clone());
             if matches!(joint.joint_type, urdf_rs::JointType::Fixed) {
-                fixed.push((parent, child, Transform::from_xyz_rpy(joint.origin.xyz.0, joint.origin.rpy.0)));
+                fixed.push((parent, child, from_xyz_rpy(joint.origin.xyz.0, joint.origin.rpy.0)));
             } else {
                 moving.push((parent, child));
             }
@@ -109,7 +92,7 @@ impl TransformTree {
             let frame = sensor_frame(&sensor.name, &sensor.kind);
             match (&sensor.kind, frame) {
                 (SensorKind::Lidar(l), Some(frame)) => fixed.push((l.link.clone(), frame, mount(&l.mount))),
-                (SensorKind::DepthCamera(d), Some(frame)) => fixed.push((d.link.clone(), frame, mount(&d.mount).then(&OPTICAL))),
+                (SensorKind::DepthCamera(d), Some(frame)) => fixed.push((d.link.clone(), frame, mount(&d.mount) * optical())),
                 _ => {}
             }
         }
@@ -121,7 +104,7 @@ impl TransformTree {
         let mut transforms: Vec<TransformStamped> = self.fixed.iter().map(|(parent, child, t)| stamped(parent, child, t, stamp)).collect();
         if !self.floating {
             if let Some(root) = poses.iter().find(|p| p.link == self.root_link) {
-                transforms.insert(0, stamped(self.root_frame, &self.root_link, &Transform::from_pose(root), stamp));
+                transforms.insert(0, stamped(self.root_frame, &self.root_link, &from_pose(root), stamp));
             }
         }
         TfMessage { transforms }
@@ -130,7 +113,7 @@ impl TransformTree {
     /// `/tf`: the base in `odom` (mobile robots; `base` overrides the simulated pose, as
     /// odometry does), then every moving joint.
     pub fn dynamic_transforms(&self, poses: &[LinkPose], base: Option<Transform>, stamp: Time) -> TfMessage {
-        let find = |link: &str| poses.iter().find(|p| p.link == link).map(Transform::from_pose);
+        let find = |link: &str| poses.iter().find(|p| p.link == link).map(from_pose);
         let mut transforms = Vec::with_capacity(self.moving.len() + 1);
         if self.floating {
             if let Some(root) = base.or_else(|| find(&self.root_link)) {
@@ -139,7 +122,7 @@ impl TransformTree {
         }
         for (parent, child) in &self.moving {
             if let (Some(p), Some(c)) = (find(parent), find(child)) {
-                transforms.push(stamped(parent, child, &p.inverse().then(&c), stamp));
+                transforms.push(stamped(parent, child, &(p.inverse() * c), stamp));
             }
         }
         TfMessage { transforms }
@@ -150,40 +133,54 @@ fn stamped(parent: &str, child: &str, t: &Transform, stamp: Time) -> TransformSt
     TransformStamped {
         header: Header { stamp, frame_id: parent.to_string() },
         child_frame_id: child.to_string(),
-        translation: t.translation,
-        rotation: t.rotation,
+        translation: translation(t),
+        rotation: rotation_xyzw(t),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nalgebra::{Point3, Vector3};
 
     fn close(a: &[f64], b: &[f64]) -> bool {
         a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12)
     }
 
+    fn rotate(t: &Transform, v: [f64; 3]) -> [f64; 3] {
+        (t.rotation * Vector3::from(v)).into()
+    }
+
     #[test]
     fn a_transform_composed_with_its_inverse_is_the_identity() {
-        let t = Transform::from_xyz_rpy([1.0, -2.0, 0.5], [0.3, -0.7, 2.1]);
-        let i = t.then(&t.inverse());
-        assert!(close(&i.translation, &[0.0; 3]));
-        assert!(close(&i.rotation[..3], &[0.0; 3]) && (i.rotation[3].abs() - 1.0).abs() < 1e-12);
+        let t = from_xyz_rpy([1.0, -2.0, 0.5], [0.3, -0.7, 2.1]);
+        let i = t * t.inverse();
+        assert!(close(&translation(&i), &[0.0; 3]));
+        let q = rotation_xyzw(&i);
+        assert!(close(&q[..3], &[0.0; 3]) && (q[3].abs() - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn yaw_turns_x_into_y() {
-        let t = Transform::from_xyz_rpy([0.0; 3], [0.0, 0.0, std::f64::consts::FRAC_PI_2]);
-        assert!(close(&t.rotate([1.0, 0.0, 0.0]), &[0.0, 1.0, 0.0]));
+        let t = from_xyz_rpy([0.0; 3], [0.0, 0.0, std::f64::consts::FRAC_PI_2]);
+        assert!(close(&rotate(&t, [1.0, 0.0, 0.0]), &[0.0, 1.0, 0.0]));
         // URDF applies roll first, then pitch, then yaw, all about fixed axes.
-        let t = Transform::from_xyz_rpy([0.0; 3], [std::f64::consts::FRAC_PI_2, 0.0, std::f64::consts::FRAC_PI_2]);
-        assert!(close(&t.rotate([0.0, 1.0, 0.0]), &[0.0, 0.0, 1.0]));
+        let t = from_xyz_rpy([0.0; 3], [std::f64::consts::FRAC_PI_2, 0.0, std::f64::consts::FRAC_PI_2]);
+        assert!(close(&rotate(&t, [0.0, 1.0, 0.0]), &[0.0, 0.0, 1.0]));
+    }
+
+    #[test]
+    fn a_point_moves_by_the_rotation_then_the_translation() {
+        let t = from_xyz_rpy([1.0, 2.0, 3.0], [0.0, 0.0, std::f64::consts::FRAC_PI_2]);
+        let p: [f64; 3] = (t * Point3::new(1.0, 0.0, 0.0)).coords.into();
+        assert!(close(&p, &[1.0, 3.0, 3.0]));
     }
 
     #[test]
     fn the_optical_frame_looks_along_the_body_x_axis() {
-        assert!(close(&OPTICAL.rotate([0.0, 0.0, 1.0]), &[1.0, 0.0, 0.0]), "optical z is forward");
-        assert!(close(&OPTICAL.rotate([1.0, 0.0, 0.0]), &[0.0, -1.0, 0.0]), "optical x is right");
-        assert!(close(&OPTICAL.rotate([0.0, 1.0, 0.0]), &[0.0, 0.0, -1.0]), "optical y is down");
+        let optical = optical();
+        assert!(close(&rotate(&optical, [0.0, 0.0, 1.0]), &[1.0, 0.0, 0.0]), "optical z is forward");
+        assert!(close(&rotate(&optical, [1.0, 0.0, 0.0]), &[0.0, -1.0, 0.0]), "optical x is right");
+        assert!(close(&rotate(&optical, [0.0, 1.0, 0.0]), &[0.0, 0.0, -1.0]), "optical y is down");
     }
 }
