@@ -182,6 +182,10 @@ impl RosCommands {
         let mut received = false;
         if self.lockstep {
             while !received && !interrupt.load(Ordering::Relaxed) {
+                if self.subscriptions.is_empty() {
+                    // Nothing can command this robot: wait for the stop without spinning.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 for i in 0..self.subscriptions.len() {
                     if let Some(payload) = self.subscriptions[i].0.recv_timeout(Duration::from_millis(20)) {
                         let mut payloads = vec![payload];

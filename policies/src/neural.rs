@@ -3,9 +3,10 @@
 
 use crate::{BatchPolicy, Policy, PolicyError};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{linear, Linear, VarBuilder, VarMap};
+use candle_nn::{VarBuilder, VarMap};
+use dreamrig_sim::nn::Activation;
 use dreamrig_sim::{ActionSpec, Observation, ObservationSpec};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -42,39 +43,31 @@ pub struct MlpPolicyConfig {
     pub provenance: serde_json::Value,
 }
 
-/// `layers.0 … layers.N`: linear layers with the activation between them.
-pub struct Mlp {
-    layers: Vec<Linear>,
-    relu: bool,
-}
+/// `layers.0 … layers.N`: linear layers with the activation between them (`relu`, else tanh):
+/// dreamrig's shared [`dreamrig_sim::nn::Mlp`], sized from a policy config.
+pub struct Mlp(dreamrig_sim::nn::Mlp);
 
 impl Mlp {
     /// Layers `layers.{i}.weight` (out × in) and `layers.{i}.bias` from `vb`, sized `observation_size`
     /// → `hidden`… → `action_names.len()`. Any activation but `relu` means tanh. Errors when `vb` lacks
     /// a tensor or a tensor's shape differs.
     pub fn new(config: &MlpPolicyConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let activation = if config.activation == "relu" { Activation::Relu } else { Activation::Tanh };
+        Ok(Self(dreamrig_sim::nn::Mlp::new(&Self::sizes(config), activation, vb)?))
+    }
+
+    /// Layer widths: `observation_size`, the hidden widths, the number of actions.
+    pub fn sizes(config: &MlpPolicyConfig) -> Vec<usize> {
         let mut sizes = vec![config.observation_size];
         sizes.extend(&config.hidden);
         sizes.push(config.action_names.len());
-        let layers = sizes
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}"))))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { layers, relu: config.activation == "relu" })
+        sizes
     }
 }
 
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let mut x = xs.clone();
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
-            if i + 1 < self.layers.len() {
-                x = if self.relu { x.relu()? } else { x.tanh()? };
-            }
-        }
-        Ok(x)
+        self.0.forward(xs)
     }
 }
 
@@ -213,22 +206,12 @@ pub struct Demonstrations {
     pub actions: Vec<Vec<f32>>,
 }
 
+/// Per-column mean and population std (floored at 1e-6) of f32 rows: [`dreamrig_sim::nn::mean_std`].
 fn mean_std(rows: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
-    let n = rows.len().max(1) as f64;
     let width = rows.first().map(Vec::len).unwrap_or(0);
-    let mut mean = vec![0.0f64; width];
-    for r in rows {
-        for (m, v) in mean.iter_mut().zip(r) {
-            *m += *v as f64 / n;
-        }
-    }
-    let mut var = vec![0.0f64; width];
-    for r in rows {
-        for ((s, v), m) in var.iter_mut().zip(r).zip(&mean) {
-            *s += (*v as f64 - m).powi(2) / n;
-        }
-    }
-    (mean.iter().map(|m| *m as f32).collect(), var.iter().map(|v| (v.sqrt().max(1e-6)) as f32).collect())
+    let rows: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().map(|v| *v as f64).collect()).collect();
+    let (mean, std) = dreamrig_sim::nn::mean_std(rows.iter().map(Vec::as_slice), width);
+    (mean.iter().map(|m| *m as f32).collect(), std.iter().map(|s| s.max(1e-6) as f32).collect())
 }
 
 /// Fits an MLP to demonstrations by minibatch AdamW on the mean squared error. Weights are
@@ -255,18 +238,7 @@ pub fn train_behavior_cloning(
     config.action_std = asd;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let varmap = VarMap::new();
-    {
-        let mut sizes = vec![config.observation_size];
-        sizes.extend(&config.hidden);
-        sizes.push(config.action_names.len());
-        let mut vars = varmap.data().lock().expect("fresh varmap");
-        for (i, w) in sizes.windows(2).enumerate() {
-            let bound = (6.0 / (w[0] + w[1]) as f64).sqrt();
-            let weights: Vec<f32> = (0..w[0] * w[1]).map(|_| rng.random_range(-bound..bound) as f32).collect();
-            vars.insert(format!("layers.{i}.weight"), candle_core::Var::from_tensor(&Tensor::from_vec(weights, (w[1], w[0]), &device)?)?);
-            vars.insert(format!("layers.{i}.bias"), candle_core::Var::from_tensor(&Tensor::zeros(w[1], DType::F32, &device)?)?);
-        }
-    }
+    dreamrig_sim::nn::glorot_uniform(&varmap, "", &Mlp::sizes(&config), 1.0, &mut rng)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     let mlp = Mlp::new(&config, vb)?;
     let normalize = |rows: &[Vec<f32>], mean: &[f32], std: &[f32]| -> Vec<f32> {

@@ -20,6 +20,8 @@ pub mod atomic;
 pub mod batch;
 /// Scenario errors (with file, line, column and key) and world errors.
 pub mod error;
+/// The MLP, Glorot initialization and normalization statistics world models and neural policies share.
+pub mod nn;
 /// The [`StepObserver`] trait the rollout engine pushes every step to.
 pub mod observer;
 /// [`PhysicsWorld`]: the rapier world behind the [`World`] API.

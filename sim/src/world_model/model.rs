@@ -1,12 +1,13 @@
 //! The world-model network and its files: an ensemble of MLPs in candle, a JSON config beside
 //! safetensors weights, and the checks that tie a model to the scenario it was trained for.
 
+use crate::nn::{Activation, Mlp};
 use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
 use crate::world_model::identify::{prior_configs, IdentifiedPrior};
 use crate::world_model::WorldModelError;
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -234,45 +235,40 @@ impl WorldModelConfig {
 }
 
 /// One ensemble member: an MLP from normalized inputs to the normalized target.
-pub struct MemberNetwork {
-    layers: Vec<Linear>,
-    silu: bool,
-}
+pub struct MemberNetwork(Mlp);
 
 impl MemberNetwork {
     /// Builds the MLP `input_size → hidden… → state_size` from tensors `layers.{i}` under `vb`;
     /// a candle error when they are missing or have the wrong shape.
     pub fn new(config: &WorldModelConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Self(Mlp::new(&Self::sizes(config), Self::activation(config), vb)?))
+    }
+
+    /// Layer widths: `input_size`, the hidden widths, `state_size`.
+    pub fn sizes(config: &WorldModelConfig) -> Vec<usize> {
         let mut sizes = vec![config.input_size()];
         sizes.extend(&config.hidden);
         sizes.push(config.state_size());
-        let layers = sizes
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| linear(w[0], w[1], vb.pp(format!("layers.{i}"))))
-            .collect::<candle_core::Result<_>>()?;
-        Ok(Self { layers, silu: config.activation == "silu" })
+        sizes
+    }
+
+    fn activation(config: &WorldModelConfig) -> Activation {
+        if config.activation == "silu" {
+            Activation::Silu
+        } else {
+            Activation::Tanh
+        }
     }
 
     /// Floating-point operations of one forward pass for one input row.
     pub fn flops_per_row(config: &WorldModelConfig) -> f64 {
-        let mut sizes = vec![config.input_size()];
-        sizes.extend(&config.hidden);
-        sizes.push(config.state_size());
-        sizes.windows(2).map(|w| 2.0 * (w[0] * w[1]) as f64).sum()
+        Mlp::flops_per_row(&Self::sizes(config))
     }
 }
 
 impl Module for MemberNetwork {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let mut x = xs.clone();
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
-            if i + 1 < self.layers.len() {
-                x = if self.silu { candle_nn::ops::silu(&x)? } else { x.tanh()? };
-            }
-        }
-        Ok(x)
+        self.0.forward(xs)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::world_model::WorldModelError;
 use crate::PhysicsWorld;
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -258,23 +258,12 @@ pub fn prepare_episodes(
         .map_err(WorldModelError::from)
 }
 
+/// Normalization statistics in f32: [`crate::nn::mean_std`], each std floored.
 fn mean_std<'a>(rows: impl Iterator<Item = &'a [f64]>, width: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut n = 0.0;
-    let mut sum = vec![0.0; width];
-    let mut sum_sq = vec![0.0; width];
-    for row in rows {
-        n += 1.0;
-        for (i, v) in row.iter().enumerate() {
-            sum[i] += v;
-            sum_sq[i] += v * v;
-        }
-    }
-    let n: f64 = f64::max(n, 1.0);
-    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-    let std = sum_sq.iter().zip(&mean).map(|(q, m)| ((q / n - m * m).max(0.0)).sqrt());
+    let (mean, std) = crate::nn::mean_std(rows, width);
     // A constant dimension (a fixed joint, a zero gravity axis) would divide by zero; 1e-6
     // of scale keeps it finite and still tiny.
-    let std: Vec<f32> = std.zip(&mean).map(|(s, m)| s.max(1e-6 * (1.0 + m.abs())).max(1e-8) as f32).collect();
+    let std: Vec<f32> = std.iter().zip(&mean).map(|(s, m)| s.max(1e-6 * (1.0 + m.abs())).max(1e-8) as f32).collect();
     (mean.iter().map(|m| *m as f32).collect(), std)
 }
 
@@ -429,24 +418,10 @@ impl Context<'_> {
     }
 }
 
+/// Glorot-uniform weights for ensemble member `member`, the last layer's scaled by 0.1 so an
+/// untrained model predicts nearly the mean change (or no correction).
 fn initialize(varmap: &VarMap, config: &WorldModelConfig, member: usize, rng: &mut ChaCha8Rng) -> candle_core::Result<()> {
-    let device = Device::Cpu;
-    let mut sizes = vec![config.input_size()];
-    sizes.extend(&config.hidden);
-    sizes.push(config.state_size());
-    let mut vars = varmap.data().lock().expect("varmap lock");
-    let layers = sizes.len() - 1;
-    for (i, w) in sizes.windows(2).enumerate() {
-        // Glorot-uniform, with the last layer scaled down so an untrained model predicts
-        // nearly the mean change (or no correction).
-        let scale = if i + 1 == layers { 0.1 } else { 1.0 };
-        let bound = scale * (6.0 / (w[0] + w[1]) as f64).sqrt();
-        let weights: Vec<f32> = (0..w[0] * w[1]).map(|_| rng.random_range(-bound..bound) as f32).collect();
-        let prefix = format!("member.{member}.layers.{i}");
-        vars.insert(format!("{prefix}.weight"), Var::from_tensor(&Tensor::from_vec(weights, (w[1], w[0]), &device)?)?);
-        vars.insert(format!("{prefix}.bias"), Var::from_tensor(&Tensor::zeros(w[1], DType::F32, &device)?)?);
-    }
-    Ok(())
+    crate::nn::glorot_uniform(varmap, &format!("member.{member}."), &MemberNetwork::sizes(config), 0.1, rng)
 }
 
 /// Trains a world model for `config` on `episodes` (from [`prepare_episodes`]).
