@@ -6,7 +6,9 @@
 //! their weights come from one short training run, since speed does not depend on them.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dreamrig_sim::world_model::train::{prepare_episodes, train, PreparedEpisode, TrainOptions, Trajectory};
+use dreamrig_sim::world_model::data::Trajectory;
+use dreamrig_sim::world_model::prepare::{prepare_episodes, PreparedEpisode};
+use dreamrig_sim::world_model::train::{train, TrainOptions};
 use dreamrig_sim::world_model::{ModelKind, WorldModel};
 use dreamrig_sim::{ModelBatch, PhysicsWorld, Scenario, World};
 use rayon::prelude::*;

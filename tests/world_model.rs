@@ -3,8 +3,10 @@
 mod common;
 
 use common::*;
+use dreamrig_sim::world_model::data::Trajectory;
 use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions};
-use dreamrig_sim::world_model::train::{prepare_episodes, train, PreparedEpisode, TrainOptions, TrainedModel, Trajectory};
+use dreamrig_sim::world_model::prepare::{prepare_episodes, PreparedEpisode};
+use dreamrig_sim::world_model::train::{train, TrainOptions, TrainedModel};
 use dreamrig_sim::world_model::{identify_prior, IdentifyOptions, ModelKind, WorldModel, WorldModelError};
 use dreamrig_sim::{HybridWorld, LearnedWorld, ModelBatch, Scenario, World};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 use crate::reader::LeRobotDataset;
 use crate::DatasetError;
 use dreamrig_sim::scenario::config::ScenarioConfig;
-use dreamrig_sim::world_model::train::Trajectory;
+use dreamrig_sim::world_model::data::Trajectory;
 use std::path::Path;
 
 /// Reads the episodes of the LeRobot v3.0 dataset at `dataset` as trajectories of `config`'s

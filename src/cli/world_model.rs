@@ -1,10 +1,10 @@
 use super::UsageError;
 use anyhow::Context;
 use dreamrig_eval::{EvalSpec, RunOptions, SpecOverrides};
-use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions, OpenLoopReport};
-use dreamrig_sim::world_model::train::{
-    choose_episodes, identify_on_training_split, prepare_episodes, train, EpochMetrics, PreparedEpisode, TrainOptions, Trajectory,
-};
+use dreamrig_sim::world_model::data::{choose_episodes, Trajectory};
+use dreamrig_sim::world_model::fidelity::OpenLoopOptions;
+use dreamrig_sim::world_model::pipeline::{self, train_world_model, Fidelity, TrainProgress};
+use dreamrig_sim::world_model::train::{TrainOptions, TrainedModel};
 use dreamrig_sim::world_model::{IdentifyOptions, ModelKind, WorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -155,7 +155,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let episodes = trajectories.len();
     let transitions: usize = trajectories.iter().map(Trajectory::transitions).sum();
     eprintln!("{episodes} episodes, {transitions} transitions from {}", args.dataset.display());
-    let mut options = TrainOptions {
+    let options = TrainOptions {
         kind,
         hidden: args.hidden.clone(),
         activation: "silu".into(),
@@ -176,42 +176,11 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
             UsageError(format!("--prior-history {} is longer than --action-history {}", args.prior_history, args.action_history)).into()
         );
     }
-    if kind == ModelKind::Hybrid && args.prior == "identified" {
-        let identify = IdentifyOptions {
-            transitions: args.identify_transitions.max(1),
-            max_latency: args.action_history.min(IdentifyOptions::default().max_latency),
-            seed: args.seed,
-            ..IdentifyOptions::default()
-        };
-        let spinner = ProgressBar::new_spinner();
-        spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-        spinner.set_message("identifying the physics prior");
-        let started = std::time::Instant::now();
-        let prior = identify_on_training_split(&config, &trajectories, &options, &identify, &mut |message| {
-            spinner.set_message(format!("identifying the physics prior: {message}"));
-            tracing::info!("{message}");
-        })
-        .map_err(usage)?;
-        spinner.finish_and_clear();
-        println!(
-            "identified the physics prior in {:.1} s ({} evaluations on {} transitions): one-step error {:.3e} → {:.3e}",
-            started.elapsed().as_secs_f64(),
-            prior.evaluations,
-            prior.transitions,
-            prior.nominal_error,
-            prior.identified_error
-        );
-        println!("  actuator gain ×{:.3}, action delay {} steps", prior.actuator_gain_scale, prior.action_latency_steps);
-        for j in &prior.joints {
-            println!("  joint {}: damping {:.4}, friction {:.4}", j.joint, j.damping, j.friction);
-        }
-        options.identified_prior = Some(prior);
-    }
-    let prepared = prepare_episodes(&config, trajectories, options.priors(), options.identified_prior.as_ref()).map_err(usage)?;
     let progress = ProgressBar::new((args.epochs * args.ensemble) as u64);
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} epochs  {msg}").expect("valid template"),
     );
+    progress.enable_steady_tick(std::time::Duration::from_millis(200));
     let started = std::time::Instant::now();
     let provenance = serde_json::json!({
         "dataset": args.dataset.display().to_string(),
@@ -219,24 +188,50 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         "episodes": episodes,
         "max_episodes": args.max_episodes,
     });
+    let identify = (kind == ModelKind::Hybrid && args.prior == "identified").then(|| IdentifyOptions {
+        transitions: args.identify_transitions.max(1),
+        max_latency: args.action_history.min(IdentifyOptions::default().max_latency),
+        seed: args.seed,
+        ..IdentifyOptions::default()
+    });
+    if identify.is_some() {
+        progress.set_message("identifying the physics prior");
+    }
     let mut samples = 0usize;
-    let mut on_epoch = |m: &EpochMetrics| {
-        samples += m.samples;
-        progress.set_position((m.member * args.epochs + m.epoch + 1) as u64);
-        progress
-            .set_message(format!("member {} epoch {} train {:.4} validation {:.4}", m.member, m.epoch, m.train_loss, m.validation_loss));
-        tracing::info!(member = m.member, epoch = m.epoch, train = m.train_loss, validation = m.validation_loss, "epoch");
+    let mut on_progress = |event: TrainProgress<'_>| match event {
+        TrainProgress::Identifying(message) => {
+            progress.set_message(format!("identifying the physics prior: {message}"));
+            tracing::info!("{message}");
+        }
+        TrainProgress::Identified(prior) => progress.suspend(|| {
+            println!(
+                "identified the physics prior in {:.1} s ({} evaluations on {} transitions): one-step error {:.3e} → {:.3e}",
+                started.elapsed().as_secs_f64(),
+                prior.evaluations,
+                prior.transitions,
+                prior.nominal_error,
+                prior.identified_error
+            );
+            println!("  actuator gain ×{:.3}, action delay {} steps", prior.actuator_gain_scale, prior.action_latency_steps);
+            for j in &prior.joints {
+                println!("  joint {}: damping {:.4}, friction {:.4}", j.joint, j.damping, j.friction);
+            }
+        }),
+        TrainProgress::Epoch(m) => {
+            samples += m.samples;
+            progress.set_position((m.member * args.epochs + m.epoch + 1) as u64);
+            progress.set_message(format!(
+                "member {} epoch {} train {:.4} validation {:.4}",
+                m.member, m.epoch, m.train_loss, m.validation_loss
+            ));
+            tracing::info!(member = m.member, epoch = m.epoch, train = m.train_loss, validation = m.validation_loss, "epoch");
+        }
     };
-    let trained = train(&config, &prepared, &options, provenance, &mut on_epoch).map_err(usage)?;
+    let trained = train_world_model(&config, trajectories, options, identify.as_ref(), provenance, &mut on_progress).map_err(usage)?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     trained.save(&args.out).map_err(usage)?;
-    let metrics_path = args.out.with_extension("metrics.csv");
-    let mut csv = String::from("member,epoch,train_loss,validation_loss,samples,seconds\n");
-    for m in &trained.metrics {
-        csv.push_str(&format!("{},{},{},{},{},{}\n", m.member, m.epoch, m.train_loss, m.validation_loss, m.samples, m.seconds));
-    }
-    dreamrig_sim::atomic::write_atomic(&metrics_path, csv.as_bytes()).with_context(|| format!("writing {}", metrics_path.display()))?;
+    let metrics_path = TrainedModel::metrics_path(&args.out);
     let best = trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min);
     println!(
         "trained a {kind} model ({} members, {} epochs in all) in {seconds:.1} s ({:.0} samples/s); best validation loss {best:.5}; disagreement threshold {:.4}",
@@ -254,40 +249,28 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Open-loop errors on a dataset: of the model, of the nominal physics and, for a hybrid with
-/// an identified prior, of that prior's physics alone.
-pub struct Fidelity {
-    pub model: OpenLoopReport,
-    pub nominal: OpenLoopReport,
-    pub identified: Option<OpenLoopReport>,
-    pub loaded: Arc<WorldModel>,
-}
-
-pub fn fidelity(model_path: &Path, dataset: &Path, scenario: Option<&str>, horizons: &[usize], stride: usize) -> anyhow::Result<Fidelity> {
+/// A model, loaded, and its [`Fidelity`] on a dataset for a scenario (by default the one the
+/// model was trained for, by its shipped name).
+pub fn fidelity(
+    model_path: &Path,
+    dataset: &Path,
+    scenario: Option<&str>,
+    horizons: &[usize],
+    stride: usize,
+) -> anyhow::Result<(Arc<WorldModel>, Fidelity)> {
     let model = Arc::new(WorldModel::load(model_path).map_err(usage)?);
     let scenario = super::load_scenario(scenario.unwrap_or(&model.config.scenario.name))?;
-    model.check_scenario(&scenario.config).map_err(usage)?;
     let trajectories = load_trajectories(dataset, &scenario.config)?;
-    let prepared: Vec<PreparedEpisode> = prepare_episodes(&scenario.config, trajectories, 0, None).map_err(usage)?;
-    let refs: Vec<&PreparedEpisode> = prepared.iter().collect();
     let options = OpenLoopOptions { horizons: horizons.to_vec(), stride };
-    let with_model = open_loop(&scenario.config, Some(&model), &refs, &options).map_err(usage)?;
-    let nominal = open_loop(&Arc::new(scenario.config.nominal_physics()), None, &refs, &options).map_err(usage)?;
-    let identified = match &model.config.identified_prior {
-        Some(_) => {
-            let (prior, _) = model.prior_configs(&scenario.config).map_err(usage)?;
-            Some(open_loop(&Arc::new(prior), None, &refs, &options).map_err(usage)?)
-        }
-        None => None,
-    };
-    Ok(Fidelity { model: with_model, nominal, identified, loaded: model })
+    let measured = pipeline::fidelity(&scenario.config, &model, trajectories, &options).map_err(usage)?;
+    Ok((model, measured))
 }
 
 fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if args.horizons.is_empty() || args.horizons.contains(&0) || args.stride == 0 {
         return Err(UsageError("--horizons must list positive step counts and --stride must be positive".into()).into());
     }
-    let Fidelity { model, nominal, identified, loaded } =
+    let (loaded, Fidelity { model, nominal, identified }) =
         fidelity(&args.model, &args.dataset, args.scenario.as_deref(), &args.horizons, args.stride)?;
     let kind = loaded.config.kind;
     let mut out = std::io::stdout().lock();

@@ -8,7 +8,7 @@ use crate::scenario::config::ScenarioConfig;
 use crate::world::{World, WorldState};
 use crate::world_model::identify::delayed_actions;
 use crate::world_model::model::WorldModel;
-use crate::world_model::train::PreparedEpisode;
+use crate::world_model::prepare::PreparedEpisode;
 use crate::world_model::worlds::ModelBatch;
 use crate::world_model::WorldModelError;
 use crate::PhysicsWorld;

@@ -17,7 +17,7 @@ use crate::error::SimError;
 use crate::physics::WorldLayout;
 use crate::scenario::config::{ActuatorConfig, Distribution, ScenarioConfig};
 use crate::world::World;
-use crate::world_model::train::Trajectory;
+use crate::world_model::data::Trajectory;
 use crate::world_model::WorldModelError;
 use crate::PhysicsWorld;
 use rand::SeedableRng;

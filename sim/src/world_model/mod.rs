@@ -2,12 +2,22 @@
 //! (`HybridWorld`) the rapier step, their files, batched stepping, training and fidelity
 //! measures.
 
+/// The trust threshold: how far ensemble members may disagree before a step is flagged.
+pub mod calibrate;
+/// Logged trajectories, episode choice and the training/validation split.
+pub mod data;
 /// Open-loop prediction error of a world (physics or world model) against logged episodes.
 pub mod fidelity;
 /// System identification of a hybrid model's physics prior (actuator gain, latency, joint damping and friction).
 pub mod identify;
 /// The world-model network (an ensemble of candle MLPs), its JSON config and safetensors weights.
 pub mod model;
+/// Normalization statistics of inputs and targets.
+pub mod normalize;
+/// Training and fidelity in one call each, as `dreamrig wm train` and `wm eval` run them.
+pub mod pipeline;
+/// Trajectories prepared for training: clipped actions and the prior stepped from every state.
+pub mod prepare;
 /// Training world models from logged trajectories.
 pub mod train;
 /// `LearnedWorld`, `HybridWorld` and `ModelBatch`: the world API with a world model predicting the state.

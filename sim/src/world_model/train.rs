@@ -4,61 +4,21 @@
 //! Everything random (weight initialization, the split, minibatch order) comes from the seed,
 //! and the work is done in a fixed order, so the same data and seed give the same model.
 
-use crate::error::SimError;
-use crate::physics::WorldLayout;
 use crate::scenario::config::ScenarioConfig;
-use crate::world::World;
-use crate::world_model::fidelity::{open_loop, OpenLoopOptions};
-use crate::world_model::identify::{delayed_actions, prior_configs, IdentifiedPrior};
+use crate::world_model::calibrate::{calibrate, CALIBRATION_MARGIN};
+use crate::world_model::data::{split_by_episode, Trajectory};
+use crate::world_model::identify::IdentifiedPrior;
 use crate::world_model::model::*;
+use crate::world_model::normalize::normalization;
+use crate::world_model::prepare::PreparedEpisode;
 use crate::world_model::WorldModelError;
-use crate::PhysicsWorld;
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Length of the open-loop rollouts the trust threshold is calibrated on.
-pub const CALIBRATION_HORIZON: usize = 10;
-
-/// One logged episode: `states[t]` is the state before `actions[t]`; the last state has no
-/// action after it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trajectory {
-    pub episode_index: u64,
-    /// The episode's seed (its randomized parameters and goal in the nominal scenario).
-    pub seed: u64,
-    pub states: Vec<Vec<f64>>,
-    pub actions: Vec<Vec<f64>>,
-}
-
-impl Trajectory {
-    /// Transitions (state, action, next state) in the trajectory: `min(states − 1, actions)`.
-    pub fn transitions(&self) -> usize {
-        self.states.len().saturating_sub(1).min(self.actions.len())
-    }
-}
-
-/// `count` episodes drawn at random with `seed` (all of them when there are no more), kept in
-/// their logged order. Datasets recorded by `dreamrig eval` are grouped by policy, so the first
-/// N episodes would hold only the first policies' behaviour.
-pub fn choose_episodes(trajectories: Vec<Trajectory>, count: usize, seed: u64) -> Vec<Trajectory> {
-    if count >= trajectories.len() {
-        return trajectories;
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut order: Vec<usize> = (0..trajectories.len()).collect();
-    crate::seed::shuffle(&mut order, &mut rng);
-    let mut keep = vec![false; trajectories.len()];
-    for &i in &order[..count] {
-        keep[i] = true;
-    }
-    trajectories.into_iter().zip(keep).filter_map(|(t, k)| k.then_some(t)).collect()
-}
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 /// How to train a world model: architecture, ensemble, optimizer, k-step rollout loss, split and seed.
@@ -141,7 +101,25 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
-    /// Writes `path` (config) and its weights beside it, each through a temporary file.
+    /// The per-epoch metrics as CSV: `member,epoch,train_loss,validation_loss,samples,seconds`.
+    pub fn metrics_csv(&self) -> String {
+        let mut csv = String::from("member,epoch,train_loss,validation_loss,samples,seconds\n");
+        for m in &self.metrics {
+            csv.push_str(&format!("{},{},{},{},{},{}\n", m.member, m.epoch, m.train_loss, m.validation_loss, m.samples, m.seconds));
+        }
+        csv
+    }
+
+    /// Where [`TrainedModel::save`] writes the metrics of the model saved to `path`.
+    pub fn metrics_path(path: &Path) -> PathBuf {
+        path.with_extension("metrics.csv")
+    }
+
+    /// Writes `path` (config), its weights beside it (`.safetensors`) and the per-epoch metrics
+    /// (`.metrics.csv`), each atomically (temporary file, fsync, rename).
+    ///
+    /// # Errors
+    /// [`WorldModelError::File`] naming the file that could not be written.
     pub fn save(&self, path: &Path) -> Result<(), WorldModelError> {
         let error = |file: &Path, e: &dyn std::fmt::Display| WorldModelError::File { file: file.to_path_buf(), reason: e.to_string() };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -153,6 +131,8 @@ impl TrainedModel {
         crate::atomic::commit(&temporary, &weights).map_err(|e| error(&weights, &e))?;
         let text = serde_json::to_string_pretty(&self.config).expect("config serializes");
         crate::atomic::write_atomic(path, text.as_bytes()).map_err(|e| error(path, &e))?;
+        let metrics = Self::metrics_path(path);
+        crate::atomic::write_atomic(&metrics, self.metrics_csv().as_bytes()).map_err(|e| error(&metrics, &e))?;
         Ok(())
     }
 
@@ -168,116 +148,11 @@ impl TrainedModel {
     }
 }
 
-/// Per-transition data derived once: clipped actions, the nominal physics step's change, and
-/// the action that holds the robot before the first step.
-pub struct PreparedEpisode {
-    pub trajectory: Trajectory,
-    /// `prior[t]` = physics(states[t], actions[t]) − states[t] (hybrid only).
-    pub prior: Vec<Vec<f64>>,
-    /// `earlier_prior[t][j]` = physics(states[t], actions[t − 1 − j]) − states[t], the hold
-    /// action before the episode (hybrid models with `prior_history` > j).
-    pub earlier_prior: Vec<Vec<Vec<f64>>>,
-    pub hold: Vec<f64>,
-}
-
-fn clip(action: &[f64], low: &[f64], high: &[f64]) -> Vec<f64> {
-    action.iter().enumerate().map(|(i, a)| a.clamp(low[i], high[i])).collect()
-}
-
-/// Steps the prior's physics (nominal, or `identified`) from every logged state with the
-/// logged action (`priors` ≥ 1) and with the `priors − 1` actions before it.
-pub fn prepare_episodes(
-    config: &Arc<ScenarioConfig>,
-    trajectories: Vec<Trajectory>,
-    priors: usize,
-    identified: Option<&IdentifiedPrior>,
-) -> Result<Vec<PreparedEpisode>, WorldModelError> {
-    let layout = WorldLayout::new(config);
-    let (state_names, action_names) = (&layout.state.names, &layout.action.names);
-    for t in &trajectories {
-        let wrong_width = |what: &str, rows: &[Vec<f64>], names: &[String]| {
-            rows.iter().find(|r| r.len() != names.len()).map(|r| {
-                WorldModelError::Data(format!(
-                    "episode {} has {what} of {} values; scenario {} has {} ({})",
-                    t.episode_index,
-                    r.len(),
-                    config.name,
-                    names.len(),
-                    names.join(", ")
-                ))
-            })
-        };
-        if let Some(e) = wrong_width("states", &t.states, state_names).or_else(|| wrong_width("actions", &t.actions, action_names)) {
-            return Err(e);
-        }
-        if t.states.iter().chain(&t.actions).flatten().any(|v| !v.is_finite()) {
-            return Err(WorldModelError::Data(format!("episode {} holds a non-finite state or action value", t.episode_index)));
-        }
-    }
-    let (low, high) = (layout.action.low.clone(), layout.action.high.clone());
-    let (prior_config, probe_config) = prior_configs(config, identified)?;
-    let latency = identified.map_or(0, |p| p.action_latency_steps);
-    let (prior_config, probe_config) = (&Arc::new(prior_config), &Arc::new(probe_config));
-    trajectories
-        .into_par_iter()
-        .map(|mut trajectory| {
-            let mut world = PhysicsWorld::new(prior_config.clone());
-            world.reset(trajectory.seed)?;
-            let hold = world.hold_action()?;
-            trajectory.actions = trajectory.actions.iter().map(|a| clip(a, &low, &high)).collect();
-            let mut prior = Vec::new();
-            let mut earlier_prior = Vec::new();
-            if priors > 0 {
-                // The probe steps the earlier actions without delay (as a hybrid world does).
-                let mut probe = PhysicsWorld::new(probe_config.clone());
-                probe.reset(trajectory.seed)?;
-                let step_from =
-                    |world: &mut PhysicsWorld, t: usize, action: &[f64], pending: Vec<Vec<f64>>| -> Result<Vec<f64>, SimError> {
-                        let mut state = world.state()?;
-                        state.values.clone_from(&trajectory.states[t]);
-                        state.step = t as u64;
-                        state.pending_actions = pending;
-                        world.set_state(&state)?;
-                        world.step(action)?;
-                        Ok(world.state_values_now()?.iter().zip(&trajectory.states[t]).map(|(a, b)| a - b).collect())
-                    };
-                for t in 0..trajectory.transitions() {
-                    let pending = delayed_actions(&trajectory.actions, t, latency, &hold);
-                    prior.push(step_from(&mut world, t, &trajectory.actions[t], pending)?);
-                    let mut earlier = Vec::new();
-                    for back in 1..priors {
-                        let action = if t >= back { trajectory.actions[t - back].clone() } else { hold.clone() };
-                        earlier.push(step_from(&mut probe, t, &action, Vec::new())?);
-                    }
-                    earlier_prior.push(earlier);
-                }
-            }
-            Ok(PreparedEpisode { trajectory, prior, earlier_prior, hold })
-        })
-        .collect::<Result<Vec<_>, SimError>>()
-        .map_err(WorldModelError::from)
-}
-
-/// Normalization statistics in f32: [`crate::nn::mean_std`], each std floored.
-fn mean_std<'a>(rows: impl Iterator<Item = &'a [f64]>, width: usize) -> (Vec<f32>, Vec<f32>) {
-    let (mean, std) = crate::nn::mean_std(rows, width);
-    // A constant dimension (a fixed joint, a zero gravity axis) would divide by zero; 1e-6
-    // of scale keeps it finite and still tiny.
-    let std: Vec<f32> = std.iter().zip(&mean).map(|(s, m)| s.max(1e-6 * (1.0 + m.abs())).max(1e-8) as f32).collect();
-    (mean.iter().map(|m| *m as f32).collect(), std)
-}
-
 fn hybrid_priors_missing(episodes: &[PreparedEpisode], options: &TrainOptions) -> bool {
     options.kind == ModelKind::Hybrid
         && episodes
             .iter()
             .any(|e| e.prior.len() < e.trajectory.transitions() || e.earlier_prior.iter().any(|p| p.len() < options.prior_history))
-}
-
-/// Splits `count` episodes into training and validation sets (indices) as [`train`] does with
-/// the same seed.
-pub fn split_by_episode(count: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    split(count, fraction, &mut ChaCha8Rng::seed_from_u64(seed))
 }
 
 /// Identifies a hybrid's physics prior ([`crate::world_model::identify_prior`]) on the training
@@ -295,17 +170,6 @@ pub fn identify_on_training_split(
     let (train_set, _) = split_by_episode(trajectories.len(), options.validation_fraction, options.seed);
     let training: Vec<Trajectory> = train_set.iter().map(|&i| trajectories[i].clone()).collect();
     crate::world_model::identify_prior(config, &training, identify, on_progress)
-}
-
-fn split(count: usize, fraction: f64, rng: &mut ChaCha8Rng) -> (Vec<usize>, Vec<usize>) {
-    let mut order: Vec<usize> = (0..count).collect();
-    crate::seed::shuffle(&mut order, rng);
-    let validation = if count >= 2 { ((count as f64 * fraction).round() as usize).clamp(1, count - 1) } else { 0 };
-    let mut val: Vec<usize> = order[..validation].to_vec();
-    let mut train: Vec<usize> = order[validation..].to_vec();
-    val.sort_unstable();
-    train.sort_unstable();
-    (train, val)
 }
 
 /// Windows of `k` consecutive transitions: (episode, start).
@@ -469,30 +333,7 @@ pub fn train(
     if train_transitions.is_empty() {
         return Err(WorldModelError::Data("the training episodes hold no transitions (each needs at least two frames)".into()));
     }
-    let (state_mean, state_std) = mean_std(train_transitions.iter().map(|&(e, t)| episodes[e].trajectory.states[t].as_slice()), s);
-    let (action_mean, action_std) = mean_std(train_transitions.iter().map(|&(e, t)| episodes[e].trajectory.actions[t].as_slice()), a);
-    let (prior_mean, prior_std) = if hybrid {
-        mean_std(train_transitions.iter().map(|&(e, t)| episodes[e].prior[t].as_slice()), s)
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let targets: Vec<Vec<f64>> = train_transitions
-        .iter()
-        .map(|&(e, t)| {
-            let ep = &episodes[e];
-            (0..s)
-                .map(|d| {
-                    let change = ep.trajectory.states[t + 1][d] - ep.trajectory.states[t][d];
-                    if hybrid {
-                        change - ep.prior[t][d]
-                    } else {
-                        change
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let (target_mean, target_std) = mean_std(targets.iter().map(Vec::as_slice), s);
+    let normalization = normalization(episodes, &train_transitions, s, a, hybrid);
     let mut model_config = WorldModelConfig {
         format: WORLD_MODEL_FORMAT.into(),
         kind: options.kind,
@@ -502,7 +343,7 @@ pub fn train(
         ensemble: options.ensemble,
         action_history: options.action_history,
         prior_history: if hybrid { options.prior_history } else { 0 },
-        normalization: Normalization { state_mean, state_std, action_mean, action_std, prior_mean, prior_std, target_mean, target_std },
+        normalization,
         disagreement_threshold: 0.0,
         training: serde_json::Value::Null,
         identified_prior: if hybrid { options.identified_prior.clone() } else { None },
@@ -603,23 +444,17 @@ pub fn train(
     let validation_episodes: Vec<u64> = validation_set.iter().map(|&e| episodes[e].trajectory.episode_index).collect();
     let mut trained = TrainedModel { config: model_config.clone(), varmap, metrics, train_episodes, validation_episodes };
 
-    // Calibrate the trust threshold on short open-loop rollouts from the validation episodes'
-    // states: in an evaluation the policy keeps the state near the data, and longer open-loop
-    // rollouts of an unstable system drift off any data and would set no useful bound.
     let model = Arc::new(trained.model(Path::new("(training)"))?);
-    let validation_trajectories: Vec<&PreparedEpisode> = validation_set.iter().map(|&e| &episodes[e]).collect();
-    let horizon = CALIBRATION_HORIZON.min(validation_trajectories.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
-    let calibration = OpenLoopOptions { horizons: vec![horizon], stride: horizon };
-    let report = open_loop(config, Some(&model), &validation_trajectories, &calibration)?;
-    let worst = report.episode_disagreement.iter().copied().fold(0.0, f64::max);
-    model_config.disagreement_threshold = worst * 1.5;
+    let validation: Vec<&PreparedEpisode> = validation_set.iter().map(|&e| &episodes[e]).collect();
+    let calibration = calibrate(config, &model, &validation)?;
+    model_config.disagreement_threshold = calibration.threshold;
     model_config.training = serde_json::json!({
         "options": options,
         "train_episodes": trained.train_episodes.len(),
         "validation_episodes": trained.validation_episodes.len(),
         "transitions": train_transitions.len(),
         "best_validation_loss": trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min),
-        "calibration": {"validation_episode_disagreement_max": worst, "margin": 1.5, "rollout_steps": horizon},
+        "calibration": {"validation_episode_disagreement_max": calibration.worst, "margin": CALIBRATION_MARGIN, "rollout_steps": calibration.horizon},
         "dreamrig_version": env!("CARGO_PKG_VERSION"),
         "provenance": provenance,
     });

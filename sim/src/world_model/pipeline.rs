@@ -1,0 +1,84 @@
+//! Training and fidelity in one call each: what `dreamrig wm train` and `dreamrig wm eval` run,
+//! as library functions that tests and other programs call the same way.
+
+use crate::scenario::config::ScenarioConfig;
+use crate::world_model::data::Trajectory;
+use crate::world_model::fidelity::{open_loop, OpenLoopOptions, OpenLoopReport};
+use crate::world_model::identify::{IdentifiedPrior, IdentifyOptions};
+use crate::world_model::model::{ModelKind, WorldModel};
+use crate::world_model::prepare::{prepare_episodes, PreparedEpisode};
+use crate::world_model::train::{identify_on_training_split, train, EpochMetrics, TrainOptions, TrainedModel};
+use crate::world_model::WorldModelError;
+use std::sync::Arc;
+
+/// What [`train_world_model`] reports while it works.
+#[derive(Debug, Clone, Copy)]
+pub enum TrainProgress<'a> {
+    /// System identification of the prior is under way (a progress message).
+    Identifying(&'a str),
+    /// The prior has been identified.
+    Identified(&'a IdentifiedPrior),
+    /// One epoch of one ensemble member is done.
+    Epoch(&'a EpochMetrics),
+}
+
+/// Trains a world model for `config` on `trajectories`: for a hybrid with `identify`, first
+/// identifies the physics prior on the training split alone ([`identify_on_training_split`]) and
+/// puts it in `options`; then prepares the episodes (the prior stepped from every state) and
+/// trains ([`train`]). `provenance` is stored in the model's `training` record.
+///
+/// # Errors
+/// As [`identify_on_training_split`], [`prepare_episodes`] and [`train`].
+pub fn train_world_model(
+    config: &Arc<ScenarioConfig>,
+    trajectories: Vec<Trajectory>,
+    mut options: TrainOptions,
+    identify: Option<&IdentifyOptions>,
+    provenance: serde_json::Value,
+    on_progress: &mut dyn FnMut(TrainProgress<'_>),
+) -> Result<TrainedModel, WorldModelError> {
+    if let (ModelKind::Hybrid, Some(identify)) = (options.kind, identify) {
+        let prior =
+            identify_on_training_split(config, &trajectories, &options, identify, &mut |m| on_progress(TrainProgress::Identifying(m)))?;
+        on_progress(TrainProgress::Identified(&prior));
+        options.identified_prior = Some(prior);
+    }
+    let prepared = prepare_episodes(config, trajectories, options.priors(), options.identified_prior.as_ref())?;
+    train(config, &prepared, &options, provenance, &mut |m| on_progress(TrainProgress::Epoch(m)))
+}
+
+/// Open-loop errors on logged episodes: of a model, of the scenario's nominal physics and, for
+/// a hybrid with an identified prior, of that prior's physics alone.
+#[derive(Debug, Clone)]
+pub struct Fidelity {
+    pub model: OpenLoopReport,
+    pub nominal: OpenLoopReport,
+    pub identified: Option<OpenLoopReport>,
+}
+
+/// Measures [`Fidelity`] of `model` for `config` on `trajectories` (checked against the
+/// scenario first).
+///
+/// # Errors
+/// The model does not fit the scenario; the trajectories do not fit it ([`prepare_episodes`]);
+/// a world fails ([`open_loop`]).
+pub fn fidelity(
+    config: &Arc<ScenarioConfig>,
+    model: &Arc<WorldModel>,
+    trajectories: Vec<Trajectory>,
+    options: &OpenLoopOptions,
+) -> Result<Fidelity, WorldModelError> {
+    model.check_scenario(config)?;
+    let prepared: Vec<PreparedEpisode> = prepare_episodes(config, trajectories, 0, None)?;
+    let refs: Vec<&PreparedEpisode> = prepared.iter().collect();
+    let with_model = open_loop(config, Some(model), &refs, options)?;
+    let nominal = open_loop(&Arc::new(config.nominal_physics()), None, &refs, options)?;
+    let identified = match &model.config.identified_prior {
+        Some(_) => {
+            let (prior, _) = model.prior_configs(config)?;
+            Some(open_loop(&Arc::new(prior), None, &refs, options)?)
+        }
+        None => None,
+    };
+    Ok(Fidelity { model: with_model, nominal, identified })
+}
