@@ -8,6 +8,8 @@
 //! - `mcap`: recording those topics to MCAP with the `ros2` profile.
 //! - `rerun`: logging worlds to Rerun.
 
+#![warn(missing_docs)]
+
 pub mod mcap;
 pub mod rerun;
 pub mod ros2;

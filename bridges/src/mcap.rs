@@ -14,7 +14,12 @@ pub enum McapError {
     /// Creating, writing, finishing or moving the file failed, or a message was written to a topic
     /// the recorder has no channel for; `path` is the final MCAP path.
     #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The final MCAP path.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// A topic's type has no known `.msg` definition (for its schema and type hash).
     #[error(transparent)]
     Definition(#[from] DefinitionError),

@@ -16,7 +16,12 @@ pub enum RerunError {
     Stream(String),
     /// An `.rrd` file could not be created or moved into place, or its folder does not exist.
     #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The `.rrd` path.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
 }
 
 fn stream_error(e: impl std::fmt::Display) -> RerunError {

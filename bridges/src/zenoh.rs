@@ -27,7 +27,12 @@ pub enum RosZenohError {
     Definition(#[from] DefinitionError),
     /// A name ROS 2 would refuse: node name, namespace, domain id or type name (`what` says which).
     #[error("{what}: {reason}")]
-    Name { what: String, reason: String },
+    Name {
+        /// Which name and its value, e.g. ``node name `my node` `` or `domain id 300`.
+        what: String,
+        /// Why ROS 2 would refuse it.
+        reason: String,
+    },
 }
 
 fn zenoh_error(e: impl std::fmt::Display) -> RosZenohError {

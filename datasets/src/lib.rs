@@ -6,6 +6,8 @@
 //! episodes atomically; [`LeRobotDataset`] reads any v3.0 dataset with state and action
 //! features into episode-aware batches; [`validate`] checks a dataset against the layout.
 
+#![warn(missing_docs)]
+
 mod layout;
 mod reader;
 mod recorder;
@@ -29,17 +31,32 @@ use std::path::PathBuf;
 pub enum DatasetError {
     /// A file or folder cannot be read, written, renamed or listed.
     #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The operating system's error, with context.
+        reason: String,
+    },
     /// A file is not what the LeRobot v3.0 layout says: invalid JSON or Parquet, a missing column, a
     /// width that differs from `info.json`, another codebase version.
     #[error("{path}: {reason}")]
-    Format { path: PathBuf, reason: String },
+    Format {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A LeRobot v1.x or v2.x dataset; the message says how to convert it to v3.0.
     #[error(
         "{path}: this is a LeRobot {version} dataset; dreamrig reads v3.0. Convert it with \
          `python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id=<id> --root={path} --push-to-hub=false` (lerobot ≥ 0.4)"
     )]
-    OldVersion { path: PathBuf, version: String },
+    OldVersion {
+        /// The dataset's root folder.
+        path: PathBuf,
+        /// The dataset's `codebase_version` from `meta/info.json`, e.g. `v2.1`.
+        version: String,
+    },
     /// The dataset does not fit what was asked: another scenario's features, state or fps, a folder
     /// that already holds something, an episode without a seed, a control rate that is not whole hertz.
     #[error("{0}")]

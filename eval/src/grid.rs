@@ -11,16 +11,38 @@ pub enum ShardError {
     NotIOverN(String),
     /// The `index` or `count` part of `I/N` is not a whole number.
     #[error("shard {part} {text:?} is not a whole number")]
-    NotAWholeNumber { part: &'static str, text: String },
+    NotAWholeNumber {
+        /// Which part is wrong: `index` or `count`.
+        part: &'static str,
+        /// The part as given.
+        text: String,
+    },
     /// N is 0 or I ≥ N.
     #[error("expected 0 ≤ I < N, got {index}/{count}")]
-    OutOfRange { index: u32, count: u32 },
+    OutOfRange {
+        /// I (for Slurm: the task ID minus `SLURM_ARRAY_TASK_MIN`).
+        index: u32,
+        /// N, the number of shards.
+        count: u32,
+    },
     /// A scheduler variable (`JOB_COMPLETION_INDEX`, `SLURM_ARRAY_TASK_ID`, …) is not a whole number.
     #[error("{name}={value:?} is not a whole number")]
-    Variable { name: &'static str, value: String },
+    Variable {
+        /// The variable's name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// A scheduler's index variable is set without its count variable.
     #[error("{set} is set but {missing} is not{hint}")]
-    MissingVariable { set: &'static str, missing: &'static str, hint: &'static str },
+    MissingVariable {
+        /// The index variable that is set (`JOB_COMPLETION_INDEX` or `SLURM_ARRAY_TASK_ID`).
+        set: &'static str,
+        /// The count variable that is not (`JOB_COMPLETIONS` or `SLURM_ARRAY_TASK_COUNT`).
+        missing: &'static str,
+        /// Advice appended to the message (starts with `: `), or empty.
+        hint: &'static str,
+    },
 }
 
 /// Which slice of the episode grid a process runs: episodes whose grid index ≡ `index` mod

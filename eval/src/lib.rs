@@ -6,6 +6,8 @@
 //! from the journal in a fixed order — so thread count, sharding, interruption and resumption
 //! never change them.
 
+#![warn(missing_docs)]
+
 pub mod collect;
 pub mod compare;
 pub mod grid;
@@ -39,7 +41,14 @@ pub enum EvalError {
     /// errors), the key path such as `scenarios[1].policies[0]` (empty for the whole file), and what
     /// was expected.
     #[error("{file}: {key}{}{message}", if key.is_empty() { "" } else { ": " })]
-    Spec { file: PathBuf, key: String, message: String },
+    Spec {
+        /// The spec file, with `:LINE:COLUMN` appended for YAML syntax errors.
+        file: PathBuf,
+        /// Key path such as `scenarios[1].policies[0]`; empty for the whole file.
+        key: String,
+        /// What was expected, and what was found.
+        message: String,
+    },
     /// Problems in values an evaluation spec gives a scenario (its `randomize` overrides), each
     /// located in the spec.
     #[error(transparent)]
@@ -47,7 +56,12 @@ pub enum EvalError {
     /// A file or folder of the run that could not be read, parsed or written; `path` is the file (or
     /// the table's name, `episodes`, `timings` or `summary`, when a table could not be assembled).
     #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The file or folder concerned, or the table's name (`episodes`, `timings`, `summary`) when a table could not be assembled.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A request that cannot be carried out as given: an output path that is a file, a run folder
     /// of another spec or shard, an incomplete merge, a world model that does not load or fit.
     #[error("{0}")]

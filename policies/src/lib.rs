@@ -1,6 +1,8 @@
 //! Policies: what maps observations to actions. The `Policy` trait, controllers that solve the
 //! shipped tasks, baselines, wrappers that degrade any policy, and neural policies.
 
+#![warn(missing_docs)]
+
 pub mod baselines;
 pub mod controllers;
 pub mod kinematics;
@@ -21,17 +23,39 @@ pub enum PolicyError {
     /// The scenario lacks what the policy needs: an observation field, a field length, the action
     /// names or width (from [`Policy::check`], [`require_field`], [`require_actions`]).
     #[error("policy {policy} needs {needed}, but the scenario provides {provided}")]
-    SpecMismatch { policy: String, needed: String, provided: String },
+    SpecMismatch {
+        /// The policy's name.
+        policy: String,
+        /// What the policy needs, e.g. `joint elbow in joint_state` or `2 action values`.
+        needed: String,
+        /// What the scenario provides instead.
+        provided: String,
+    },
     /// The policy cannot be built for this scenario (a missing actuator, sensor or joint; a bad spec),
     /// or failed while acting (a missing field, a remote server's error, a tensor error).
     #[error("policy {policy}: {reason}")]
-    Failed { policy: String, reason: String },
+    Failed {
+        /// The policy's name.
+        policy: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A key of the policy's spec is wrong.
     #[error("policy {policy}: {problem}")]
-    Spec { policy: String, problem: zoo::SpecProblem },
+    Spec {
+        /// The policy's name.
+        policy: String,
+        /// The key at fault and what was expected there.
+        problem: zoo::SpecProblem,
+    },
     /// A model file (JSON config or safetensors weights) cannot be read or does not fit; `file` is its path.
     #[error("{file}: {reason}")]
-    Model { file: String, reason: String },
+    Model {
+        /// Path of the model file, as displayed.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Maps observations to actions, one episode at a time.

@@ -30,10 +30,20 @@ pub const DEFAULT_ROUTER: &str = "tcp/127.0.0.1:7447";
 pub enum ZenohError {
     /// The configuration file cannot be read, or the session it describes cannot be opened.
     #[error("zenoh config {file}: {reason}")]
-    Config { file: PathBuf, reason: String },
+    Config {
+        /// The Zenoh configuration file.
+        file: PathBuf,
+        /// Zenoh's error.
+        reason: String,
+    },
     /// The endpoint is not `tcp/HOST:PORT`, does not resolve, or can be neither served nor joined.
     #[error("zenoh endpoint {endpoint}: {reason}")]
-    Endpoint { endpoint: String, reason: String },
+    Endpoint {
+        /// The endpoint as given, e.g. `tcp/127.0.0.1:7447`.
+        endpoint: String,
+        /// What is wrong with it, or Zenoh's error.
+        reason: String,
+    },
     /// Zenoh refused a configuration value (`key = value: reason`).
     #[error("zenoh: {0}")]
     Session(String),

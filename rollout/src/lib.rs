@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 use dreamrig_policies::{BatchPolicy, Policy};
 use dreamrig_sim::scenario::config::ScenarioConfig;
 use dreamrig_sim::{

@@ -10,6 +10,7 @@
 //! let result = world.step(&action).unwrap();
 //! ```
 
+#![warn(missing_docs)]
 // Scenario errors carry file, position, key and both sides of the mismatch; they are built
 // once per bad file, so their size on the error path does not matter.
 #![allow(clippy::result_large_err)]

@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 /// The nonlinearity between an MLP's layers (none after the last).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
+    /// Hyperbolic tangent.
     Tanh,
+    /// max(0, x).
     Relu,
     /// x · sigmoid(x) (Elfwing et al. 2018).
     Silu,

@@ -16,6 +16,7 @@ pub struct EpisodeInfo<'a> {
     /// The episode's place in the rollout's batch, 0..B: observers that keep per-episode state
     /// index it with this.
     pub slot: usize,
+    /// The validated scenario the episode runs in.
     pub scenario: &'a ScenarioConfig,
     /// The policy's name as the caller gave it (an eval spec's policy name, a controller name).
     pub policy: &'a str,
@@ -24,6 +25,7 @@ pub struct EpisodeInfo<'a> {
     pub episode: u32,
     /// The seed the world and the policy were reset with.
     pub seed: u64,
+    /// Names, units and bounds of the actions the policy returns.
     pub action_spec: &'a ActionSpec,
     /// Control period in seconds.
     pub dt: f64,
@@ -70,7 +72,12 @@ pub struct StepView<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EpisodeEnd {
     /// The world ended it: terminated (success or failure) or truncated at the horizon.
-    Finished { success: bool, reason: EndReason },
+    Finished {
+        /// Whether the task was achieved (the last step's `info.success`).
+        success: bool,
+        /// Why the world ended it (`Horizon` when the world gave no reason).
+        reason: EndReason,
+    },
     /// A fault ended it: the policy failed or panicked, the action was invalid, the physics
     /// diverged, the reset failed, or the wall-clock budget ran out. The text says which.
     Fault(String),
@@ -83,6 +90,7 @@ pub enum EpisodeEnd {
 pub struct EpisodeOutcome {
     /// Control steps taken.
     pub steps: u64,
+    /// How the episode ended.
     pub end: EpisodeEnd,
     /// Wall-clock seconds from the rollout's start to this episode's end (never part of a
     /// result that must be reproducible).
@@ -166,12 +174,15 @@ pub trait StepObserver {
         false
     }
 
+    /// Called once when an episode starts, after the world's reset. An error detaches the observer.
     fn episode_started(&mut self, _episode: &EpisodeInfo<'_>, _start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
         Ok(())
     }
 
+    /// Called for every control step of a started episode, in order. An error detaches the observer.
     fn step(&mut self, episode: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError>;
 
+    /// Called once for every episode of the rollout when it ends, started or not. An error detaches the observer.
     fn episode_ended(&mut self, _episode: &EpisodeInfo<'_>, _outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
         Ok(())
     }

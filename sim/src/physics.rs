@@ -19,9 +19,13 @@ use std::sync::Arc;
 
 /// The parts of a world that do not change between episodes: specs and prebuilt templates.
 pub struct WorldLayout {
+    /// Observation fields: each sensor's, in scenario order, then `task.goal` and `task.tracked_position` (not for balance).
     pub observation: Arc<ObservationSpec>,
+    /// One name, unit and bound pair per action value, in actuator order.
     pub action: ActionSpec,
+    /// Names of the state values.
     pub state: StateSpec,
+    /// Where each part of the scene sits in the state vector.
     pub state_layout: StateLayout,
     /// Index of the first observation field of each sensor.
     sensor_field_start: Vec<usize>,

@@ -23,20 +23,31 @@ pub fn episode_rng(seed: u64, stream: u64) -> ChaCha8Rng {
 /// explained and replayed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpisodeParameters {
+    /// The episode seed every parameter was drawn from.
     pub seed: u64,
+    /// Initial position of each movable joint, rad or m, in URDF order: nominal plus offset, clamped to the joint's limits.
     pub initial_joints: Vec<f64>,
+    /// Initial position of the root link in the world frame, [x, y, z] in m.
     pub base_position: [f64; 3],
+    /// Initial orientation of the root link, roll, pitch, yaw in rad (only yaw is randomized).
     pub base_rpy: [f64; 3],
+    /// The episode's goal [x, y, z] in m, world frame (the nominal goal's coordinates where not randomized).
     pub goal: [f64; 3],
+    /// Initial position of each movable object, [x, y, z] in m, in `world.objects` order.
     pub object_positions: Vec<[f64; 3]>,
+    /// Initial orientation of each movable object, roll, pitch, yaw in rad (only yaw is randomized), in `world.objects` order.
     pub object_rpy: Vec<[f64; 3]>,
     /// Obstacle field cylinders: (x, y, radius).
     pub field_obstacles: Vec<[f64; 3]>,
+    /// Factor on every link and object mass: 1 when not randomized, at least 0.001.
     pub mass_scale: f64,
     /// Friction coefficient of every surface, when randomized.
     pub friction: Option<f64>,
+    /// Factor on actuator strength (gains, effort limits, delivered torque): 1 when not randomized, ≥ 0.
     pub actuator_gain_scale: f64,
+    /// Factor on every sensor noise standard deviation: 1 when not randomized, ≥ 0.
     pub sensor_noise_scale: f64,
+    /// Control steps between an action and its application: 0 when not randomized, at most 1000.
     pub action_latency_steps: u32,
 }
 

@@ -21,7 +21,9 @@ pub const BUILTIN_ROBOTS: &[(&str, &str)] = &[
 /// A problem in a URDF file: which element, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UrdfProblem {
+    /// The element concerned, e.g. `joint "elbow"`, `link "base"`, `<robot>`, `<file>` or `line N`.
     pub element: String,
+    /// What is wrong with it, with the fix where one is known.
     pub reason: String,
 }
 
@@ -34,8 +36,11 @@ impl UrdfProblem {
 /// How a movable joint moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum JointKind {
+    /// Rotates about its axis within `<limit lower upper>` (rad).
     Revolute,
+    /// Rotates about its axis without position limits.
     Continuous,
+    /// Slides along its axis within `<limit lower upper>` (m).
     Prismatic,
 }
 
@@ -50,16 +55,23 @@ impl JointKind {
 /// A movable joint as the URDF declares it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JointInfo {
+    /// URDF `<joint name>`.
     pub name: String,
+    /// Revolute, continuous or prismatic (URDF `type`).
     pub kind: JointKind,
+    /// URDF `<parent link>`.
     pub parent_link: String,
+    /// URDF `<child link>`: the link the joint moves.
     pub child_link: String,
     /// Position limits; `None` for continuous joints.
     pub limits: Option<(f64, f64)>,
     /// Effort limit from `<limit effort>`; 0 means none given.
     pub effort_limit: f64,
+    /// Velocity limit from `<limit velocity>`, rad/s or m/s; 0 means none given.
     pub velocity_limit: f64,
+    /// Viscous damping from `<dynamics damping>` (or `robot.joint_dynamics`), N·m·s/rad or N·s/m; 0 when absent.
     pub damping: f64,
+    /// Coulomb friction from `<dynamics friction>` (or `robot.joint_dynamics`), N·m or N; 0 when absent.
     pub friction: f64,
 }
 
@@ -68,11 +80,15 @@ pub struct JointInfo {
 pub struct RobotModel {
     /// Where it came from: a file path, or `builtin:NAME`.
     pub source: PathBuf,
+    /// Folder that relative mesh paths are resolved against: the URDF file's folder (`.` for builtins).
     pub mesh_dir: PathBuf,
+    /// The parsed URDF document.
     pub urdf: urdf_rs::Robot,
+    /// Name of the root link: the one that is no joint's child.
     pub root_link: String,
     /// Movable joints, in the order of the URDF file.
     pub joints: Vec<JointInfo>,
+    /// Every link name, in URDF order (links behind fixed joints included).
     pub links: Vec<String>,
 }
 

@@ -22,8 +22,11 @@ pub fn pose_from(position: [f64; 3], rpy: [f64; 3]) -> Pose {
 
 /// A robot model turned into rapier bodies once (meshes are loaded here), cloned per episode.
 pub struct ArticulationTemplate {
+    /// The checked robot model the template was built from.
     pub model: Arc<RobotModel>,
+    /// rapier bodies, colliders and multibody joints converted from the URDF (meshes loaded), cloned into each scene.
     pub urdf: UrdfRobot,
+    /// Whether the root link is welded to the world (`robot.base.fixed` for the robot; always for URDF obstacles, never for objects).
     pub fixed_root: bool,
 }
 
@@ -47,22 +50,28 @@ impl ArticulationTemplate {
 /// A movable joint in the scene.
 #[derive(Debug, Clone)]
 pub struct JointSlot {
+    /// Revolute, continuous or prismatic, as in the URDF.
     pub kind: JointKind,
     /// Link index inside the multibody.
     pub link_id: usize,
     /// Index of its degree of freedom in the multibody's generalized velocity.
     pub dof: usize,
+    /// Body of the joint's child link.
     pub child: RigidBodyHandle,
+    /// Body of the joint's parent link.
     pub parent: RigidBodyHandle,
 }
 
 /// A tree of links joined by multibody joints (the robot, or a URDF object).
 #[derive(Debug, Clone)]
 pub struct Articulation {
+    /// Body of the root link.
     pub root: RigidBodyHandle,
+    /// Whether the root is free (6 degrees of freedom: a mobile base or a movable object) instead of welded to the world.
     pub floating: bool,
     /// Per movable joint of the model, in model order.
     pub joints: Vec<JointSlot>,
+    /// Body of each link, by URDF link name (frame-only links included).
     pub links: HashMap<String, RigidBodyHandle>,
 }
 
@@ -96,7 +105,9 @@ impl Articulation {
 /// A movable object in the scene.
 #[derive(Debug, Clone)]
 pub enum ObjectBody {
+    /// A single rigid body: a primitive shape, or a URDF with one link.
     Rigid(RigidBodyHandle),
+    /// A URDF object whose links form a multibody (joined by fixed joints).
     Articulated(Articulation),
 }
 
@@ -113,18 +124,26 @@ impl ObjectBody {
 /// Which part of the scene a collider belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColliderOwner {
+    /// The ground plane.
     Ground,
+    /// A static obstacle: index into `world.obstacles`, then, past its end, into the episode's obstacle-field cylinders.
     Obstacle(usize),
+    /// A movable object: index into `world.objects` (and [`Scene::objects`]).
     Object(usize),
+    /// A link of the robot, by URDF link name (payload colliders included).
     RobotLink(String),
 }
 
 /// One episode's rapier world: the robot articulation, the movable objects in scenario order, and
 /// which part of the scene each collider belongs to (for contacts and collisions).
 pub struct Scene {
+    /// The rapier world: bodies, colliders, joints, gravity and integration parameters.
     pub rapier: RapierWorld,
+    /// The robot's articulation.
     pub robot: Articulation,
+    /// Movable objects, in `world.objects` order.
     pub objects: Vec<ObjectBody>,
+    /// Which part of the scene each collider belongs to.
     pub owners: HashMap<ColliderHandle, ColliderOwner>,
 }
 
@@ -230,6 +249,7 @@ fn insert_articulation(
 /// The rapier bodies of a scenario's URDF models, converted once (meshes read from disk once)
 /// and cloned into every episode's scene.
 pub struct SceneTemplates {
+    /// The robot's template (root welded when `robot.base.fixed`).
     pub robot: ArticulationTemplate,
     /// Per movable object: its template, `None` for a primitive shape.
     pub objects: Vec<Option<ArticulationTemplate>>,
@@ -629,11 +649,17 @@ fn pose_from_coordinates(q: &[f64]) -> Pose {
 /// coordinates: position and w-x-y-z quaternion; 6 velocities: linear and angular).
 #[derive(Debug, Clone)]
 pub struct StateLayout {
+    /// Number of robot coordinates (7 for a floating base, plus one per movable joint); the objects' coordinates start here.
     pub robot_positions: usize,
+    /// Index of each object's first coordinate (7 each: x, y, z, qw, qx, qy, qz), in `world.objects` order.
     pub object_positions: Vec<usize>,
+    /// Index of the first velocity: the number of coordinates.
     pub velocity_start: usize,
+    /// Offset of each object's first velocity (6 each: vx, vy, vz, wx, wy, wz) from `velocity_start`.
     pub object_velocities: Vec<usize>,
+    /// Total number of state values: coordinates plus velocities.
     pub len: usize,
+    /// Name of each state value, in state order (what [`crate::world::StateSpec`] holds).
     pub names: Vec<String>,
 }
 

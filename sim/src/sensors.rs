@@ -14,14 +14,18 @@ use rayon::prelude::*;
 
 /// What sensors need besides the scene.
 pub struct SensorContext<'a> {
+    /// Gravity in the world frame, m/s² (`world.gravity`), subtracted from accelerations to give specific force.
     pub gravity: Vec3,
+    /// Control period in s, over which accelerometers difference velocities.
     pub control_period: f64,
     /// Link velocities (linear, angular) now, and linear velocities at the start of the last
     /// control step, for accelerometers.
     pub velocities: &'a std::collections::HashMap<RigidBodyHandle, (Vec3, Vec3)>,
+    /// Linear velocity (world frame, m/s) of each link body at the start of the last control step.
     pub previous_velocities: &'a std::collections::HashMap<RigidBodyHandle, Vec3>,
     /// Effort applied by each joint's actuator during the last control step.
     pub joint_efforts: &'a [f64],
+    /// Factor on every noise standard deviation (the episode's `sensor_noise_scale`).
     pub noise_scale: f64,
 }
 

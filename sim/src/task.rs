@@ -10,17 +10,24 @@ use crate::world::EndReason;
 pub struct TaskProgress {
     /// Consecutive steps the success condition has held.
     pub success_streak: u32,
+    /// Distance to the goal (m) after the previous step (or at reset), for `goal_progress`; `None` for balance tasks.
     pub previous_distance: Option<f64>,
 }
 
 /// What [`evaluate_task`] found for one control step: reward, Gymnasium's `terminated` and
 /// `truncated`, success, distance to the goal in m (`None` for balance), and why the episode ended.
 pub struct TaskOutcome {
+    /// Reward of the step: the sum of weight × value over the task's reward terms.
     pub reward: f64,
+    /// The episode ended in failure or, for goal tasks, success (Gymnasium's `terminated`).
     pub terminated: bool,
+    /// The horizon was reached without termination (Gymnasium's `truncated`).
     pub truncated: bool,
+    /// The task counts as achieved: no failure, and the goal held for `success_hold_steps` (balance: the horizon reached).
     pub success: bool,
+    /// Distance from the tracked point to the goal in m (3D for reach, in the plane otherwise); `None` for balance.
     pub goal_distance: Option<f64>,
+    /// Why the episode ended, on its last step; `None` while it continues.
     pub end_reason: Option<EndReason>,
 }
 

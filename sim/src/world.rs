@@ -10,11 +10,13 @@ pub struct FieldSpec {
     pub name: String,
     /// Array shape; the values are stored flat in row-major order.
     pub shape: Vec<usize>,
+    /// Unit of the values, e.g. `m`, `rad/s`, `N·m`, `quaternion` or `boolean`.
     pub unit: String,
     /// Per-element names where they mean something (joint names, axes).
     pub element_names: Vec<String>,
     /// Bounds per element; infinite where unbounded.
     pub low: Vec<f64>,
+    /// Upper bound per element, in the same flat order as `low`; infinite where unbounded.
     pub high: Vec<f64>,
 }
 
@@ -33,6 +35,7 @@ impl FieldSpec {
 /// What a world's observations contain, field by field.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct ObservationSpec {
+    /// The fields, in the order an [`Observation`] holds their values.
     pub fields: Vec<FieldSpec>,
 }
 
@@ -51,9 +54,13 @@ impl ObservationSpec {
 /// What a world's actions must be: a flat vector with a name, unit and bounds per value.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct ActionSpec {
+    /// Name of each action value, e.g. `JOINT.position`, `JOINT.velocity`, `JOINT.effort` or `base.linear_velocity`.
     pub names: Vec<String>,
+    /// Unit of each action value (e.g. rad, m, rad/s, m/s, N·m, N), one per name.
     pub units: Vec<String>,
+    /// Lower bound of each action value (the actuator's command range); smaller values are clipped.
     pub low: Vec<f64>,
+    /// Upper bound of each action value (the actuator's command range); larger values are clipped.
     pub high: Vec<f64>,
 }
 
@@ -72,13 +79,16 @@ impl ActionSpec {
 /// Names of the values of [`WorldState::values`].
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct StateSpec {
+    /// One name per state value, e.g. `robot.joint.NAME.position`: every position first, then every velocity.
     pub names: Vec<String>,
 }
 
 /// One observation: the values of each field of the [`ObservationSpec`], in its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
+    /// The spec these values follow, shared by every observation of the world.
     pub spec: Arc<ObservationSpec>,
+    /// Values of each field, in spec order; each is flat (row-major) with the field's `len()` values.
     pub fields: Vec<Vec<f32>>,
 }
 
@@ -97,7 +107,9 @@ impl Observation {
 /// Why an episode ended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum EndReason {
+    /// The task was achieved: a goal held for `success_hold_steps`, or a balance task that reached the horizon without failing.
     Success,
+    /// The episode failed; the text says why (a joint out of its bounds, a collision, too far from the goal).
     Failure(String),
     /// The horizon was reached without success or failure.
     Horizon,
@@ -130,17 +142,24 @@ pub struct StepInfo {
 /// (success or failure), `truncated` when the horizon cut it short.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepResult {
+    /// The observation after the step.
     pub observation: Observation,
+    /// Reward of the step: the weighted sum of the task's reward terms.
     pub reward: f64,
+    /// The task ended in success or failure (Gymnasium's `terminated`).
     pub terminated: bool,
+    /// The horizon cut the episode short (Gymnasium's `truncated`).
     pub truncated: bool,
+    /// Time, step count, success, collision, goal distance and end reason of the step.
     pub info: StepInfo,
 }
 
 /// The random state of an episode's sensor noise, as a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NoiseState {
+    /// The episode seed; the noise RNG is ChaCha8 seeded with it on the noise stream.
     pub seed: u64,
+    /// Position of that RNG in its stream (ChaCha8 word position), so restoring it continues the same draws.
     pub word_pos: u128,
 }
 
@@ -152,13 +171,18 @@ pub struct NoiseState {
 /// bookkeeping (elapsed steps, actions delayed by latency, sensor-noise RNG).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WorldState {
+    /// The full dynamic state, one value per [`StateSpec`] name: every position, then every velocity.
     pub values: Vec<f64>,
+    /// Control steps since reset.
     pub step: u64,
+    /// Actions waiting in the latency queue, oldest first (`action_latency_steps` of them).
     pub pending_actions: Vec<Vec<f64>>,
     /// The last actions taken, newest first, for world models that condition on them
     /// (empty in physics worlds).
     pub action_history: Vec<Vec<f64>>,
+    /// Consecutive control steps the task's success condition has held.
     pub success_streak: u32,
+    /// State of the sensor-noise RNG.
     pub noise: NoiseState,
 }
 
@@ -171,8 +195,11 @@ pub trait World: Send {
     /// Applies one action for one control period.
     fn step(&mut self, action: &[f64]) -> Result<StepResult, SimError>;
 
+    /// What this world's observations contain, field by field.
     fn observation_spec(&self) -> &Arc<ObservationSpec>;
+    /// What this world's actions must be: one name, unit and bound pair per value.
     fn action_spec(&self) -> &ActionSpec;
+    /// Names of the values of [`WorldState::values`].
     fn state_spec(&self) -> &StateSpec;
 
     /// The full state of the current episode.
@@ -203,7 +230,9 @@ pub trait World: Send {
 /// A robot link's pose in the world frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkPose {
+    /// URDF link name.
     pub link: String,
+    /// Position of the link frame's origin in the world frame, [x, y, z] in m.
     pub translation: [f64; 3],
     /// Unit quaternion, (x, y, z, w) as ROS and Rerun write it.
     pub rotation_xyzw: [f64; 4],

@@ -65,7 +65,7 @@ fn shard(args: &EvalArgs) -> anyhow::Result<Option<Shard>> {
     if let Some(text) = &args.shard {
         return Ok(Some(Shard::parse(text).map_err(|e| super::UsageError(format!("--shard: {e}")))?));
     }
-    let found = Shard::from_environment(&|name| std::env::var(name).ok()).map_err(|e| super::UsageError(e.to_string()))?;
+    let found = Shard::from_environment(&|name| std::env::var(name).ok()).map_err(super::usage)?;
     if let Some(s) = found {
         eprintln!("running shard {}/{} (from the job environment)", s.index, s.count);
     }
@@ -78,9 +78,7 @@ fn load(spec: &std::path::Path) -> anyhow::Result<EvalSpec> {
 
 fn load_with(spec: &std::path::Path, overrides: &dreamrig_eval::SpecOverrides) -> anyhow::Result<EvalSpec> {
     EvalSpec::load_with(spec, overrides).map_err(|e| match e {
-        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => {
-            anyhow::Error::new(super::UsageError(e.to_string()))
-        }
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => super::usage(e),
         other => anyhow::Error::new(other),
     })
 }
@@ -122,7 +120,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let interrupt = super::interrupt_on_ctrl_c(super::ABANDON_EPISODES);
     if let Some(dir) = &args.record_dataset {
         for scenario in &spec.scenarios {
-            dreamrig_datasets::fps_of(scenario).map_err(|e| super::UsageError(e.to_string()))?;
+            dreamrig_datasets::fps_of(scenario).map_err(super::usage)?;
             let target = dir.join(&scenario.config.name);
             if target.exists() {
                 return Err(

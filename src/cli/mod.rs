@@ -52,11 +52,23 @@ pub enum Command {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// A library error that is the user's fault: displays as the error itself and keeps its causes
+/// in the chain (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct UsageCause(Box<dyn std::error::Error + Send + Sync>);
+
+/// `error`, marked as the user's fault (exit code 2), its causes kept.
+pub fn usage(error: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
+    anyhow::Error::new(UsageCause(Box::new(error)))
+}
+
 /// The exit code of an error: 2 when the user's input is at fault (usage, scenario and spec
 /// validation, a dataset that does not fit), 1 for failures while running (I/O included).
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let usage = error.chain().any(|e| {
         e.is::<UsageError>()
+            || e.is::<UsageCause>()
             || e.is::<dreamrig_sim::ScenarioErrors>()
             || e.is::<dreamrig_sim::ScenarioError>()
             || e.downcast_ref::<dreamrig_datasets::DatasetError>().is_some_and(|d| !matches!(d, dreamrig_datasets::DatasetError::Io { .. }))
@@ -127,7 +139,7 @@ pub fn eval_error(error: dreamrig_eval::EvalError) -> anyhow::Error {
     match error {
         dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(UsageError(m)),
         dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) | dreamrig_eval::EvalError::Policy(_) => {
-            anyhow::Error::new(UsageError(error.to_string()))
+            usage(error)
         }
         other => anyhow::Error::new(other),
     }

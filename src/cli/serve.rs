@@ -114,7 +114,7 @@ pub struct ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let scenario = super::load_scenario(&args.scenario)?;
     let config = scenario.config.clone();
-    let mut worlds = WorldBatch::for_scenario(&config, 1).map_err(|e| super::UsageError(e.to_string()))?;
+    let mut worlds = WorldBatch::for_scenario(&config, 1).map_err(super::usage)?;
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(super::UsageError(format!("--rate: expected a positive number, got {}", args.rate)).into());
     }
@@ -134,12 +134,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             KeyMappingArg::Ros2dds => KeyMapping::Ros2Dds,
         },
     };
-    node.check().map_err(|e| super::UsageError(e.to_string()))?;
+    node.check().map_err(super::usage)?;
     let connection = match &args.zenoh_config {
         Some(file) => ZenohConnection::ConfigFile(file.clone()),
         None => ZenohConnection::Router(args.router.clone()),
     };
-    let session = shared_session(&connection).map_err(|e| super::UsageError(e.to_string()))?;
+    let session = shared_session(&connection).map_err(super::usage)?;
     let options = ServeOptions {
         node,
         pacing,

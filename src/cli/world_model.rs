@@ -134,7 +134,7 @@ pub fn load_trajectories(dataset: &Path, config: &dreamrig_sim::scenario::config
 fn usage(e: dreamrig_sim::world_model::WorldModelError) -> anyhow::Error {
     match e {
         dreamrig_sim::world_model::WorldModelError::Network(_) | dreamrig_sim::world_model::WorldModelError::Sim(_) => e.into(),
-        other => UsageError(other.to_string()).into(),
+        other => super::usage(other),
     }
 }
 
@@ -230,7 +230,8 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let trained = train_world_model(&config, trajectories, options, identify.as_ref(), provenance, &mut on_progress).map_err(usage)?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    trained.save(&args.out).map_err(usage)?;
+    // A failed write is a failure while running (exit 1), not the user's fault.
+    trained.save(&args.out).context("saving the model")?;
     let metrics_path = TrainedModel::metrics_path(&args.out);
     let best = trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min);
     println!(
@@ -323,7 +324,7 @@ fn run_world(
 ) -> anyhow::Result<(EvalSpec, Vec<dreamrig_eval::SummaryRecord>)> {
     let overrides = SpecOverrides::parse_world(world).map_err(|e| UsageError(format!("world {world:?}: {e}")))?;
     let spec = EvalSpec::load_with(spec_path, &overrides).map_err(|e| match e {
-        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => anyhow::Error::new(UsageError(e.to_string())),
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => super::usage(e),
         other => anyhow::Error::new(other),
     })?;
     let options = RunOptions {

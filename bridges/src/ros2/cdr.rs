@@ -119,7 +119,12 @@ pub enum CdrError {
     Encapsulation(u8, u8),
     /// The message ends (`at` = its length) `needed` bytes before the value being read.
     #[error("the message ends at byte {at} where {needed} more bytes were expected")]
-    Truncated { at: usize, needed: usize },
+    Truncated {
+        /// The message's length in bytes.
+        at: usize,
+        /// Bytes the value being read still needed.
+        needed: usize,
+    },
     /// A sequence count larger than the message could hold (checked before allocating).
     #[error("a sequence claims {0} elements, more than the message could hold")]
     Length(u32),

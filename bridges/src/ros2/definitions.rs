@@ -56,7 +56,14 @@ pub enum DefinitionError {
     /// A line of the type's `.msg` text could not be parsed (no field name, an unclosed `[`, or a
     /// bad array size, sequence bound or string bound).
     #[error("{type_name}: line {line:?}: {reason}")]
-    Malformed { type_name: String, line: String, reason: String },
+    Malformed {
+        /// The ROS type, e.g. `sensor_msgs/msg/JointState`.
+        type_name: String,
+        /// The offending line of its `.msg` text.
+        line: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// A field's type as the type description encodes it.

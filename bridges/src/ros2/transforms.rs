@@ -53,7 +53,9 @@ fn optical() -> Transform {
 pub struct TransformTree {
     /// `odom` for a mobile base, `world` for a fixed one.
     pub root_frame: &'static str,
+    /// The URDF's root link (`base_link` by convention), child of `root_frame`.
     pub root_link: String,
+    /// Whether the base moves (a mobile robot): its transform then goes on `/tf` every step.
     pub floating: bool,
     /// (parent link, child link) of every moving joint.
     moving: Vec<(String, String)>,
@@ -75,6 +77,8 @@ fn mount(pose: &PoseConfig) -> Transform {
 }
 
 impl TransformTree {
+    /// The tree of `config`'s robot: its URDF joints, and a frame per lidar and depth camera at
+    /// its mount (a camera's optical frame: z forward, x right, y down).
     pub fn new(config: &ScenarioConfig) -> Self {
         let model = &config.robot.model;
         let floating = !config.robot.fixed_base;

@@ -20,10 +20,12 @@ use std::sync::Arc;
 /// A loaded, validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The scenario file it was loaded from, as given.
     pub path: PathBuf,
     /// FNV-1a hash of the file's bytes, in hex: identifies the exact scenario a result or a
     /// model came from.
     pub source_hash: String,
+    /// The validated settings, shared by every world built from this scenario.
     pub config: Arc<ScenarioConfig>,
 }
 

@@ -15,15 +15,25 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RandomizeOverrides {
+    /// Replaces `randomize.initial_joints`: joint name → distribution of the offset added to its initial position (rad or m).
     pub initial_joints: Option<BTreeMap<String, DistributionSpec>>,
+    /// Replaces `randomize.initial_base`: `x`, `y`, `z` (m), `yaw` (rad) → distribution of the offset added to the base pose.
     pub initial_base: Option<BTreeMap<String, DistributionSpec>>,
+    /// Replaces `randomize.goal`: `x`, `y`, `z` → distribution of that goal coordinate (m).
     pub goal: Option<BTreeMap<String, DistributionSpec>>,
+    /// Replaces `randomize.objects`: object name → `x`, `y` (m), `yaw` (rad) → distribution of the offset added to its pose.
     pub objects: Option<BTreeMap<String, BTreeMap<String, DistributionSpec>>>,
+    /// Replaces `randomize.obstacle_field`.
     pub obstacle_field: Option<ObstacleFieldSpec>,
+    /// Replaces `randomize.mass_scale`: factor on every link and object mass.
     pub mass_scale: Option<DistributionSpec>,
+    /// Replaces `randomize.friction`: friction coefficient of every surface.
     pub friction: Option<DistributionSpec>,
+    /// Replaces `randomize.actuator_gain_scale`: factor on actuator gains and effort limits.
     pub actuator_gain_scale: Option<DistributionSpec>,
+    /// Replaces `randomize.sensor_noise_scale`: factor on every noise standard deviation.
     pub sensor_noise_scale: Option<DistributionSpec>,
+    /// Replaces `randomize.action_latency_steps`: control steps between an action and its application.
     pub action_latency_steps: Option<DistributionSpec>,
 }
 
@@ -63,8 +73,11 @@ impl RandomizeOverrides {
 /// the overriding mapping in it (such as `scenarios[2].randomize`).
 #[derive(Debug, Clone)]
 pub struct OverrideSource {
+    /// The file the values were written in (e.g. an eval spec).
     pub file: PathBuf,
+    /// Line and column of every key path in that file.
     pub index: PositionIndex,
+    /// Key path of the overriding mapping in that file, e.g. `scenarios[2].randomize`.
     pub prefix: String,
 }
 

@@ -14,18 +14,28 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
+    /// Scenario format version (`version`); must be 1.
     pub version: i64,
+    /// Scenario name (`name`); defaults to the file name without its extension.
     pub name: Option<String>,
+    /// Free-text description (`description`); defaults to empty.
     pub description: Option<String>,
+    /// The `robot` section (required).
     pub robot: RobotSpec,
+    /// The `world` section; defaults to gravity [0, 0, −9.81] m/s², a ground plane and no bodies.
     #[serde(default)]
     pub world: WorldSpec,
+    /// The `sensors` list, in observation order; defaults to none.
     #[serde(default)]
     pub sensors: Vec<SensorSpec>,
+    /// The `task` section (required).
     pub task: TaskSpec,
+    /// The `randomize` section; defaults to no randomization.
     #[serde(default)]
     pub randomize: RandomizeSpec,
+    /// The `timing` section (required).
     pub timing: TimingSpec,
+    /// The `dynamics` section; defaults to `backend: physics`.
     #[serde(default)]
     pub dynamics: DynamicsSpec,
 }
@@ -40,11 +50,14 @@ pub struct RobotSpec {
     pub urdf: Option<String>,
     /// Name of a robot that ships with dreamrig (see `dreamrig scenarios`).
     pub builtin: Option<String>,
+    /// `robot.base`: root-link pose and whether it is welded to the world (default fixed at the origin).
     #[serde(default)]
     pub base: BaseSpec,
     /// Initial joint positions by joint name; joints not named start at 0.
     #[serde(default)]
     pub initial_joints: BTreeMap<String, f64>,
+    /// `robot.actuators`: what the action drives; the action vector is their values in this order (one per joint
+    /// actuator, two per differential drive).
     #[serde(default)]
     pub actuators: Vec<ActuatorSpec>,
     /// Friction coefficient of particular links, overriding the default (e.g. a caster ball
@@ -77,6 +90,7 @@ pub struct JointDynamicsSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayloadSpec {
+    /// Name of the robot link (URDF `<link name>`) the mass is attached to.
     pub link: String,
     /// Mass in kg.
     pub mass: f64,
@@ -90,6 +104,7 @@ pub struct PayloadSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaseSpec {
+    /// Position of the root link in the world frame, [x, y, z] in m; default [0, 0, 0].
     #[serde(default)]
     pub position: Option<Vec<f64>>,
     /// Roll, pitch, yaw in radians.
@@ -130,11 +145,17 @@ pub struct ActuatorSpec {
     pub kp: Option<f64>,
     /// Derivative gain of position actuators and gain of velocity actuators.
     pub kd: Option<f64>,
+    /// `differential_drive` only: the left wheel joint (revolute or continuous).
     pub left_joint: Option<String>,
+    /// `differential_drive` only: the right wheel joint (revolute or continuous).
     pub right_joint: Option<String>,
+    /// `differential_drive` only: wheel radius in m.
     pub wheel_radius: Option<f64>,
+    /// `differential_drive` only: distance between the two wheels (track width) in m.
     pub wheel_separation: Option<f64>,
+    /// `differential_drive` only: largest forward velocity command in m/s; the linear command range is ±this.
     pub max_linear_velocity: Option<f64>,
+    /// `differential_drive` only: largest yaw-rate command in rad/s; the angular command range is ±this.
     pub max_angular_velocity: Option<f64>,
 }
 
@@ -143,12 +164,15 @@ pub struct ActuatorSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldSpec {
+    /// `world.gravity`: gravity vector [x, y, z] in m/s², world frame; default [0, 0, −9.81].
     pub gravity: Option<Vec<f64>>,
     /// A ground plane is there unless `ground: {enabled: false}`.
     #[serde(default = "default_ground")]
     pub ground: Option<GroundSpec>,
+    /// `world.obstacles`: static bodies; they must not have a `mass`.
     #[serde(default)]
     pub obstacles: Vec<BodySpec>,
+    /// `world.objects`: movable bodies; each needs a `mass` (except `urdf` bodies). Their poses and velocities are world state.
     #[serde(default)]
     pub objects: Vec<BodySpec>,
 }
@@ -168,9 +192,12 @@ impl Default for WorldSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroundSpec {
+    /// `enabled`: `false` removes the ground plane; default `true`.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// `friction`: Coulomb friction coefficient of the ground, 0 to 100; default 0.8.
     pub friction: Option<f64>,
+    /// `height`: height of the plane (z) in m; default 0.
     pub height: Option<f64>,
 }
 
@@ -184,18 +211,26 @@ impl Default for GroundSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BodySpec {
+    /// `name`: unique among all obstacles and objects; used in state names (`object.NAME.*`) and by `task.object`.
     pub name: String,
+    /// `box`: a box shape (YAML key `box`). Exactly one of `box`, `sphere`, `cylinder`, `capsule` and `urdf` is set.
     #[serde(rename = "box")]
     pub box_: Option<BoxSpec>,
+    /// `sphere`: a sphere shape.
     pub sphere: Option<RadiusSpec>,
+    /// `cylinder`: a cylinder shape, axis along the body's z.
     pub cylinder: Option<RadiusLengthSpec>,
+    /// `capsule`: a capsule shape, axis along the body's z.
     pub capsule: Option<RadiusLengthSpec>,
     /// A URDF file (relative to the scenario) whose links make up the body.
     pub urdf: Option<String>,
+    /// `position`: [x, y, z] of the body in the world frame, m; default [0, 0, 0].
     pub position: Option<Vec<f64>>,
+    /// `rpy`: roll, pitch, yaw of the body in rad; default [0, 0, 0].
     pub rpy: Option<Vec<f64>>,
     /// Mass in kg (objects only).
     pub mass: Option<f64>,
+    /// `friction`: Coulomb friction coefficient, 0 to 100; default 0.8.
     pub friction: Option<f64>,
 }
 
@@ -211,6 +246,7 @@ pub struct BoxSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusSpec {
+    /// Radius in m.
     pub radius: f64,
 }
 
@@ -218,6 +254,7 @@ pub struct RadiusSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusLengthSpec {
+    /// Radius in m.
     pub radius: f64,
     /// Length of the axis (z) in metres; for capsules, without the end caps.
     pub length: f64,
@@ -227,12 +264,19 @@ pub struct RadiusLengthSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SensorSpec {
+    /// `joint_state`: joint positions, velocities and efforts.
     pub joint_state: Option<JointStateSpec>,
+    /// `imu`: specific force, angular velocity and orientation of a link.
     pub imu: Option<ImuSpec>,
+    /// `odometry`: world pose and link-frame velocities of a link.
     pub odometry: Option<OdometrySpec>,
+    /// `contact`: contact flags and forces of links.
     pub contact: Option<ContactSpec>,
+    /// `lidar`: range scan, 2D or 3D.
     pub lidar: Option<LidarSpec>,
+    /// `depth_camera`: depth image.
     pub depth_camera: Option<DepthCameraSpec>,
+    /// `link_pose`: noiseless world pose of a link.
     pub link_pose: Option<LinkPoseSpec>,
 }
 
@@ -242,11 +286,15 @@ pub struct SensorSpec {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JointStateSpec {
+    /// Prefix of the observation fields; default `joint_state`.
     pub name: Option<String>,
     /// Joints to report; all movable joints when absent.
     pub joints: Option<Vec<String>>,
+    /// Standard deviation of the position noise, rad or m; default 0.
     pub position_noise: Option<f64>,
+    /// Standard deviation of the velocity noise, rad/s or m/s; default 0.
     pub velocity_noise: Option<f64>,
+    /// Update rate in Hz, above 0 and at most the control rate; default every control step.
     pub rate_hz: Option<f64>,
 }
 
@@ -255,12 +303,15 @@ pub struct JointStateSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImuSpec {
+    /// Prefix of the observation fields; default `imu`.
     pub name: Option<String>,
+    /// The robot link (URDF `<link name>`) the IMU is attached to.
     pub link: String,
     /// Standard deviation of accelerometer noise (m/s²).
     pub acceleration_noise: Option<f64>,
     /// Standard deviation of gyroscope noise (rad/s).
     pub angular_velocity_noise: Option<f64>,
+    /// Update rate in Hz, above 0 and at most the control rate; default every control step.
     pub rate_hz: Option<f64>,
 }
 
@@ -270,10 +321,15 @@ pub struct ImuSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OdometrySpec {
+    /// Prefix of the observation fields; default `odometry`.
     pub name: Option<String>,
+    /// The robot link (URDF `<link name>`) whose pose and velocity are reported.
     pub link: String,
+    /// Standard deviation of the position noise, m; default 0.
     pub position_noise: Option<f64>,
+    /// Standard deviation of the linear (m/s) and angular (rad/s) velocity noise; default 0.
     pub velocity_noise: Option<f64>,
+    /// Update rate in Hz, above 0 and at most the control rate; default every control step.
     pub rate_hz: Option<f64>,
 }
 
@@ -282,8 +338,11 @@ pub struct OdometrySpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactSpec {
+    /// Prefix of the observation fields; default `contact`.
     pub name: Option<String>,
+    /// Robot links (URDF `<link name>`) to report, one observation value each; must not be empty.
     pub links: Vec<String>,
+    /// Update rate in Hz, above 0 and at most the control rate; default every control step.
     pub rate_hz: Option<f64>,
 }
 
@@ -293,7 +352,9 @@ pub struct ContactSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LidarSpec {
+    /// Prefix of the observation fields; default `lidar`.
     pub name: Option<String>,
+    /// The robot link (URDF `<link name>`) the lidar is mounted on.
     pub link: String,
     /// Mounting offset from the link origin, metres.
     pub position: Option<Vec<f64>>,
@@ -307,9 +368,13 @@ pub struct LidarSpec {
     pub channels: Option<i64>,
     /// Vertical field of view in degrees for 3D lidars.
     pub vertical_fov_deg: Option<f64>,
+    /// Nearest range in m (hits closer are ignored), below `range_max`; default 0.
     pub range_min: Option<f64>,
+    /// Farthest range in m; reported where nothing is hit.
     pub range_max: f64,
+    /// Standard deviation of the range noise, m (noisy ranges are clamped to [range_min, range_max]); default 0.
     pub noise: Option<f64>,
+    /// Update rate in Hz, above 0 and at most the control rate; default every control step.
     pub rate_hz: Option<f64>,
 }
 
@@ -319,17 +384,27 @@ pub struct LidarSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DepthCameraSpec {
+    /// Prefix of the observation fields; default `depth_camera`.
     pub name: Option<String>,
+    /// The robot link (URDF `<link name>`) the camera is mounted on.
     pub link: String,
+    /// Mounting offset from the link origin, [x, y, z] in m; default [0, 0, 0].
     pub position: Option<Vec<f64>>,
+    /// Mounting orientation relative to the link, roll/pitch/yaw in rad; default [0, 0, 0]. The optical axis is the mount's x axis.
     pub rpy: Option<Vec<f64>>,
+    /// Image width in pixels, 1 to 4096.
     pub width: i64,
+    /// Image height in pixels, 1 to 4096.
     pub height: i64,
     /// Horizontal field of view in degrees.
     pub fov_deg: f64,
+    /// Nearest depth in m (hits closer are ignored), below `range_max`; default 0.
     pub range_min: Option<f64>,
+    /// Farthest depth in m; reported where nothing is hit.
     pub range_max: f64,
+    /// Standard deviation of the depth noise, m (noisy depths are clamped to [range_min, range_max]); default 0.
     pub noise: Option<f64>,
+    /// Update rate in Hz, above 0 and at most the control rate; default every control step.
     pub rate_hz: Option<f64>,
 }
 
@@ -338,7 +413,9 @@ pub struct DepthCameraSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkPoseSpec {
+    /// Prefix of the observation fields; default `link_pose`.
     pub name: Option<String>,
+    /// The robot link (URDF `<link name>`) whose pose is reported.
     pub link: String,
 }
 
@@ -366,6 +443,7 @@ pub struct TaskSpec {
     pub failure_on_collision: Option<bool>,
     /// Planar distance of the tracked point from the goal beyond which the episode fails.
     pub failure_distance: Option<f64>,
+    /// `task.reward`: weighted reward terms summed per step; default none (zero reward).
     #[serde(default)]
     pub reward: Vec<RewardTermSpec>,
 }
@@ -377,6 +455,7 @@ pub struct RewardTermSpec {
     /// `alive`, `goal_distance`, `goal_progress`, `action_squared`, `success`, `collision`,
     /// `upright`.
     pub term: String,
+    /// Factor the term is multiplied by (finite; negative for penalties).
     pub weight: f64,
 }
 
@@ -415,9 +494,13 @@ pub struct RandomizeSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DistributionSpec {
+    /// `uniform: [low, high]` with low ≤ high: uniform in [low, high).
     pub uniform: Option<Vec<f64>>,
+    /// `normal: {mean, std}`: Gaussian.
     pub normal: Option<NormalSpec>,
+    /// `choice: [a, b, …]` (non-empty): one of the values, each equally likely.
     pub choice: Option<Vec<f64>>,
+    /// `constant: v`: always v.
     pub constant: Option<f64>,
 }
 
@@ -425,7 +508,9 @@ pub struct DistributionSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NormalSpec {
+    /// Mean, in the parameter's units.
     pub mean: f64,
+    /// Standard deviation, in the parameter's units; ≥ 0.
     pub std: f64,
 }
 
@@ -440,6 +525,7 @@ pub struct ObstacleFieldSpec {
     pub area: Vec<f64>,
     /// Radius range of the cylinders.
     pub radius: Vec<f64>,
+    /// Height of the cylinders in m.
     pub height: f64,
     /// Keep this much free space around the robot's start and the goal.
     pub clearance: f64,

@@ -8,10 +8,13 @@ use rand_chacha::ChaCha8Rng;
 /// action after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trajectory {
+    /// Index of the episode in its dataset.
     pub episode_index: u64,
     /// The episode's seed (its randomized parameters and goal in the nominal scenario).
     pub seed: u64,
+    /// Full world state at each frame ([`crate::world::WorldState::values`]: one value per state name).
     pub states: Vec<Vec<f64>>,
+    /// Action taken at each frame, one value per action name; `actions[t]` is applied in `states[t]`.
     pub actions: Vec<Vec<f64>>,
 }
 

@@ -30,12 +30,14 @@ pub struct OpenLoopOptions {
 /// Errors at one horizon.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HorizonError {
+    /// Control steps ahead at which the error was measured.
     pub horizon: usize,
     /// Root-mean-square error per state dimension divided by that dimension's standard
     /// deviation in the logged data.
     pub per_dimension: Vec<f64>,
     /// Square root of the mean of the squared per-dimension values.
     pub overall: f64,
+    /// Windows whose rollout reached this horizon: how many errors were averaged.
     pub windows: usize,
 }
 
@@ -43,7 +45,9 @@ pub struct HorizonError {
 /// `state_names`), the windows that failed, and each episode's mean ensemble disagreement.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OpenLoopReport {
+    /// Name of each state dimension, in `per_dimension` order.
     pub state_names: Vec<String>,
+    /// Errors per horizon, in the order of [`OpenLoopOptions::horizons`].
     pub horizons: Vec<HorizonError>,
     /// Windows whose rollout failed (a non-finite state); they are left out of the errors.
     pub failed_windows: usize,

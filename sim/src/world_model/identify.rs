@@ -31,8 +31,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JointDynamics {
+    /// Joint name (URDF `<joint name>`).
     pub joint: String,
+    /// Viscous damping, N·m·s/rad (hinge) or N·s/m (slider).
     pub damping: f64,
+    /// Coulomb friction, N·m (hinge) or N (slider).
     pub friction: f64,
 }
 
@@ -62,7 +65,12 @@ pub struct IdentifiedPrior {
 pub enum PriorError {
     /// The prior was identified on a robot with other joints (names, in URDF order).
     #[error("the identified prior has joints [{prior}], the scenario's robot has [{robot}]")]
-    Joints { prior: String, robot: String },
+    Joints {
+        /// The prior's joint names, comma-separated.
+        prior: String,
+        /// The scenario robot's movable joint names, comma-separated.
+        robot: String,
+    },
     /// A gain, damping or friction is negative or non-finite (a corrupt or hand-edited file).
     #[error("the identified prior holds a negative or non-finite gain, damping or friction")]
     NotPhysical,
@@ -155,6 +163,7 @@ pub struct IdentifyOptions {
     pub max_latency: usize,
     /// Rounds of coordinate descent over all parameters.
     pub rounds: usize,
+    /// Seed of the transition sample (default 0).
     pub seed: u64,
 }
 

@@ -34,25 +34,46 @@ use std::path::PathBuf;
 /// (unusable training data), `Sim` (a world failed).
 #[derive(Debug, thiserror::Error)]
 pub enum WorldModelError {
+    /// A world-model file cannot be read, parsed or written, is invalid, has weights that do not fit its config, or is of the
+    /// wrong kind (learned or hybrid) for the world.
     #[error("{}: {reason}", file.display())]
-    File { file: PathBuf, reason: String },
+    File {
+        /// The file (or folder) concerned: the config (`.json`), the weights (`.safetensors`) or the metrics (`.metrics.csv`).
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model was trained for a scenario with other state or action names, control period, robot, actuators, timing or world.
     #[error("{}: cannot be used with scenario {scenario}: {reason}", file.display())]
-    Mismatch { file: PathBuf, scenario: String, reason: String },
+    Mismatch {
+        /// The model's config file.
+        file: PathBuf,
+        /// Name of the scenario it was to be used with.
+        scenario: String,
+        /// What differs.
+        reason: String,
+    },
     /// The model's identified prior does not fit the scenario.
     #[error("{}: cannot be used with scenario {scenario}", file.display())]
     Prior {
+        /// The model's config file.
         file: PathBuf,
+        /// Name of the scenario it was to be used with.
         scenario: String,
+        /// Why the prior does not fit.
         #[source]
         source: identify::PriorError,
     },
     /// An identified prior given to training does not fit the scenario.
     #[error(transparent)]
     IdentifiedPrior(#[from] identify::PriorError),
+    /// candle failed (building, running or training the network), the compute device is unavailable, or training diverged.
     #[error("world-model network: {0}")]
     Network(String),
+    /// The training data or options cannot be used: wrong widths, non-finite values, too few episodes or transitions.
     #[error("training data: {0}")]
     Data(String),
+    /// A world (physics or model) failed while preparing data, identifying the prior, calibrating or measuring fidelity.
     #[error(transparent)]
     Sim(#[from] crate::SimError),
 }

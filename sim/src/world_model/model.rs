@@ -38,12 +38,16 @@ impl std::fmt::Display for ModelKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFingerprint {
+    /// Name of the scenario the model was trained for.
     pub name: String,
     /// SHA-256 of everything that shapes the dynamics: state and action layout, timing,
     /// gravity, world bodies, the robot's joints, masses and actuators.
     pub hash: String,
+    /// Names of the state values the model predicts, in state order.
     pub state_names: Vec<String>,
+    /// Names of the action values the model takes, in action order.
     pub action_names: Vec<String>,
+    /// Control period in s that one prediction spans.
     pub control_period: f64,
 }
 
@@ -98,16 +102,22 @@ impl ScenarioFingerprint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalization {
+    /// Mean of each state value in the training data (one per state value).
     pub state_mean: Vec<f32>,
+    /// Standard deviation of each state value in the training data (one per state value, > 0).
     pub state_std: Vec<f32>,
+    /// Mean of each action value in the training data (one per action value).
     pub action_mean: Vec<f32>,
+    /// Standard deviation of each action value in the training data (one per action value, > 0).
     pub action_std: Vec<f32>,
     /// The physics step's state change (hybrid models only; empty for learned).
     pub prior_mean: Vec<f32>,
+    /// Standard deviation of each value of the physics step's state change (hybrid only; empty for learned, > 0).
     pub prior_std: Vec<f32>,
     /// The predicted quantity: state change (learned) or correction of the physics step
     /// (hybrid).
     pub target_mean: Vec<f32>,
+    /// Standard deviation of each value of the target (one per state value, > 0).
     pub target_std: Vec<f32>,
 }
 
@@ -115,8 +125,11 @@ pub struct Normalization {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorldModelConfig {
+    /// Format tag; must be [`WORLD_MODEL_FORMAT`].
     pub format: String,
+    /// What the network predicts: `learned` (state change) or `hybrid` (correction of the physics step).
     pub kind: ModelKind,
+    /// The scenario the model was trained for; a scenario that does not match it is refused.
     pub scenario: ScenarioFingerprint,
     /// Hidden layer widths of each ensemble member.
     pub hidden: Vec<usize>,
@@ -132,6 +145,7 @@ pub struct WorldModelConfig {
     /// correction express actuator delays in terms of physics rather than learn them whole.
     #[serde(default)]
     pub prior_history: usize,
+    /// Statistics that normalize the network's inputs and targets.
     pub normalization: Normalization,
     /// Per-episode mean disagreement above which an episode's score is not to be trusted,
     /// calibrated on validation episodes.
@@ -286,7 +300,9 @@ pub struct Prediction {
 
 /// A loaded world model.
 pub struct WorldModel {
+    /// The model's config (`MODEL.json`).
     pub config: WorldModelConfig,
+    /// Path of the config file: where it was loaded from, or where training will save it.
     pub path: PathBuf,
     members: Vec<MemberNetwork>,
     device: Device,

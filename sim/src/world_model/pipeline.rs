@@ -51,8 +51,11 @@ pub fn train_world_model(
 /// a hybrid with an identified prior, of that prior's physics alone.
 #[derive(Debug, Clone)]
 pub struct Fidelity {
+    /// Open-loop errors of the world model.
     pub model: OpenLoopReport,
+    /// Open-loop errors of the scenario's nominal physics.
     pub nominal: OpenLoopReport,
+    /// Open-loop errors of the identified prior's physics alone; `None` when the model has no identified prior.
     pub identified: Option<OpenLoopReport>,
 }
 

@@ -15,12 +15,14 @@ use std::sync::Arc;
 /// Per-transition data derived once: clipped actions, the nominal physics step's change, and
 /// the action that holds the robot before the first step.
 pub struct PreparedEpisode {
+    /// The logged episode, its actions clipped to the scenario's action bounds.
     pub trajectory: Trajectory,
     /// `prior[t]` = physics(states[t], actions[t]) − states[t] (hybrid only).
     pub prior: Vec<Vec<f64>>,
     /// `earlier_prior[t][j]` = physics(states[t], actions[t − 1 − j]) − states[t], the hold
     /// action before the episode (hybrid models with `prior_history` > j).
     pub earlier_prior: Vec<Vec<Vec<f64>>>,
+    /// The action that holds the robot still at the episode's start, standing in for actions before the first.
     pub hold: Vec<f64>,
 }
 

@@ -23,22 +23,32 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 /// How to train a world model: architecture, ensemble, optimizer, k-step rollout loss, split and seed.
 pub struct TrainOptions {
+    /// What the network predicts: the whole state change (learned) or a correction of the physics step (hybrid, the default).
     pub kind: ModelKind,
+    /// Hidden layer widths of each member (default [128, 128]).
     pub hidden: Vec<usize>,
+    /// Activation between layers: `silu` (default) or `tanh`.
     pub activation: String,
+    /// Number of ensemble members (default 3).
     pub ensemble: usize,
+    /// Earlier actions the network sees besides the current one (default 2).
     pub action_history: usize,
     /// Hybrid models: earlier actions the physics is also stepped with (see
     /// `WorldModelConfig::prior_history`).
     pub prior_history: usize,
+    /// Most epochs each member trains for (default 60).
     pub max_epochs: usize,
+    /// Windows of `rollout_steps` transitions per minibatch (default 256).
     pub batch_size: usize,
+    /// Peak AdamW learning rate, cosine-decayed to a tenth of it over `max_epochs` (default 1e-3).
     pub learning_rate: f64,
     /// Steps of the rollout loss (1 is the one-step loss).
     pub rollout_steps: usize,
+    /// Share of episodes held out for validation, early stopping and calibration (default 0.2; at least one episode each side).
     pub validation_fraction: f64,
     /// Epochs without a better validation loss before training stops.
     pub patience: usize,
+    /// Seed of the weight initialization, the split and the minibatch order (default 0).
     pub seed: u64,
     /// Hybrid models: the physics the prior steps with, from [`identify_prior`]
     /// (`None`: nominal). The episodes must have been prepared with the same.
@@ -83,20 +93,31 @@ impl Default for TrainOptions {
 /// One row of the per-epoch metrics table.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochMetrics {
+    /// Ensemble member, from 0.
     pub member: usize,
+    /// Epoch, from 0.
     pub epoch: usize,
+    /// Mean over the epoch's minibatches of the k-step rollout loss (mean squared error in normalized target units).
     pub train_loss: f64,
+    /// The same loss over every validation window, after the epoch.
     pub validation_loss: f64,
+    /// Transitions trained on in the epoch: windows × rollout steps.
     pub samples: usize,
+    /// Wall-clock seconds the epoch took.
     pub seconds: f64,
 }
 
 /// A trained world model: its config (with normalization and threshold), weights and per-epoch metrics.
 pub struct TrainedModel {
+    /// The config to save as `MODEL.json`, normalization, disagreement threshold and training record included.
     pub config: WorldModelConfig,
+    /// Every member's weights (`member.{k}.layers.{i}.weight` and `.bias`), saved as `MODEL.safetensors`.
     pub varmap: VarMap,
+    /// Per-epoch metrics of every member, in training order.
     pub metrics: Vec<EpochMetrics>,
+    /// Dataset episode indices ([`Trajectory::episode_index`]) of the training split.
     pub train_episodes: Vec<u64>,
+    /// Dataset episode indices ([`Trajectory::episode_index`]) of the validation split.
     pub validation_episodes: Vec<u64>,
 }
 

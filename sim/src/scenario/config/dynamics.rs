@@ -6,13 +6,16 @@ use super::*;
 /// config path resolved against the scenario's folder (validation checks that it exists).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DynamicsConfig {
+    /// `backend: physics`: rapier steps the world.
     Physics,
     /// A learned world model alone predicts the next state.
     Learned {
+        /// World-model config file (`dynamics.model`), resolved against the scenario's folder.
         model: PathBuf,
     },
     /// rapier steps, then a learned residual corrects the state.
     Hybrid {
+        /// World-model config file (`dynamics.model`), resolved against the scenario's folder.
         model: PathBuf,
     },
 }

@@ -30,7 +30,9 @@ pub use world::*;
 /// A pose given as position and roll/pitch/yaw, in the world or a parent frame.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct PoseConfig {
+    /// Position [x, y, z] in m.
     pub position: [f64; 3],
+    /// Orientation as URDF roll, pitch, yaw in rad (fixed axes: R = Rz(yaw)·Ry(pitch)·Rx(roll)).
     pub rpy: [f64; 3],
 }
 
@@ -39,14 +41,23 @@ pub struct PoseConfig {
 /// [`ScenarioError`] at its `file:line:column`.
 #[derive(Debug, Clone)]
 pub struct ScenarioConfig {
+    /// Scenario name: `name`, or the file name without its extension.
     pub name: String,
+    /// `description`, or empty.
     pub description: String,
+    /// The validated `robot` section.
     pub robot: RobotConfig,
+    /// The validated `world` section.
     pub world: WorldConfig,
+    /// The validated `sensors`, in scenario (observation) order.
     pub sensors: Vec<SensorConfig>,
+    /// The validated `task` section.
     pub task: TaskConfig,
+    /// The validated `randomize` section.
     pub randomize: RandomizationConfig,
+    /// The validated `timing` section.
     pub timing: TimingConfig,
+    /// The validated `dynamics` section.
     pub dynamics: DynamicsConfig,
 }
 

@@ -6,9 +6,18 @@ use super::*;
 /// [`crate::randomize::sample`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Distribution {
+    /// `{constant: v}`: always v.
     Constant(f64),
+    /// `{uniform: [low, high]}`: uniform in [low, high), low ≤ high.
     Uniform(f64, f64),
-    Normal { mean: f64, std: f64 },
+    /// `{normal: {mean, std}}`: Gaussian.
+    Normal {
+        /// Mean, in the parameter's units.
+        mean: f64,
+        /// Standard deviation, in the parameter's units; ≥ 0.
+        std: f64,
+    },
+    /// `{choice: [a, b, …]}`: one of the values (non-empty), each equally likely.
     Choice(Vec<f64>),
 }
 
@@ -16,6 +25,7 @@ pub enum Distribution {
 /// its nominal value.
 #[derive(Debug, Clone, Default)]
 pub struct RandomizationConfig {
+    /// (joint index, offset added to its initial position in rad or m), from `initial_joints`.
     pub initial_joints: Vec<(usize, Distribution)>,
     /// Offsets of x, y, z and yaw.
     pub initial_base: [Option<Distribution>; 4],
@@ -23,11 +33,17 @@ pub struct RandomizationConfig {
     pub goal: [Option<Distribution>; 3],
     /// (object index, offsets of x, y, yaw).
     pub objects: Vec<(usize, [Option<Distribution>; 3])>,
+    /// Random obstacle field (`obstacle_field`).
     pub obstacle_field: Option<ObstacleFieldConfig>,
+    /// Factor on every link and object mass (`mass_scale`); ≥ 0.
     pub mass_scale: Option<Distribution>,
+    /// Friction coefficient of every surface, replacing the nominal ones (`friction`); ≥ 0.
     pub friction: Option<Distribution>,
+    /// Factor on actuator gains, effort limits and delivered torques (`actuator_gain_scale`); ≥ 0.
     pub actuator_gain_scale: Option<Distribution>,
+    /// Factor on every sensor noise standard deviation (`sensor_noise_scale`); ≥ 0.
     pub sensor_noise_scale: Option<Distribution>,
+    /// Control steps between an action and its application, rounded (`action_latency_steps`); 0 to 1000.
     pub action_latency_steps: Option<Distribution>,
 }
 
@@ -35,10 +51,15 @@ pub struct RandomizationConfig {
 /// radius in `radius` = (min, max), of `height`, `clearance` from start and goal; lengths in m.
 #[derive(Debug, Clone)]
 pub struct ObstacleFieldConfig {
+    /// Largest number of cylinders to place (`count`, 0 to 10 000); a crowded area may get fewer.
     pub count: u32,
+    /// Area to place them in, [x_min, x_max, y_min, y_max] in m (`area`).
     pub area: [f64; 4],
+    /// (min, max) cylinder radius in m (`radius`), 0 < min ≤ max.
     pub radius: (f64, f64),
+    /// Cylinder height in m (`height`).
     pub height: f64,
+    /// Free distance in m kept around the robot's start and the goal (`clearance`).
     pub clearance: f64,
 }
 

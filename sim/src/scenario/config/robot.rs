@@ -6,23 +6,32 @@ use super::*;
 /// pose (m, rad) and whether it is welded, and the actuators in action-vector order.
 #[derive(Debug, Clone)]
 pub struct RobotConfig {
+    /// The checked URDF model (`robot.urdf` or `robot.builtin`), with `robot.joint_dynamics` applied.
     pub model: Arc<RobotModel>,
+    /// Pose of the root link in the world frame (`robot.base.position`, m; `robot.base.rpy`, rad).
     pub base: PoseConfig,
+    /// Whether the root link is welded to the world (`robot.base.fixed`).
     pub fixed_base: bool,
     /// Initial position of each movable joint, in the order of `model.joints`.
     pub initial_joints: Vec<f64>,
+    /// The actuators (`robot.actuators`), in action-vector order.
     pub actuators: Vec<ActuatorConfig>,
+    /// Link that `reach` tasks bring to the goal (`robot.end_effector`), checked to exist.
     pub end_effector: Option<String>,
     /// Friction overrides by link name.
     pub link_friction: Vec<(String, f64)>,
+    /// Point masses attached to links (`robot.payload`).
     pub payload: Vec<PayloadConfig>,
 }
 
 /// A point mass rigidly attached to a robot link.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PayloadConfig {
+    /// Robot link the mass is attached to (`link`).
     pub link: String,
+    /// Mass in kg (`mass`), positive.
     pub mass: f64,
+    /// Position in the link frame, m (`position`); default [0, 0, 0].
     pub position: [f64; 3],
 }
 
@@ -42,23 +51,38 @@ pub enum JointActuatorKind {
 /// lengths in m, velocity limits in m/s and rad/s, wheel `effort_limit` and velocity gain `kd`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub enum ActuatorConfig {
+    /// An actuator that drives one joint (`kind: position`, `velocity` or `torque`).
     Joint {
+        /// Index of the driven joint in the model's movable joints (`joint`).
         joint: usize,
+        /// What the action value means (`kind`).
         kind: JointActuatorKind,
+        /// Largest force or torque, N or N·m (`effort_limit`, default the URDF `<limit effort>`).
         effort_limit: f64,
+        /// (low, high) bounds of the action value (`command_range`); actions outside are clipped.
         command_range: (f64, f64),
+        /// Proportional gain (`kp`), N·m/rad or N/m; 0 unless a position actuator.
         kp: f64,
+        /// Damping or velocity gain (`kd`), N·m·s/rad or N·s/m; 0 for torque actuators or when not given.
         kd: f64,
     },
     /// Two wheel joints driven by a (linear, angular) velocity command.
     DifferentialDrive {
+        /// Index of the left wheel joint (`left_joint`).
         left: usize,
+        /// Index of the right wheel joint (`right_joint`).
         right: usize,
+        /// Wheel radius in m (`wheel_radius`).
         wheel_radius: f64,
+        /// Distance between the wheels in m (`wheel_separation`).
         wheel_separation: f64,
+        /// Largest forward velocity command in m/s (`max_linear_velocity`); the command range is ±this.
         max_linear_velocity: f64,
+        /// Largest yaw-rate command in rad/s (`max_angular_velocity`); the command range is ±this.
         max_angular_velocity: f64,
+        /// Largest wheel torque in N·m (`effort_limit`).
         effort_limit: f64,
+        /// Wheel velocity gain (`kd`), N·m·s/rad.
         kd: f64,
     },
 }

@@ -9,6 +9,7 @@ pub struct SensorConfig {
     pub name: String,
     /// The sensor updates every `period_steps` control steps and holds its reading between.
     pub period_steps: u32,
+    /// What the sensor measures, and its settings.
     pub kind: SensorKind,
 }
 
@@ -16,27 +17,70 @@ pub struct SensorConfig {
 /// link names, noises are Gaussian standard deviations in the reading's units.
 #[derive(Debug, Clone)]
 pub enum SensorKind {
-    JointState { joints: Vec<usize>, position_noise: f64, velocity_noise: f64 },
-    Imu { link: String, acceleration_noise: f64, angular_velocity_noise: f64 },
-    Odometry { link: String, position_noise: f64, velocity_noise: f64 },
-    Contact { links: Vec<String> },
+    /// `joint_state`: position, velocity and effort of joints.
+    JointState {
+        /// Indices of the reported joints in the robot's movable joints (`joints`; default all, in URDF order).
+        joints: Vec<usize>,
+        /// Standard deviation of the position noise, rad or m (`position_noise`, default 0).
+        position_noise: f64,
+        /// Standard deviation of the velocity noise, rad/s or m/s (`velocity_noise`, default 0).
+        velocity_noise: f64,
+    },
+    /// `imu`: specific force, angular velocity (both in the link frame) and orientation of a link.
+    Imu {
+        /// Robot link the IMU is attached to (URDF link name).
+        link: String,
+        /// Standard deviation of the accelerometer noise, m/s² (`acceleration_noise`, default 0).
+        acceleration_noise: f64,
+        /// Standard deviation of the gyroscope noise, rad/s (`angular_velocity_noise`, default 0).
+        angular_velocity_noise: f64,
+    },
+    /// `odometry`: world-frame pose and link-frame velocities of a link.
+    Odometry {
+        /// Robot link whose motion is reported (URDF link name).
+        link: String,
+        /// Standard deviation of the position noise, m (`position_noise`, default 0).
+        position_noise: f64,
+        /// Standard deviation of the linear (m/s) and angular (rad/s) velocity noise (`velocity_noise`, default 0).
+        velocity_noise: f64,
+    },
+    /// `contact`: whether each link touches something, and the total contact force on it.
+    Contact {
+        /// Robot links reported, one value each (URDF link names; `links`, non-empty).
+        links: Vec<String>,
+    },
+    /// `lidar`: a 2D or 3D range scan from a mount on a link.
     Lidar(LidarConfig),
+    /// `depth_camera`: a pinhole depth image from a mount on a link.
     DepthCamera(DepthCameraConfig),
-    LinkPose { link: String },
+    /// `link_pose`: noiseless world-frame position and orientation of a link.
+    LinkPose {
+        /// Robot link whose pose is reported (URDF link name).
+        link: String,
+    },
 }
 
 /// Validated lidar: mount pose relative to `link` (m, rad), `rays` per channel, `fov` and
 /// `vertical_fov` in rad (given in degrees), ranges and noise standard deviation in m.
 #[derive(Debug, Clone)]
 pub struct LidarConfig {
+    /// Robot link the lidar is mounted on (URDF link name).
     pub link: String,
+    /// Mount pose relative to the link (`position` in m, `rpy` in rad).
     pub mount: PoseConfig,
+    /// Rays per channel (`rays`), 1 to 100 000.
     pub rays: u32,
+    /// Number of scan lines (`channels`, default 1: a 2D lidar).
     pub channels: u32,
+    /// Horizontal field of view in rad (`fov_deg`, above 0 and at most 360°).
     pub fov: f64,
+    /// Vertical field of view in rad (`vertical_fov_deg`, 0 to 180°, default 0), spanned by the channels.
     pub vertical_fov: f64,
+    /// Nearest range in m (`range_min`, default 0); closer hits are ignored.
     pub range_min: f64,
+    /// Farthest range in m (`range_max`); reported where nothing is hit.
     pub range_max: f64,
+    /// Standard deviation of the range noise in m (`noise`, default 0).
     pub noise: f64,
 }
 
@@ -44,13 +88,21 @@ pub struct LidarConfig {
 /// horizontal `fov` in rad (given in degrees), ranges and noise standard deviation in m.
 #[derive(Debug, Clone)]
 pub struct DepthCameraConfig {
+    /// Robot link the camera is mounted on (URDF link name).
     pub link: String,
+    /// Mount pose relative to the link (`position` in m, `rpy` in rad); the optical axis is the mount's x axis.
     pub mount: PoseConfig,
+    /// Image width in pixels (`width`, 1 to 4096).
     pub width: u32,
+    /// Image height in pixels (`height`, 1 to 4096).
     pub height: u32,
+    /// Horizontal field of view in rad (`fov_deg`, above 0 and at most 179°).
     pub fov: f64,
+    /// Nearest depth in m (`range_min`, default 0); closer hits are ignored.
     pub range_min: f64,
+    /// Farthest depth in m (`range_max`); reported where nothing is hit.
     pub range_max: f64,
+    /// Standard deviation of the depth noise in m (`noise`, default 0).
     pub noise: f64,
 }
 

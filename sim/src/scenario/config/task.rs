@@ -6,9 +6,13 @@ use super::*;
 /// goal in 3D; `Navigate` (the robot's root link) and `Push` (an object) reach it in the plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskKind {
+    /// `balance`: no goal; succeeds by reaching the horizon without failing.
     Balance,
+    /// `reach`: brings `robot.end_effector` to the goal, distance measured in 3D.
     Reach,
+    /// `navigate`: brings the robot's root link to the goal, distance measured in the plane (x, y).
     Navigate,
+    /// `push`: brings `task.object` to the goal, distance measured in the plane (x, y).
     Push,
 }
 
@@ -35,16 +39,25 @@ pub enum RewardTerm {
 /// object and bounded joints by index, distances in m, reward as (term, weight) pairs.
 #[derive(Debug, Clone)]
 pub struct TaskConfig {
+    /// The task kind (`task.kind`).
     pub kind: TaskKind,
+    /// Control steps after which the episode is truncated (`horizon_steps`, 1 to 100 000 000).
     pub horizon_steps: u32,
+    /// Nominal goal [x, y, z] in m, world frame (`goal`; zeros when not given, as for balance).
     pub goal: [f64; 3],
+    /// Index into `world.objects` of the object to push (`object`).
     pub object: Option<usize>,
+    /// Distance to the goal in m below which the task counts as achieved (`success_distance`; 0 when not given, as for balance).
     pub success_distance: f64,
+    /// Consecutive control steps the goal must stay achieved before the episode succeeds (`success_hold_steps`, default 1).
     pub success_hold_steps: u32,
     /// (joint index, lower, upper).
     pub failure_joint_bounds: Vec<(usize, f64, f64)>,
+    /// Touching an obstacle ends the episode in failure (`failure_on_collision`, default false).
     pub failure_on_collision: bool,
+    /// Distance from the goal in m beyond which the episode fails (`failure_distance`); `None`: no such limit.
     pub failure_distance: Option<f64>,
+    /// Reward terms with their weights (`reward`), in scenario order.
     pub reward: Vec<(RewardTerm, f64)>,
 }
 

@@ -5,6 +5,7 @@ use super::*;
 /// Validated `timing` section: `physics_dt` in s and the whole number of physics steps per control step.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct TimingConfig {
+    /// Physics step in s (`timing.physics_dt`, 1 µs to 0.1 s).
     pub physics_dt: f64,
     /// Physics steps per control step.
     pub substeps: u32,

@@ -6,16 +6,22 @@ use super::*;
 /// plane, static obstacles and movable objects (unique names).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WorldConfig {
+    /// Gravity [x, y, z] in m/s², world frame (`world.gravity`, default [0, 0, −9.81]).
     pub gravity: [f64; 3],
+    /// The ground plane (`world.ground`); `None` when `enabled: false`.
     pub ground: Option<GroundConfig>,
+    /// Static bodies (`world.obstacles`), mass 0.
     pub obstacles: Vec<BodyConfig>,
+    /// Movable bodies (`world.objects`), in the order of the state vector.
     pub objects: Vec<BodyConfig>,
 }
 
 /// A ground plane at z = `height` (m) with Coulomb friction coefficient `friction`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GroundConfig {
+    /// Coulomb friction coefficient, 0 to 100 (`friction`, default 0.8).
     pub friction: f64,
+    /// Height of the plane (z) in m (`height`, default 0).
     pub height: f64,
 }
 
@@ -23,22 +29,31 @@ pub struct GroundConfig {
 /// half-lengths (half the scenario's `length`), or a URDF whose links are joined by fixed joints.
 #[derive(Debug, Clone, serde::Serialize)]
 pub enum ShapeConfig {
+    /// A box (`box: {size}`).
     Box {
+        /// Half the edge lengths along x, y, z, in m.
         half_extents: [f64; 3],
     },
+    /// A sphere (`sphere: {radius}`).
     Sphere {
+        /// Radius in m.
         radius: f64,
     },
     /// Axis along z.
     Cylinder {
+        /// Radius in m.
         radius: f64,
+        /// Half the length of the axis in m.
         half_length: f64,
     },
     /// Axis along z.
     Capsule {
+        /// Radius in m.
         radius: f64,
+        /// Half the length of the cylindrical part (without the end caps) in m.
         half_length: f64,
     },
+    /// A URDF file (`urdf: PATH`) whose links are joined by fixed joints only.
     Urdf {
         /// Serialized as its parsed URDF (every link, joint and geometry).
         #[serde(serialize_with = "serialize_urdf")]
@@ -54,11 +69,15 @@ fn serialize_urdf<S: serde::Serializer>(model: &Arc<RobotModel>, serializer: S) 
 /// Coulomb friction coefficient (default 0.8).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BodyConfig {
+    /// Body name (`name`), unique among obstacles and objects.
     pub name: String,
+    /// Collision shape: exactly one of `box`, `sphere`, `cylinder`, `capsule`, `urdf`.
     pub shape: ShapeConfig,
+    /// Pose in the world frame (`position` in m, `rpy` in rad; defaults zero).
     pub pose: PoseConfig,
     /// kg; 0 for static obstacles.
     pub mass: f64,
+    /// Coulomb friction coefficient, 0 to 100 (`friction`, default 0.8).
     pub friction: f64,
 }
 
