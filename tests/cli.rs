@@ -67,6 +67,15 @@ const MALFORMED: &[(&str, &[&str])] = &[
     ("missing-task.yaml", &["missing field `task`"]),
     ("reversed-uniform.yaml", &["randomize.goal.x.uniform: expected [low, high] with low ≤ high, got [0.2, -0.2]"]),
     ("yaml-syntax.yaml", &["yaml-syntax.yaml:12:9: task.kind"]),
+    // URDFs from ../shared/cases that used to validate and then simulate wrongly or panic.
+    ("joint-origin-nan-urdf.yaml", &["joint-origin-nan.urdf: joint \"j1\": <origin> must be finite, got xyz [NaN"]),
+    ("inertial-origin-nan-urdf.yaml", &["inertial-origin-nan.urdf: link \"link1\": <inertial><origin> must be finite"]),
+    ("inertia-zero-urdf.yaml", &["inertia-zero.urdf: link \"body\": <inertia> is not positive-definite", "moving link of 1 kg"]),
+    ("revolute-no-limit-urdf.yaml", &["revolute-no-limit.urdf: joint \"j1\": a revolute joint needs <limit lower upper effort velocity>"]),
+    ("float-typo-urdf.yaml", &["float-typo.urdf: joint \"j1\" <limit lower>: expected a number, got \"-1.57.\" (line"]),
+    ("urdf-is-folder.yaml", &["is a folder, not a URDF file"]),
+    // ../shared/cases/yaml-duplicate-map-key: the last value used to win silently.
+    ("duplicate-key.yaml", &["duplicate-key.yaml:7:47: duplicate key robot.initial_joints.joint2: first given at line 7"]),
     ("rate-too-high.yaml", &["sensors[0].joint_state.rate_hz: expected a rate in Hz above 0 and at most the control rate"]),
     ("unknown-builtin.yaml", &["robot.builtin: expected one of the shipped robots", "got terminator"]),
     ("learned-backend.yaml", &["dynamics.model: expected the path of an existing world-model file", "model.safetensors"]),
@@ -93,6 +102,16 @@ fn malformed_scenarios_get_clear_errors_and_exit_code_2() {
             assert!(text.contains(needle), "{file}: expected {needle:?} in:\n{text}");
         }
     }
+}
+
+#[test]
+fn a_material_misplaced_inside_geometry_is_dropped_with_a_warning() {
+    // ../shared/cases/material-inside-geometry (pybullet_data's racecar): urdfdom and PyBullet
+    // accept it, and it is only ever about colours.
+    let out = dreamrig(&["validate", fixture("material-inside-geometry.yaml").to_str().unwrap()]);
+    let text = text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ignoring a <material> inside <geometry>"), "{text}");
 }
 
 #[test]

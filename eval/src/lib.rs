@@ -49,10 +49,10 @@ pub enum EvalError {
         /// What was expected, and what was found.
         message: String,
     },
-    /// Problems in values an evaluation spec gives a scenario (its `randomize` overrides), each
-    /// located in the spec.
+    /// Problems located in the spec file itself, each at its line: bad values it gives a
+    /// scenario (its `randomize` overrides), a key given twice in one mapping.
     #[error(transparent)]
-    Overrides(dreamrig_sim::ScenarioErrors),
+    Located(dreamrig_sim::ScenarioErrors),
     /// A file or folder of the run that could not be read, parsed or written; `path` is the file (or
     /// the table's name, `episodes`, `timings` or `summary`, when a table could not be assembled).
     #[error("{path}: {reason}")]

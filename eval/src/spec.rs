@@ -135,7 +135,7 @@ impl EvalSpec {
     /// `.safetensors` files and the backend name.
     ///
     /// # Errors
-    /// [`EvalError::Overrides`] for invalid `randomize` values (located in the spec);
+    /// [`EvalError::Located`] for invalid `randomize` values (located in the spec);
     /// [`EvalError::Spec`] for anything else: an unreadable, non-UTF-8, empty or malformed file,
     /// `version` ≠ 1, `episodes` outside 1..=10 000 000, a non-positive `episode_timeout_s`, no
     /// scenarios or policies, duplicate policy names, an unknown policy kind or wrapper, a scenario
@@ -189,6 +189,9 @@ impl EvalSpec {
             p.check_wrappers().map_err(problem)?;
         }
         let index = PositionIndex::build(text);
+        if let Some(duplicate) = index.duplicates().first() {
+            return Err(EvalError::Located(dreamrig_sim::scenario::duplicate_key(path, duplicate).into()));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let mut fingerprint = fnv1a(dreamrig_sim::seed::Fnv1a::OFFSET_BASIS, &bytes);
         let mut scenarios = Vec::new();
@@ -241,7 +244,7 @@ impl EvalSpec {
             }
             let scenario = Scenario::from_bytes_with(&scenario_bytes, &scenario_path, &scenario_overrides).map_err(|e| {
                 if e.0.iter().all(|e| e.file() == path) {
-                    EvalError::Overrides(e)
+                    EvalError::Located(e)
                 } else {
                     invalid(path, &key, e.to_string())
                 }

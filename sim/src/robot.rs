@@ -126,7 +126,8 @@ impl RobotModel {
         if text.contains("<xacro:") {
             return Err(UrdfProblem::new("<xacro:…>", "xacro macros left in the file; run `xacro` to expand it into plain URDF first"));
         }
-        let urdf = urdf_rs::read_from_string(text).map_err(|e| UrdfProblem::new("<robot>", format!("not a valid URDF document: {e}")))?;
+        let text = preflight(text)?;
+        let urdf = urdf_rs::read_from_string(&text).map_err(|e| UrdfProblem::new("<robot>", format!("not a valid URDF document: {e}")))?;
         check_model(&urdf, &mesh_dir)?;
         let joints = urdf
             .joints
@@ -159,6 +160,64 @@ impl RobotModel {
         Ok(Self { source, mesh_dir, urdf, root_link, joints, links })
     }
 
+    /// Checks the inertia of every link that moves: a link with mass must have a positive-definite
+    /// inertia tensor whose principal moments satisfy the triangle inequality (each at most the
+    /// sum of the other two, within 1e-6 of their sum), as MuJoCo and Drake require; an all-zero
+    /// tensor on a moving link with mass would let rapier spin it without bound. A link moves when
+    /// a non-fixed joint lies between it and the root, or when the root itself is free
+    /// (`floating_root`: a mobile base, a world object); links welded to a fixed root are static.
+    ///
+    /// # Errors
+    /// The first offending link, with its tensor and principal moments (kg·m²).
+    pub fn check_inertia(&self, floating_root: bool) -> Result<(), UrdfProblem> {
+        // Links joined to the root by fixed joints only.
+        let mut static_group: HashSet<&str> = HashSet::new();
+        if !floating_root {
+            static_group.insert(self.root_link.as_str());
+            let mut grew = true;
+            while grew {
+                grew = false;
+                for joint in &self.urdf.joints {
+                    if joint.joint_type == urdf_rs::JointType::Fixed
+                        && static_group.contains(joint.parent.link.as_str())
+                        && static_group.insert(joint.child.link.as_str())
+                    {
+                        grew = true;
+                    }
+                }
+            }
+        }
+        for link in &self.urdf.links {
+            let mass = link.inertial.mass.value;
+            if mass <= 0.0 || static_group.contains(link.name.as_str()) {
+                continue;
+            }
+            let i = &link.inertial.inertia;
+            let tensor = nalgebra::Matrix3::new(i.ixx, i.ixy, i.ixz, i.ixy, i.iyy, i.iyz, i.ixz, i.iyz, i.izz);
+            let mut moments: Vec<f64> = tensor.symmetric_eigenvalues().iter().copied().collect();
+            moments.sort_by(f64::total_cmp);
+            let sum: f64 = moments.iter().sum();
+            let positive = moments[0] > 0.0;
+            let triangle = moments[2] <= moments[0] + moments[1] + 1e-6 * sum;
+            if !(positive && triangle) {
+                let why = if positive {
+                    "breaks the triangle inequality (the largest principal moment exceeds the sum of the other two)"
+                } else {
+                    "is not positive-definite"
+                };
+                return Err(UrdfProblem::new(
+                    format!("link \"{}\"", link.name),
+                    format!(
+                        "<inertia> {why}: ixx {} ixy {} ixz {} iyy {} iyz {} izz {} (principal moments {:.3e}, {:.3e}, {:.3e} kg·m²) \
+                         on a moving link of {mass} kg; give the link its real inertia",
+                        i.ixx, i.ixy, i.ixz, i.iyy, i.iyz, i.izz, moments[0], moments[1], moments[2]
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The movable joint called `name`; `None` for fixed or unknown joints.
     pub fn joint(&self, name: &str) -> Option<&JointInfo> {
         self.joints.iter().find(|j| j.name == name)
@@ -175,6 +234,93 @@ impl RobotModel {
     }
 }
 
+/// Attributes that hold numbers, by element: each whitespace-separated token must parse as one.
+const NUMERIC_ATTRIBUTES: &[(&str, &[&str])] = &[
+    ("origin", &["xyz", "rpy"]),
+    ("axis", &["xyz"]),
+    ("mass", &["value"]),
+    ("inertia", &["ixx", "ixy", "ixz", "iyy", "iyz", "izz"]),
+    ("limit", &["lower", "upper", "effort", "velocity"]),
+    ("dynamics", &["damping", "friction"]),
+    ("box", &["size"]),
+    ("sphere", &["radius"]),
+    ("cylinder", &["radius", "length"]),
+    ("capsule", &["radius", "length"]),
+    ("mesh", &["scale"]),
+    ("mimic", &["multiplier", "offset"]),
+    ("color", &["rgba"]),
+];
+
+/// Checks the URDF's XML before urdf-rs reads it (urdf-rs reports neither lines nor elements),
+/// and returns the text urdf-rs should read:
+/// - XML that does not parse is reported at its line and column;
+/// - a number attribute that is not a number (`lower="-1.57."`) is reported with its link or
+///   joint, attribute, value and line;
+/// - a revolute or prismatic joint without `<limit>` is refused, as the URDF specification
+///   requires one (urdfdom refuses it too);
+/// - a `<material>` misplaced inside `<geometry>` (accepted by urdfdom and PyBullet, and only
+///   ever about colours) is dropped with a warning naming the link and line.
+fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
+    let document = roxmltree::Document::parse_with_options(text, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() })
+        .map_err(|e| UrdfProblem::new(format!("line {}", e.pos().row), format!("not well-formed XML: {e}")))?;
+    let line = |node: &roxmltree::Node| document.text_pos_at(node.range().start).row;
+    // `link "base"` or `joint "j1"`: the nearest named link or joint around `node`.
+    let owner = |node: &roxmltree::Node| {
+        node.ancestors()
+            .find(|a| matches!(a.tag_name().name(), "link" | "joint"))
+            .map(|a| format!("{} \"{}\"", a.tag_name().name(), a.attribute("name").unwrap_or("?")))
+            .unwrap_or_else(|| "<robot>".into())
+    };
+    let mut misplaced = Vec::new();
+    for node in document.descendants().filter(roxmltree::Node::is_element) {
+        let tag = node.tag_name().name();
+        if let Some((_, attributes)) = NUMERIC_ATTRIBUTES.iter().find(|(element, _)| *element == tag) {
+            for attribute in *attributes {
+                let Some(value) = node.attribute(*attribute) else { continue };
+                if value.split_whitespace().any(|token| token.parse::<f64>().is_err()) {
+                    return Err(UrdfProblem::new(
+                        format!("{} <{tag} {attribute}>", owner(&node)),
+                        format!("expected a number, got \"{value}\" (line {})", line(&node)),
+                    ));
+                }
+            }
+        }
+        if tag == "joint"
+            && matches!(node.attribute("type"), Some("revolute" | "prismatic"))
+            && !node.children().any(|c| c.is_element() && c.tag_name().name() == "limit")
+        {
+            return Err(UrdfProblem::new(
+                owner(&node),
+                format!(
+                    "a {} joint needs <limit lower upper effort velocity> (URDF specification; line {})",
+                    node.attribute("type").unwrap_or_default(),
+                    line(&node)
+                ),
+            ));
+        }
+        if tag == "material" && node.parent_element().is_some_and(|p| p.tag_name().name() == "geometry") {
+            tracing::warn!("{}: ignoring a <material> inside <geometry> (line {}); it belongs in <visual>", owner(&node), line(&node));
+            misplaced.push(node.range());
+        }
+    }
+    if misplaced.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let mut kept = String::with_capacity(text.len());
+    let mut at = 0;
+    for range in misplaced {
+        kept.push_str(&text[at..range.start]);
+        at = range.end;
+    }
+    kept.push_str(&text[at..]);
+    Ok(std::borrow::Cow::Owned(kept))
+}
+
+/// Whether every value of a pose is finite.
+fn finite_pose(pose: &urdf_rs::Pose) -> bool {
+    pose.xyz.0.iter().chain(pose.rpy.0.iter()).all(|v| v.is_finite())
+}
+
 fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem> {
     if urdf.links.is_empty() {
         return Err(UrdfProblem::new("<robot>", "no <link> elements"));
@@ -188,6 +334,31 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
         let inertial = &link.inertial;
         if !inertial.mass.value.is_finite() || inertial.mass.value < 0.0 {
             return Err(UrdfProblem::new(element, format!("<mass value> must be a finite number ≥ 0, got {}", inertial.mass.value)));
+        }
+        if !finite_pose(&inertial.origin) {
+            return Err(UrdfProblem::new(
+                element,
+                format!("<inertial><origin> must be finite, got xyz {:?} rpy {:?}", inertial.origin.xyz.0, inertial.origin.rpy.0),
+            ));
+        }
+        let i = &inertial.inertia;
+        if [i.ixx, i.ixy, i.ixz, i.iyy, i.iyz, i.izz].iter().any(|v| !v.is_finite()) {
+            return Err(UrdfProblem::new(
+                element,
+                format!(
+                    "<inertia> must be finite, got ixx {} ixy {} ixz {} iyy {} iyz {} izz {}",
+                    i.ixx, i.ixy, i.ixz, i.iyy, i.iyz, i.izz
+                ),
+            ));
+        }
+        let origins = link.visual.iter().map(|v| ("visual", &v.origin)).chain(link.collision.iter().map(|c| ("collision", &c.origin)));
+        for (what, origin) in origins {
+            if !finite_pose(origin) {
+                return Err(UrdfProblem::new(
+                    element,
+                    format!("<{what}><origin> must be finite, got xyz {:?} rpy {:?}", origin.xyz.0, origin.rpy.0),
+                ));
+            }
         }
         for geometry in link.collision.iter().map(|c| &c.geometry) {
             check_geometry(&element, geometry, mesh_dir)?;
@@ -205,6 +376,12 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
                 return Err(UrdfProblem::new(element, format!("{role} link \"{link}\" is not defined by any <link>")));
             }
         }
+        if !finite_pose(&joint.origin) {
+            return Err(UrdfProblem::new(
+                element,
+                format!("<origin> must be finite, got xyz {:?} rpy {:?}", joint.origin.xyz.0, joint.origin.rpy.0),
+            ));
+        }
         if parent_of.insert(joint.child.link.as_str(), joint.parent.link.as_str()).is_some() {
             return Err(UrdfProblem::new(element, format!("link \"{}\" is the child of more than one joint", joint.child.link)));
         }
@@ -219,6 +396,12 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
                 let limit = &joint.limit;
                 if !(limit.lower.is_finite() && limit.upper.is_finite()) || limit.lower > limit.upper {
                     return Err(UrdfProblem::new(element, format!("<limit lower upper> must be finite with lower ≤ upper, got [{}, {}]", limit.lower, limit.upper)));
+                }
+                if !(limit.effort.is_finite() && limit.effort >= 0.0 && limit.velocity.is_finite() && limit.velocity >= 0.0) {
+                    return Err(UrdfProblem::new(
+                        element,
+                        format!("<limit effort velocity> must be finite and ≥ 0, got {} and {}", limit.effort, limit.velocity),
+                    ));
                 }
             }
             _ => {}
@@ -284,7 +467,15 @@ fn check_geometry(element: &str, geometry: &urdf_rs::Geometry, mesh_dir: &Path) 
             positive("radius", *radius)?;
             positive("length", *length)
         }
-        urdf_rs::Geometry::Mesh { filename, .. } => {
+        urdf_rs::Geometry::Mesh { filename, scale } => {
+            if let Some(scale) = scale {
+                if scale.0.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                    return Err(UrdfProblem::new(
+                        element,
+                        format!("mesh \"{filename}\": <mesh scale> must be positive numbers, got {:?}", scale.0),
+                    ));
+                }
+            }
             if filename.starts_with("package://") {
                 return Err(UrdfProblem::new(
                     element,
@@ -324,4 +515,44 @@ pub fn builtin_names() -> String {
 /// Joint names mapped to their index in [`RobotModel::joints`].
 pub fn joint_index(model: &RobotModel) -> BTreeMap<String, usize> {
     model.joints.iter().enumerate().map(|(i, j)| (j.name.clone(), i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arm(inertia: &str, fixed_mass: &str) -> RobotModel {
+        let text = format!(
+            r#"<robot name="arm">
+  <link name="base"><inertial><mass value="{fixed_mass}"/><inertia ixx="0" ixy="0" ixz="0" iyy="0" iyz="0" izz="0"/></inertial></link>
+  <link name="arm"><inertial><mass value="1"/><inertia {inertia}/></inertial></link>
+  <joint name="j" type="revolute"><parent link="base"/><child link="arm"/><axis xyz="0 0 1"/>
+    <limit lower="-1" upper="1" effort="1" velocity="1"/></joint>
+</robot>"#
+        );
+        RobotModel::from_str(&text, PathBuf::from("arm.urdf"), PathBuf::from(".")).unwrap_or_else(|p| panic!("{p:?}"))
+    }
+
+    #[test]
+    fn a_moving_link_needs_a_physical_inertia_and_a_welded_one_does_not() {
+        let good = r#"ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.01""#;
+        // Zero inertia and mass on the welded base are fine; the free-floating base is not.
+        assert!(arm(good, "2").check_inertia(false).is_ok());
+        let floating = arm(good, "2").check_inertia(true).unwrap_err();
+        assert!(floating.element == "link \"base\"" && floating.reason.contains("not positive-definite"), "{floating:?}");
+        // Principal moments 0.01, 0.01, 0.05: 0.05 > 0.01 + 0.01.
+        let thin = arm(r#"ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.05""#, "0").check_inertia(false).unwrap_err();
+        assert!(thin.element == "link \"arm\"" && thin.reason.contains("triangle inequality"), "{thin:?}");
+        // Off-diagonal terms that make the tensor indefinite.
+        let indefinite = arm(r#"ixx="0.01" ixy="0.02" ixz="0" iyy="0.01" iyz="0" izz="0.01""#, "0").check_inertia(false).unwrap_err();
+        assert!(indefinite.reason.contains("not positive-definite"), "{indefinite:?}");
+    }
+
+    #[test]
+    fn a_number_attribute_that_is_not_a_number_is_named_with_its_line() {
+        let text = "<robot name=\"r\">\n<link name=\"a\"><inertial><mass value=\"1.0.\"/></inertial></link>\n</robot>";
+        let problem = RobotModel::from_str(text, PathBuf::from("r.urdf"), PathBuf::from(".")).unwrap_err();
+        assert_eq!(problem.element, "link \"a\" <mass value>");
+        assert_eq!(problem.reason, "expected a number, got \"1.0.\" (line 2)");
+    }
 }

@@ -78,7 +78,7 @@ fn load(spec: &std::path::Path) -> anyhow::Result<EvalSpec> {
 
 fn load_with(spec: &std::path::Path, overrides: &dreamrig_eval::SpecOverrides) -> anyhow::Result<EvalSpec> {
     EvalSpec::load_with(spec, overrides).map_err(|e| match e {
-        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => super::usage(e),
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Located(_) => super::usage(e),
         other => anyhow::Error::new(other),
     })
 }

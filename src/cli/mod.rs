@@ -138,9 +138,7 @@ pub fn interrupt_on_ctrl_c(message: &'static str) -> std::sync::Arc<std::sync::a
 pub fn eval_error(error: dreamrig_eval::EvalError) -> anyhow::Error {
     match error {
         dreamrig_eval::EvalError::Usage(m) => anyhow::Error::new(UsageError(m)),
-        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) | dreamrig_eval::EvalError::Policy(_) => {
-            usage(error)
-        }
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Located(_) | dreamrig_eval::EvalError::Policy(_) => usage(error),
         other => anyhow::Error::new(other),
     }
 }

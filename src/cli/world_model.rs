@@ -324,7 +324,7 @@ fn run_world(
 ) -> anyhow::Result<(EvalSpec, Vec<dreamrig_eval::SummaryRecord>)> {
     let overrides = SpecOverrides::parse_world(world).map_err(|e| UsageError(format!("world {world:?}: {e}")))?;
     let spec = EvalSpec::load_with(spec_path, &overrides).map_err(|e| match e {
-        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Overrides(_) => super::usage(e),
+        dreamrig_eval::EvalError::Spec { .. } | dreamrig_eval::EvalError::Located(_) => super::usage(e),
         other => anyhow::Error::new(other),
     })?;
     let options = RunOptions {

@@ -62,11 +62,28 @@ impl Scenario {
         if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
             return Err(ScenarioError::Empty { file }.into());
         }
+        let index = PositionIndex::build(text);
+        if let Some(duplicate) = index.duplicates().first() {
+            return Err(duplicate_key(&file, duplicate).into());
+        }
         let mut spec: ScenarioSpec = serde_yaml::from_str(text).map_err(|e| syntax_error(&file, &e))?;
         let relocations = overrides.apply(&mut spec);
-        let index = PositionIndex::build(text);
         let config = ScenarioConfig::from_spec(&spec, path, &index, &relocations).map_err(ScenarioErrors)?;
         Ok(Self { path: file, source_hash: format!("{:016x}", fnv1a(bytes)), config: Arc::new(config) })
+    }
+}
+
+/// The error for a key given twice in one mapping, at its second occurrence.
+pub fn duplicate_key(file: &Path, duplicate: &positions::DuplicateKey) -> ScenarioError {
+    let (line, column) = duplicate.again;
+    ScenarioError::Syntax {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message: format!(
+            "duplicate key {}: first given at line {}; a YAML mapping's keys must be unique",
+            duplicate.path, duplicate.first.0
+        ),
     }
 }
 

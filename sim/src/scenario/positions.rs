@@ -10,6 +10,19 @@ use yaml_rust2::scanner::Marker;
 #[derive(Debug, Default, Clone)]
 pub struct PositionIndex {
     positions: HashMap<String, (usize, usize)>,
+    duplicates: Vec<DuplicateKey>,
+}
+
+/// A key given twice in one YAML mapping (YAML 1.2 requires keys to be unique; a parser that
+/// keeps the last value would silently drop the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// Key path of the second occurrence, such as `robot.initial_joints.joint2`.
+    pub path: String,
+    /// Line and column (1-based) of the first occurrence.
+    pub first: (usize, usize),
+    /// Line and column (1-based) of the second occurrence.
+    pub again: (usize, usize),
 }
 
 impl PositionIndex {
@@ -21,7 +34,12 @@ impl PositionIndex {
         if parser.load(&mut builder, false).is_err() {
             return Self::default();
         }
-        Self { positions: builder.positions }
+        Self { positions: builder.positions, duplicates: builder.duplicates }
+    }
+
+    /// Keys given more than once in the same mapping, in document order.
+    pub fn duplicates(&self) -> &[DuplicateKey] {
+        &self.duplicates
     }
 
     /// The position of `path`, or of its nearest ancestor that exists in the document (a
@@ -49,14 +67,24 @@ fn parent_path(path: &str) -> Option<&str> {
 }
 
 enum Frame {
-    Mapping { path: String, expecting_key: bool, key: Option<String> },
-    Sequence { path: String, next_index: usize },
+    /// `seen`: the keys of this mapping so far, with their positions.
+    Mapping {
+        path: String,
+        expecting_key: bool,
+        key: Option<String>,
+        seen: HashMap<String, (usize, usize)>,
+    },
+    Sequence {
+        path: String,
+        next_index: usize,
+    },
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     positions: HashMap<String, (usize, usize)>,
+    duplicates: Vec<DuplicateKey>,
 }
 
 fn join(parent: &str, key: &str) -> String {
@@ -73,11 +101,16 @@ impl Builder {
         let position = (mark.line(), mark.col() + 1);
         match self.stack.last_mut() {
             None => Some(String::new()),
-            Some(Frame::Mapping { path, expecting_key, key }) => {
+            Some(Frame::Mapping { path, expecting_key, key, seen }) => {
                 if *expecting_key {
                     *expecting_key = false;
                     if let Event::Scalar(name, ..) = event {
                         let full = join(path, name);
+                        if let Some(first) = seen.get(name.as_str()) {
+                            self.duplicates.push(DuplicateKey { path: full.clone(), first: *first, again: position });
+                        } else {
+                            seen.insert(name.clone(), position);
+                        }
                         self.positions.entry(full).or_insert(position);
                         *key = Some(name.clone());
                     } else {
@@ -111,7 +144,9 @@ impl MarkedEventReceiver for Builder {
                 // A container used as a mapping key gets a frame too, so its end pops cleanly.
                 let path = path.unwrap_or_else(|| if is_key { "?".into() } else { String::new() });
                 match event {
-                    Event::MappingStart(..) => self.stack.push(Frame::Mapping { path, expecting_key: true, key: None }),
+                    Event::MappingStart(..) => {
+                        self.stack.push(Frame::Mapping { path, expecting_key: true, key: None, seen: HashMap::new() })
+                    }
                     Event::SequenceStart(..) => self.stack.push(Frame::Sequence { path, next_index: 0 }),
                     _ => {}
                 }
@@ -127,6 +162,13 @@ impl MarkedEventReceiver for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_twice_in_one_mapping_is_found_with_both_lines() {
+        let source = "robot:\n  initial_joints:\n    joint1: 0.1\n    joint2: 0.2\n    joint2: 0.9\nother:\n  joint2: 1\n";
+        let index = PositionIndex::build(source);
+        assert_eq!(index.duplicates(), &[DuplicateKey { path: "robot.initial_joints.joint2".into(), first: (4, 5), again: (5, 5) }]);
+    }
 
     #[test]
     fn nested_keys_and_sequence_items_have_their_lines() {

@@ -271,6 +271,10 @@ impl ScenarioConfig {
         };
         apply_joint_dynamics(&mut c, &spec.robot, &mut model);
         let robot = robot_config(&mut c, &spec.robot, model.clone());
+        if let Err(problem) = model.check_inertia(!robot.fixed_base) {
+            let key = if spec.robot.urdf.is_some() { "robot.urdf" } else { "robot.builtin" };
+            c.urdf(key, &model.source, problem);
+        }
         let world = world_config(&mut c, &spec.world, file);
         let sensors = spec.sensors.iter().enumerate().filter_map(|(i, s)| sensor_config(&mut c, i, s, &model, &timing)).collect();
         let task = task_config(&mut c, &spec.task, &model, &world, &robot);

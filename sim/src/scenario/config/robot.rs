@@ -110,10 +110,11 @@ pub(super) fn robot_model(c: &mut Checker, spec: &RobotSpec, file: &Path) -> Opt
         (Some(urdf), None) => {
             let path = file.parent().unwrap_or(Path::new(".")).join(urdf);
             if !path.is_file() {
+                let why = if path.is_dir() { "is a folder, not a URDF file" } else { "does not exist" };
                 c.invalid(
                     "robot.urdf",
                     "the path of an existing URDF file, relative to the scenario",
-                    format!("{urdf} ({} does not exist)", path.display()),
+                    format!("{urdf} ({} {why})", path.display()),
                 );
                 return None;
             }

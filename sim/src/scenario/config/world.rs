@@ -116,7 +116,14 @@ pub(super) fn body_config(c: &mut Checker, key: &str, spec: &BodySpec, movable: 
             let urdf = spec.urdf.as_ref()?;
             let path = file.parent().unwrap_or(Path::new(".")).join(urdf);
             match RobotModel::from_file(&path) {
-                Ok(model) if model.joints.is_empty() => ShapeConfig::Urdf { model: Arc::new(model) },
+                // A movable object is a free body: its links must have a real inertia.
+                Ok(model) if model.joints.is_empty() => match model.check_inertia(movable) {
+                    Ok(()) => ShapeConfig::Urdf { model: Arc::new(model) },
+                    Err(problem) => {
+                        c.urdf(&format!("{key}.urdf"), &path, problem);
+                        return None;
+                    }
+                },
                 Ok(model) => {
                     c.invalid(
                         &format!("{key}.urdf"),
