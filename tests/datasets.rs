@@ -64,9 +64,13 @@ fn written_episodes_read_back_identically() {
 fn pyarrow_and_pandas_read_generated_datasets_as_lerobot_v3() {
     let dir = tempfile::tempdir().unwrap();
     let python = common::python();
-    for (scenario, episodes) in [("arm7-reach", "3"), ("diffdrive-nav", "2")] {
-        let out_dir = dir.path().join(scenario);
-        let out = dreamrig(&["dataset", "generate", scenario, "--episodes", episodes, "--out", out_dir.to_str().unwrap()]);
+    // The last: a world without actuators, whose action is empty (../shared/cases/dataset-no-actuators).
+    for (scenario, episodes, policy) in
+        [("arm7-reach", "3", "auto"), ("diffdrive-nav", "2", "auto"), ("tests/fixtures/no-actuators.yaml", "2", "zero")]
+    {
+        let out_dir = dir.path().join(scenario.replace('/', "_"));
+        let out =
+            dreamrig(&["dataset", "generate", scenario, "--episodes", episodes, "--policy", policy, "--out", out_dir.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
         let check = Command::new(&python).arg(repo().join("tests/python/check_lerobot.py")).arg(&out_dir).output().unwrap();
         assert!(check.status.success(), "{scenario}: {}", text(&check));

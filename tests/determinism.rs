@@ -111,6 +111,8 @@ fn set_state_then_stepping_reproduces_the_trajectory() {
     assert_round_trip(&mut world(&fixture("box-drop.yaml")), "box-drop");
     // Collision meshes: an OBJ wall the lidar sees and an STL block on the ground.
     assert_round_trip(&mut world(&fixture("mesh-room.yaml")), "mesh-room");
+    // A free robot without joints: one rigid body, whose state used to read as empty.
+    assert_round_trip(&mut world(&fixture("no-actuators.yaml")), "no-actuators");
 }
 
 #[test]

@@ -97,7 +97,7 @@ fn polars_error(path: &Path, e: PolarsError) -> DatasetError {
 }
 
 fn array_column(name: &str, values: Vec<f32>, width: usize, rows: usize, path: &Path) -> Result<Column, DatasetError> {
-    if width == 0 || values.len() != width * rows {
+    if values.len() != width * rows {
         return Err(format(path, format!("feature {name}: {} values for {rows} frames of width {width}", values.len())));
     }
     let flat = Series::new(name.into(), values);
@@ -310,7 +310,8 @@ fn compute_stats(info: &DatasetInfo, files: &[PathBuf]) -> Result<serde_json::Va
     let mut out = serde_json::Map::new();
     for (name, _) in &info.features {
         let Some((width, values)) = per_feature.get(name) else { continue };
-        let rows: Vec<&[f64]> = values.chunks(*width).collect();
+        // A feature of width 0 (the action of a world without actuators) has empty rows.
+        let rows: Vec<&[f64]> = if *width == 0 { vec![&[]; info.total_frames as usize] } else { values.chunks(*width).collect() };
         out.insert(name.clone(), serde_json::to_value(feature_stats(&rows, *width)).expect("stats serialize"));
     }
     Ok(serde_json::Value::Object(out))

@@ -523,7 +523,14 @@ fn joint_coordinate(joint: &MultibodyJoint) -> Real {
 
 /// Appends the generalized coordinates and velocities of an articulation.
 pub fn read_articulation(world: &RapierWorld, articulation: &Articulation, positions: &mut Vec<f64>, velocities: &mut Vec<f64>) {
-    let Some(multibody) = articulation.multibody(world) else { return };
+    let Some(multibody) = articulation.multibody(world) else {
+        // A model without movable joints is one rigid body (rapier makes no multibody of it):
+        // a free one has the state of a rigid object.
+        if articulation.floating {
+            read_object(world, &ObjectBody::Rigid(articulation.root), positions, velocities);
+        }
+        return;
+    };
     let v = multibody.generalized_velocity();
     if articulation.floating {
         let p = world.bodies[articulation.root].position();
@@ -542,6 +549,13 @@ pub fn read_articulation(world: &RapierWorld, articulation: &Articulation, posit
 /// Writes joint coordinates and generalized velocities (root first, when floating) into an
 /// articulation that was just built with every joint at zero, then updates the link poses.
 pub fn write_articulation(world: &mut RapierWorld, articulation: &Articulation, joint_positions: &[f64], qdot: &[f64]) {
+    if articulation.multibody(world).is_none() {
+        // One rigid body (no movable joints): a free one takes its twist as a rigid object does.
+        if articulation.floating && qdot.len() >= 6 {
+            write_object_velocity(world, &ObjectBody::Rigid(articulation.root), &qdot[..6]);
+        }
+        return;
+    }
     let RapierWorld { bodies, multibody_joints, .. } = world;
     let Some(link) = multibody_joints.rigid_body_link(articulation.root).copied() else { return };
     let Some(multibody) = multibody_joints.get_multibody_mut(link.multibody) else { return };
