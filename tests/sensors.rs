@@ -130,3 +130,17 @@ fn rays_see_an_object_where_a_written_state_puts_it() {
     let ranges = world.observe().unwrap().get("lidar.ranges").unwrap().to_vec();
     assert!((ranges[4] - 0.9).abs() < 1e-3, "central ray: {ranges:?}");
 }
+
+#[test]
+fn an_imu_on_a_free_robot_without_joints_feels_free_fall() {
+    // One rigid body (rapier makes no multibody of it): its velocities come from the body itself.
+    let mut world = world(&fixture("no-actuators.yaml"));
+    world.reset(0).unwrap();
+    let mut result = None;
+    for _ in 0..5 {
+        result = Some(world.step(&[]).unwrap());
+    }
+    let observation = result.unwrap().observation;
+    let acceleration = observation.get("imu.linear_acceleration").unwrap();
+    assert!(acceleration[2].abs() < 0.5, "falling, the IMU reads {acceleration:?}");
+}

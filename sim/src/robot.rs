@@ -162,8 +162,9 @@ impl RobotModel {
 
     /// Checks the inertia of every link that moves: a link with mass must have a positive-definite
     /// inertia tensor whose principal moments satisfy the triangle inequality (each at most the
-    /// sum of the other two, within 1e-6 of their sum), as MuJoCo and Drake require; an all-zero
-    /// tensor on a moving link with mass would let rapier spin it without bound. A link moves when
+    /// sum of the other two, within 1e-6 of their sum), as MuJoCo requires of a body; an all-zero
+    /// tensor on a moving link with mass would let rapier spin it without bound. A point mass (an
+    /// all-zero tensor) welded by a fixed joint to a link with mass is accepted: it only adds mass. A link moves when
     /// a non-fixed joint lies between it and the root, or when the root itself is free
     /// (`floating_root`: a mobile base, a world object); links welded to a fixed root are static.
     ///
@@ -187,12 +188,24 @@ impl RobotModel {
                 }
             }
         }
+        let masses: HashMap<&str, f64> = self.urdf.links.iter().map(|l| (l.name.as_str(), l.inertial.mass.value)).collect();
         for link in &self.urdf.links {
             let mass = link.inertial.mass.value;
             if mass <= 0.0 || static_group.contains(link.name.as_str()) {
                 continue;
             }
             let i = &link.inertial.inertia;
+            // A point mass (zero tensor) welded to a body with mass adds only its mass to that
+            // body, which is physical; the body it is welded to is checked on its own.
+            let point_mass = [i.ixx, i.ixy, i.ixz, i.iyy, i.iyz, i.izz].iter().all(|v| *v == 0.0);
+            let welded_to_mass = self.urdf.joints.iter().any(|j| {
+                j.child.link == link.name
+                    && j.joint_type == urdf_rs::JointType::Fixed
+                    && masses.get(j.parent.link.as_str()).is_some_and(|m| *m > 0.0)
+            });
+            if point_mass && welded_to_mass {
+                continue;
+            }
             let tensor = nalgebra::Matrix3::new(i.ixx, i.ixy, i.ixz, i.ixy, i.iyy, i.iyz, i.ixz, i.iyz, i.izz);
             let mut moments: Vec<f64> = tensor.symmetric_eigenvalues().iter().copied().collect();
             moments.sort_by(f64::total_cmp);
@@ -261,8 +274,13 @@ const NUMERIC_ATTRIBUTES: &[(&str, &[&str])] = &[
 /// - a `<material>` misplaced inside `<geometry>` (accepted by urdfdom and PyBullet, and only
 ///   ever about colours) is dropped with a warning naming the link and line.
 fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
-    let document = roxmltree::Document::parse_with_options(text, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() })
-        .map_err(|e| UrdfProblem::new(format!("line {}", e.pos().row), format!("not well-formed XML: {e}")))?;
+    // roxmltree is stricter than urdf-rs's parser (a blank line before `<?xml`, content after the
+    // root): what it cannot read goes to urdf-rs unchanged, which reports what it refuses.
+    let Ok(document) = roxmltree::Document::parse_with_options(text, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() })
+    else {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    };
+    let body_start = document.root_element().range().start;
     let line = |node: &roxmltree::Node| document.text_pos_at(node.range().start).row;
     // `link "base"` or `joint "j1"`: the nearest named link or joint around `node`.
     let owner = |node: &roxmltree::Node| {
@@ -272,7 +290,10 @@ fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
             .unwrap_or_else(|| "<robot>".into())
     };
     let mut misplaced = Vec::new();
-    for node in document.descendants().filter(roxmltree::Node::is_element) {
+    // What urdf-rs reads: the robot's own <link> and <joint> elements (not <gazebo>,
+    // <transmission> or other extensions, which may reuse the names).
+    let read = document.root_element().children().filter(|c| c.is_element() && matches!(c.tag_name().name(), "link" | "joint"));
+    for node in read.flat_map(|top| top.descendants()).filter(roxmltree::Node::is_element) {
         let tag = node.tag_name().name();
         if let Some((_, attributes)) = NUMERIC_ATTRIBUTES.iter().find(|(element, _)| *element == tag) {
             for attribute in *attributes {
@@ -286,6 +307,7 @@ fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
             }
         }
         if tag == "joint"
+            && node.parent_element() == Some(document.root_element())
             && matches!(node.attribute("type"), Some("revolute" | "prismatic"))
             && !node.children().any(|c| c.is_element() && c.tag_name().name() == "limit")
         {
@@ -298,7 +320,9 @@ fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
                 ),
             ));
         }
-        if tag == "material" && node.parent_element().is_some_and(|p| p.tag_name().name() == "geometry") {
+        // (Elements made by a DTD entity have their range in the DTD: left alone.)
+        if tag == "material" && node.parent_element().is_some_and(|p| p.tag_name().name() == "geometry") && node.range().start >= body_start
+        {
             tracing::warn!("{}: ignoring a <material> inside <geometry> (line {}); it belongs in <visual>", owner(&node), line(&node));
             misplaced.push(node.range());
         }
@@ -309,6 +333,10 @@ fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
     let mut kept = String::with_capacity(text.len());
     let mut at = 0;
     for range in misplaced {
+        // A range inside one already removed (a material nested in a material) is gone with it.
+        if range.start < at {
+            continue;
+        }
         kept.push_str(&text[at..range.start]);
         at = range.end;
     }
@@ -546,6 +574,36 @@ mod tests {
         // Off-diagonal terms that make the tensor indefinite.
         let indefinite = arm(r#"ixx="0.01" ixy="0.02" ixz="0" iyy="0.01" iyz="0" izz="0.01""#, "0").check_inertia(false).unwrap_err();
         assert!(indefinite.reason.contains("not positive-definite"), "{indefinite:?}");
+    }
+
+    #[test]
+    fn xml_that_only_urdf_rs_reads_and_entity_materials_are_left_to_it() {
+        let plain = "<link name=\"a\"><inertial><mass value=\"1\"/><inertia ixx=\"1\" ixy=\"0\" ixz=\"0\" iyy=\"1\" iyz=\"0\" izz=\"1\"/></inertial></link>";
+        // A blank line before the declaration: roxmltree refuses it, urdf-rs reads it.
+        let text = format!("\n<?xml version=\"1.0\"?>\n<robot name=\"r\">{plain}</robot>");
+        assert!(RobotModel::from_str(&text, PathBuf::from("r.urdf"), PathBuf::from(".")).is_ok());
+        // A <material> made by an entity used twice must not be cut out of the DTD (no panic).
+        let text = format!(
+            "<!DOCTYPE robot [<!ENTITY g \"<material name='g'/>\">]>\n<robot name=\"r\">{}</robot>",
+            plain.replace("</inertial>", "</inertial><visual><geometry><box size=\"1 1 1\"/>&g;</geometry></visual>")
+        );
+        let _ = RobotModel::from_str(&text, PathBuf::from("r.urdf"), PathBuf::from("."));
+        // A joint-like element inside an extension is not the robot's joint.
+        let text = format!("<robot name=\"r\">{plain}<gazebo><joint name=\"x\" type=\"revolute\"/></gazebo></robot>");
+        assert!(RobotModel::from_str(&text, PathBuf::from("r.urdf"), PathBuf::from(".")).is_ok());
+    }
+
+    #[test]
+    fn a_point_mass_welded_to_a_moving_link_is_physical() {
+        let text = r#"<robot name="arm">
+  <link name="base"><inertial><mass value="1"/><inertia ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.01"/></inertial></link>
+  <link name="arm"><inertial><mass value="1"/><inertia ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.01"/></inertial></link>
+  <link name="payload"><inertial><mass value="0.2"/><inertia ixx="0" ixy="0" ixz="0" iyy="0" iyz="0" izz="0"/></inertial></link>
+  <joint name="j" type="continuous"><parent link="base"/><child link="arm"/><axis xyz="0 0 1"/></joint>
+  <joint name="w" type="fixed"><parent link="arm"/><child link="payload"/></joint>
+</robot>"#;
+        let model = RobotModel::from_str(text, PathBuf::from("arm.urdf"), PathBuf::from(".")).unwrap();
+        assert!(model.check_inertia(true).is_ok());
     }
 
     #[test]

@@ -585,7 +585,9 @@ pub fn write_articulation(world: &mut RapierWorld, articulation: &Articulation, 
 /// so after a step the bodies hold the velocities of one substep earlier.
 pub fn link_velocities(world: &RapierWorld, articulation: &Articulation) -> Vec<(RigidBodyHandle, Vec3, Vec3)> {
     let Some(multibody) = articulation.multibody(world) else {
-        return vec![];
+        // One rigid body (no movable joints): its own velocity.
+        let body = &world.bodies[articulation.root];
+        return vec![(articulation.root, body.linvel(), body.angvel())];
     };
     let v: Vec<Real> = multibody.generalized_velocity().iter().copied().collect();
     let mut out: Vec<(RigidBodyHandle, Vec3, Vec3)> = Vec::with_capacity(multibody.num_links());

@@ -114,6 +114,18 @@ pub fn load_scenario(name_or_path: &str) -> anyhow::Result<dreamrig_sim::Scenari
     Ok(dreamrig_sim::Scenario::load(&path)?)
 }
 
+/// A flag set by Ctrl-C (every press), which prints `message`: for a live session that must
+/// finish its recordings however often Ctrl-C is pressed.
+pub fn stop_on_ctrl_c(message: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        eprintln!("\n{message}");
+    });
+    stop
+}
+
 /// What `run` and `eval` say on Ctrl-C.
 pub const ABANDON_EPISODES: &str =
     "interrupted: the episodes in hand are abandoned; completed episodes are kept (an eval resumes with --resume)";

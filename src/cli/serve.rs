@@ -152,7 +152,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let action_spec = worlds.action_spec().cloned().unwrap_or_default();
     let logger = RerunArgs::logger(recording.as_ref(), &config, &action_spec)?;
     let mut rerun = logger.map(|logger| StepRecorder::new(&config, None, Some(logger))).transpose()?;
-    let stop = super::interrupt_on_ctrl_c("stopping: the session ends after this step");
+    let stop = super::stop_on_ctrl_c("stopping: the session ends after this step");
     let (commands, mut topics) = dreamrig_bridges::serve::open(&config, session, &options, stop.clone())?;
     let commands = Arc::new(Mutex::new(commands));
     let mut policies = PolicyBatch::Each(vec![Box::new(RosCommandPolicy { commands: commands.clone(), stop: stop.clone() })]);
