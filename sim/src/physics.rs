@@ -359,7 +359,7 @@ impl PhysicsWorld {
                 detail: format!("the world model predicted {} = {}", self.layout.state.names[index], values[index]),
             });
         }
-        episode.scene = episode.pristine.instantiate(Some(values));
+        episode.scene = episode.pristine.instantiate(&self.layout.state_layout, Some(values));
         Ok(())
     }
 
@@ -406,7 +406,7 @@ impl World for PhysicsWorld {
     fn reset(&mut self, seed: u64) -> Result<(Observation, StepInfo), SimError> {
         let params = sample_parameters(&self.config, seed);
         let pristine = build_pristine(&self.config, &self.templates, &params)?;
-        let scene = pristine.instantiate(None);
+        let scene = pristine.instantiate(&self.layout.state_layout, None);
         let latency = params.action_latency_steps as usize;
         let default_action = self.default_action(&params);
         let mut episode = Episode {
@@ -477,7 +477,7 @@ impl World for PhysicsWorld {
         let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
         // A copy of the episode's never-stepped scene, rather than an edit of the current one,
         // leaves no solver cache behind, so the future depends on the state alone.
-        episode.scene = episode.pristine.instantiate(Some(&state.values));
+        episode.scene = episode.pristine.instantiate(&self.layout.state_layout, Some(&state.values));
         episode.step = state.step;
         episode.pending = state.pending_actions.iter().cloned().collect();
         episode.progress.success_streak = state.success_streak;

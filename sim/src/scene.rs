@@ -263,25 +263,20 @@ impl SceneTemplates {
     pub fn new(config: &ScenarioConfig) -> Self {
         Self {
             robot: ArticulationTemplate::new(config.robot.model.clone(), config.robot.fixed_base),
-            objects: config
-                .world
-                .objects
-                .iter()
-                .map(|o| match &o.shape {
-                    ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), false)),
-                    _ => None,
-                })
-                .collect(),
-            obstacles: config
-                .world
-                .obstacles
-                .iter()
-                .map(|o| match &o.shape {
-                    ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), true)),
-                    _ => None,
-                })
-                .collect(),
+            objects: Self::of_bodies(&config.world.objects, false),
+            obstacles: Self::of_bodies(&config.world.obstacles, true),
         }
+    }
+
+    /// A template per body with a URDF shape (root welded when `fixed`), `None` for primitives.
+    fn of_bodies(bodies: &[BodyConfig], fixed: bool) -> Vec<Option<ArticulationTemplate>> {
+        bodies
+            .iter()
+            .map(|b| match &b.shape {
+                ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), fixed)),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -310,9 +305,6 @@ pub struct PristineScene {
     robot: Articulation,
     objects: Vec<ObjectBody>,
     owners: HashMap<ColliderHandle, ColliderOwner>,
-    /// Where the state vector's parts are.
-    layout: StateLayout,
-    fixed_base: bool,
     /// The episode's initial joint positions (rad or m, in model order).
     initial_joints: Vec<f64>,
 }
@@ -320,12 +312,12 @@ pub struct PristineScene {
 impl PristineScene {
     /// The episode's scene, never stepped: at the episode's initial pose and at rest, or, with
     /// `state` (a full state vector, see [`StateLayout`]), with every body where the state puts
-    /// it and moving as it says.
+    /// it and moving as it says; `layout` is the world's state layout (where each part of `state` is).
     ///
     /// A copy of sets that were never stepped carries no solver or contact cache, and every body
     /// and collider in it is still marked as new, so the first step treats it exactly as it
     /// treats a freshly built scene: a state written here is reproduced to the bit.
-    pub fn instantiate(&self, state: Option<&[f64]>) -> Scene {
+    pub fn instantiate(&self, layout: &StateLayout, state: Option<&[f64]>) -> Scene {
         let mut rapier = RapierWorld::new();
         rapier.gravity = self.gravity;
         rapier.integration_parameters = self.integration_parameters;
@@ -335,7 +327,6 @@ impl PristineScene {
         rapier.impulse_joints = self.impulse_joints.clone();
         let mut scene = Scene { rapier, robot: self.robot.clone(), objects: self.objects.clone(), owners: self.owners.clone() };
         let robot = &self.robot;
-        let layout = &self.layout;
         match state {
             None => {
                 let zeros = vec![0.0; robot.velocity_len()];
@@ -343,7 +334,7 @@ impl PristineScene {
             }
             Some(values) => {
                 // Roots first: forward kinematics reads a root's pose from its body.
-                if !self.fixed_base {
+                if robot.floating {
                     set_root_pose(&mut scene.rapier, robot.root, pose_from_coordinates(values));
                 }
                 for (index, object) in self.objects.iter().enumerate() {
@@ -390,7 +381,6 @@ fn set_root_pose(world: &mut RapierWorld, root: RigidBodyHandle, pose: Pose) {
 /// Builds the pristine scene of an episode: every body inserted at the episode's initial pose
 /// with the episode's masses and friction, every joint at zero, nothing stepped.
 pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, params: &EpisodeParameters) -> Result<PristineScene, SimError> {
-    let layout = StateLayout::new(config);
     let mut rapier = RapierWorld::new();
     let g = config.world.gravity;
     rapier.gravity = Vec3::new(g[0] as Real, g[1] as Real, g[2] as Real);
@@ -509,8 +499,6 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
         robot,
         objects,
         owners,
-        layout,
-        fixed_base: config.robot.fixed_base,
         initial_joints: params.initial_joints.clone(),
     })
 }
