@@ -37,9 +37,14 @@ fn datasets(c: &mut Criterion) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.yaml"));
         let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let fps = dreamrig_datasets::fps_of(&scenario).unwrap();
-        let (layout, episodes) =
-            generate_dataset(&scenario, &policy, Path::new("."), &GenerateOptions { episodes: 8, seed: 0, shard: None }, &hidden())
-                .unwrap();
+        let (layout, episodes) = generate_dataset(
+            &scenario,
+            &policy,
+            Path::new("."),
+            &GenerateOptions { episodes: 8, seed: 0, first_episode: 0, shard: None },
+            &hidden(),
+        )
+        .unwrap();
         let frames: usize = episodes.iter().map(|e| e.frames).sum();
         let dir = tempfile::tempdir().unwrap();
         let options = WriteOptions { robot_type: name.into(), fps, append: false, data_file_size_mb: 100 };

@@ -57,9 +57,10 @@ const MALFORMED: &[(&str, &[&str])] = &[
     ("huge-image.yaml", &["sensors[0].depth_camera.width: expected an integer from 1 to 4096, got 100000000"]),
     ("infinite-mass.yaml", &["world.objects[0].mass"]),
     ("missing-urdf.yaml", &["robot.urdf: expected the path of an existing URDF file", "no-such-robot.urdf"]),
-    ("xacro-urdf.yaml", &["xacro.urdf: line 5: xacro substitution `$(find arm_description)"]),
+    // Run with an empty PATH: no `xacro` command, so the error gives the command to run.
+    ("xacro-urdf.yaml", &["xacro.urdf: <file>: is xacro, and the `xacro` command is not installed", "expand the file by hand: xacro "]),
     ("missing-link-urdf.yaml", &["missing-link.urdf: joint \"elbow\": child link \"forearm\" is not defined"]),
-    ("missing-mesh-urdf.yaml", &["missing-mesh.urdf: link \"arm\": mesh \"meshes/arm.stl\" not found"]),
+    ("missing-mesh-urdf.yaml", &["missing-mesh.urdf: link \"arm\": <collision> mesh \"meshes/arm.stl\":", "meshes/arm.stl does not exist"]),
     ("unknown-joint.yaml", &["robot.actuators[0].joint: expected a movable joint of the robot (shoulder, elbow), got wrist"]),
     ("not-a-multiple.yaml", &["timing.control_period: expected a whole multiple of physics_dt (0.002), got 0.015"]),
     ("bad-version.yaml", &["bad-version.yaml:1:1: version: expected 1"]),
@@ -94,7 +95,12 @@ fn malformed_scenarios_get_clear_errors_and_exit_code_2() {
     assert!(MALFORMED.len() >= 15);
     for (file, expected) in MALFORMED {
         let path = fixture(&format!("bad/{file}"));
-        let out = dreamrig(&["validate", path.to_str().unwrap()]);
+        let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+            .args(["validate", path.to_str().unwrap()])
+            .current_dir(repo())
+            .env("PATH", "")
+            .output()
+            .expect("dreamrig runs");
         let text = text(&out);
         assert_eq!(out.status.code(), Some(2), "{file}: {text}");
         assert!(!text.contains("panicked"), "{file} panicked: {text}");

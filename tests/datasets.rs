@@ -34,9 +34,14 @@ fn options(fps: u32) -> WriteOptions {
 fn written_episodes_read_back_identically() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = Scenario::load(&shipped("diffdrive-nav")).unwrap();
-    let (layout, episodes) =
-        generate_dataset(&scenario, &controller(), Path::new("."), &GenerateOptions { episodes: 3, seed: 1, shard: None }, &hidden())
-            .unwrap();
+    let (layout, episodes) = generate_dataset(
+        &scenario,
+        &controller(),
+        Path::new("."),
+        &GenerateOptions { episodes: 3, seed: 1, first_episode: 0, shard: None },
+        &hidden(),
+    )
+    .unwrap();
     let root = dir.path().join("nav");
     let info = write_dataset(&root, &layout, &episodes, &options(20)).unwrap();
     assert_eq!(info.total_episodes, 3);
@@ -193,4 +198,52 @@ fn eval_records_every_episode_as_a_dataset() {
         let dataset = LeRobotDataset::open(&root).unwrap();
         assert_eq!(dataset.info.total_episodes, 16, "4 policies × 4 episodes");
     }
+}
+
+#[test]
+fn validate_follows_the_episode_metadata_pointers_to_the_data_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("d");
+    assert!(dreamrig(&["dataset", "generate", "reacher-2link", "--episodes", "2", "--out", root.to_str().unwrap()]).status.success());
+    let meta = root.join("meta/episodes/chunk-000/file-000.parquet");
+    // Point episode 1 at a data file that does not exist, with pandas (as a hand edit would).
+    let script = format!(
+        "import pandas as pd\ndf = pd.read_parquet({meta:?})\ndf.loc[1, 'data/file_index'] = 7\ndf.to_parquet({meta:?}, index=False)\n",
+        meta = meta.to_str().unwrap()
+    );
+    let out = Command::new(common::python()).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dreamrig(&["dataset", "validate", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("row 1 (episode 1) points at data/chunk_index 0 file_index 7, but")
+            && text(&out).contains("file-007.parquet does not exist"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn appending_continues_the_seed_sequence_instead_of_repeating_episodes() {
+    // ../shared/cases/dataset-append-duplicates: the appended episodes repeated seeds 0 and 1.
+    let dir = tempfile::tempdir().unwrap();
+    let (once, twice) = (dir.path().join("once"), dir.path().join("twice"));
+    let generate = |out: &Path, episodes: &str, append: bool| {
+        let mut args =
+            vec!["dataset", "generate", "reacher-2link", "--policy", "random", "--episodes", episodes, "--out", out.to_str().unwrap()];
+        if append {
+            args.push("--append");
+        }
+        let out = dreamrig(&args);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    generate(&once, "5", false);
+    generate(&twice, "3", false);
+    generate(&twice, "2", true);
+    let seeds =
+        |root: &Path| -> Vec<u64> { LeRobotDataset::open(root).unwrap().episode_metadata().unwrap().iter().map(|m| m.seed).collect() };
+    let appended = seeds(&twice);
+    assert_eq!(appended, seeds(&once), "3 episodes then 2 more are the 5 episodes of one run");
+    let unique: std::collections::BTreeSet<_> = appended.iter().collect();
+    assert_eq!(unique.len(), 5, "seeds {appended:?}");
 }

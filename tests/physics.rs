@@ -163,3 +163,33 @@ fn a_position_actuated_arm_holds_its_commanded_pose() {
         assert!((*q as f64 - t).abs() < 0.1, "joint{} at {q}, target {t}", j + 1);
     }
 }
+
+#[test]
+fn a_mimic_joint_follows_its_leader_under_a_payload_and_is_not_an_action() {
+    let mut world = world(&fixture("mimic-arm.yaml"));
+    assert_eq!(world.action_spec().len(), 1, "only the shoulder is driven");
+    world.reset(0).unwrap();
+    let names = world.state_spec().names.clone();
+    let at = |name: &str| names.iter().position(|n| n == name).unwrap();
+    let (shoulder, elbow) = (at("robot.joint.shoulder.position"), at("robot.joint.elbow.position"));
+    let start = world.state().unwrap().values;
+    assert!((start[elbow] - (0.5 * start[shoulder] + 0.1)).abs() < 1e-6, "the follower starts on its leader");
+    let mut worst_moving: f64 = 0.0;
+    let mut worst_held: f64 = 0.0;
+    // Swing from 0.3 to -0.8 rad and hold: the payload pulls on the elbow throughout.
+    for step in 0..300 {
+        let target = if step < 100 { 0.3 - 1.1 * step as f64 / 100.0 } else { -0.8 };
+        world.step(&[target]).unwrap();
+        let s = world.state().unwrap().values;
+        let error = (s[elbow] - (0.5 * s[shoulder] + 0.1)).abs();
+        if step < 150 {
+            worst_moving = worst_moving.max(error);
+        } else {
+            worst_held = worst_held.max(error);
+        }
+    }
+    let end = world.state().unwrap().values;
+    assert!((end[shoulder] + 0.8).abs() < 0.05, "the shoulder reached its target: {}", end[shoulder]);
+    assert!(worst_held < 1e-3, "held under load the elbow is {worst_held} rad off its mimic target");
+    assert!(worst_moving < 1e-3, "while moving the elbow is {worst_moving} rad off its mimic target");
+}

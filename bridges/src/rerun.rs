@@ -186,6 +186,7 @@ impl RerunLogger {
                 let path = format!("{}/robot/{}/visual_{i}", self.root, link.name);
                 let origin = transforms::from_xyz_rpy(visual.origin.xyz.0, visual.origin.rpy.0);
                 let color = rerun_color(&visual.material);
+                let mut scale = None;
                 let logged = match &visual.geometry {
                     urdf_rs::Geometry::Box { size } => {
                         let half = size.0.map(|v| (v / 2.0) as f32);
@@ -204,19 +205,46 @@ impl RerunLogger {
                     urdf_rs::Geometry::Sphere { radius } => {
                         self.stream.log_static(path.as_str(), &rerun::Ellipsoids3D::from_radii([*radius as f32]).with_colors([color]))
                     }
-                    urdf_rs::Geometry::Mesh { filename, .. } => {
-                        let file = model.mesh_dir.join(filename.trim_start_matches("package://").trim_start_matches("file://"));
-                        match rerun::Asset3D::from_file_path(&file) {
-                            Ok(asset) => self.stream.log_static(path.as_str(), &asset),
-                            Err(e) => {
-                                tracing::debug!("rerun: mesh {} of link {} not logged: {e}", file.display(), link.name);
-                                Ok(())
+                    urdf_rs::Geometry::Mesh { filename, scale: mesh_scale } => {
+                        scale = mesh_scale.as_ref().map(|s| s.0);
+                        // The model resolved every mesh URI when it was checked (package://, file://).
+                        let Some(file) = model.mesh_files.get(filename) else { continue };
+                        let is_dae = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("dae"));
+                        if is_dae {
+                            // Rerun's Asset3D reads glTF, GLB, OBJ and STL, not COLLADA: send the triangles.
+                            match dreamrig_sim::mesh::load(file) {
+                                Ok(mesh) => {
+                                    let vertex_count = mesh.vertices.len();
+                                    self.stream.log_static(
+                                        path.as_str(),
+                                        &rerun::Mesh3D::new(mesh.vertices)
+                                            .with_triangle_indices(mesh.triangles.into_iter().map(rerun::datatypes::UVec3D::from))
+                                            .with_vertex_colors(std::iter::repeat_n(color, vertex_count)),
+                                    )
+                                }
+                                Err(e) => {
+                                    tracing::warn!("rerun: mesh {} of link {} not logged: {e}", file.display(), link.name);
+                                    Ok(())
+                                }
+                            }
+                        } else {
+                            match rerun::Asset3D::from_file_path(file) {
+                                Ok(asset) => self.stream.log_static(path.as_str(), &asset),
+                                Err(e) => {
+                                    tracing::warn!("rerun: mesh {} of link {} not logged: {e}", file.display(), link.name);
+                                    Ok(())
+                                }
                             }
                         }
                     }
                 };
                 logged.map_err(stream_error)?;
-                self.stream.log_static(path.as_str(), &rerun_transform(&origin)).map_err(stream_error)?;
+                let mut transform = rerun_transform(&origin);
+                if let Some([x, y, z]) = scale {
+                    // URDF <mesh scale>, per axis in the mesh's own frame.
+                    transform = transform.with_scale([x as f32, y as f32, z as f32]);
+                }
+                self.stream.log_static(path.as_str(), &transform).map_err(stream_error)?;
             }
         }
         Ok(())

@@ -187,14 +187,8 @@ impl LeRobotDataset {
     /// a file is unreadable or lacks one of those columns.
     pub fn episode_metadata(&self) -> Result<Vec<EpisodeMetadata>, DatasetError> {
         let dir = self.root.join("meta/episodes");
-        let mut files = Vec::new();
-        let chunks = std::fs::read_dir(&dir).map_err(|e| io(&dir, e))?;
-        for chunk in chunks.flatten() {
-            if let Ok(entries) = std::fs::read_dir(chunk.path()) {
-                files.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "parquet")));
-            }
-        }
-        files.sort();
+        std::fs::read_dir(&dir).map_err(|e| io(&dir, e))?;
+        let files = episode_metadata_files(&self.root);
         let mut out = Vec::new();
         for file in files {
             for row in crate::writer::read_episode_rows(&file)? {
@@ -215,4 +209,19 @@ impl LeRobotDataset {
             })
             .collect()
     }
+}
+
+/// The episode metadata files of the dataset at `root` (`meta/episodes/chunk-*/file-*.parquet`),
+/// in path order (chunk, then file); empty when there are none.
+pub fn episode_metadata_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(chunks) = std::fs::read_dir(root.join("meta/episodes")) {
+        for chunk in chunks.flatten() {
+            if let Ok(entries) = std::fs::read_dir(chunk.path()) {
+                files.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "parquet")));
+            }
+        }
+    }
+    files.sort();
+    files
 }

@@ -12,7 +12,10 @@ const DEFAULT_FEATURES: [&str; 5] = ["timestamp", "frame_index", "episode_index"
 /// Checks the default features, contiguous `index`, `timestamp` = `frame_index` / fps (±1e-4 s),
 /// episodes numbered 0, 1, … with frames from 0, the totals of `info.json`, the episode metadata of
 /// `meta/episodes/chunk-000/file-000.parquet`, and min/max/mean/std of `meta/stats.json` (relative
-/// tolerance 1e-6). Errors, rather than problems: the dataset cannot be opened, a data file is
+/// tolerance 1e-6), and every pointer of the episode metadata (all `meta/episodes` files): each
+/// episode's `data/chunk_index` and `data/file_index` name the data file that holds its frames,
+/// its row range matches them, no data file is left unreferenced, and every `task_index` names a
+/// task of `meta/tasks.parquet`. Errors, rather than problems: the dataset cannot be opened, a data file is
 /// unreadable or lacks `index`, `frame_index`, `episode_index` or `timestamp`, or the episode
 /// metadata file is unreadable or lacks `length`, `dataset_from_index` or `dataset_to_index`.
 pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
@@ -25,14 +28,15 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
         }
     }
     let (mut expected_index, mut frames) = (0i64, 0u64);
-    let mut lengths: Vec<(i64, i64, i64)> = Vec::new();
+    let mut lengths: Vec<(i64, i64, i64, usize)> = Vec::new();
+    let tasks = dataset.tasks.len() as i64;
     let mut stats_rows: Vec<(String, usize, Vec<f64>)> = info
         .features
         .iter()
         .filter(|(_, f)| f.dtype != "video" && f.dtype != "image" && f.dtype != "string")
         .map(|(n, f)| (n.clone(), f.shape.iter().product(), Vec::new()))
         .collect();
-    for path in &dataset.data_files {
+    for (file_number, path) in dataset.data_files.iter().enumerate() {
         let file = std::fs::File::open(path).map_err(|e| crate::io(path, e))?;
         let df = ParquetReader::new(file)
             .finish()
@@ -41,6 +45,11 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
         let frame_index = int_column(&df, "frame_index", path)?;
         let episode = int_column(&df, "episode_index", path)?;
         let timestamps = column_values(df.column("timestamp").map_err(|e| format(path, e.to_string()))?, path)?;
+        if let Ok(task_index) = int_column(&df, "task_index", path) {
+            if let Some((row, bad)) = task_index.iter().enumerate().find(|(_, t)| !(0..tasks).contains(*t)) {
+                problems.push(format!("{}: row {row}: task_index {bad}, but meta/tasks.parquet has {tasks} tasks", path.display()));
+            }
+        }
         for row in 0..df.height() {
             if index[row] != expected_index {
                 problems.push(format!(
@@ -61,7 +70,14 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
                 break;
             }
             match lengths.last_mut() {
-                Some((e, len, _)) if *e == episode[row] => {
+                Some((e, len, _, file)) if *e == episode[row] => {
+                    if *file != file_number {
+                        problems.push(format!(
+                            "{}: row {row}: episode {e} continues here from another file (an episode's frames are in one file)",
+                            path.display()
+                        ));
+                        break;
+                    }
                     if frame_index[row] != *len {
                         problems.push(format!(
                             "{}: row {row}: frame_index {} in episode {e}, expected {len}",
@@ -80,7 +96,7 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
                             frame_index[row]
                         ));
                     }
-                    lengths.push((episode[row], 1, index[row]));
+                    lengths.push((episode[row], 1, index[row], file_number));
                 }
             }
         }
@@ -108,31 +124,101 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
     if lengths.len() as u64 != info.total_episodes {
         problems.push(format!("meta/info.json: total_episodes is {} but the data files hold {}", info.total_episodes, lengths.len()));
     }
-    for (k, (e, _, _)) in lengths.iter().enumerate() {
+    for (k, (e, _, _, _)) in lengths.iter().enumerate() {
         if *e != k as i64 {
             problems.push(format!("episode_index {e} at position {k}: episodes must be numbered 0, 1, 2, … in order"));
             break;
         }
     }
-    // Episode metadata against the data.
-    let meta = root.join(episodes_file(0, 0));
-    if meta.exists() {
-        let df = read_parquet(&meta)?;
-        let length = int_column(&df, "length", &meta)?;
-        let from = int_column(&df, "dataset_from_index", &meta)?;
-        let to = int_column(&df, "dataset_to_index", &meta)?;
-        for (k, (_, len, start)) in lengths.iter().enumerate() {
-            if length.get(k) != Some(len) || from.get(k) != Some(start) || to.get(k) != Some(&(start + len)) {
+    // Episode metadata (every meta/episodes/chunk-*/file-*.parquet, in order) against the data:
+    // each row's length and index range, and the data file it points at.
+    let meta_files = crate::reader::episode_metadata_files(root);
+    if meta_files.is_empty() {
+        problems.push(format!("{} is missing", root.join(episodes_file(0, 0)).display()));
+    }
+    let mut rows = 0usize;
+    let mut pointed_at = vec![false; dataset.data_files.len()];
+    'files: for meta in &meta_files {
+        let df = read_parquet(meta)?;
+        let length = int_column(&df, "length", meta)?;
+        let from = int_column(&df, "dataset_from_index", meta)?;
+        let to = int_column(&df, "dataset_to_index", meta)?;
+        let episode_index = int_column(&df, "episode_index", meta).ok();
+        let pointers = int_column(&df, "data/chunk_index", meta).ok().zip(int_column(&df, "data/file_index", meta).ok());
+        if pointers.is_none() {
+            problems.push(format!("{}: the columns data/chunk_index and data/file_index are missing", meta.display()));
+        }
+        for row in 0..df.height() {
+            let k = rows;
+            rows += 1;
+            let Some((e, len, start, file)) = lengths.get(k) else {
+                problems.push(format!("{}: row {row} describes an episode the data files do not hold", meta.display()));
+                break 'files;
+            };
+            if let Some(index) = &episode_index {
+                if index[row] != *e {
+                    problems.push(format!(
+                        "{}: row {row}: episode_index {}, the data's episode at that position is {e}",
+                        meta.display(),
+                        index[row]
+                    ));
+                    break 'files;
+                }
+            }
+            if length[row] != *len || from[row] != *start || to[row] != start + len {
                 problems.push(format!(
-                    "{}: row {k} (length, from, to) does not match the data ({len}, {start}, {})",
+                    "{}: row {row} (length, from, to) = ({}, {}, {}) does not match the data ({len}, {start}, {})",
                     meta.display(),
+                    length[row],
+                    from[row],
+                    to[row],
                     start + len
                 ));
-                break;
+                break 'files;
+            }
+            if let Some((chunk, file_index)) = &pointers {
+                if chunk[row] < 0 || file_index[row] < 0 {
+                    problems.push(format!(
+                        "{}: row {row} (episode {e}): data/chunk_index {} and data/file_index {} must be ≥ 0",
+                        meta.display(),
+                        chunk[row],
+                        file_index[row]
+                    ));
+                    break 'files;
+                }
+                let named = root.join(crate::layout::data_file(chunk[row] as u64, file_index[row] as u64));
+                if !named.is_file() {
+                    problems.push(format!(
+                        "{}: row {row} (episode {e}) points at data/chunk_index {} file_index {}, but {} does not exist",
+                        meta.display(),
+                        chunk[row],
+                        file_index[row],
+                        named.display()
+                    ));
+                    break 'files;
+                }
+                if named != dataset.data_files[*file] {
+                    problems.push(format!(
+                        "{}: row {row} (episode {e}) points at {}, but its frames are in {}",
+                        meta.display(),
+                        named.display(),
+                        dataset.data_files[*file].display()
+                    ));
+                    break 'files;
+                }
+                pointed_at[*file] = true;
             }
         }
-    } else {
-        problems.push(format!("{} is missing", meta.display()));
+    }
+    if rows < lengths.len() && !meta_files.is_empty() {
+        problems.push(format!("meta/episodes: {rows} episodes described, the data files hold {}", lengths.len()));
+    }
+    if problems.is_empty() {
+        for (file, pointed) in dataset.data_files.iter().zip(&pointed_at) {
+            if !pointed {
+                problems.push(format!("{}: no episode in meta/episodes points at this data file", file.display()));
+            }
+        }
     }
     // Stats recomputed and compared.
     let stats_path = root.join("meta/stats.json");

@@ -161,8 +161,12 @@ fn measured(
 pub struct GenerateOptions {
     /// Episodes of the whole generation, before sharding.
     pub episodes: u32,
-    /// Episode `k` runs with seed [`dataset_episode_seed`]`(seed, k)`.
+    /// Episode `k` runs with seed [`dataset_episode_seed`]`(seed, first_episode + k)`.
     pub seed: u64,
+    /// Number of the run's first episode in the sequence of `seed`: the episodes already in a
+    /// dataset being appended to, so that appending continues the sequence instead of
+    /// repeating its seeds (3 episodes then 2 more equal 5 at once).
+    pub first_episode: u32,
     /// Only episodes k with k mod N = I, as `(I, N)`.
     pub shard: Option<(u32, u32)>,
 }
@@ -197,7 +201,7 @@ pub fn generate_dataset(
     let task = dreamrig_datasets::task_of(config);
     let episodes: Vec<Episode> = (0..options.episodes)
         .filter(|k| options.shard.is_none_or(|(i, n)| k % n == i))
-        .map(|k| Episode { episode: k, seed: dataset_episode_seed(options.seed, k) })
+        .map(|k| Episode { episode: k, seed: dataset_episode_seed(options.seed, options.first_episode + k) })
         .collect();
     let control = Control::default();
     let results = each_episode(config, &build, &episodes, |worlds, policies, episode| {

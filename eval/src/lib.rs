@@ -21,7 +21,8 @@ pub mod tables;
 pub mod tracker;
 
 pub use collect::{
-    collect_demonstrations, generate_dataset, run_episodes, DemonstrationOptions, EpisodesRun, GenerateOptions, PolicyBuilder,
+    collect_demonstrations, dataset_episode_seed, generate_dataset, run_episodes, DemonstrationOptions, EpisodesRun, GenerateOptions,
+    PolicyBuilder,
 };
 pub use grid::{episode_seed, EpisodeKey, Shard, ShardError};
 pub use journal::JournalEntry;

@@ -21,6 +21,8 @@ pub mod atomic;
 pub mod batch;
 /// Scenario errors (with file, line, column and key) and world errors.
 pub mod error;
+/// Mesh files of URDFs: `package://` and `file://` resolution, STL/OBJ/COLLADA reading, collision shapes.
+pub mod mesh;
 /// The MLP, Glorot initialization and normalization statistics world models and neural policies share.
 pub mod nn;
 /// The [`StepObserver`] trait the rollout engine pushes every step to.
@@ -45,6 +47,8 @@ pub mod task;
 pub mod world;
 /// Learned and hybrid world models: files, worlds, batches, training, identification, fidelity.
 pub mod world_model;
+/// xacro: telling it from plain URDF, and expanding it with the `xacro` command.
+pub mod xacro;
 
 pub use batch::WorldBatch;
 pub use error::{ScenarioError, ScenarioErrors, SimError};

@@ -5,7 +5,8 @@ use crate::randomize::{episode_rng, sample_parameters, EpisodeParameters, NOISE_
 use crate::robot::JointKind;
 use crate::scenario::config::*;
 use crate::scene::{
-    build_pristine, link_velocities, read_articulation, read_object, ColliderOwner, PristineScene, Scene, SceneTemplates, StateLayout,
+    build_pristine, joint_coordinate, link_velocities, read_articulation, read_object, ColliderOwner, PristineScene, Scene, SceneTemplates,
+    StateLayout,
 };
 use crate::sensors::{read_sensor, sensor_fields, SensorContext};
 use crate::task::{evaluate_task, tracked_position, TaskProgress};
@@ -292,14 +293,40 @@ impl PhysicsWorld {
 
     /// Runs the physics substeps of one control period; true when the robot touched an
     /// obstacle.
-    pub(crate) fn advance(&mut self) -> bool {
-        let Some(episode) = self.episode.as_mut() else { return false };
+    /// A solver that meets a non-finite value inside rapier (which asserts on some) leaves the
+    /// episode unusable: it ends as [`SimError::Diverged`], naming the first state value that
+    /// went non-finite where one did, instead of unwinding through the caller.
+    pub(crate) fn advance(&mut self) -> Result<bool, SimError> {
+        let Some(episode) = self.episode.as_mut() else { return Ok(false) };
         let mut collision = false;
+        let mut failure = None;
         for _ in 0..self.config.timing.substeps {
-            episode.scene.rapier.step();
+            hold_mimic_joints(&self.config, &mut episode.scene);
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| episode.scene.rapier.step()));
+            if let Err(payload) = stepped {
+                episode.done = true;
+                failure = Some(
+                    payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_default(),
+                );
+                break;
+            }
             collision |= touches_obstacle(&episode.scene);
         }
-        collision
+        let Some(message) = failure else { return Ok(collision) };
+        let episode = self.episode.as_ref().expect("episode exists");
+        let state = self.state_values(&episode.scene);
+        Err(SimError::Diverged {
+            time: (episode.step + 1) as f64 * self.config.timing.control_period(),
+            step: episode.step + 1,
+            detail: match state.iter().position(|v| !v.is_finite()) {
+                Some(i) => format!("{} is {} (rapier stopped: {message})", self.layout.state.names[i], state[i]),
+                None => format!("rapier's solver stopped on a non-finite value ({message})"),
+            },
+        })
     }
 
     /// Last part of a step: counts it, checks the state, reads the sensors and scores the task.
@@ -438,7 +465,7 @@ impl World for PhysicsWorld {
 
     fn step(&mut self, action: &[f64]) -> Result<StepResult, SimError> {
         let clipped = self.begin_step(action)?;
-        let collision = self.advance();
+        let collision = self.advance()?;
         self.finish_step(&clipped, collision)
     }
 
@@ -562,4 +589,38 @@ pub fn touches_obstacle(scene: &Scene) -> bool {
         );
         robot_obstacle && pair.has_any_active_contact()
     })
+}
+
+/// Stiffness of the motor that holds a `<mimic>` follower on its leader, in acceleration
+/// units (1/s²): rapier solves it implicitly, so it stays stable at any step, and an error of
+/// ε rad needs an acceleration of this × ε to persist.
+const MIMIC_STIFFNESS: Real = 1.0e8;
+
+/// Points each `<mimic>` follower's motor at `multiplier × leader + offset` (and its velocity at
+/// `multiplier × leader velocity`) for the next physics substep, the leader's position taken
+/// at the substep's end by its current velocity. The motor is
+/// acceleration-based and unbounded in force, as a gear or linkage is; critically damped.
+fn hold_mimic_joints(config: &ScenarioConfig, scene: &mut Scene) {
+    let model = &config.robot.model;
+    if model.joints.iter().all(|j| j.mimic.is_none()) {
+        return;
+    }
+    let Scene { rapier, robot, .. } = scene;
+    let dt = config.timing.physics_dt;
+    let Some(multibody) = robot.multibody_mut(rapier) else { return };
+    let velocities = multibody.generalized_velocity().clone_owned();
+    for (slot, joint) in robot.joints.iter().zip(&model.joints) {
+        let Some(mimic) = joint.mimic else { continue };
+        let leader = &robot.joints[mimic.leader];
+        let q = joint_coordinate(multibody.link(leader.link_id).expect("joint link").joint()) as f64;
+        let qd = velocities[leader.dof] as f64;
+        let axis = if slot.kind == JointKind::Prismatic { JointAxis::LinX } else { JointAxis::AngX };
+        let data = &mut multibody.link_mut(slot.link_id).expect("joint link").joint.data;
+        data.set_motor_model(axis, MotorModel::AccelerationBased);
+        let damping = 2.0 * MIMIC_STIFFNESS.sqrt();
+        // Aim where the leader will be at the end of the substep, not where it was at its start.
+        let target = mimic.multiplier * (q + qd * dt) + mimic.offset;
+        data.set_motor(axis, target as Real, (mimic.multiplier * qd) as Real, MIMIC_STIFFNESS, damping);
+        data.set_motor_max_force(axis, Real::MAX);
+    }
 }

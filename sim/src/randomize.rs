@@ -79,11 +79,23 @@ pub fn sample_parameters(config: &ScenarioConfig, seed: u64) -> EpisodeParameter
     for (joint, d) in &r.initial_joints {
         initial_joints[*joint] += sample(d, &mut rng);
     }
-    for (value, joint) in initial_joints.iter_mut().zip(&config.robot.model.joints) {
-        if let Some((lo, hi)) = joint.limits {
-            *value = value.clamp(lo, hi);
+    let clamp = |values: &mut Vec<f64>| {
+        for (value, joint) in values.iter_mut().zip(&config.robot.model.joints) {
+            if let Some((lo, hi)) = joint.limits {
+                *value = value.clamp(lo, hi);
+            }
+        }
+    };
+    clamp(&mut initial_joints);
+    // A <mimic> follower starts where its leader's (clamped) drawn position puts it.
+    for _ in 0..config.robot.model.joints.len() {
+        for (i, joint) in config.robot.model.joints.iter().enumerate() {
+            if let Some(m) = joint.mimic {
+                initial_joints[i] = m.multiplier * initial_joints[m.leader] + m.offset;
+            }
         }
     }
+    clamp(&mut initial_joints);
     let base = config.robot.base;
     let base_position = [
         base.position[0] + sample_or(&r.initial_base[0], 0.0, &mut rng),

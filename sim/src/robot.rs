@@ -4,10 +4,11 @@
 //! cannot read), so every property it relies on is checked here first and reported with the
 //! element it concerns.
 
-use rapier3d::prelude::MeshConverter;
+use crate::mesh::{Mesh, PackagePaths};
 pub use rapier3d_urdf::urdf_rs;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Robots whose URDF is compiled into dreamrig, usable as `robot: {builtin: NAME}`.
 pub const BUILTIN_ROBOTS: &[(&str, &str)] = &[
@@ -73,6 +74,20 @@ pub struct JointInfo {
     pub damping: f64,
     /// Coulomb friction from `<dynamics friction>` (or `robot.joint_dynamics`), N·m or N; 0 when absent.
     pub friction: f64,
+    /// `<mimic>`: this joint follows another instead of being driven.
+    pub mimic: Option<MimicInfo>,
+}
+
+/// A URDF `<mimic joint multiplier offset>`: the joint's position is held at
+/// `multiplier × leader + offset` (rad or m), as a gearing or a linkage does.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MimicInfo {
+    /// Index of the leader among the model's movable joints.
+    pub leader: usize,
+    /// `multiplier` (default 1).
+    pub multiplier: f64,
+    /// `offset`, rad or m (default 0).
+    pub offset: f64,
 }
 
 /// A checked URDF model.
@@ -80,8 +95,11 @@ pub struct JointInfo {
 pub struct RobotModel {
     /// Where it came from: a file path, or `builtin:NAME`.
     pub source: PathBuf,
-    /// Folder that relative mesh paths are resolved against: the URDF file's folder (`.` for builtins).
-    pub mesh_dir: PathBuf,
+    /// Every `<mesh filename>` of the URDF (visual and collision), as written, → the file it
+    /// resolves to through [`PackagePaths::resolve`]; each file exists.
+    pub mesh_files: BTreeMap<String, PathBuf>,
+    /// The collision meshes, read once, by `<mesh filename>` as written (unscaled).
+    pub collision_meshes: BTreeMap<String, Arc<Mesh>>,
     /// The parsed URDF document.
     pub urdf: urdf_rs::Robot,
     /// Name of the root link: the one that is no joint's child.
@@ -94,41 +112,38 @@ pub struct RobotModel {
 
 impl RobotModel {
     /// A robot shipped with dreamrig ([`BUILTIN_ROBOTS`]): `None` for an unknown name, else the
-    /// checked model (source `builtin:NAME`, meshes resolved against `.`) or its [`UrdfProblem`].
+    /// checked model (source `builtin:NAME`, without meshes) or its [`UrdfProblem`].
     pub fn builtin(name: &str) -> Option<Result<Self, UrdfProblem>> {
         let (_, text) = BUILTIN_ROBOTS.iter().find(|(n, _)| *n == name)?;
-        Some(Self::from_str(text, PathBuf::from(format!("builtin:{name}")), PathBuf::from(".")))
+        Some(Self::from_str(text, PathBuf::from(format!("builtin:{name}")), &PackagePaths::default()))
     }
 
-    /// Reads and checks a URDF file, resolving meshes against its folder. Errors: element `<file>`
-    /// when it cannot be read or is not UTF-8, else those of [`RobotModel::from_str`].
-    pub fn from_file(path: &Path) -> Result<Self, UrdfProblem> {
+    /// Reads and checks a URDF file, resolving mesh URIs through `packages` and the file's
+    /// folder. A `.xacro` file, or a file with xacro left in it, is expanded with the `xacro`
+    /// command first ([`crate::xacro`]). Errors: element `<file>` when it cannot be read, is not
+    /// UTF-8 or xacro fails, else those of [`RobotModel::from_str`].
+    pub fn from_file(path: &Path, packages: &PackagePaths) -> Result<Self, UrdfProblem> {
         let bytes = std::fs::read(path).map_err(|e| UrdfProblem::new("<file>", format!("cannot read {}: {e}", path.display())))?;
         let text = String::from_utf8(bytes)
             .map_err(|e| UrdfProblem::new("<file>", format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to())))?;
-        let mesh_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        Self::from_str(&text, path.to_path_buf(), mesh_dir)
+        let text = crate::xacro::expand_if_needed(path, text, packages)?;
+        Self::from_str(&text, path.to_path_buf(), packages)
     }
 
-    /// Parses and checks URDF text, recording `source` and resolving meshes against `mesh_dir`.
-    /// Errors: unexpanded xacro, invalid URDF XML, and structural problems (undefined or twice-defined
-    /// links and joints, two parents, cycles, several roots, floating/planar/spherical joints, bad
-    /// limits or axes, negative masses, massless moving links, missing or unreadable meshes).
-    pub fn from_str(text: &str, source: PathBuf, mesh_dir: PathBuf) -> Result<Self, UrdfProblem> {
-        if let Some(at) = text.find("$(").or_else(|| text.find("${")) {
-            let line = text[..at].lines().count().max(1);
-            let snippet: String = text[at..].chars().take(40).take_while(|c| *c != '"' && *c != '\n').collect();
-            return Err(UrdfProblem::new(
-                format!("line {line}"),
-                format!("xacro substitution `{snippet}` left in the file; run `xacro` to expand it into plain URDF first"),
-            ));
-        }
-        if text.contains("<xacro:") {
-            return Err(UrdfProblem::new("<xacro:…>", "xacro macros left in the file; run `xacro` to expand it into plain URDF first"));
+    /// Parses and checks URDF text, recording `source`; mesh URIs resolve through `packages`
+    /// and `source`'s folder, and collision meshes are read. Errors: unexpanded xacro, invalid
+    /// URDF XML, and structural problems (undefined or twice-defined links and joints, two
+    /// parents, cycles, several roots, floating/planar/spherical joints, bad limits or axes,
+    /// negative masses, massless moving links, unresolvable, missing or unreadable meshes).
+    pub fn from_str(text: &str, source: PathBuf, packages: &PackagePaths) -> Result<Self, UrdfProblem> {
+        if let Some(problem) = crate::xacro::leftover(text) {
+            return Err(problem);
         }
         let text = preflight(text)?;
         let urdf = urdf_rs::read_from_string(&text).map_err(|e| UrdfProblem::new("<robot>", format!("not a valid URDF document: {e}")))?;
-        check_model(&urdf, &mesh_dir)?;
+        check_model(&urdf)?;
+        let urdf_dir = source.parent().unwrap_or(Path::new("")).to_path_buf();
+        let (mesh_files, collision_meshes) = resolve_meshes(&urdf, &urdf_dir, packages)?;
         let joints = urdf
             .joints
             .iter()
@@ -151,13 +166,53 @@ impl RobotModel {
                     velocity_limit: joint.limit.velocity,
                     damping,
                     friction,
+                    mimic: None,
                 })
             })
-            .collect();
+            .collect::<Vec<JointInfo>>();
+        let mut joints = joints;
+        let index: HashMap<String, usize> = joints.iter().enumerate().map(|(i, j)| (j.name.clone(), i)).collect();
+        for joint in &urdf.joints {
+            let Some(mimic) = &joint.mimic else { continue };
+            let element = format!("joint \"{}\"", joint.name);
+            let Some(&follower) = index.get(&joint.name) else {
+                // A fixed joint cannot move, so following another changes nothing (PyBullet ignores it too).
+                tracing::warn!("{element}: ignoring <mimic> on a fixed joint");
+                continue;
+            };
+            let Some(&leader) = index.get(&mimic.joint) else {
+                return Err(UrdfProblem::new(
+                    element,
+                    format!("<mimic joint=\"{}\">: expected a movable joint of this robot", mimic.joint),
+                ));
+            };
+            let (multiplier, offset) = (mimic.multiplier.unwrap_or(1.0), mimic.offset.unwrap_or(0.0));
+            if !(multiplier.is_finite() && offset.is_finite()) || leader == follower {
+                return Err(UrdfProblem::new(
+                    element,
+                    format!(
+                        "<mimic joint=\"{}\" multiplier offset> must name another joint with finite numbers, got {multiplier} and {offset}",
+                        mimic.joint
+                    ),
+                ));
+            }
+            joints[follower].mimic = Some(MimicInfo { leader, multiplier, offset });
+        }
+        // A chain of followers must end at a driven joint.
+        for start in 0..joints.len() {
+            let mut seen = HashSet::new();
+            let mut at = start;
+            while let Some(m) = joints[at].mimic {
+                if !seen.insert(at) {
+                    return Err(UrdfProblem::new(format!("joint \"{}\"", joints[start].name), "its <mimic> chain comes back to itself"));
+                }
+                at = m.leader;
+            }
+        }
         let children: HashSet<&str> = urdf.joints.iter().map(|j| j.child.link.as_str()).collect();
         let root_link = urdf.links.iter().find(|l| !children.contains(l.name.as_str())).map(|l| l.name.clone()).unwrap_or_default();
         let links = urdf.links.iter().map(|l| l.name.clone()).collect();
-        Ok(Self { source, mesh_dir, urdf, root_link, joints, links })
+        Ok(Self { source, mesh_files, collision_meshes, urdf, root_link, joints, links })
     }
 
     /// Checks the inertia of every link that moves: a link with mass must have a positive-definite
@@ -170,28 +225,16 @@ impl RobotModel {
     ///
     /// # Errors
     /// The first offending link, with its tensor and principal moments (kg·m²).
-    pub fn check_inertia(&self, floating_root: bool) -> Result<(), UrdfProblem> {
-        // Links joined to the root by fixed joints only.
-        let mut static_group: HashSet<&str> = HashSet::new();
-        if !floating_root {
-            static_group.insert(self.root_link.as_str());
-            let mut grew = true;
-            while grew {
-                grew = false;
-                for joint in &self.urdf.joints {
-                    if joint.joint_type == urdf_rs::JointType::Fixed
-                        && static_group.contains(joint.parent.link.as_str())
-                        && static_group.insert(joint.child.link.as_str())
-                    {
-                        grew = true;
-                    }
-                }
-            }
-        }
+    ///
+    /// With `from_geometry` (`robot.inertia: from_geometry`), links whose collision shapes
+    /// enclose a volume ([`RobotModel::has_collision_volume`]) are not checked: their inertia
+    /// is computed from the shapes.
+    pub fn check_inertia(&self, floating_root: bool, from_geometry: bool) -> Result<(), UrdfProblem> {
+        let static_group = self.static_links(floating_root);
         let masses: HashMap<&str, f64> = self.urdf.links.iter().map(|l| (l.name.as_str(), l.inertial.mass.value)).collect();
         for link in &self.urdf.links {
             let mass = link.inertial.mass.value;
-            if mass <= 0.0 || static_group.contains(link.name.as_str()) {
+            if mass <= 0.0 || static_group.contains(link.name.as_str()) || (from_geometry && self.has_collision_volume(link)) {
                 continue;
             }
             let i = &link.inertial.inertia;
@@ -222,13 +265,117 @@ impl RobotModel {
                     format!("link \"{}\"", link.name),
                     format!(
                         "<inertia> {why}: ixx {} ixy {} ixz {} iyy {} iyz {} izz {} (principal moments {:.3e}, {:.3e}, {:.3e} kg·m²) \
-                         on a moving link of {mass} kg; give the link its real inertia",
+                         on a moving link of {mass} kg; give the link its real inertia, or compute it from the collision geometry with `robot.inertia: from_geometry`",
                         i.ixx, i.ixy, i.ixz, i.iyy, i.iyz, i.izz, moments[0], moments[1], moments[2]
                     ),
                 ));
             }
         }
         Ok(())
+    }
+
+    /// The lowest height (world z, m) any collision shape reaches with the root link at `base`
+    /// and the movable joints at `joints` (rad or m, in model order): forward kinematics over
+    /// the URDF tree, then the exact lowest point of each box, sphere, cylinder and capsule and
+    /// the lowest mesh vertex (scaled). `None` for a robot without collision shapes.
+    pub fn lowest_collision_z(&self, base: nalgebra::Isometry3<f64>, joints: &[f64]) -> Option<f64> {
+        use nalgebra::{Isometry3, Point3, Translation3, Unit, UnitQuaternion, Vector3};
+        let origin = |pose: &urdf_rs::Pose| {
+            let [x, y, z] = pose.xyz.0;
+            let [roll, pitch, yaw] = pose.rpy.0;
+            Isometry3::from_parts(Translation3::new(x, y, z), UnitQuaternion::from_euler_angles(roll, pitch, yaw))
+        };
+        let mut poses: HashMap<&str, Isometry3<f64>> = HashMap::from([(self.root_link.as_str(), base)]);
+        let position: HashMap<&str, f64> = self.joints.iter().zip(joints).map(|(j, q)| (j.name.as_str(), *q)).collect();
+        // Parents before children: repeat until every reachable link is placed.
+        let mut placed = true;
+        while placed {
+            placed = false;
+            for joint in &self.urdf.joints {
+                if poses.contains_key(joint.child.link.as_str()) {
+                    continue;
+                }
+                let Some(parent) = poses.get(joint.parent.link.as_str()).copied() else { continue };
+                let q = position.get(joint.name.as_str()).copied().unwrap_or(0.0);
+                let axis = Unit::new_normalize(Vector3::from(joint.axis.xyz.0));
+                let motion = match joint.joint_type {
+                    urdf_rs::JointType::Revolute | urdf_rs::JointType::Continuous => {
+                        Isometry3::from_parts(Translation3::identity(), UnitQuaternion::from_axis_angle(&axis, q))
+                    }
+                    urdf_rs::JointType::Prismatic => {
+                        Isometry3::from_parts(Translation3::from(axis.into_inner() * q), UnitQuaternion::identity())
+                    }
+                    _ => Isometry3::identity(),
+                };
+                poses.insert(joint.child.link.as_str(), parent * origin(&joint.origin) * motion);
+                placed = true;
+            }
+        }
+        let mut lowest: Option<f64> = None;
+        let mut lower = |z: f64| lowest = Some(lowest.map_or(z, |l: f64| l.min(z)));
+        for link in &self.urdf.links {
+            let Some(link_pose) = poses.get(link.name.as_str()) else { continue };
+            for collision in &link.collision {
+                let pose = link_pose * origin(&collision.origin);
+                let centre = pose.translation.vector;
+                // z of the shape's local axis, for round shapes' rims.
+                let axis_z = (pose.rotation * Vector3::z()).z;
+                let rim = (1.0 - axis_z * axis_z).max(0.0).sqrt();
+                match &collision.geometry {
+                    urdf_rs::Geometry::Box { size } => {
+                        let [x, y, z] = size.0.map(|v| v / 2.0);
+                        for corner in [[-x, -y, -z], [x, -y, -z], [-x, y, -z], [x, y, -z], [-x, -y, z], [x, -y, z], [-x, y, z], [x, y, z]] {
+                            lower((pose * Point3::from(corner)).z);
+                        }
+                    }
+                    urdf_rs::Geometry::Sphere { radius } => lower(centre.z - radius),
+                    urdf_rs::Geometry::Cylinder { radius, length } => lower(centre.z - (length / 2.0) * axis_z.abs() - radius * rim),
+                    urdf_rs::Geometry::Capsule { radius, length } => lower(centre.z - (length / 2.0) * axis_z.abs() - radius),
+                    urdf_rs::Geometry::Mesh { filename, scale } => {
+                        let Some(mesh) = self.collision_meshes.get(filename) else { continue };
+                        let [sx, sy, sz] = scale.as_ref().map(|s| s.0).unwrap_or([1.0; 3]);
+                        for v in &mesh.vertices {
+                            lower((pose * Point3::new(v[0] as f64 * sx, v[1] as f64 * sy, v[2] as f64 * sz)).z);
+                        }
+                    }
+                }
+            }
+        }
+        lowest
+    }
+
+    /// Whether some `<collision>` of `link` encloses a volume: a primitive, or a mesh whose
+    /// scaled convex hull is not flat (what `robot.inertia: from_geometry` spreads the mass over).
+    pub fn has_collision_volume(&self, link: &urdf_rs::Link) -> bool {
+        link.collision.iter().any(|c| match &c.geometry {
+            urdf_rs::Geometry::Mesh { filename, scale } => self
+                .collision_meshes
+                .get(filename)
+                .is_some_and(|mesh| crate::mesh::convex_hull(mesh, scale.as_ref().map(|s| s.0).unwrap_or([1.0; 3])).is_some()),
+            _ => true,
+        })
+    }
+
+    /// The links that never move: the root and the links welded to it by fixed joints only,
+    /// when the root is welded to the world (`floating_root` false); none otherwise.
+    pub fn static_links(&self, floating_root: bool) -> HashSet<&str> {
+        let mut static_group: HashSet<&str> = HashSet::new();
+        if !floating_root {
+            static_group.insert(self.root_link.as_str());
+            let mut grew = true;
+            while grew {
+                grew = false;
+                for joint in &self.urdf.joints {
+                    if joint.joint_type == urdf_rs::JointType::Fixed
+                        && static_group.contains(joint.parent.link.as_str())
+                        && static_group.insert(joint.child.link.as_str())
+                    {
+                        grew = true;
+                    }
+                }
+            }
+        }
+        static_group
     }
 
     /// The movable joint called `name`; `None` for fixed or unknown joints.
@@ -264,6 +411,32 @@ const NUMERIC_ATTRIBUTES: &[(&str, &[&str])] = &[
     ("color", &["rgba"]),
 ];
 
+/// Attributes that hold a fixed number of numbers: (element, attribute, count).
+const VECTOR_ATTRIBUTES: &[(&str, &str, usize)] =
+    &[("origin", "xyz", 3), ("origin", "rpy", 3), ("axis", "xyz", 3), ("box", "size", 3), ("mesh", "scale", 3), ("color", "rgba", 4)];
+
+/// Attributes the URDF specification requires (urdf-rs refuses their absence without a line).
+const REQUIRED_ATTRIBUTES: &[(&str, &[&str])] = &[("mesh", &["filename"]), ("limit", &["effort", "velocity"]), ("mimic", &["joint"])];
+
+/// Children an element may have at most once: (element, children).
+const SINGLE_CHILDREN: &[(&str, &[&str])] = &[
+    ("joint", &["origin", "parent", "child", "axis", "limit", "dynamics", "mimic", "calibration", "safety_controller"]),
+    ("inertial", &["origin", "mass", "inertia"]),
+    ("link", &["inertial"]),
+];
+
+/// `text` with each `<?xml … ?>` declaration replaced by as many spaces (positions kept).
+fn blank_xml_declaration(text: &str) -> String {
+    let mut out = text.to_string();
+    let mut from = 0;
+    while let Some(start) = out[from..].find("<?xml").map(|i| i + from) {
+        let Some(end) = out[start..].find("?>").map(|i| start + i + 2) else { break };
+        out.replace_range(start..end, &" ".repeat(end - start));
+        from = end;
+    }
+    out
+}
+
 /// Checks the URDF's XML before urdf-rs reads it (urdf-rs reports neither lines nor elements),
 /// and returns the text urdf-rs should read:
 /// - XML that does not parse is reported at its line and column;
@@ -271,13 +444,27 @@ const NUMERIC_ATTRIBUTES: &[(&str, &[&str])] = &[
 ///   joint, attribute, value and line;
 /// - a revolute or prismatic joint without `<limit>` is refused, as the URDF specification
 ///   requires one (urdfdom refuses it too);
+/// - a vector with the wrong count of numbers, a missing required attribute, a child given
+///   twice where one is allowed, and a `<geometry>` without exactly one URDF shape are refused
+///   with their element and line;
 /// - a `<material>` misplaced inside `<geometry>` (accepted by urdfdom and PyBullet, and only
-///   ever about colours) is dropped with a warning naming the link and line.
+///   ever about colours) and a `<texture>` without a filename are dropped with a warning naming
+///   the link and line.
 fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
     // roxmltree is stricter than urdf-rs's parser (a blank line before `<?xml`, content after the
     // root): what it cannot read goes to urdf-rs unchanged, which reports what it refuses.
-    let Ok(document) = roxmltree::Document::parse_with_options(text, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() })
-    else {
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+    // An XML declaration after comments (as some files have, and urdf-rs accepts) is blanked
+    // out, keeping every position, so that the rest is still checked.
+    let blanked;
+    let parsed = match roxmltree::Document::parse_with_options(text, options) {
+        Ok(document) => Ok(document),
+        Err(_) => {
+            blanked = blank_xml_declaration(text);
+            roxmltree::Document::parse_with_options(&blanked, options)
+        }
+    };
+    let Ok(document) = parsed else {
         return Ok(std::borrow::Cow::Borrowed(text));
     };
     let body_start = document.root_element().range().start;
@@ -290,9 +477,10 @@ fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
             .unwrap_or_else(|| "<robot>".into())
     };
     let mut misplaced = Vec::new();
-    // What urdf-rs reads: the robot's own <link> and <joint> elements (not <gazebo>,
+    // What urdf-rs reads: the robot's own <link>, <joint> and <material> elements (not <gazebo>,
     // <transmission> or other extensions, which may reuse the names).
-    let read = document.root_element().children().filter(|c| c.is_element() && matches!(c.tag_name().name(), "link" | "joint"));
+    let read =
+        document.root_element().children().filter(|c| c.is_element() && matches!(c.tag_name().name(), "link" | "joint" | "material"));
     for node in read.flat_map(|top| top.descendants()).filter(roxmltree::Node::is_element) {
         let tag = node.tag_name().name();
         if let Some((_, attributes)) = NUMERIC_ATTRIBUTES.iter().find(|(element, _)| *element == tag) {
@@ -303,6 +491,62 @@ fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
                         format!("{} <{tag} {attribute}>", owner(&node)),
                         format!("expected a number, got \"{value}\" (line {})", line(&node)),
                     ));
+                }
+            }
+        }
+        for (_, attribute, count) in VECTOR_ATTRIBUTES.iter().filter(|(element, _, _)| *element == tag) {
+            if let Some(value) = node.attribute(*attribute) {
+                let found = value.split_whitespace().count();
+                if found != *count {
+                    return Err(UrdfProblem::new(
+                        format!("{} <{tag} {attribute}>", owner(&node)),
+                        format!("expected {count} numbers, got {found}: \"{value}\" (line {})", line(&node)),
+                    ));
+                }
+            }
+        }
+        if let Some((_, required)) = REQUIRED_ATTRIBUTES.iter().find(|(element, _)| *element == tag) {
+            if let Some(missing) = required.iter().find(|a| node.attribute(**a).is_none()) {
+                return Err(UrdfProblem::new(
+                    owner(&node),
+                    format!("<{tag}> needs a `{missing}` attribute (URDF specification; line {})", line(&node)),
+                ));
+            }
+        }
+        if let Some((_, single)) = SINGLE_CHILDREN.iter().find(|(element, _)| *element == tag) {
+            let mut seen: HashMap<&str, u32> = HashMap::new();
+            for child in node.children().filter(|c| c.is_element()) {
+                let name = child.tag_name().name();
+                if !single.contains(&name) {
+                    continue;
+                }
+                if let Some(first) = seen.insert(name, line(&child)) {
+                    return Err(UrdfProblem::new(
+                        owner(&node),
+                        format!("<{name}> given twice in <{tag}> (lines {first} and {}); it may appear once", line(&child)),
+                    ));
+                }
+            }
+        }
+        if tag == "geometry" {
+            let shapes: Vec<_> = node.children().filter(|c| c.is_element() && c.tag_name().name() != "material").collect();
+            match shapes.as_slice() {
+                [one] if matches!(one.tag_name().name(), "box" | "cylinder" | "sphere" | "mesh" | "capsule") => {}
+                [one] => {
+                    return Err(UrdfProblem::new(
+                        owner(&node),
+                        format!(
+                            "<geometry> <{}> is not a URDF shape (line {}); expected <box>, <cylinder>, <sphere> or <mesh>",
+                            one.tag_name().name(),
+                            line(one)
+                        ),
+                    ))
+                }
+                _ => {
+                    return Err(UrdfProblem::new(
+                        owner(&node),
+                        format!("<geometry> must hold exactly one shape, found {} (line {})", shapes.len(), line(&node)),
+                    ))
                 }
             }
         }
@@ -319,6 +563,12 @@ fn preflight(text: &str) -> Result<std::borrow::Cow<'_, str>, UrdfProblem> {
                     line(&node)
                 ),
             ));
+        }
+        // A <texture> without its required `filename` (iCub's) only ever was about looks: dropped.
+        if tag == "texture" && node.attribute("filename").is_none() && node.range().start >= body_start {
+            tracing::warn!("{}: ignoring a <texture> without a filename (line {})", owner(&node), line(&node));
+            misplaced.push(node.range());
+            continue;
         }
         // (Elements made by a DTD entity have their range in the DTD: left alone.)
         if tag == "material" && node.parent_element().is_some_and(|p| p.tag_name().name() == "geometry") && node.range().start >= body_start
@@ -349,7 +599,7 @@ fn finite_pose(pose: &urdf_rs::Pose) -> bool {
     pose.xyz.0.iter().chain(pose.rpy.0.iter()).all(|v| v.is_finite())
 }
 
-fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem> {
+fn check_model(urdf: &urdf_rs::Robot) -> Result<(), UrdfProblem> {
     if urdf.links.is_empty() {
         return Err(UrdfProblem::new("<robot>", "no <link> elements"));
     }
@@ -389,7 +639,7 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
             }
         }
         for geometry in link.collision.iter().map(|c| &c.geometry) {
-            check_geometry(&element, geometry, mesh_dir)?;
+            check_geometry(&element, geometry)?;
         }
     }
     let mut joint_names = HashSet::new();
@@ -445,15 +695,6 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
                 return Err(UrdfProblem::new(element, "<dynamics damping friction> must be finite and ≥ 0"));
             }
         }
-        if joint.joint_type != urdf_rs::JointType::Fixed {
-            let child = urdf.links.iter().find(|l| l.name == joint.child.link).expect("checked above");
-            if child.inertial.mass.value <= 0.0 {
-                return Err(UrdfProblem::new(
-                    format!("link \"{}\"", child.name),
-                    format!("moved by joint \"{}\" but has no mass; give it an <inertial> with a positive <mass>", joint.name),
-                ));
-            }
-        }
     }
     let roots: Vec<&str> = urdf.links.iter().map(|l| l.name.as_str()).filter(|name| !parent_of.contains_key(name)).collect();
     if roots.len() != 1 {
@@ -465,6 +706,32 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
                 format!("the links form {} separate trees (roots: {}); a robot must be one tree", roots.len(), roots.join(", "))
             },
         ));
+    }
+    // A joint must move some mass: its child link's, or that of the links the child carries (a
+    // massless link between two joints, as URDFs write a ball joint, is physical; MuJoCo accepts it too).
+    let subtree_mass = |start: &str| -> f64 {
+        let mut total = 0.0;
+        let mut stack = vec![start];
+        let mut seen = HashSet::new();
+        while let Some(link) = stack.pop() {
+            if !seen.insert(link) {
+                continue;
+            }
+            total += urdf.links.iter().find(|l| l.name == link).map_or(0.0, |l| l.inertial.mass.value);
+            stack.extend(urdf.joints.iter().filter(|j| j.parent.link == link).map(|j| j.child.link.as_str()));
+        }
+        total
+    };
+    for joint in urdf.joints.iter().filter(|j| j.joint_type != urdf_rs::JointType::Fixed) {
+        if subtree_mass(&joint.child.link) <= 0.0 {
+            return Err(UrdfProblem::new(
+                format!("link \"{}\"", joint.child.link),
+                format!(
+                    "moved by joint \"{}\" but neither it nor the links it carries have mass; give it an <inertial> with a positive <mass>",
+                    joint.name
+                ),
+            ));
+        }
     }
     // With one root and one parent per link, a cycle would leave some link unreachable.
     for start in link_names.iter() {
@@ -480,7 +747,7 @@ fn check_model(urdf: &urdf_rs::Robot, mesh_dir: &Path) -> Result<(), UrdfProblem
     Ok(())
 }
 
-fn check_geometry(element: &str, geometry: &urdf_rs::Geometry, mesh_dir: &Path) -> Result<(), UrdfProblem> {
+fn check_geometry(element: &str, geometry: &urdf_rs::Geometry) -> Result<(), UrdfProblem> {
     let positive = |what: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
             Ok(())
@@ -495,44 +762,67 @@ fn check_geometry(element: &str, geometry: &urdf_rs::Geometry, mesh_dir: &Path) 
             positive("radius", *radius)?;
             positive("length", *length)
         }
-        urdf_rs::Geometry::Mesh { filename, scale } => {
+        urdf_rs::Geometry::Mesh { .. } => Ok(()),
+    }
+}
+
+/// Resolves every `<mesh filename>` (visual and collision) through [`PackagePaths::resolve`],
+/// checks that each file exists and its `<mesh scale>` is positive, and reads each collision
+/// mesh once. Errors name the link, the URI as written and the file looked for.
+#[allow(clippy::type_complexity)]
+fn resolve_meshes(
+    urdf: &urdf_rs::Robot,
+    urdf_dir: &Path,
+    packages: &PackagePaths,
+) -> Result<(BTreeMap<String, PathBuf>, BTreeMap<String, Arc<Mesh>>), UrdfProblem> {
+    let mut files = BTreeMap::new();
+    let mut collision = BTreeMap::new();
+    for link in &urdf.links {
+        let element = format!("link \"{}\"", link.name);
+        let geometries =
+            link.visual.iter().map(|v| ("visual", &v.geometry)).chain(link.collision.iter().map(|c| ("collision", &c.geometry)));
+        for (what, geometry) in geometries {
+            let urdf_rs::Geometry::Mesh { filename, scale } = geometry else { continue };
             if let Some(scale) = scale {
-                if scale.0.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                if scale.0.iter().any(|v| !(v.is_finite() && *v != 0.0)) {
                     return Err(UrdfProblem::new(
                         element,
-                        format!("mesh \"{filename}\": <mesh scale> must be positive numbers, got {:?}", scale.0),
+                        format!(
+                            "<{what}> mesh \"{filename}\": <mesh scale> must be finite and non-zero (negative mirrors), got {:?}",
+                            scale.0
+                        ),
                     ));
                 }
             }
-            if filename.starts_with("package://") {
-                return Err(UrdfProblem::new(
-                    element,
-                    format!("mesh \"{filename}\": package:// URIs need a ROS package path; give the mesh path relative to the URDF file"),
-                ));
+            if !files.contains_key(filename) {
+                let found = packages.resolve(filename, urdf_dir).and_then(|path| {
+                    if path.is_file() {
+                        Ok(path)
+                    } else {
+                        Err(format!("\"{filename}\": {} {}", path.display(), if path.is_dir() { "is a folder" } else { "does not exist" }))
+                    }
+                });
+                match found {
+                    Ok(path) => {
+                        files.insert(filename.clone(), path);
+                    }
+                    // A visual mesh changes no physics: PyBullet and Gazebo draw nothing for it and go on.
+                    Err(e) if what == "visual" => {
+                        tracing::warn!("{element}: <visual> mesh {e}; it will not be drawn");
+                        continue;
+                    }
+                    Err(e) => return Err(UrdfProblem::new(element, format!("<collision> mesh {e}"))),
+                }
             }
-            let path = mesh_dir.join(filename.trim_start_matches("file://"));
-            if !path.is_file() {
-                return Err(UrdfProblem::new(element, format!("mesh \"{filename}\" not found (looked for {})", path.display())));
+            if what == "collision" && !collision.contains_key(filename) {
+                let mesh = crate::mesh::load(&files[filename]).map_err(|e| {
+                    UrdfProblem::new(&element, format!("<collision> mesh \"{filename}\" ({}): {e}", files[filename].display()))
+                })?;
+                collision.insert(filename.clone(), Arc::new(mesh));
             }
-            let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-            if !matches!(extension.as_str(), "stl" | "obj" | "dae") {
-                return Err(UrdfProblem::new(
-                    element,
-                    format!("mesh \"{filename}\": unsupported format .{extension}; expected .stl, .obj or .dae"),
-                ));
-            }
-            let loaded = rapier3d_meshloader::load_from_path(&path, &MeshConverter::TriMesh, rapier3d::math::Vector::splat(1.0))
-                .map_err(|e| UrdfProblem::new(element, format!("mesh \"{filename}\" cannot be loaded: {e}")))?;
-            if loaded.is_empty() {
-                return Err(UrdfProblem::new(element, format!("mesh \"{filename}\" contains no geometry")));
-            }
-            for shape in loaded {
-                shape
-                    .map_err(|e| UrdfProblem::new(element, format!("mesh \"{filename}\" cannot be converted to a collision shape: {e}")))?;
-            }
-            Ok(())
         }
     }
+    Ok((files, collision))
 }
 
 /// Names of the shipped robots, for error messages.
@@ -558,21 +848,22 @@ mod tests {
     <limit lower="-1" upper="1" effort="1" velocity="1"/></joint>
 </robot>"#
         );
-        RobotModel::from_str(&text, PathBuf::from("arm.urdf"), PathBuf::from(".")).unwrap_or_else(|p| panic!("{p:?}"))
+        RobotModel::from_str(&text, PathBuf::from("arm.urdf"), &PackagePaths::default()).unwrap_or_else(|p| panic!("{p:?}"))
     }
 
     #[test]
     fn a_moving_link_needs_a_physical_inertia_and_a_welded_one_does_not() {
         let good = r#"ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.01""#;
         // Zero inertia and mass on the welded base are fine; the free-floating base is not.
-        assert!(arm(good, "2").check_inertia(false).is_ok());
-        let floating = arm(good, "2").check_inertia(true).unwrap_err();
+        assert!(arm(good, "2").check_inertia(false, false).is_ok());
+        let floating = arm(good, "2").check_inertia(true, false).unwrap_err();
         assert!(floating.element == "link \"base\"" && floating.reason.contains("not positive-definite"), "{floating:?}");
         // Principal moments 0.01, 0.01, 0.05: 0.05 > 0.01 + 0.01.
-        let thin = arm(r#"ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.05""#, "0").check_inertia(false).unwrap_err();
+        let thin = arm(r#"ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.05""#, "0").check_inertia(false, false).unwrap_err();
         assert!(thin.element == "link \"arm\"" && thin.reason.contains("triangle inequality"), "{thin:?}");
         // Off-diagonal terms that make the tensor indefinite.
-        let indefinite = arm(r#"ixx="0.01" ixy="0.02" ixz="0" iyy="0.01" iyz="0" izz="0.01""#, "0").check_inertia(false).unwrap_err();
+        let indefinite =
+            arm(r#"ixx="0.01" ixy="0.02" ixz="0" iyy="0.01" iyz="0" izz="0.01""#, "0").check_inertia(false, false).unwrap_err();
         assert!(indefinite.reason.contains("not positive-definite"), "{indefinite:?}");
     }
 
@@ -581,16 +872,16 @@ mod tests {
         let plain = "<link name=\"a\"><inertial><mass value=\"1\"/><inertia ixx=\"1\" ixy=\"0\" ixz=\"0\" iyy=\"1\" iyz=\"0\" izz=\"1\"/></inertial></link>";
         // A blank line before the declaration: roxmltree refuses it, urdf-rs reads it.
         let text = format!("\n<?xml version=\"1.0\"?>\n<robot name=\"r\">{plain}</robot>");
-        assert!(RobotModel::from_str(&text, PathBuf::from("r.urdf"), PathBuf::from(".")).is_ok());
+        assert!(RobotModel::from_str(&text, PathBuf::from("r.urdf"), &PackagePaths::default()).is_ok());
         // A <material> made by an entity used twice must not be cut out of the DTD (no panic).
         let text = format!(
             "<!DOCTYPE robot [<!ENTITY g \"<material name='g'/>\">]>\n<robot name=\"r\">{}</robot>",
             plain.replace("</inertial>", "</inertial><visual><geometry><box size=\"1 1 1\"/>&g;</geometry></visual>")
         );
-        let _ = RobotModel::from_str(&text, PathBuf::from("r.urdf"), PathBuf::from("."));
+        let _ = RobotModel::from_str(&text, PathBuf::from("r.urdf"), &PackagePaths::default());
         // A joint-like element inside an extension is not the robot's joint.
         let text = format!("<robot name=\"r\">{plain}<gazebo><joint name=\"x\" type=\"revolute\"/></gazebo></robot>");
-        assert!(RobotModel::from_str(&text, PathBuf::from("r.urdf"), PathBuf::from(".")).is_ok());
+        assert!(RobotModel::from_str(&text, PathBuf::from("r.urdf"), &PackagePaths::default()).is_ok());
     }
 
     #[test]
@@ -602,14 +893,14 @@ mod tests {
   <joint name="j" type="continuous"><parent link="base"/><child link="arm"/><axis xyz="0 0 1"/></joint>
   <joint name="w" type="fixed"><parent link="arm"/><child link="payload"/></joint>
 </robot>"#;
-        let model = RobotModel::from_str(text, PathBuf::from("arm.urdf"), PathBuf::from(".")).unwrap();
-        assert!(model.check_inertia(true).is_ok());
+        let model = RobotModel::from_str(text, PathBuf::from("arm.urdf"), &PackagePaths::default()).unwrap();
+        assert!(model.check_inertia(true, false).is_ok());
     }
 
     #[test]
     fn a_number_attribute_that_is_not_a_number_is_named_with_its_line() {
         let text = "<robot name=\"r\">\n<link name=\"a\"><inertial><mass value=\"1.0.\"/></inertial></link>\n</robot>";
-        let problem = RobotModel::from_str(text, PathBuf::from("r.urdf"), PathBuf::from(".")).unwrap_err();
+        let problem = RobotModel::from_str(text, PathBuf::from("r.urdf"), &PackagePaths::default()).unwrap_err();
         assert_eq!(problem.element, "link \"a\" <mass value>");
         assert_eq!(problem.reason, "expected a number, got \"1.0.\" (line 2)");
     }

@@ -2,8 +2,9 @@
 //! writing its generalized coordinates.
 
 use crate::error::SimError;
+use crate::mesh::{self, CollisionMode};
 use crate::randomize::EpisodeParameters;
-use crate::robot::{JointKind, RobotModel};
+use crate::robot::{urdf_rs, JointKind, RobotModel};
 use crate::scenario::config::*;
 use rapier3d::glamx::{EulerRot, Mat3, Quat, Vec3};
 use rapier3d::math::{Pose, Real};
@@ -11,6 +12,7 @@ use rapier3d::pipeline::PhysicsWorld as RapierWorld;
 use rapier3d::prelude::*;
 use rapier3d_urdf::{UrdfLoaderOptions, UrdfMultibodyOptions, UrdfRobot};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A rapier pose (f32) from a position in m and URDF roll-pitch-yaw in rad: fixed axes X, Y, Z,
@@ -28,12 +30,19 @@ pub struct ArticulationTemplate {
     pub urdf: UrdfRobot,
     /// Whether the root link is welded to the world (`robot.base.fixed` for the robot; always for URDF obstacles, never for objects).
     pub fixed_root: bool,
+    /// Mass properties by URDF link index: the URDF's `<inertial>`, or computed from the
+    /// collision shapes when the scenario asks (`robot.inertia: from_geometry`).
+    pub inertias: Vec<LinkInertia>,
 }
 
 impl ArticulationTemplate {
-    /// Converts `model` into rapier bodies and colliders (loading meshes), welding the root link to
-    /// the world when `fixed_root`. Frame-only links are kept as bodies; joint collisions are off.
-    pub fn new(model: Arc<RobotModel>, fixed_root: bool) -> Self {
+    /// Converts `model` into rapier bodies and colliders, welding the root link to the world
+    /// when `fixed_root`. Frame-only links are kept as bodies; joint collisions are off.
+    /// Collision meshes (read once by the model) become shapes as `collision` says per link;
+    /// a moving link left as a dense triangle mesh, or whose hull is flat, gets a warning.
+    /// With `inertia_from_geometry`, each link's URDF mass is spread over its collision shapes;
+    /// a link without any keeps its URDF inertia (which validation checked).
+    pub fn new(model: Arc<RobotModel>, fixed_root: bool, collision: &CollisionConfig, inertia_from_geometry: bool) -> Self {
         let options = UrdfLoaderOptions {
             make_roots_fixed: fixed_root,
             // Keep frame-only links (end effectors, sensor mounts) as bodies: sensors and tasks
@@ -42,8 +51,69 @@ impl ArticulationTemplate {
             enable_joint_collisions: false,
             ..Default::default()
         };
-        let (urdf, _) = (UrdfRobot::from_robot(&model.urdf, options, &model.mesh_dir), ());
-        Self { model, urdf, fixed_root }
+        // rapier3d-urdf would read mesh files again (and silently skip those it cannot): give
+        // it a unit sphere in each mesh's place, one collider per <collision> as for every
+        // primitive, and swap in the shape built from the mesh the model has read.
+        let mut document = model.urdf.clone();
+        for link in document.links.iter_mut() {
+            link.visual.clear();
+            for element in link.collision.iter_mut() {
+                if matches!(element.geometry, urdf_rs::Geometry::Mesh { .. }) {
+                    element.geometry = urdf_rs::Geometry::Sphere { radius: 1.0 };
+                }
+            }
+        }
+        let mut urdf = UrdfRobot::from_robot(&document, options, Path::new(""));
+        let static_links = model.static_links(!fixed_root);
+        // Per URDF link: its collision shapes' mass properties at density 1, in the link frame.
+        let mut unit_mass = vec![MassProperties::default(); model.urdf.links.len()];
+        for link in urdf.links.iter_mut() {
+            let source = &model.urdf.links[link.urdf_link_index];
+            debug_assert_eq!(link.colliders.len(), source.collision.len(), "one collider per <collision> of link {}", source.name);
+            let moving = !static_links.contains(source.name.as_str());
+            for (collider, element) in link.colliders.iter_mut().zip(&source.collision) {
+                // Not yet inserted, the collider's pose in its link is `position()`.
+                let pose = *collider.collider.position();
+                let urdf_rs::Geometry::Mesh { filename, scale } = &element.geometry else {
+                    if inertia_from_geometry {
+                        unit_mass[link.urdf_link_index] += collider.collider.shape().mass_properties(1.0).transform_by(&pose);
+                    }
+                    continue;
+                };
+                let Some(mesh) = model.collision_meshes.get(filename) else { continue };
+                let scale = scale.as_ref().map(|s| s.0).unwrap_or([1.0; 3]);
+                if inertia_from_geometry {
+                    // A mesh's volume is its convex hull's, whatever shape it collides as.
+                    if let Some(hull) = mesh::convex_hull(mesh, scale) {
+                        unit_mass[link.urdf_link_index] += hull.mass_properties(1.0).transform_by(&pose);
+                    }
+                }
+                let mode = collision.mode(&source.name, moving);
+                let (shape, warning) = mesh::collision_shape(mesh, scale, mode);
+                if let Some(warning) = warning {
+                    tracing::warn!("{}: link \"{}\", mesh \"{filename}\": {warning}", model.source.display(), source.name);
+                } else if moving && mode == CollisionMode::Trimesh && mesh.triangles.len() > mesh::DENSE_TRIMESH_TRIANGLES {
+                    tracing::warn!(
+                        "{}: moving link \"{}\" is simulated as a triangle mesh of {} triangles (\"{filename}\"), which makes contacts slow; \
+                         use `robot.link_collision: {{{}: convex_hull}}` or convex_decomposition",
+                        model.source.display(),
+                        source.name,
+                        mesh.triangles.len(),
+                        source.name
+                    );
+                }
+                collider.collider.set_shape(shape);
+            }
+        }
+        let mut inertias: Vec<LinkInertia> = (0..model.urdf.links.len()).map(|i| LinkInertia::from_urdf(&model, i)).collect();
+        if inertia_from_geometry {
+            for (index, unit) in unit_mass.into_iter().enumerate() {
+                if let Some(inertia) = LinkInertia::from_geometry(&model, index, unit) {
+                    inertias[index] = inertia;
+                }
+            }
+        }
+        Self { model, urdf, fixed_root, inertias }
     }
 }
 
@@ -159,23 +229,57 @@ fn shape_collider(shape: &ShapeConfig) -> Option<ColliderBuilder> {
     })
 }
 
-fn scaled_mass_properties(model: &RobotModel, link_index: usize, scale: f64) -> MassProperties {
-    let inertial = &model.urdf.links[link_index].inertial;
-    let i = &inertial.inertia;
-    let s = scale as Real;
-    let matrix = Mat3::from_cols_array(&[
-        i.ixx as Real,
-        i.ixy as Real,
-        i.ixz as Real,
-        i.ixy as Real,
-        i.iyy as Real,
-        i.iyz as Real,
-        i.ixz as Real,
-        i.iyz as Real,
-        i.izz as Real,
-    ]) * s;
-    let com = inertial.origin.xyz.0;
-    MassProperties::with_inertia_matrix(Vec3::new(com[0] as Real, com[1] as Real, com[2] as Real), inertial.mass.value as Real * s, matrix)
+/// A link's mass (kg), centre of mass and inertia tensor about it (link frame, m and kg·m²).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkInertia {
+    /// Centre of mass in the link frame, m.
+    pub com: Vec3,
+    /// Mass, kg.
+    pub mass: Real,
+    /// Inertia tensor about the centre of mass, in the link frame, kg·m².
+    pub inertia: Mat3,
+}
+
+impl LinkInertia {
+    /// The URDF `<inertial>` of link `link_index` (its `<origin rpy>` is not applied: see the notes in ARCHITECTURE.md).
+    fn from_urdf(model: &RobotModel, link_index: usize) -> Self {
+        let inertial = &model.urdf.links[link_index].inertial;
+        let i = &inertial.inertia;
+        let inertia = Mat3::from_cols_array(&[
+            i.ixx as Real,
+            i.ixy as Real,
+            i.ixz as Real,
+            i.ixy as Real,
+            i.iyy as Real,
+            i.iyz as Real,
+            i.ixz as Real,
+            i.iyz as Real,
+            i.izz as Real,
+        ]);
+        let com = inertial.origin.xyz.0;
+        Self { com: Vec3::new(com[0] as Real, com[1] as Real, com[2] as Real), mass: inertial.mass.value as Real, inertia }
+    }
+
+    /// The URDF mass of link `link_index` spread uniformly over its collision volume
+    /// (`unit`: the mass properties of its collision shapes at density 1, link frame; meshes
+    /// as their convex hulls), as PyBullet computes inertia when a file's is not used. `None`
+    /// when the link has no mass or no collision volume (its URDF inertia stays).
+    fn from_geometry(model: &RobotModel, link_index: usize, unit: MassProperties) -> Option<Self> {
+        let mass = model.urdf.links[link_index].inertial.mass.value as Real;
+        let volume_mass = unit.mass();
+        if mass <= 0.0 || volume_mass.is_nan() || volume_mass <= 0.0 {
+            return None;
+        }
+        let mut properties = unit;
+        properties.set_mass(mass, true);
+        Some(Self { com: properties.local_com, mass, inertia: properties.reconstruct_inertia_matrix() })
+    }
+
+    /// rapier mass properties with the mass and inertia multiplied by `scale`.
+    fn scaled(&self, scale: f64) -> MassProperties {
+        let s = scale as Real;
+        MassProperties::with_inertia_matrix(self.com, self.mass * s, self.inertia * s)
+    }
 }
 
 /// Inserts an articulation at `pose`, with scaled masses and the given friction.
@@ -188,7 +292,7 @@ fn insert_articulation(
 ) -> Result<Articulation, SimError> {
     let mut urdf = template.urdf.clone();
     for link in urdf.links.iter_mut() {
-        link.body.set_additional_mass_properties(scaled_mass_properties(&template.model, link.urdf_link_index, mass_scale), false);
+        link.body.set_additional_mass_properties(template.inertias[link.urdf_link_index].scaled(mass_scale), false);
         if let Some(f) = friction {
             for collider in link.colliders.iter_mut() {
                 collider.collider.set_friction(f as Real);
@@ -262,7 +366,12 @@ impl SceneTemplates {
     /// object; `None` for objects with a primitive shape.
     pub fn new(config: &ScenarioConfig) -> Self {
         Self {
-            robot: ArticulationTemplate::new(config.robot.model.clone(), config.robot.fixed_base),
+            robot: ArticulationTemplate::new(
+                config.robot.model.clone(),
+                config.robot.fixed_base,
+                &config.robot.collision,
+                config.robot.inertia_from_geometry,
+            ),
             objects: Self::of_bodies(&config.world.objects, false),
             obstacles: Self::of_bodies(&config.world.obstacles, true),
         }
@@ -273,7 +382,7 @@ impl SceneTemplates {
         bodies
             .iter()
             .map(|b| match &b.shape {
-                ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), fixed)),
+                ShapeConfig::Urdf { model } => Some(ArticulationTemplate::new(model.clone(), fixed, &CollisionConfig::default(), false)),
                 _ => None,
             })
             .collect()
@@ -503,7 +612,7 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
     })
 }
 
-fn joint_coordinate(joint: &MultibodyJoint) -> Real {
+pub(crate) fn joint_coordinate(joint: &MultibodyJoint) -> Real {
     let locked = joint.data.locked_axes.bits();
     let coords = joint.coords();
     (0..6).find(|i| locked & (1 << i) == 0).map(|i| coords[i]).unwrap_or(0.0)

@@ -1,3 +1,4 @@
+use anyhow::Context;
 use dreamrig_datasets::{write_dataset, LeRobotDataset, WriteOptions};
 use dreamrig_eval::{generate_dataset, GenerateOptions};
 use dreamrig_policies::PolicySpec;
@@ -76,7 +77,33 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             let fps = dreamrig_datasets::fps_of(&scenario)?;
             super::refuse_file(&args.out, "--out")?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
-            let options = GenerateOptions { episodes: args.episodes, seed: args.seed, shard };
+            // Appending continues the seed sequence after the episodes already there, and never
+            // repeats a seed the dataset holds (duplicates would leak across a train/validation split).
+            let (first_episode, existing_seeds) = if args.append && args.out.join("meta/info.json").exists() {
+                let existing = LeRobotDataset::open(&args.out)?;
+                let seeds: std::collections::BTreeSet<u64> = existing
+                    .episode_metadata()
+                    .with_context(|| format!("reading the seeds of the episodes in {} to append new ones", args.out.display()))?
+                    .into_iter()
+                    .map(|m| m.seed)
+                    .collect();
+                (u32::try_from(existing.info.total_episodes).context("too many episodes to append to")?, seeds)
+            } else {
+                (0, Default::default())
+            };
+            let options = GenerateOptions { episodes: args.episodes, seed: args.seed, first_episode, shard };
+            let repeated: Vec<u64> = (0..args.episodes)
+                .map(|k| dreamrig_eval::dataset_episode_seed(args.seed, first_episode + k))
+                .filter(|s| existing_seeds.contains(s))
+                .collect();
+            if let Some(seed) = repeated.first() {
+                return Err(super::UsageError(format!(
+                    "--append: {} of the new episodes would repeat seeds already in {} (first: {seed}); give another --seed",
+                    repeated.len(),
+                    args.out.display()
+                ))
+                .into());
+            }
             let started = std::time::Instant::now();
             let progress =
                 indicatif::ProgressBar::new((0..options.episodes).filter(|k| shard.is_none_or(|(i, n)| k % n == i)).count() as u64);

@@ -108,5 +108,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted: {} of {} episodes ran", records.len(), args.episodes);
         return Ok(ExitCode::from(130));
     }
+    let errors: Vec<_> = records.iter().filter(|r| r.end_reason == "error").collect();
+    if let Some(first) = errors.first() {
+        // A world that blew up or a policy that failed is not a result: say so in the exit code.
+        eprintln!(
+            "error: {} of {} episodes ended in an error; the first (seed {}): {}",
+            errors.len(),
+            records.len(),
+            first.seed,
+            first.end_detail
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -38,6 +38,10 @@ pub struct ScenarioSpec {
     /// The `dynamics` section; defaults to `backend: physics`.
     #[serde(default)]
     pub dynamics: DynamicsSpec,
+    /// `packages`: ROS package name → folder (relative to the scenario), searched first for
+    /// `package://NAME/…` mesh URIs; defaults to none.
+    #[serde(default)]
+    pub packages: BTreeMap<String, String>,
 }
 
 /// The `robot` section: exactly one of `urdf` and `builtin`, the base pose, initial joint
@@ -72,6 +76,15 @@ pub struct RobotSpec {
     /// Point masses rigidly attached to links (a tool or a carried object).
     #[serde(default)]
     pub payload: Vec<PayloadSpec>,
+    /// How collision meshes of moving links are simulated: `convex_hull` (default),
+    /// `convex_decomposition` or `trimesh`.
+    pub collision: Option<String>,
+    /// The same per link name, for moving or static links (static links default to `trimesh`).
+    #[serde(default)]
+    pub link_collision: BTreeMap<String, String>,
+    /// Where link inertia comes from: `urdf` (default; checked to be physical) or
+    /// `from_geometry` (the URDF mass spread uniformly over the link's collision shapes).
+    pub inertia: Option<String>,
 }
 
 /// One entry of `robot.joint_dynamics`: replaces the joint's URDF `<dynamics damping friction>`;

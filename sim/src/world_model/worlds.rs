@@ -88,7 +88,7 @@ impl ModelWorld {
         let (base, collision) = match self.model.config.kind {
             ModelKind::Learned => (before.clone(), false),
             ModelKind::Hybrid => {
-                let collision = self.host.advance();
+                let collision = self.host.advance()?;
                 (self.host.state_values_now()?, collision)
             }
         };

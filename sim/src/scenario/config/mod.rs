@@ -95,6 +95,8 @@ pub(crate) struct Checker<'a> {
     /// point there.
     pub relocations: &'a Relocations<'a>,
     pub errors: Vec<ScenarioError>,
+    /// Where `package://` mesh URIs of every URDF the scenario names are looked up.
+    pub packages: crate::mesh::PackagePaths,
 }
 
 impl<'a> Checker<'a> {
@@ -178,11 +180,23 @@ impl<'a> Checker<'a> {
         }
         out
     }
+    /// A position, angle or acceleration vector: as [`Checker::vector`], each value of magnitude
+    /// at most 10⁴ (m, rad, m/s²). Larger ones only ever come from typos, and their products (a
+    /// payload's inertia) would overflow the f32 physics.
+    fn coordinates<const N: usize>(&mut self, key: &str, values: Option<&Vec<f64>>, default: [f64; N]) -> [f64; N] {
+        let out = self.vector(key, values, default);
+        for (i, v) in out.iter().enumerate() {
+            if v.abs() > MAX_LENGTH_M {
+                self.invalid(&format!("{key}[{i}]"), "a finite number of magnitude at most 10000", v);
+            }
+        }
+        out.map(|v| v.clamp(-MAX_LENGTH_M, MAX_LENGTH_M))
+    }
 
     fn pose(&mut self, key: &str, position: Option<&Vec<f64>>, rpy: Option<&Vec<f64>>) -> PoseConfig {
         PoseConfig {
-            position: self.vector(&format!("{key}.position"), position, [0.0; 3]),
-            rpy: self.vector(&format!("{key}.rpy"), rpy, [0.0; 3]),
+            position: self.coordinates(&format!("{key}.position"), position, [0.0; 3]),
+            rpy: self.coordinates(&format!("{key}.rpy"), rpy, [0.0; 3]),
         }
     }
 
@@ -260,10 +274,24 @@ impl ScenarioConfig {
         index: &PositionIndex,
         relocations: &Relocations,
     ) -> Result<Self, Vec<ScenarioError>> {
-        let mut c = Checker { file, index, relocations, errors: Vec::new() };
+        let mut c = Checker { file, index, relocations, errors: Vec::new(), packages: Default::default() };
         if spec.version != 1 {
             c.invalid("version", "1 (the only scenario format version)", spec.version);
         }
+        let mut packages = std::collections::BTreeMap::new();
+        for (name, dir) in &spec.packages {
+            let path = file.parent().unwrap_or(Path::new(".")).join(dir);
+            if !path.is_dir() {
+                let why = if path.exists() { "is not a folder" } else { "does not exist" };
+                c.invalid(
+                    &format!("packages.{name}"),
+                    "the folder of ROS package, relative to the scenario",
+                    format!("{dir} ({} {why})", path.display()),
+                );
+            }
+            packages.insert(name.clone(), path);
+        }
+        c.packages = crate::mesh::PackagePaths::from_env(packages);
         let timing = timing_config(&mut c, &spec.timing);
         let model = robot_model(&mut c, &spec.robot, file);
         let Some(mut model) = model else {
@@ -271,11 +299,26 @@ impl ScenarioConfig {
         };
         apply_joint_dynamics(&mut c, &spec.robot, &mut model);
         let robot = robot_config(&mut c, &spec.robot, model.clone());
-        if let Err(problem) = model.check_inertia(!robot.fixed_base) {
+        if let Err(problem) = model.check_inertia(!robot.fixed_base, robot.inertia_from_geometry) {
             let key = if spec.robot.urdf.is_some() { "robot.urdf" } else { "robot.builtin" };
             c.urdf(key, &model.source, problem);
         }
         let world = world_config(&mut c, &spec.world, file);
+        let mut robot = robot;
+        // A free base the scenario does not place starts on the ground: its lowest collision
+        // point (at the initial joint positions) at the ground's height.
+        if !robot.fixed_base && spec.robot.base.position.is_none() {
+            if let Some(ground) = &world.ground {
+                let rpy = robot.base.rpy;
+                let base = nalgebra::Isometry3::from_parts(
+                    nalgebra::Translation3::identity(),
+                    nalgebra::UnitQuaternion::from_euler_angles(rpy[0], rpy[1], rpy[2]),
+                );
+                if let Some(lowest) = robot.model.lowest_collision_z(base, &robot.initial_joints) {
+                    robot.base.position[2] = ground.height - lowest;
+                }
+            }
+        }
         let sensors = spec.sensors.iter().enumerate().filter_map(|(i, s)| sensor_config(&mut c, i, s, &model, &timing)).collect();
         let task = task_config(&mut c, &spec.task, &model, &world, &robot);
         let randomize = randomize_config(&mut c, &spec.randomize, &model, &world);

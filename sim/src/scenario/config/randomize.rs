@@ -68,6 +68,10 @@ pub(super) fn randomize_config(c: &mut Checker, spec: &RandomizeSpec, model: &Ro
     for (name, d) in &spec.initial_joints {
         let key = format!("randomize.initial_joints.{name}");
         if let (Some(joint), Some(d)) = (joint_index(c, &key, model, name), c.distribution(&key, d)) {
+            if let Some(mimic) = model.joints[joint].mimic {
+                c.invalid(&key, format!("no distribution: the joint follows \"{}\" by its <mimic>", model.joints[mimic.leader].name), name);
+                continue;
+            }
             initial_joints.push((joint, d));
         }
     }

@@ -1,6 +1,8 @@
 //! Robot section: the URDF model, base pose, actuators, payloads and joint dynamics.
 
 use super::*;
+pub use crate::mesh::CollisionMode;
+use std::collections::BTreeMap;
 
 /// Validated `robot` section: the checked URDF model (with `joint_dynamics` applied), the base
 /// pose (m, rad) and whether it is welded, and the actuators in action-vector order.
@@ -22,6 +24,36 @@ pub struct RobotConfig {
     pub link_friction: Vec<(String, f64)>,
     /// Point masses attached to links (`robot.payload`).
     pub payload: Vec<PayloadConfig>,
+    /// How collision meshes become shapes (`robot.collision`, `robot.link_collision`).
+    pub collision: CollisionConfig,
+    /// Whether link inertia is computed from the collision shapes and the URDF mass
+    /// (`robot.inertia: from_geometry`) instead of read from the URDF (`urdf`, the default).
+    pub inertia_from_geometry: bool,
+}
+
+/// How a URDF's collision meshes are simulated: `moving` for meshes on links that move
+/// (`robot.collision`, default convex hull, as MuJoCo and PyBullet do), triangle meshes for
+/// links welded to a fixed root, and per-link choices (`robot.link_collision`) over both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollisionConfig {
+    /// Mode of meshes on moving links.
+    pub moving: CollisionMode,
+    /// Per-link modes by URDF link name.
+    pub links: BTreeMap<String, CollisionMode>,
+}
+
+impl Default for CollisionConfig {
+    fn default() -> Self {
+        Self { moving: CollisionMode::ConvexHull, links: BTreeMap::new() }
+    }
+}
+
+impl CollisionConfig {
+    /// The mode of `link`'s meshes: its own if given, else `moving` for a moving link and
+    /// [`CollisionMode::Trimesh`] for a static one.
+    pub fn mode(&self, link: &str, moving: bool) -> CollisionMode {
+        self.links.get(link).copied().unwrap_or(if moving { self.moving } else { CollisionMode::Trimesh })
+    }
 }
 
 /// A point mass rigidly attached to a robot link.
@@ -118,7 +150,7 @@ pub(super) fn robot_model(c: &mut Checker, spec: &RobotSpec, file: &Path) -> Opt
                 );
                 return None;
             }
-            RobotModel::from_file(&path).map_err(|p| (path, p))
+            RobotModel::from_file(&path, &c.packages).map_err(|p| (path, p))
         }
         (None, Some(name)) => match RobotModel::builtin(name) {
             Some(result) => result.map_err(|p| (PathBuf::from(format!("builtin:{name}")), p)),
@@ -163,6 +195,17 @@ pub(super) fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotMo
         let key = format!("robot.initial_joints.{name}");
         if let Some(i) = joint_index(c, &key, &model, name) {
             initial_joints[i] = c.finite(&key, *value);
+            if let Some(mimic) = model.joints[i].mimic {
+                c.invalid(&key, format!("no value: the joint follows \"{}\" by its <mimic>", model.joints[mimic.leader].name), value);
+            }
+        }
+    }
+    // Followers start where their <mimic> puts them (chains settle in at most one pass per joint).
+    for _ in 0..model.joints.len() {
+        for (i, joint) in model.joints.iter().enumerate() {
+            if let Some(m) = joint.mimic {
+                initial_joints[i] = m.multiplier * initial_joints[m.leader] + m.offset;
+            }
         }
     }
     let mut actuators = Vec::new();
@@ -171,6 +214,13 @@ pub(super) fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotMo
         let key = format!("robot.actuators[{i}]");
         let effort_default = |joint: usize| model.joints[joint].effort_limit;
         let mut claim = |c: &mut Checker, joint: usize, jkey: &str| {
+            if let Some(mimic) = model.joints[joint].mimic {
+                c.invalid(
+                    jkey,
+                    format!("a joint without <mimic> (this one follows \"{}\"; drive that one)", model.joints[mimic.leader].name),
+                    &model.joints[joint].name,
+                );
+            }
             if std::mem::replace(&mut driven[joint], true) {
                 c.invalid(jkey, "a joint not already driven by another actuator", &model.joints[joint].name);
             }
@@ -314,9 +364,34 @@ pub(super) fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotMo
         let key = format!("robot.payload[{i}]");
         check_link(c, &format!("{key}.link"), &model, &p.link);
         let mass = c.positive(&format!("{key}.mass"), p.mass, MAX_MASS_KG);
-        let position = c.vector(&format!("{key}.position"), p.position.as_ref(), [0.0; 3]);
+        let position = c.coordinates(&format!("{key}.position"), p.position.as_ref(), [0.0; 3]);
         payload.push(PayloadConfig { link: p.link.clone(), mass, position });
     }
+    let collision_mode = |c: &mut Checker, key: &str, name: &str| {
+        CollisionMode::from_name(name).or_else(|| {
+            c.invalid(key, "one of convex_hull, convex_decomposition, trimesh", name);
+            None
+        })
+    };
+    let mut collision = CollisionConfig::default();
+    if let Some(name) = &spec.collision {
+        collision.moving = collision_mode(c, "robot.collision", name).unwrap_or(collision.moving);
+    }
+    for (link, name) in &spec.link_collision {
+        let key = format!("robot.link_collision.{link}");
+        check_link(c, &key, &model, link);
+        if let Some(mode) = collision_mode(c, &key, name) {
+            collision.links.insert(link.clone(), mode);
+        }
+    }
+    let inertia_from_geometry = match spec.inertia.as_deref() {
+        None | Some("urdf") => false,
+        Some("from_geometry") => true,
+        Some(other) => {
+            c.invalid("robot.inertia", "urdf or from_geometry", other);
+            false
+        }
+    };
     RobotConfig {
         model,
         base,
@@ -326,6 +401,8 @@ pub(super) fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotMo
         end_effector: spec.end_effector.clone(),
         link_friction,
         payload,
+        collision,
+        inertia_from_geometry,
     }
 }
 

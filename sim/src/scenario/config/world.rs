@@ -115,9 +115,9 @@ pub(super) fn body_config(c: &mut Checker, key: &str, spec: &BodySpec, movable: 
         _ => {
             let urdf = spec.urdf.as_ref()?;
             let path = file.parent().unwrap_or(Path::new(".")).join(urdf);
-            match RobotModel::from_file(&path) {
+            match RobotModel::from_file(&path, &c.packages) {
                 // A movable object is a free body: its links must have a real inertia.
-                Ok(model) if model.joints.is_empty() => match model.check_inertia(movable) {
+                Ok(model) if model.joints.is_empty() => match model.check_inertia(movable, false) {
                     Ok(()) => ShapeConfig::Urdf { model: Arc::new(model) },
                     Err(problem) => {
                         c.urdf(&format!("{key}.urdf"), &path, problem);
@@ -158,7 +158,7 @@ pub(super) fn body_config(c: &mut Checker, key: &str, spec: &BodySpec, movable: 
 }
 
 pub(super) fn world_config(c: &mut Checker, spec: &WorldSpec, file: &Path) -> WorldConfig {
-    let gravity = c.vector("world.gravity", spec.gravity.as_ref(), [0.0, 0.0, -9.81]);
+    let gravity = c.coordinates("world.gravity", spec.gravity.as_ref(), [0.0, 0.0, -9.81]);
     let ground = match &spec.ground {
         Some(g) if g.enabled => Some(GroundConfig {
             friction: c.non_negative("world.ground.friction", g.friction.unwrap_or(0.8), 100.0),
