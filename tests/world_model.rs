@@ -497,3 +497,53 @@ fn a_hybrid_model_ranks_a_policy_zoo_as_the_real_cart_pole_does() {
     };
     assert_eq!(seeds("reference"), seeds("candidate"));
 }
+
+#[test]
+fn a_dataset_at_another_rate_than_the_scenario_is_refused_and_so_is_a_horizon_no_episode_reaches() {
+    // ../shared/cases/wm-train-fps-mismatch: a 25 fps dataset trained as the 50 Hz cart-pole was
+    // identified as an "actuator gain ×2.09" without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let (slow, data) = (dir.path().join("ds25"), dir.path().join("ds"));
+    let fixture = common::fixture("cartpole-25hz.yaml");
+    succeed(&["dataset", "generate", fixture.to_str().unwrap(), "--policy", "random", "--episodes", "2", "--out", slow.to_str().unwrap()]);
+    let model = dir.path().join("m.json");
+    let out = dreamrig(&[
+        "wm",
+        "train",
+        "--dataset",
+        slow.to_str().unwrap(),
+        "--scenario",
+        "cartpole-balance",
+        "--kind",
+        "learned",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(!model.exists(), "no model is written");
+    assert!(text(&out).contains("the dataset has 25 frames per second, and scenario cartpole-balance steps at 50 Hz"), "{}", text(&out));
+    // ../shared/cases/wm-eval-zero-windows: horizons no episode reaches read as a perfect model.
+    succeed(&["dataset", "generate", "cartpole-balance", "--policy", "random", "--episodes", "6", "--out", data.to_str().unwrap()]);
+    let d = data.to_str().unwrap();
+    let m = model.to_str().unwrap();
+    succeed(&[
+        "wm",
+        "train",
+        "--dataset",
+        d,
+        "--scenario",
+        "cartpole-balance",
+        "--kind",
+        "learned",
+        "--out",
+        m,
+        "--ensemble",
+        "1",
+        "--epochs",
+        "2",
+    ]);
+    let out = dreamrig(&["wm", "eval", "--model", m, "--dataset", d, "--horizons", "1,500"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no episode is long enough for the largest horizon, 500 steps"), "{}", text(&out));
+    succeed(&["wm", "eval", "--model", m, "--dataset", d, "--horizons", "1"]);
+}

@@ -11,11 +11,24 @@ use std::path::Path;
 /// full state: `observation.environment_state` (f64 per state value, in the scenario's state
 /// order) and `action`, with each episode's `dreamrig/seed` from `meta/episodes`.
 ///
-/// Errors: the dataset cannot be read ([`DatasetError::Io`], [`DatasetError::Format`]), it has no
-/// `observation.environment_state`, its state names differ from the scenario's, or an episode
-/// has no seed ([`DatasetError::Mismatch`]).
+/// Errors: the dataset cannot be read ([`DatasetError::Io`], [`DatasetError::Format`]), its fps
+/// is not the scenario's control rate, it has no `observation.environment_state`, its state
+/// names differ from the scenario's, or an episode has no seed ([`DatasetError::Mismatch`]).
 pub fn load_trajectories(dataset: &Path, config: &ScenarioConfig) -> Result<Vec<Trajectory>, DatasetError> {
     let data = LeRobotDataset::open(dataset)?;
+    // A world model steps one control period per frame: frames at another rate would be
+    // learned (or identified) as a different robot, without a word.
+    let rate = 1.0 / config.timing.control_period();
+    if (data.info.fps as f64 - rate).abs() > 1e-6 * rate {
+        return Err(DatasetError::Mismatch(format!(
+            "{}: the dataset has {} frames per second, and scenario {} steps at {rate} Hz (control_period {} s); \
+             use the scenario the data was recorded with, or record it again at this rate",
+            dataset.display(),
+            data.info.fps,
+            config.name,
+            config.timing.control_period()
+        )));
+    }
     let names = &dreamrig_sim::physics::WorldLayout::new(config).state.names;
     let feature = data.info.feature("observation.environment_state").ok_or_else(|| {
         DatasetError::Mismatch(format!(

@@ -65,6 +65,7 @@ pub struct Fidelity {
 /// # Errors
 /// The model does not fit the scenario; the trajectories do not fit it ([`prepare_episodes`]);
 /// a world fails ([`open_loop`]).
+/// Errors also when some horizon has no window in the data (every episode is too short).
 pub fn fidelity(
     config: &Arc<ScenarioConfig>,
     model: &Arc<WorldModel>,
@@ -72,9 +73,19 @@ pub fn fidelity(
     options: &OpenLoopOptions,
 ) -> Result<Fidelity, WorldModelError> {
     model.check_scenario(config)?;
+    let longest = trajectories.iter().map(|t| t.states.len()).max().unwrap_or(0);
     let prepared: Vec<PreparedEpisode> = prepare_episodes(config, trajectories, 0, None)?;
     let refs: Vec<&PreparedEpisode> = prepared.iter().collect();
     let with_model = open_loop(config, Some(model), &refs, options)?;
+    // An average over no window would read as a perfect model: refuse instead. Every window
+    // runs to the largest horizon, so either all horizons have windows or none has.
+    if with_model.horizons.iter().any(|h| h.windows == 0) {
+        let largest = options.horizons.iter().max().copied().unwrap_or(0);
+        return Err(WorldModelError::Data(format!(
+            "no episode is long enough for the largest horizon, {largest} steps (every window runs to it; the longest episode has {} steps); measure shorter horizons",
+            longest.saturating_sub(1)
+        )));
+    }
     let nominal = open_loop(&Arc::new(config.nominal_physics()), None, &refs, options)?;
     let identified = match &model.config.identified_prior {
         Some(_) => {
