@@ -120,12 +120,12 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             };
             let info = write_dataset(&args.out, &layout, &episodes, &write)?;
             println!(
-                "wrote {} episodes ({frames} frames) to {}; the dataset now has {} episodes, {} frames ({:.1} s)",
+                "wrote {} episodes ({frames} frames) to {} in {:.1} s; the dataset now has {} episodes, {} frames",
                 episodes.len(),
                 args.out.display(),
+                started.elapsed().as_secs_f64(),
                 info.total_episodes,
-                info.total_frames,
-                started.elapsed().as_secs_f64()
+                info.total_frames
             );
             Ok(ExitCode::SUCCESS)
         }
