@@ -271,48 +271,51 @@ pub const DENSE_TRIMESH_TRIANGLES: usize = 2000;
 /// mesh, and the returned warning says so.
 pub fn collision_shape(mesh: &Mesh, scale: [f64; 3], mode: CollisionMode) -> (SharedShape, Option<String>) {
     let mirrored = scale.iter().filter(|s| **s < 0.0).count() % 2 == 1;
-    let scale = Vector::new(scale[0] as f32, scale[1] as f32, scale[2] as f32);
-    let vertices: Vec<Vector> = mesh.vertices.iter().map(|v| Vector::new(v[0], v[1], v[2]) * scale).collect();
-    let flipped;
-    let mesh = if mirrored {
-        flipped = Mesh { vertices: mesh.vertices.clone(), triangles: mesh.triangles.iter().map(|[a, b, c]| [*a, *c, *b]).collect() };
-        &flipped
+    let vertices = scaled_vertices(mesh, scale);
+    let triangles: std::borrow::Cow<[[u32; 3]]> = if mirrored {
+        mesh.triangles.iter().map(|[a, b, c]| [*a, *c, *b]).collect::<Vec<_>>().into()
     } else {
-        mesh
+        mesh.triangles.as_slice().into()
     };
     match mode {
         CollisionMode::ConvexHull => match SharedShape::convex_hull(&vertices) {
             Some(shape) => (shape, None),
-            None => (trimesh(vertices, mesh), Some("its convex hull is flat; simulated as a triangle mesh".to_string())),
+            None => (trimesh(vertices, &triangles), Some("its convex hull is flat; simulated as a triangle mesh".to_string())),
         },
         CollisionMode::ConvexDecomposition => {
             // parry's decomposition of a mesh that has no volume has no parts, and parry asserts on that.
             let decomposed = if SharedShape::convex_hull(&vertices).is_some() {
-                std::panic::catch_unwind(|| SharedShape::convex_decomposition(&vertices, &mesh.triangles)).ok()
+                std::panic::catch_unwind(|| SharedShape::convex_decomposition(&vertices, &triangles)).ok()
             } else {
                 None
             };
             match decomposed {
                 Some(shape) => (shape, None),
-                None => (trimesh(vertices, mesh), Some("it has no convex parts (a flat mesh); simulated as a triangle mesh".to_string())),
+                None => {
+                    (trimesh(vertices, &triangles), Some("it has no convex parts (a flat mesh); simulated as a triangle mesh".to_string()))
+                }
             }
         }
-        CollisionMode::Trimesh => (trimesh(vertices, mesh), None),
+        CollisionMode::Trimesh => (trimesh(vertices, &triangles), None),
     }
 }
 
 /// The convex hull of `mesh` scaled by `scale`; `None` when it is flat (no volume).
 pub fn convex_hull(mesh: &Mesh, scale: [f64; 3]) -> Option<SharedShape> {
+    SharedShape::convex_hull(&scaled_vertices(mesh, scale)).filter(|hull| hull.mass_properties(1.0).mass() > 0.0)
+}
+
+/// The vertices of `mesh` multiplied per axis by `scale` (URDF `<mesh scale>`).
+fn scaled_vertices(mesh: &Mesh, scale: [f64; 3]) -> Vec<Vector> {
     let scale = Vector::new(scale[0] as f32, scale[1] as f32, scale[2] as f32);
-    let vertices: Vec<Vector> = mesh.vertices.iter().map(|v| Vector::new(v[0], v[1], v[2]) * scale).collect();
-    SharedShape::convex_hull(&vertices).filter(|hull| hull.mass_properties(1.0).mass() > 0.0)
+    mesh.vertices.iter().map(|v| Vector::new(v[0], v[1], v[2]) * scale).collect()
 }
 
 /// A triangle mesh with rapier3d-urdf's default clean-up flags, or as given when the clean-up
 /// leaves nothing (a mesh of degenerate triangles).
-fn trimesh(vertices: Vec<Vector>, mesh: &Mesh) -> SharedShape {
-    SharedShape::trimesh_with_flags(vertices.clone(), mesh.triangles.clone(), TriMeshFlags::all())
-        .or_else(|_| SharedShape::trimesh(vertices, mesh.triangles.clone()))
+fn trimesh(vertices: Vec<Vector>, triangles: &[[u32; 3]]) -> SharedShape {
+    SharedShape::trimesh_with_flags(vertices.clone(), triangles.to_vec(), TriMeshFlags::all())
+        .or_else(|_| SharedShape::trimesh(vertices, triangles.to_vec()))
         .expect("load() returns at least one triangle, which is all rapier's TriMesh::new needs")
 }
 

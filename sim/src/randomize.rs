@@ -88,13 +88,7 @@ pub fn sample_parameters(config: &ScenarioConfig, seed: u64) -> EpisodeParameter
     };
     clamp(&mut initial_joints);
     // A <mimic> follower starts where its leader's (clamped) drawn position puts it.
-    for _ in 0..config.robot.model.joints.len() {
-        for (i, joint) in config.robot.model.joints.iter().enumerate() {
-            if let Some(m) = joint.mimic {
-                initial_joints[i] = m.multiplier * initial_joints[m.leader] + m.offset;
-            }
-        }
-    }
+    config.robot.model.follow_mimics(&mut initial_joints);
     clamp(&mut initial_joints);
     let base = config.robot.base;
     let base_position = [

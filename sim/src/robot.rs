@@ -144,7 +144,7 @@ impl RobotModel {
         check_model(&urdf)?;
         let urdf_dir = source.parent().unwrap_or(Path::new("")).to_path_buf();
         let (mesh_files, collision_meshes) = resolve_meshes(&urdf, &urdf_dir, packages)?;
-        let joints = urdf
+        let mut joints = urdf
             .joints
             .iter()
             .filter_map(|joint| {
@@ -170,7 +170,6 @@ impl RobotModel {
                 })
             })
             .collect::<Vec<JointInfo>>();
-        let mut joints = joints;
         let index: HashMap<String, usize> = joints.iter().enumerate().map(|(i, j)| (j.name.clone(), i)).collect();
         for joint in &urdf.joints {
             let Some(mimic) = &joint.mimic else { continue };
@@ -354,6 +353,21 @@ impl RobotModel {
                 .is_some_and(|mesh| crate::mesh::convex_hull(mesh, scale.as_ref().map(|s| s.0).unwrap_or([1.0; 3])).is_some()),
             _ => true,
         })
+    }
+
+    /// Sets each `<mimic>` follower in `positions` (one per movable joint, model order) to
+    /// `multiplier × leader + offset`; a chain of followers settles in one pass per joint.
+    pub fn follow_mimics(&self, positions: &mut [f64]) {
+        if self.joints.iter().all(|j| j.mimic.is_none()) {
+            return;
+        }
+        for _ in 0..self.joints.len() {
+            for (i, joint) in self.joints.iter().enumerate() {
+                if let Some(m) = joint.mimic {
+                    positions[i] = m.multiplier * positions[m.leader] + m.offset;
+                }
+            }
+        }
     }
 
     /// The links that never move: the root and the links welded to it by fixed joints only,

@@ -82,14 +82,20 @@ impl ArticulationTemplate {
                 };
                 let Some(mesh) = model.collision_meshes.get(filename) else { continue };
                 let scale = scale.as_ref().map(|s| s.0).unwrap_or([1.0; 3]);
+                let mode = collision.mode(&source.name, moving);
+                let (shape, warning) = mesh::collision_shape(mesh, scale, mode);
                 if inertia_from_geometry {
-                    // A mesh's volume is its convex hull's, whatever shape it collides as.
-                    if let Some(hull) = mesh::convex_hull(mesh, scale) {
+                    // A mesh's volume is its convex hull's, whatever shape it collides as (the
+                    // collision shape itself when it is that hull).
+                    let hull = if mode == CollisionMode::ConvexHull && warning.is_none() {
+                        Some(shape.clone())
+                    } else {
+                        mesh::convex_hull(mesh, scale)
+                    };
+                    if let Some(hull) = hull {
                         unit_mass[link.urdf_link_index] += hull.mass_properties(1.0).transform_by(&pose);
                     }
                 }
-                let mode = collision.mode(&source.name, moving);
-                let (shape, warning) = mesh::collision_shape(mesh, scale, mode);
                 if let Some(warning) = warning {
                     tracing::warn!("{}: link \"{}\", mesh \"{filename}\": {warning}", model.source.display(), source.name);
                 } else if moving && mode == CollisionMode::Trimesh && mesh.triangles.len() > mesh::DENSE_TRIMESH_TRIANGLES {

@@ -200,14 +200,8 @@ pub(super) fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotMo
             }
         }
     }
-    // Followers start where their <mimic> puts them (chains settle in at most one pass per joint).
-    for _ in 0..model.joints.len() {
-        for (i, joint) in model.joints.iter().enumerate() {
-            if let Some(m) = joint.mimic {
-                initial_joints[i] = m.multiplier * initial_joints[m.leader] + m.offset;
-            }
-        }
-    }
+    // Followers start where their <mimic> puts them.
+    model.follow_mimics(&mut initial_joints);
     let mut actuators = Vec::new();
     let mut driven = vec![false; model.joints.len()];
     for (i, a) in spec.actuators.iter().enumerate() {
