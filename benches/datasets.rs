@@ -31,6 +31,7 @@ fn datasets(c: &mut Criterion) {
         baseline: None,
         neural: None,
         remote: None,
+        python: None,
         wrappers: vec![],
     };
     for name in ["arm7-reach", "diffdrive-nav"] {

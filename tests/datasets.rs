@@ -23,7 +23,15 @@ fn hidden() -> indicatif::ProgressBar {
 }
 
 fn controller() -> PolicySpec {
-    PolicySpec { name: "controller".into(), controller: Some("auto".into()), baseline: None, neural: None, remote: None, wrappers: vec![] }
+    PolicySpec {
+        name: "controller".into(),
+        controller: Some("auto".into()),
+        baseline: None,
+        neural: None,
+        remote: None,
+        python: None,
+        wrappers: vec![],
+    }
 }
 
 fn options(fps: u32) -> WriteOptions {

@@ -28,7 +28,7 @@ pub use grid::{episode_seed, EpisodeKey, Shard, ShardError};
 pub use journal::JournalEntry;
 pub use record::{EpisodeRecord, EpisodeTiming, SummaryRecord};
 pub use runner::{run, ObserverFactory, RunOptions, RunOutcome, LOCKSTEP_BATCH};
-pub use spec::{EvalSpec, SpecOverrides};
+pub use spec::{EvalSpec, ExternalHost, SpecOverrides};
 pub use tracker::EpisodeMetrics;
 
 use std::path::{Path, PathBuf};

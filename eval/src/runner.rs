@@ -61,8 +61,9 @@ enum EpisodeEnd {
     Interrupted,
 }
 
-/// Episodes in a world model, or of a remote policy, run in lock-step batches of this many:
-/// one network forward pass, or one query to the policy server, per step for all of them.
+/// Episodes in a world model, or of a remote or Python policy, run in lock-step batches of this
+/// many: one network forward pass, one query to the policy server, or one call of the Python
+/// callable, per step for all of them.
 pub const LOCKSTEP_BATCH: usize = 64;
 
 /// Worlds and policies cached per worker thread, by scenario and by (scenario, policy): a
@@ -119,8 +120,12 @@ fn run_job(
         (Some(o), Some(a), Some(st)) => (o.clone(), a.clone(), st.clone()),
         _ => return fail_all("no world to run the episode in".into()),
     };
-    let mut policies = match &policy_spec.remote {
-        Some(remote) if policy_spec.wrappers.is_empty() => {
+    let mut policies = match (&policy_spec.remote, &policy_spec.python, &spec.external) {
+        (_, Some(reference), Some(host)) => match host.0.batch(&policy_spec.name, reference, &observation_spec, &action_spec) {
+            Ok(batch) => PolicyBatch::Shared(batch),
+            Err(e) => return fail_all(format!("policy could not be built: {e}")),
+        },
+        (Some(remote), _, _) if policy_spec.wrappers.is_empty() => {
             match RemoteClient::connect(&policy_spec.name, remote, &action_spec, spec.base_dir()) {
                 Ok(client) => PolicyBatch::Shared(Box::new(RemoteBatch::new(Arc::new(client)))),
                 Err(e) => return fail_all(format!("policy could not be built: {e}")),
@@ -269,29 +274,26 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
             }
         }
     };
+    let run_one = |cache: &mut WorkerCache, job: &Job| -> Result<usize, EvalError> {
+        if interrupt.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let keys = job.keys();
+        let ends = run_job(spec, keys, models.get(&keys[0].scenario), cache, &interrupt, options.record_frames, options.observers.as_ref());
+        let mut ran = 0;
+        for (key, end) in keys.iter().zip(ends) {
+            ran += usize::from(commit(key, end)?);
+        }
+        Ok(ran)
+    };
+    // A Python policy's batches run one after another (each still steps its worlds in
+    // parallel): a callable then serves one batch at a time, between its `reset` calls.
+    let (serial, parallel): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|job| spec.policies[job.keys()[0].policy].python.is_some());
     let results: Vec<Result<usize, EvalError>> = pool.install(|| {
-        jobs.par_iter()
-            .map_init(WorkerCache::default, |cache, job| {
-                if interrupt.load(Ordering::Relaxed) {
-                    return Ok(0);
-                }
-                let keys = job.keys();
-                let ends = run_job(
-                    spec,
-                    keys,
-                    models.get(&keys[0].scenario),
-                    cache,
-                    &interrupt,
-                    options.record_frames,
-                    options.observers.as_ref(),
-                );
-                let mut ran = 0;
-                for (key, end) in keys.iter().zip(ends) {
-                    ran += usize::from(commit(key, end)?);
-                }
-                Ok(ran)
-            })
-            .collect()
+        let mut results: Vec<Result<usize, EvalError>> = parallel.par_iter().map_init(WorkerCache::default, run_one).collect();
+        let mut cache = WorkerCache::default();
+        results.extend(serial.iter().map(|job| run_one(&mut cache, job)));
+        results
     });
     progress.finish_and_clear();
     let mut ran = 0;
@@ -334,12 +336,16 @@ fn load_models(spec: &EvalSpec) -> Result<HashMap<usize, Arc<WorldModel>>, EvalE
 }
 
 /// Batches depend only on the pending episodes, never on the thread count. Remote policies
-/// with wrappers run episode by episode (the wrappers act per episode).
+/// with wrappers run episode by episode (the wrappers act per episode); Python policies always
+/// run in batches (they cannot have wrappers).
 fn plan_jobs(spec: &EvalSpec, pending: &[EpisodeKey], models: &HashMap<usize, Arc<WorldModel>>) -> Vec<Job> {
     let mut jobs = Vec::new();
     let mut open: HashMap<(usize, usize), Vec<EpisodeKey>> = HashMap::new();
     let mut order: Vec<(usize, usize)> = Vec::new();
-    let batched_policy = |policy: usize| spec.policies[policy].remote.is_some() && spec.policies[policy].wrappers.is_empty();
+    let batched_policy = |policy: usize| {
+        let p = &spec.policies[policy];
+        p.python.is_some() || (p.remote.is_some() && p.wrappers.is_empty())
+    };
     for key in pending {
         if !models.contains_key(&key.scenario) && !batched_policy(key.policy) {
             jobs.push(Job::Single(*key));

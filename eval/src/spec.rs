@@ -2,6 +2,7 @@
 //! episodes, with which randomization.
 
 use crate::EvalError;
+use dreamrig_policies::external::ExternalPolicies;
 use dreamrig_policies::PolicySpec;
 use dreamrig_sim::scenario::overrides::{OverrideSource, RandomizeOverrides, ScenarioOverrides};
 use dreamrig_sim::scenario::positions::PositionIndex;
@@ -9,6 +10,7 @@ use dreamrig_sim::scenario::spec::DynamicsSpec;
 use dreamrig_sim::{PhysicsWorld, Scenario, World};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// An evaluation spec as the YAML file says it, before any check (unknown keys are refused);
 /// [`EvalSpec::load`] turns it into an [`EvalSpec`].
@@ -71,6 +73,23 @@ pub struct EvalSpec {
     pub policies: Vec<PolicySpec>,
     /// For each scenario, the indices of the policies that run on it.
     pub pairs: Vec<Vec<usize>>,
+    /// What runs the spec's `python:` policies (`None`: the spec has none, or was loaded by a
+    /// process that cannot run them, and then it did not load).
+    pub external: Option<ExternalHost>,
+}
+
+/// The `python:` reference of a policy added with [`EvalSpec::add_external_policy`]: the host
+/// finds it by the policy's name.
+pub const GIVEN_POLICY: &str = "<given>";
+
+/// The host of a spec's external (`python:`) policies, shared by the runner's workers.
+#[derive(Clone)]
+pub struct ExternalHost(pub Arc<dyn ExternalPolicies>);
+
+impl std::fmt::Debug for ExternalHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExternalHost")
+    }
 }
 
 fn invalid(path: &Path, key: &str, message: impl Into<String>) -> EvalError {
@@ -119,7 +138,63 @@ impl SpecOverrides {
     }
 }
 
+impl SpecOverrides {
+    /// What `dreamrig eval --dynamics TEXT` (and `dreamrig.evaluate(dynamics=TEXT)`) asks:
+    /// `physics` makes every scenario rapier whatever it says, `learned:MODEL` and
+    /// `hybrid:MODEL` run every scenario in that world model.
+    ///
+    /// # Errors
+    /// What was expected and what was found (`physics:SCENARIO` names a scenario, which
+    /// `--dynamics` does not take).
+    pub fn for_dynamics(text: &str) -> Result<Self, String> {
+        let o = Self::parse_world(text).map_err(|e| e.to_string())?;
+        if o.scenario.is_some() {
+            return Err(format!("{text:?} names a scenario; use physics, learned:MODEL or hybrid:MODEL"));
+        }
+        // `physics` alone means: whatever the scenarios say becomes rapier.
+        Ok(if o.dynamics.is_none() { Self { scenario: None, dynamics: Some(("physics".into(), None)) } } else { o })
+    }
+}
+
 impl EvalSpec {
+    /// Replaces the master seed (to draw other episodes from the same spec); the fingerprint
+    /// changes with it, so a run of one seed is never resumed with another.
+    pub fn override_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.fingerprint = format!("{}-seed-{seed}", self.fingerprint);
+    }
+
+    /// Adds a policy that the spec's `external` host provides by name (a callable handed to
+    /// `dreamrig.evaluate(policies=...)`), run on every scenario after the spec's own. Its name
+    /// enters the fingerprint.
+    ///
+    /// # Errors
+    /// [`EvalError::Usage`] when the spec has no external host or already has a policy of that name.
+    pub fn add_external_policy(&mut self, name: &str) -> Result<(), EvalError> {
+        if self.external.is_none() {
+            return Err(EvalError::Usage(format!("policy {name}: this evaluation has no host for python policies")));
+        }
+        if self.policies.iter().any(|p| p.name == name) {
+            return Err(EvalError::Usage(format!(
+                "policy {name}: the spec {} already has a policy of that name; policy names must be unique",
+                self.path.display()
+            )));
+        }
+        self.policies.push(PolicySpec {
+            name: name.into(),
+            controller: None,
+            baseline: None,
+            neural: None,
+            remote: None,
+            python: Some(GIVEN_POLICY.into()),
+            wrappers: vec![],
+        });
+        let index = self.policies.len() - 1;
+        self.pairs.iter_mut().for_each(|pair| pair.push(index));
+        self.fingerprint = format!("{}-python-{name}", self.fingerprint);
+        Ok(())
+    }
+
     /// Loads and checks the spec at `path` with no overrides; see [`EvalSpec::load_with`].
     ///
     /// # Errors
@@ -142,6 +217,16 @@ impl EvalSpec {
     /// or model that cannot be read, a `policies` entry naming no policy, or a policy that cannot be
     /// built for its scenario.
     pub fn load_with(path: &Path, overrides: &SpecOverrides) -> Result<Self, EvalError> {
+        Self::load_hosted(path, overrides, None)
+    }
+
+    /// [`EvalSpec::load_with`], with a host for the spec's `python:` policies: each is checked
+    /// with [`ExternalPolicies::check`] instead of being built (without a host, a `python:`
+    /// policy is an error saying how to run it).
+    ///
+    /// # Errors
+    /// As [`EvalSpec::load_with`].
+    pub fn load_hosted(path: &Path, overrides: &SpecOverrides, external: Option<Arc<dyn ExternalPolicies>>) -> Result<Self, EvalError> {
         let bytes = std::fs::read(path).map_err(|e| invalid(path, "", format!("cannot read: {e}")))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| invalid(path, "", format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
         if text.trim().is_empty() {
@@ -265,6 +350,11 @@ impl EvalSpec {
             // Every policy is built and checked against the scenario before any episode runs.
             let probe = PhysicsWorld::new(scenario.config.clone());
             for &p in &selected {
+                if let (Some(reference), Some(host)) = (&file.policies[p].python, &external) {
+                    host.check(&file.policies[p].name, reference)
+                        .map_err(|e| invalid(path, &format!("policies[{p}] ({})", file.policies[p].name), e.to_string()))?;
+                    continue;
+                }
                 file.policies[p].build(&scenario.config, probe.observation_spec(), probe.action_spec(), base).map_err(|e| {
                     invalid(path, &format!("policies[{p}] ({}) on {key} ({})", file.policies[p].name, scenario.config.name), e.to_string())
                 })?;
@@ -284,6 +374,7 @@ impl EvalSpec {
             seed_names,
             policies: file.policies,
             pairs,
+            external: external.map(ExternalHost),
         })
     }
 

@@ -5,6 +5,7 @@
 
 pub mod baselines;
 pub mod controllers;
+pub mod external;
 pub mod kinematics;
 pub mod neural;
 pub mod remote;

@@ -24,6 +24,10 @@ pub struct PolicySpec {
     pub neural: Option<NeuralSpec>,
     /// A policy served by another process over Zenoh.
     pub remote: Option<crate::remote::RemoteSpec>,
+    /// A Python callable, `module:callable` (or `module:object.attribute`), run in the process
+    /// that evaluates: only `dreamrig.evaluate` / `python -m dreamrig eval` (the Python package)
+    /// can run it; see [`crate::external`].
+    pub python: Option<String>,
     /// Degradations, applied in order: the first wraps the policy, each next one the previous wrapper.
     #[serde(default)]
     pub wrappers: Vec<WrapperSpec>,
@@ -63,6 +67,8 @@ pub enum PolicyKind {
     Neural(PathBuf),
     /// A remote policy's spec, checked with [`RemoteSpec::check`](crate::remote::RemoteSpec::check).
     Remote(crate::remote::RemoteSpec),
+    /// A Python callable's reference, `module:callable`, checked by [`crate::external::check_reference`].
+    Python(String),
 }
 
 /// A problem with one key of a policy spec.
@@ -93,13 +99,26 @@ impl PolicySpec {
     /// The policy's kind, checked.
     ///
     /// # Errors
-    /// Not exactly one of `controller`, `baseline`, `neural`, `remote`; an unknown controller or
-    /// baseline; a remote spec that fails [`RemoteSpec::check`](crate::remote::RemoteSpec::check).
+    /// Not exactly one of `controller`, `baseline`, `neural`, `remote`, `python`; an unknown
+    /// controller or baseline; a remote spec that fails
+    /// [`RemoteSpec::check`](crate::remote::RemoteSpec::check); a `python` reference that is not
+    /// `module:callable`, or that has wrappers.
     pub fn kind(&self) -> Result<PolicyKind, SpecProblem> {
-        let one_kind = || SpecProblem::new("", "expected exactly one of controller, baseline, neural, remote");
-        let chosen = [self.controller.is_some(), self.baseline.is_some(), self.neural.is_some(), self.remote.is_some()];
+        let one_kind = || SpecProblem::new("", "expected exactly one of controller, baseline, neural, remote, python");
+        let chosen =
+            [self.controller.is_some(), self.baseline.is_some(), self.neural.is_some(), self.remote.is_some(), self.python.is_some()];
         if chosen.iter().filter(|c| **c).count() != 1 {
             return Err(one_kind());
+        }
+        if let Some(reference) = &self.python {
+            crate::external::check_reference(reference).map_err(|message| SpecProblem::new("python", message))?;
+            if !self.wrappers.is_empty() {
+                return Err(SpecProblem::new(
+                    "wrappers",
+                    "wrappers degrade one episode at a time and a python policy acts on a whole batch; degrade inside the callable",
+                ));
+            }
+            return Ok(PolicyKind::Python(reference.clone()));
         }
         if let Some(remote) = &self.remote {
             remote.check().map_err(|e| e.under("remote"))?;
@@ -181,6 +200,9 @@ impl PolicySpec {
             PolicyKind::Remote(spec) => Box::new(crate::remote::RemotePolicy::new(Arc::new(crate::remote::RemoteClient::connect(
                 &self.name, &spec, action, base_dir,
             )?))),
+            PolicyKind::Python(reference) => {
+                return Err(PolicyError::Failed { policy: self.name.clone(), reason: crate::external::not_here(&reference) })
+            }
         };
         self.check_wrappers().map_err(invalid)?;
         for w in &self.wrappers {
@@ -207,12 +229,24 @@ pub fn by_name(
     action: &ActionSpec,
 ) -> Result<Box<dyn Policy>, PolicyError> {
     let spec = match name {
-        "zero" | "random" => {
-            PolicySpec { name: name.into(), controller: None, baseline: Some(name.into()), neural: None, remote: None, wrappers: vec![] }
-        }
-        other => {
-            PolicySpec { name: other.into(), controller: Some(other.into()), baseline: None, neural: None, remote: None, wrappers: vec![] }
-        }
+        "zero" | "random" => PolicySpec {
+            name: name.into(),
+            controller: None,
+            baseline: Some(name.into()),
+            neural: None,
+            remote: None,
+            python: None,
+            wrappers: vec![],
+        },
+        other => PolicySpec {
+            name: other.into(),
+            controller: Some(other.into()),
+            baseline: None,
+            neural: None,
+            remote: None,
+            python: None,
+            wrappers: vec![],
+        },
     };
     spec.build(config, observation, action, Path::new("."))
 }

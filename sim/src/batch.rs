@@ -126,6 +126,31 @@ impl WorldBatch {
         }
     }
 
+    /// Resets world `i` with `seeds[i]` where it is `Some`, and leaves the others alone (their
+    /// result is `None`): what a vector environment's autoreset does. Worlds reset in parallel.
+    pub fn reset_some(&mut self, seeds: &[Option<u64>]) -> Vec<Option<Result<(Observation, StepInfo), SimError>>> {
+        match self {
+            Self::Each(worlds) => worlds.par_iter_mut().zip(seeds).map(|(w, s)| s.map(|s| w.reset(s))).collect(),
+            Self::Model(batch) => batch.reset_some(seeds),
+        }
+    }
+
+    /// Puts world `index`'s episode in `state` ([`World::set_state`]; panics if `index` ≥ B).
+    pub fn set_state(&mut self, index: usize, state: &WorldState) -> Result<(), SimError> {
+        match self {
+            Self::Each(worlds) => worlds[index].set_state(state),
+            Self::Model(batch) => batch.world_mut(index).set_state(state),
+        }
+    }
+
+    /// The observation of world `index`'s current state ([`World::observe`]; panics if `index` ≥ B).
+    pub fn observe(&mut self, index: usize) -> Result<Observation, SimError> {
+        match self {
+            Self::Each(worlds) => worlds[index].observe(),
+            Self::Model(batch) => batch.world_mut(index).observe(),
+        }
+    }
+
     /// The full state of world `index`'s episode (panics if `index` ≥ B).
     pub fn state(&self, index: usize) -> Result<WorldState, SimError> {
         match self {

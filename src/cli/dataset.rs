@@ -63,6 +63,7 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
                     baseline: Some(args.policy.clone()),
                     neural: None,
                     remote: None,
+                    python: None,
                     wrappers: vec![],
                 },
                 other => PolicySpec {
@@ -71,6 +72,7 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
                     baseline: None,
                     neural: None,
                     remote: None,
+                    python: None,
                     wrappers: vec![],
                 },
             };

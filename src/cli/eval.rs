@@ -86,26 +86,11 @@ fn load_with(spec: &std::path::Path, overrides: &dreamrig_eval::SpecOverrides) -
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let overrides = match &args.dynamics {
         None => dreamrig_eval::SpecOverrides::default(),
-        Some(text) => {
-            let o = dreamrig_eval::SpecOverrides::parse_world(text).map_err(|e| super::UsageError(format!("--dynamics: {e}")))?;
-            if o.scenario.is_some() {
-                return Err(super::UsageError(format!(
-                    "--dynamics: {text:?} names a scenario; use physics, learned:MODEL or hybrid:MODEL"
-                ))
-                .into());
-            }
-            // `physics` alone means: whatever the scenarios say becomes rapier.
-            if o.dynamics.is_none() {
-                dreamrig_eval::SpecOverrides { scenario: None, dynamics: Some(("physics".into(), None)) }
-            } else {
-                o
-            }
-        }
+        Some(text) => dreamrig_eval::SpecOverrides::for_dynamics(text).map_err(|e| super::UsageError(format!("--dynamics: {e}")))?,
     };
     let mut spec = load_with(&args.spec, &overrides)?;
     if let Some(seed) = args.seed {
-        spec.seed = seed;
-        spec.fingerprint = format!("{}-seed-{seed}", spec.fingerprint);
+        spec.override_seed(seed);
     }
     let shard = shard(&args)?;
     super::refuse_file(&args.out, "--out")?;

@@ -151,6 +151,11 @@ impl ModelWorld {
         Ok(state)
     }
 
+    /// The observation of the current state.
+    pub fn observe(&mut self) -> Result<Observation, SimError> {
+        self.host.observe()
+    }
+
     /// Puts the episode in `state`. Errors: an action history of the wrong length or width ([`SimError::Model`]), or a state the host scene refuses.
     pub fn set_state(&mut self, state: &WorldState) -> Result<(), SimError> {
         let expected = self.model.config.action_history;
@@ -306,6 +311,11 @@ impl ModelBatch {
     /// Resets world `i` with `seeds[i]`.
     pub fn reset(&mut self, seeds: &[u64]) -> Vec<Result<(Observation, StepInfo), SimError>> {
         self.worlds.par_iter_mut().zip(seeds).map(|(w, seed)| w.reset(*seed)).collect()
+    }
+
+    /// Resets world `i` with `seeds[i]` where it is `Some`; the others are left alone.
+    pub fn reset_some(&mut self, seeds: &[Option<u64>]) -> Vec<Option<Result<(Observation, StepInfo), SimError>>> {
+        self.worlds.par_iter_mut().zip(seeds).map(|(w, seed)| seed.map(|s| w.reset(s))).collect()
     }
 
     /// Steps world `i` with `actions[i]`; `None` leaves it alone (its episode is over) and

@@ -1,0 +1,165 @@
+"""The Gymnasium environments: the API checker, seeds, vector against single, state branching,
+world-model backends and errors."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dreamrig
+
+SHIPPED = dreamrig.scenarios()
+
+
+def rollout(env, seed: int, steps: int, action_seed: int = 0):
+    """Observations (as bytes), rewards and flags of `steps` random-action steps from reset(seed)."""
+    rng = np.random.default_rng(action_seed)
+    obs, _ = env.reset(seed=seed)
+    trace = [b"".join(obs[k].tobytes() for k in sorted(obs))]
+    for _ in range(steps):
+        action = rng.uniform(env.action_space.low, env.action_space.high)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        trace.append(b"".join(obs[k].tobytes() for k in sorted(obs)) + np.float64(reward).tobytes() + bytes([terminated, truncated]))
+        if terminated or truncated:
+            break
+    return trace
+
+
+def test_every_shipped_scenario_is_registered_and_passes_the_gymnasium_env_checker():
+    assert {"arm7-reach", "cartpole-balance", "diffdrive-nav", "pusher", "reacher-2link"} <= set(SHIPPED)
+    for name in SHIPPED:
+        env = gym.make(f"dreamrig/{name}")
+        with warnings.catch_warnings():
+            # The checker's advice (normalize Box ranges, avoid infinite bounds) is not an error:
+            # the spaces are the scenario's physical ranges.
+            warnings.simplefilter("ignore", UserWarning)
+            check_env(env.unwrapped, skip_render_check=True)
+        obs, info = env.reset(seed=3)
+        assert env.observation_space.contains(obs), name
+        assert set(info) >= {"time", "step", "success", "collision"}
+        env.close()
+    envs = gym.make_vec("dreamrig/cartpole-balance", num_envs=3)
+    assert isinstance(envs.unwrapped, dreamrig.DreamrigVectorEnv) and envs.num_envs == 3
+
+
+def test_the_same_seed_gives_the_same_episode_bit_for_bit_and_another_seed_another():
+    for name in ["cartpole-balance", "diffdrive-nav", "pusher"]:
+        a, b = dreamrig.make(name), dreamrig.make(name)
+        assert rollout(a, 11, 40) == rollout(b, 11, 40), name
+        assert rollout(a, 11, 40) != rollout(a, 12, 40), name
+
+
+def test_reset_without_a_seed_continues_the_generator_of_the_first_seed():
+    a, b = dreamrig.make("reacher-2link"), dreamrig.make("reacher-2link")
+    a.reset(seed=5)
+    b.reset(seed=5)
+    first_a, _ = a.reset()
+    first_b, _ = b.reset()
+    assert all(np.array_equal(first_a[k], first_b[k]) for k in first_a)
+    assert a.unwrapped.episode_seed == b.unwrapped.episode_seed
+
+
+def test_a_vector_env_equals_single_envs_with_the_same_seeds_across_autoresets():
+    seeds = [101, 202, 303, 404]
+    vec = dreamrig.make_vec("cartpole-balance", num_envs=len(seeds))
+    singles = [dreamrig.make("cartpole-balance") for _ in seeds]
+    obs, _ = vec.reset(seed=seeds)
+    single_obs = [env.reset(seed=s)[0] for env, s in zip(singles, seeds)]
+    rng = np.random.default_rng(0)
+    pending_reset = [False] * len(seeds)
+    ended = 0
+    for _ in range(300):
+        # Large pushes make cart-poles fall, so episodes end and autoreset within the loop.
+        actions = rng.uniform(-20, 20, size=(len(seeds), 1))
+        obs, reward, terminated, truncated, _ = vec.step(actions)
+        for i, env in enumerate(singles):
+            if pending_reset[i]:
+                # Gymnasium's next-step autoreset: the vector env reset this world with the next
+                # seed of its own generator; the single env does the same by hand.
+                single_obs[i], _ = env.reset(seed=vec.episode_seeds[i])
+                r, term, trunc = 0.0, False, False
+            else:
+                single_obs[i], r, term, trunc, _ = env.step(actions[i])
+            assert all(np.array_equal(obs[k][i], single_obs[i][k]) for k in obs), (i, k)
+            assert (reward[i], terminated[i], truncated[i]) == (r, term, trunc)
+            pending_reset[i] = term or trunc
+            ended += int(term or trunc)
+    assert ended >= len(seeds), "episodes ended and were reset during the test"
+    assert vec.observation_space.contains(obs)
+
+
+def test_set_state_branches_an_episode_and_replays_it_bit_for_bit():
+    env = dreamrig.make("pusher").unwrapped
+    env.reset(seed=8)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        env.step(rng.uniform(env.action_space.low, env.action_space.high))
+    state = env.get_state()
+    assert state.step == 10 and len(state.values) == len(state.names)
+    plan = rng.uniform(env.action_space.low, env.action_space.high, size=(25, 2))
+
+    def branch(actions):
+        env.set_state(state)
+        return [env.step(a)[0]["tool.position"].tobytes() for a in actions]
+
+    first = branch(plan)
+    assert branch(plan) == first
+    assert branch(-plan) != first
+
+
+def test_a_state_of_another_scenario_is_refused():
+    cartpole, reacher = dreamrig.make("cartpole-balance").unwrapped, dreamrig.make("reacher-2link").unwrapped
+    cartpole.reset(seed=0)
+    reacher.reset(seed=0)
+    with pytest.raises(ValueError, match="taken from a world of scenario cartpole-balance"):
+        reacher.set_state(cartpole.get_state())
+
+
+def test_a_hybrid_world_model_is_a_backend(hybrid_model):
+    physics = dreamrig.make("cartpole-balance")
+    hybrid = dreamrig.make("cartpole-balance", dynamics=f"hybrid:{hybrid_model}")
+    assert hybrid.unwrapped.worlds.dynamics == "hybrid"
+    assert rollout(hybrid, 4, 30) == rollout(hybrid, 4, 30)
+    _, _, _, _, info = hybrid.step(np.zeros(1))
+    assert np.isfinite(info["model_disagreement"])
+    assert rollout(hybrid, 4, 30) != rollout(physics, 4, 30)
+
+
+def test_bad_arguments_raise_python_exceptions_with_the_cli_texts(cli, tmp_path):
+    with pytest.raises(dreamrig.ScenarioError) as missing:
+        dreamrig.make("no-such-scenario")
+    out = cli("run", "no-such-scenario")
+    assert out.returncode == 2 and out.stderr.strip() == f"error: {missing.value}"
+
+    bad = tmp_path / "bad.yaml"
+    shipped = Path(dict(dreamrig._dreamrig.scenarios())["cartpole-balance"]).resolve()
+    text = shipped.read_text().replace("urdf: robots/", f"urdf: {shipped.parent}/robots/")
+    bad.write_text(text.replace("horizon_steps: ", "horizon_steps: -"))
+    with pytest.raises(dreamrig.ScenarioError) as invalid:
+        dreamrig.make(bad)
+    out = cli("run", bad)
+    assert out.returncode == 2 and out.stderr.strip() == f"error: {invalid.value}"
+    assert "horizon_steps" in str(invalid.value)
+
+    env = dreamrig.make("cartpole-balance")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action: expected shape \(1,\)"):
+        env.step(np.zeros(3))
+    with pytest.raises(dreamrig.SimulationError, match=r"slider.effort\) is NaN; actions must be finite"):
+        env.step(np.array([np.nan]))
+    with pytest.raises(ValueError, match="seed"):
+        env.reset(seed=-1)
+    with pytest.raises(ValueError, match="dynamics"):
+        dreamrig.make("cartpole-balance", dynamics="quantum")
+    with pytest.raises(ValueError, match="num_envs"):
+        dreamrig.make_vec("cartpole-balance", 0)
+
+
+def test_a_rust_panic_becomes_a_dreamrig_error_not_a_crash():
+    with pytest.raises(dreamrig.DreamrigError, match="internal error in dreamrig"):
+        dreamrig._dreamrig._test_panic()
