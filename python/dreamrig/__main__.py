@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interrupted:
         print(f"{interrupted}", file=sys.stderr)
         return 130
-    except (EvaluationError, ScenarioError, ValueError, TypeError) as error:
+    except (EvaluationError, ScenarioError, ValueError, TypeError, OverflowError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except DreamrigError as error:

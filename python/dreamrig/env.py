@@ -5,7 +5,9 @@ parallel on dreamrig's thread pool, with the GIL released), returning one NumPy 
 observation field. Both read the scenario's specs for their spaces:
 
 - observation: a `Dict` with one float32 `Box` per field (`joint_state.position`, `imu.…`,
-  `lidar.ranges`, …), shaped as the field, with the field's bounds (±inf where unbounded);
+  `lidar.ranges`, …), shaped as the field, with the field's bounds (±inf where unbounded;
+  joint positions are unbounded, since limits are soft in simulation, and unit quaternions
+  get 1e-5 of slack for float32 rounding);
 - action: a float64 `Box` of the action's length, bounded by the actuators' command ranges
   (values outside are clipped by the world).
 
@@ -35,8 +37,16 @@ def observation_space(worlds: _dreamrig.Worlds) -> spaces.Dict:
     fields = {}
     for field in worlds.observation_fields():
         shape = tuple(field["shape"])
-        low = np.asarray(field["low"], dtype=np.float32).reshape(shape)
-        high = np.asarray(field["high"], dtype=np.float32).reshape(shape)
+        low = np.asarray(field["low"], dtype=np.float64).reshape(shape)
+        high = np.asarray(field["high"], dtype=np.float64).reshape(shape)
+        if field["name"].endswith("joint_state.position"):
+            # Joint limits are constraints the solver enforces softly: positions can pass them
+            # by a little, so they are no bounds of the observation.
+            low, high = np.full(shape, -np.inf), np.full(shape, np.inf)
+        elif field["unit"] == "quaternion":
+            # Unit quaternions in float32 can round a hair past ±1.
+            low, high = low - 1e-5, high + 1e-5
+        low, high = low.astype(np.float32), high.astype(np.float32)
         fields[field["name"]] = spaces.Box(low, high, shape=shape, dtype=np.float32)
     return spaces.Dict(fields)
 
@@ -134,7 +144,8 @@ class DreamrigEnv(gym.Env):
 
     def set_state(self, state: _dreamrig.WorldState) -> dict:
         """Puts the episode in `state`; stepping from here repeats what stepping from the moment
-        it was taken gave, bit for bit. Returns the observation of that state."""
+        it was taken gave, bit for bit (sensor noise included). Returns a fresh sensor reading
+        of that state."""
         return self._worlds.set_state(state, 0)
 
 
@@ -151,7 +162,8 @@ class DreamrigVectorEnv(VectorEnv):
     world i seed `s + i` (or `seed[i]` for a list); later episodes of world i take seeds drawn
     from a generator seeded with its first seed, so a run is a function of the reset seed.
     Observations are `{field: ndarray[N, *shape] float32}`; `info` holds arrays of N values.
-    Stepping N worlds here and with `dreamrig eval` gives the same episodes bit for bit.
+    In physics worlds, stepping N worlds here and with `dreamrig eval` gives the same episodes
+    bit for bit.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}

@@ -120,7 +120,8 @@ fn info_arrays<'py>(py: Python<'py>, infos: &[&StepInfo]) -> PyResult<Bound<'py,
             Some(dreamrig_sim::EndReason::Failure(why)) => format!("failure: {why}"),
         })
         .collect();
-    dict.set_item("end_reason", PyList::new(py, reasons)?)?;
+    let reasons = py.import("numpy")?.getattr("array")?.call1((PyList::new(py, reasons)?, "object"))?;
+    dict.set_item("end_reason", reasons)?;
     Ok(dict)
 }
 
@@ -343,6 +344,9 @@ impl Worlds {
             let inner = self.inner.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
             inner.batch.set_state(index, &state.state).map_err(|e| sim_error(index, e))?;
             let observation = inner.batch.observe(index).map_err(|e| sim_error(index, e))?;
+            // Reading the sensors drew from the episode's noise stream: put the state back, so
+            // that the steps from here repeat the original ones bit for bit.
+            inner.batch.set_state(index, &state.state).map_err(|e| sim_error(index, e))?;
             let dict = observation_arrays(py, &self.observation, &[&observation])?;
             inner.last[index] = Some(observation);
             unbatch(py, &dict)
@@ -379,6 +383,13 @@ impl Worlds {
             Some(rows) => rows.into_iter().zip(&seeds).map(|(a, s)| s.is_none().then_some(a)).collect(),
             None => vec![None; b],
         };
+        // Every action is checked before any world moves: a bad one raises and leaves all
+        // worlds where they were.
+        for (i, action) in actions.iter().enumerate() {
+            if let Some(action) = action {
+                dreamrig_sim::check_action(&self.action, action).map_err(|e| sim_error(i, e))?;
+            }
+        }
         let inner = self.inner.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
         let batch = &mut inner.batch;
         type Pass =
@@ -661,9 +672,11 @@ impl BatchPolicy for PythonBatch {
                 *slot = Some((*o).clone());
             }
         }
-        let Some(rows) = self.last.iter().map(Option::as_ref).collect::<Option<Vec<&Observation>>>() else {
-            return Err(self.failed("an episode of the batch has no observation yet"));
-        };
+        // An episode whose reset failed never had an observation: its row is zeros, and it
+        // gets no action (the engine already ended it).
+        let zeros =
+            Observation { spec: self.observation.clone(), fields: self.observation.fields.iter().map(|f| vec![0.0; f.len()]).collect() };
+        let rows: Vec<&Observation> = self.last.iter().map(|o| o.as_ref().unwrap_or(&zeros)).collect();
         let b = rows.len();
         let actions: Vec<f64> = Python::attach(|py| -> PyResult<Vec<f64>> {
             let batch = observation_arrays(py, &self.observation, &rows)?;
