@@ -25,15 +25,7 @@ fn folder_size(path: &Path) -> u64 {
 
 fn datasets(c: &mut Criterion) {
     let mut group = c.benchmark_group("dataset_frames");
-    let policy = PolicySpec {
-        name: "controller".into(),
-        controller: Some("auto".into()),
-        baseline: None,
-        neural: None,
-        remote: None,
-        python: None,
-        wrappers: vec![],
-    };
+    let policy = PolicySpec { name: "controller".into(), controller: Some("auto".into()), ..PolicySpec::default() };
     for name in ["arm7-reach", "diffdrive-nav"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(format!("{name}.yaml"));
         let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -23,15 +23,7 @@ fn hidden() -> indicatif::ProgressBar {
 }
 
 fn controller() -> PolicySpec {
-    PolicySpec {
-        name: "controller".into(),
-        controller: Some("auto".into()),
-        baseline: None,
-        neural: None,
-        remote: None,
-        python: None,
-        wrappers: vec![],
-    }
+    PolicySpec { name: "controller".into(), controller: Some("auto".into()), ..PolicySpec::default() }
 }
 
 fn options(fps: u32) -> WriteOptions {

@@ -180,15 +180,7 @@ impl EvalSpec {
                 self.path.display()
             )));
         }
-        self.policies.push(PolicySpec {
-            name: name.into(),
-            controller: None,
-            baseline: None,
-            neural: None,
-            remote: None,
-            python: Some(GIVEN_POLICY.into()),
-            wrappers: vec![],
-        });
+        self.policies.push(PolicySpec { name: name.into(), python: Some(GIVEN_POLICY.into()), ..PolicySpec::default() });
         let index = self.policies.len() - 1;
         self.pairs.iter_mut().for_each(|pair| pair.push(index));
         self.fingerprint = format!("{}-python-{name}", self.fingerprint);

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// One policy of an evaluation: exactly one of `controller`, `baseline`, `neural`, plus
-/// optional wrappers applied in order (the first wraps the policy itself).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// One policy of an evaluation: exactly one of `controller`, `baseline`, `neural`, `remote`,
+/// `python`, plus optional wrappers applied in order (the first wraps the policy itself).
+/// `Default` is a spec with no name and no kind, to fill in with struct-update syntax.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
     /// The name in results and error messages (and in a remote policy's episode names).
@@ -96,6 +97,16 @@ impl SpecProblem {
 }
 
 impl PolicySpec {
+    /// A baseline or shipped controller by bare name, as `dreamrig run --policy` and
+    /// `dataset generate --policy` take it: `zero` and `random` are baselines, any other name
+    /// a controller (checked when the spec is built).
+    pub fn from_bare_name(name: &str) -> Self {
+        match name {
+            "zero" | "random" => Self { name: name.into(), baseline: Some(name.into()), ..Self::default() },
+            other => Self { name: other.into(), controller: Some(other.into()), ..Self::default() },
+        }
+    }
+
     /// The policy's kind, checked.
     ///
     /// # Errors
@@ -228,25 +239,6 @@ pub fn by_name(
     observation: &ObservationSpec,
     action: &ActionSpec,
 ) -> Result<Box<dyn Policy>, PolicyError> {
-    let spec = match name {
-        "zero" | "random" => PolicySpec {
-            name: name.into(),
-            controller: None,
-            baseline: Some(name.into()),
-            neural: None,
-            remote: None,
-            python: None,
-            wrappers: vec![],
-        },
-        other => PolicySpec {
-            name: other.into(),
-            controller: Some(other.into()),
-            baseline: None,
-            neural: None,
-            remote: None,
-            python: None,
-            wrappers: vec![],
-        },
-    };
+    let spec = PolicySpec::from_bare_name(name);
     spec.build(config, observation, action, Path::new("."))
 }

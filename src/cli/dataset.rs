@@ -56,26 +56,7 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            let spec = match args.policy.as_str() {
-                "zero" | "random" => PolicySpec {
-                    name: args.policy.clone(),
-                    controller: None,
-                    baseline: Some(args.policy.clone()),
-                    neural: None,
-                    remote: None,
-                    python: None,
-                    wrappers: vec![],
-                },
-                other => PolicySpec {
-                    name: other.into(),
-                    controller: Some(other.into()),
-                    baseline: None,
-                    neural: None,
-                    remote: None,
-                    python: None,
-                    wrappers: vec![],
-                },
-            };
+            let spec = PolicySpec::from_bare_name(&args.policy);
             let fps = dreamrig_datasets::fps_of(&scenario)?;
             super::refuse_file(&args.out, "--out")?;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
