@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     n, s = args.num_envs, args.seconds
     threads = os.environ.get("RAYON_NUM_THREADS", str(os.cpu_count()))
-    print(f"environment steps per second from Python ({os.cpu_count()} cores; dreamrig threads: {threads}; {s:.0f} s per cell)")
+    print(f"environment steps per second from Python ({os.cpu_count()} cores; dreamrig threads: {threads}; {s:g} s per cell)")
     header = f"| {'dreamrig scenario':<18} | {'MuJoCo env':<20} | {'loop':<16} | {'dreamrig':>10} | {'MuJoCo':>10} | {'ratio':>6} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")

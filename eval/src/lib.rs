@@ -105,6 +105,25 @@ pub fn write_outputs(out: &Path, title: &str, fingerprint: &str, entries: &[Jour
     Ok(summaries)
 }
 
+/// Checks, before any episode runs, that a run's episodes can be recorded as LeRobot datasets
+/// in `dataset_root` (what `--record-dataset DIR` asks): it is not a file, every scenario's
+/// control rate is a whole number of Hz, and no `dataset_root/<scenario>` exists yet. `option`
+/// names the setting in messages.
+///
+/// # Errors
+/// [`EvalError::Usage`] saying which of those fails.
+pub fn check_recorded_dataset_targets(spec: &EvalSpec, dataset_root: &Path, option: &str) -> Result<(), EvalError> {
+    check_output_folder(dataset_root, option)?;
+    for scenario in &spec.scenarios {
+        dreamrig_datasets::fps_of(scenario).map_err(|e| EvalError::Usage(e.to_string()))?;
+        let target = dataset_root.join(&scenario.config.name);
+        if target.exists() {
+            return Err(EvalError::Usage(format!("{option}: {} already exists; choose another folder", target.display())));
+        }
+    }
+    Ok(())
+}
+
 /// Writes the recorded frames of a run as LeRobot v3.0 datasets, one per scenario, in
 /// `dataset_root/<scenario>`, episodes in grid order (success labels included).
 ///

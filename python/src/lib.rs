@@ -52,17 +52,17 @@ pyo3::create_exception!(
 
 /// Runs `f`, turning a Rust panic into `DreamrigError` (never `PanicException`, never an abort).
 fn guard<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(result) => result,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(DreamrigError::new_err(format!("internal error in dreamrig (a bug; please report it): {message}")))
-        }
-    }
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(panic_error(payload)))
+}
+
+/// `DreamrigError` for a caught panic, with the panic's message.
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    DreamrigError::new_err(format!("internal error in dreamrig (a bug; please report it): {message}"))
 }
 
 fn sim_error(env: usize, e: impl std::fmt::Display) -> PyErr {
@@ -314,12 +314,9 @@ impl Worlds {
     #[pyo3(signature = (index = 0))]
     fn get_state(&mut self, index: usize) -> PyResult<WorldState> {
         guard(|| {
-            let inner = self.inner();
-            let len = inner.batch.len();
-            if index >= len {
-                return Err(PyValueError::new_err(format!("index {index}: expected an env index below num_envs = {len}")));
-            }
-            let state = inner.batch.state(index).map_err(|e| sim_error(index, e))?;
+            let len = self.inner().batch.len();
+            self.check_index(index, len)?;
+            let state = self.inner().batch.state(index).map_err(|e| sim_error(index, e))?;
             Ok(WorldState { state, scenario: self.config.name.clone(), names: self.state_names.clone() })
         })
     }
@@ -403,14 +400,7 @@ impl Worlds {
                 (resets, steps)
             }))
         });
-        let (resets, steps) = pass.map_err(|payload| {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            DreamrigError::new_err(format!("internal error in dreamrig (a bug; please report it): {message}"))
-        })?;
+        let (resets, steps) = pass.map_err(panic_error)?;
         let mut reward = vec![0.0; b];
         let mut terminated = vec![false; b];
         let mut truncated = vec![false; b];
@@ -744,7 +734,7 @@ fn evaluate(
         }
         dreamrig_eval::check_output_folder(&out, "out").map_err(eval_error)?;
         if let Some(dir) = &record_dataset {
-            dreamrig_eval::check_output_folder(dir, "record_dataset").map_err(eval_error)?;
+            dreamrig_eval::check_recorded_dataset_targets(&loaded, dir, "record_dataset").map_err(eval_error)?;
         }
         let interrupt = Arc::new(AtomicBool::new(false));
         let options = RunOptions {
@@ -777,24 +767,32 @@ fn evaluate(
 /// `KeyboardInterrupt` sets `interrupt`, which the rollout engine polls, and `work` then
 /// returns what it finished.
 fn run_interruptible<T: Send>(py: Python<'_>, interrupt: &Arc<AtomicBool>, work: impl FnOnce() -> T + Send) -> PyResult<T> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (done, mut finished) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
-        let handle = scope.spawn(work);
+        scope.spawn(move || {
+            let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(work)));
+        });
         loop {
-            let finished = py.detach(|| {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
-                while !handle.is_finished() && std::time::Instant::now() < deadline {
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                }
-                handle.is_finished()
+            // Wait for the result without the GIL (the receiver goes along: it is not `Sync`);
+            // every 100 ms take the GIL back to see Ctrl-C.
+            let (receiver, received) = py.detach(move || {
+                let received = finished.recv_timeout(std::time::Duration::from_millis(100));
+                (finished, received)
             });
-            if finished {
-                break;
-            }
-            if py.check_signals().is_err() {
-                interrupt.store(true, Ordering::SeqCst);
+            finished = receiver;
+            match received {
+                Ok(result) => return result.map_err(panic_error),
+                Err(RecvTimeoutError::Timeout) => {
+                    if py.check_signals().is_err() {
+                        interrupt.store(true, Ordering::SeqCst);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(DreamrigError::new_err("internal error in dreamrig: the evaluation thread ended without a result"))
+                }
             }
         }
-        handle.join().map_err(|_| DreamrigError::new_err("internal error in dreamrig: the evaluation thread panicked"))
     })
 }
 

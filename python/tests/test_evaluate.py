@@ -148,3 +148,14 @@ def test_evaluation_errors_carry_the_cli_text(tmp_path, cli):
     assert out.returncode == 2 and out.stderr.strip() == f"error: {error.value}"
     with pytest.raises(dreamrig.EvaluationError, match="already has a policy of that name"):
         dreamrig.evaluate(spec(tmp_path, "cartpole-balance", "- {name: zero, baseline: zero}\n"), tmp_path / "py2", policies={"zero": print})
+
+
+def test_a_dataset_folder_that_exists_is_refused_before_any_episode_runs(tmp_path, cli):
+    existing = tmp_path / "data" / "cartpole-balance"
+    existing.mkdir(parents=True)
+    path = spec(tmp_path, "cartpole-balance", "- {name: zero, baseline: zero}\n", episodes=2)
+    out = cli("eval", path, "--out", tmp_path / "cli", "--record-dataset", tmp_path / "data")
+    with pytest.raises(dreamrig.EvaluationError, match="already exists; choose another folder"):
+        dreamrig.evaluate(path, tmp_path / "py", record_dataset=tmp_path / "data", progress=False)
+    assert out.returncode == 2 and "already exists; choose another folder" in out.stderr
+    assert not (tmp_path / "py" / "episodes.parquet").exists() and not (tmp_path / "cli" / "episodes.parquet").exists()

@@ -124,6 +124,7 @@ def test_set_state_branches_an_episode_and_replays_its_original_steps_bit_for_bi
 def test_observations_stay_in_the_observation_space_and_a_bad_action_moves_no_world():
     for name in ["reacher-2link", "diffdrive-nav", "arm7-reach"]:
         envs = dreamrig.make_vec(name, num_envs=4)
+        envs.action_space.seed(4)  # with seed 4, diffdrive's quaternions pass 1 by 1.4e-5 within 150 steps
         obs, _ = envs.reset(seed=0)
         for _ in range(150):
             obs, *_ = envs.step(envs.action_space.sample())

@@ -94,25 +94,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let shard = shard(&args)?;
     super::refuse_file(&args.out, "--out")?;
-    for (folder, option) in [(&args.record_mcap, "--record-mcap"), (&args.record_dataset, "--record-dataset")] {
-        if let Some(folder) = folder {
-            super::refuse_file(folder, option)?;
-        }
+    if let Some(folder) = &args.record_mcap {
+        super::refuse_file(folder, "--record-mcap")?;
     }
     // A panicking policy fails its episode (the runner catches it); report it through the log
     // rather than as a raw panic message in the middle of the progress bar.
     std::panic::set_hook(Box::new(|info| tracing::warn!("episode panicked: {info}")));
     let interrupt = super::interrupt_on_ctrl_c(super::ABANDON_EPISODES);
     if let Some(dir) = &args.record_dataset {
-        for scenario in &spec.scenarios {
-            dreamrig_datasets::fps_of(scenario).map_err(super::usage)?;
-            let target = dir.join(&scenario.config.name);
-            if target.exists() {
-                return Err(
-                    super::UsageError(format!("--record-dataset: {} already exists; choose another folder", target.display())).into()
-                );
-            }
-        }
+        dreamrig_eval::check_recorded_dataset_targets(&spec, dir, "--record-dataset").map_err(super::eval_error)?;
     }
     let recording = args.rerun.recording(&spec.name)?;
     let observers: Option<Arc<ObserverFactory>> = (args.record_mcap.is_some() || recording.is_some()).then(|| {
