@@ -247,3 +247,70 @@ fn appending_continues_the_seed_sequence_instead_of_repeating_episodes() {
     let unique: std::collections::BTreeSet<_> = appended.iter().collect();
     assert_eq!(unique.len(), 5, "seeds {appended:?}");
 }
+
+#[test]
+fn task_strings_in_an_unnamed_pandas_index_are_read_as_lerobot_writes_them() {
+    // lerobot's `LeRobotDataset.create` … `finalize` writes meta/tasks.parquet from
+    // `pd.DataFrame({"task_index": …}, index=tasks)`: the strings land in `__index_level_0__`,
+    // not in a column called `task`. Rewrite a generated dataset's tasks file that way, with pandas.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("reacher");
+    let root_s = root.to_str().unwrap();
+    let out = dreamrig(&["dataset", "generate", "reacher-2link", "--episodes", "2", "--policy", "auto", "--out", root_s]);
+    assert!(out.status.success(), "{}", text(&out));
+    let script = "import sys, pandas as pd\n\
+                  path = sys.argv[1] + '/meta/tasks.parquet'\n\
+                  tasks = list(pd.read_parquet(path).index)\n\
+                  pd.DataFrame({'task_index': range(len(tasks))}, index=tasks).to_parquet(path)\n\
+                  import pyarrow.parquet as pq\n\
+                  print(pq.read_schema(path).names)";
+    let rewrite = Command::new(common::python()).args(["-c", script, root_s]).output().unwrap();
+    assert!(rewrite.status.success(), "{}", text(&rewrite));
+    assert!(String::from_utf8_lossy(&rewrite.stdout).contains("__index_level_0__"), "{}", text(&rewrite));
+    let dataset = LeRobotDataset::open(&root).unwrap();
+    assert_eq!(dataset.tasks, vec!["Move the fingertip of a torque-driven planar 2-link arm onto a random target.".to_string()]);
+    let validated = dreamrig(&["dataset", "validate", root_s]);
+    assert!(validated.status.success(), "{}", text(&validated));
+    let info = dreamrig(&["dataset", "info", root_s]);
+    assert!(text(&info).contains("tasks: Move the fingertip"), "{}", text(&info));
+}
+
+#[test]
+fn a_tasks_file_without_task_strings_is_refused_with_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("reacher");
+    let root_s = root.to_str().unwrap();
+    let out = dreamrig(&["dataset", "generate", "reacher-2link", "--episodes", "1", "--policy", "auto", "--out", root_s]);
+    assert!(out.status.success(), "{}", text(&out));
+    let script = "import sys, pandas as pd\n\
+                  pd.DataFrame({'task_index': [0]}).to_parquet(sys.argv[1] + '/meta/tasks.parquet', index=False)";
+    let rewrite = Command::new(common::python()).args(["-c", script, root_s]).output().unwrap();
+    assert!(rewrite.status.success(), "{}", text(&rewrite));
+    let info = dreamrig(&["dataset", "info", root_s]);
+    assert_eq!(info.status.code(), Some(2), "{}", text(&info));
+    assert!(text(&info).contains("meta/tasks.parquet") && text(&info).contains("found task_index (i64)"), "{}", text(&info));
+}
+
+#[test]
+fn seeds_are_uint64_and_datasets_that_stored_them_as_int64_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cartpole");
+    let root_s = root.to_str().unwrap();
+    let out = dreamrig(&["dataset", "generate", "cartpole-balance", "--episodes", "4", "--policy", "random", "--out", root_s]);
+    assert!(out.status.success(), "{}", text(&out));
+    let seeds: Vec<u64> = LeRobotDataset::open(&root).unwrap().episode_metadata().unwrap().iter().map(|m| m.seed).collect();
+    assert!(seeds.iter().any(|s| *s > i64::MAX as u64), "some derived seed uses the 64th bit: {seeds:?}");
+    // pandas reads them as they are, and writing them back as int64 keeps their bits (older datasets).
+    let script = "import sys, glob, pandas as pd\n\
+                  path = glob.glob(sys.argv[1] + '/meta/episodes/*/*.parquet')[0]\n\
+                  frame = pd.read_parquet(path)\n\
+                  print(frame['dreamrig/seed'].dtype, ' '.join(str(s) for s in frame['dreamrig/seed']))\n\
+                  frame['dreamrig/seed'] = frame['dreamrig/seed'].astype('int64')\n\
+                  frame.to_parquet(path, index=False)";
+    let rewrite = Command::new(common::python()).args(["-c", script, root_s]).output().unwrap();
+    assert!(rewrite.status.success(), "{}", text(&rewrite));
+    let listed: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+    assert_eq!(String::from_utf8_lossy(&rewrite.stdout).trim(), format!("uint64 {}", listed.join(" ")));
+    let again: Vec<u64> = LeRobotDataset::open(&root).unwrap().episode_metadata().unwrap().iter().map(|m| m.seed).collect();
+    assert_eq!(again, seeds);
+}

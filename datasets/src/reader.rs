@@ -75,6 +75,42 @@ pub(crate) fn int_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<
     Ok(df.column(name).map_err(fail)?.cast(&DataType::Int64).map_err(fail)?.i64().map_err(fail)?.into_no_null_iter().collect())
 }
 
+/// The task strings of `meta/tasks.parquet`: the frame's pandas index, which pandas stores as a
+/// column named after the index (`task`, as dreamrig writes it) or, when the index has no name,
+/// `__index_level_0__` (as lerobot's `LeRobotDataset.create` … `finalize` writes it). Either
+/// way it is the file's one string column besides `task_index`.
+fn task_strings<'a>(df: &'a DataFrame, path: &Path) -> Result<&'a Column, DatasetError> {
+    if let Ok(column) = df.column("task") {
+        return Ok(column);
+    }
+    let strings: Vec<&Column> = df.columns().iter().filter(|c| c.dtype() == &DataType::String).collect();
+    match strings.as_slice() {
+        [one] => Ok(one),
+        _ => {
+            let found: Vec<String> = df.columns().iter().map(|c| format!("{} ({})", c.name(), c.dtype())).collect();
+            Err(format(
+                path,
+                format!(
+                    "expected task_index and one string column of task strings (\"task\" or the pandas index), found {}",
+                    found.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// A column of 64-bit seeds: `uint64`, as dreamrig writes `dreamrig/seed`, or `int64`, as
+/// datasets written before it did hold them (the same 64 bits, read back unchanged).
+pub(crate) fn seed_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<u64>, DatasetError> {
+    let fail = |e: PolarsError| format(path, format!("column {name}: {e}"));
+    let column = df.column(name).map_err(fail)?;
+    match column.dtype() {
+        DataType::UInt64 => Ok(column.u64().map_err(fail)?.into_no_null_iter().collect()),
+        DataType::Int64 => Ok(column.i64().map_err(fail)?.into_no_null_iter().map(|v| v as u64).collect()),
+        other => Err(format(path, format!("column {name}: expected uint64 seeds, found {other}"))),
+    }
+}
+
 impl LeRobotDataset {
     /// Opens the dataset at `root`: reads `meta/info.json` and `meta/tasks.parquet` (if present) and
     /// lists `data/*/*.parquet`. Errors: [`DatasetError::Io`] when `meta/info.json` or `data/` cannot be
@@ -119,7 +155,7 @@ impl LeRobotDataset {
             let df = read_parquet(&tasks_path)?;
             let fail = |e: PolarsError| format(&tasks_path, e.to_string());
             let indices = int_column(&df, "task_index", &tasks_path)?;
-            let names = df.column("task").map_err(fail)?.str().map_err(fail)?.clone();
+            let names = task_strings(&df, &tasks_path)?.str().map_err(fail)?.clone();
             let mut tasks = vec![String::new(); indices.len()];
             for (i, name) in indices.iter().zip(names.iter()) {
                 if let Some(slot) = tasks.get_mut(*i as usize) {
@@ -192,7 +228,7 @@ impl LeRobotDataset {
         let mut out = Vec::new();
         for file in files {
             for row in crate::writer::read_episode_rows(&file)? {
-                out.push(EpisodeMetadata { episode_index: row.index, seed: row.seed as u64, policy: row.policy, success: row.success });
+                out.push(EpisodeMetadata { episode_index: row.index, seed: row.seed, policy: row.policy, success: row.success });
             }
         }
         out.sort_by_key(|m| m.episode_index);

@@ -3,7 +3,7 @@
 //! replaces the dataset in one rename.
 
 use crate::layout::*;
-use crate::reader::{int_column, read_parquet};
+use crate::reader::{int_column, read_parquet, seed_column};
 use crate::stats::feature_stats;
 use crate::{format, io, DatasetError};
 use dreamrig_sim::{Observation, WorldState};
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub struct EpisodeBuffer {
     /// The LeRobot task string (see [`crate::task_of`]).
     pub task: String,
-    /// The seed the episode was reset with; stored as `dreamrig/seed` (int64).
+    /// The seed the episode was reset with; stored as `dreamrig/seed` (uint64).
     pub seed: u64,
     /// The acting policy's name (`dreamrig/policy`).
     pub policy: String,
@@ -219,7 +219,7 @@ pub(crate) struct EpisodeRow {
     file: i64,
     from: i64,
     to: i64,
-    pub(crate) seed: i64,
+    pub(crate) seed: u64,
     pub(crate) policy: String,
     pub(crate) success: bool,
     parameters: String,
@@ -269,7 +269,7 @@ pub(crate) fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetE
         int("dataset_from_index")?,
         int("dataset_to_index")?,
     );
-    let seed = int("dreamrig/seed")?;
+    let seed = seed_column(&df, "dreamrig/seed", path)?;
     let policy = text("dreamrig/policy")?;
     let parameters = text("dreamrig/parameters")?;
     let success: Vec<bool> =
@@ -461,7 +461,7 @@ fn write_staged(
             file: file as i64,
             from: next_index as i64,
             to: (next_index + episode.frames as u64) as i64,
-            seed: episode.seed as i64,
+            seed: episode.seed,
             policy: episode.policy.clone(),
             success: episode.success,
             parameters: episode.parameters.to_string(),

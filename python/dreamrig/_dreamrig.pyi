@@ -68,6 +68,13 @@ class Worlds:
         """One dict per field: `name`, `shape`, `unit`, `element_names`, `low`, `high` (float64, flat)."""
     def action_spec(self) -> dict[str, Any]:
         """`names`, `units`, `low`, `high` (float64 arrays of the action's length A)."""
+    def lerobot_layout(self) -> dict[str, Any]:
+        """How dreamrig's LeRobot datasets lay out this scenario's frames: `fps` (int, Hz),
+        `task` (str), `state_fields` (fields concatenated into `observation.state`, in order),
+        `array_features` ([(field, feature key)]), `features` ({key: {dtype, shape, names}}).
+        Raises ScenarioError when the control rate is not a whole number of hertz."""
+    def state_values(self) -> npt.NDArray[np.float64]:
+        """The full state of every world, [B, S] float64 (`observation.environment_state`)."""
     def reset(self, seeds: Sequence[int]) -> tuple[Observation, dict[str, Any]]:
         """Resets world i with seeds[i] (B seeds). Returns arrays of B rows."""
     def step(

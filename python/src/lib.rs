@@ -18,7 +18,9 @@ use dreamrig_policies::{BatchPolicy, Policy, PolicyError as RustPolicyError};
 use dreamrig_sim::scenario::config::ScenarioConfig;
 use dreamrig_sim::scenario::overrides::ScenarioOverrides;
 use dreamrig_sim::scenario::spec::DynamicsSpec;
-use dreamrig_sim::{ActionSpec, Observation, ObservationSpec, Scenario, StepInfo, StepResult, WorldBatch, WorldState as RustWorldState};
+use dreamrig_sim::{
+    ActionSpec, Observation, ObservationSpec, Scenario, StateSpec, StepInfo, StepResult, WorldBatch, WorldState as RustWorldState,
+};
 use numpy::{IntoPyArray, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -157,9 +159,10 @@ struct Worlds {
     inner: Mutex<WorldsInner>,
     config: Arc<ScenarioConfig>,
     path: PathBuf,
+    scenario: Scenario,
+    state: StateSpec,
     observation: Arc<ObservationSpec>,
     action: ActionSpec,
-    state_names: Vec<String>,
     control_period: f64,
 }
 
@@ -197,10 +200,11 @@ impl Worlds {
             Ok(Self {
                 observation: observation.clone(),
                 action: action.clone(),
-                state_names: state.names.clone(),
+                state: state.clone(),
                 control_period: period,
                 config: scenario.config.clone(),
                 path: scenario.path.clone(),
+                scenario,
                 inner: Mutex::new(WorldsInner { last: vec![None; num_envs], batch }),
             })
         })
@@ -265,7 +269,57 @@ impl Worlds {
     /// Names of the values of `WorldState.values`: every position, then every velocity.
     #[getter]
     fn state_names(&self) -> Vec<String> {
-        self.state_names.clone()
+        self.state.names.clone()
+    }
+
+    /// How dreamrig's LeRobot datasets lay out this scenario's frames (the same
+    /// `dreamrig_datasets::FrameLayout` the recorder writes with), so that a LeRobot policy
+    /// trained on a dreamrig dataset is fed the same vectors when it acts. A dict:
+    /// - `fps` (int): the control rate, Hz;
+    /// - `task` (str): the LeRobot task string (the scenario's description, or its name);
+    /// - `state_fields` (list of str): the observation fields concatenated, in this order, into
+    ///   `observation.state`;
+    /// - `array_features` (list of (field, feature key)): fields stored as features of their
+    ///   own (lidar ranges, depth images), flattened;
+    /// - `features` (dict): every feature of `meta/info.json`, `{key: {dtype, shape, names}}`.
+    ///
+    /// Raises `ScenarioError` when the control rate is not a whole number of hertz.
+    fn lerobot_layout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let fps = dreamrig_datasets::fps_of(&self.scenario).map_err(|e| ScenarioError::new_err(e.to_string()))?;
+        let layout = dreamrig_datasets::FrameLayout::new(&self.observation, &self.action, &self.state);
+        let d = PyDict::new(py);
+        d.set_item("fps", fps)?;
+        d.set_item("task", dreamrig_datasets::task_of(&self.config))?;
+        d.set_item("state_fields", layout.state_fields.clone())?;
+        d.set_item("array_features", layout.array_fields.clone())?;
+        let features = PyDict::new(py);
+        for (key, feature) in &layout.features {
+            let f = PyDict::new(py);
+            f.set_item("dtype", &feature.dtype)?;
+            f.set_item("shape", feature.shape.clone())?;
+            let names: Option<Vec<String>> = serde_json::from_value(feature.names.clone()).ok();
+            f.set_item("names", names)?;
+            features.set_item(key, f)?;
+        }
+        d.set_item("features", features)?;
+        Ok(d)
+    }
+
+    /// The full state of every world: float64 `[B, S]`, row i `WorldState.values` of world i
+    /// (positions then velocities, named by `state_names`), what dreamrig's datasets record as
+    /// `observation.environment_state`.
+    fn state_values<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
+        guard(|| {
+            let width = self.state.names.len();
+            let inner = self.inner();
+            let b = inner.batch.len();
+            let mut values = Vec::with_capacity(b * width);
+            for i in 0..b {
+                let state = inner.batch.state(i).map_err(|e| sim_error(i, e))?;
+                values.extend_from_slice(&state.values);
+            }
+            values.into_pyarray(py).reshape([b, width])
+        })
     }
 
     /// Resets every world: world i with `seeds[i]` (B seeds, each 0 ≤ seed < 2**64).
@@ -317,7 +371,7 @@ impl Worlds {
             let len = self.inner().batch.len();
             self.check_index(index, len)?;
             let state = self.inner().batch.state(index).map_err(|e| sim_error(index, e))?;
-            Ok(WorldState { state, scenario: self.config.name.clone(), names: self.state_names.clone() })
+            Ok(WorldState { state, scenario: self.config.name.clone(), names: self.state.names.clone() })
         })
     }
 
@@ -329,13 +383,13 @@ impl Worlds {
         guard(|| {
             let len = self.inner().batch.len();
             self.check_index(index, len)?;
-            if state.scenario != self.config.name || state.names != self.state_names {
+            if state.scenario != self.config.name || state.names != self.state.names {
                 return Err(PyValueError::new_err(format!(
                     "state: taken from a world of scenario {} ({} state values); this is {} ({} state values)",
                     state.scenario,
                     state.names.len(),
                     self.config.name,
-                    self.state_names.len()
+                    self.state.names.len()
                 )));
             }
             let inner = self.inner.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
