@@ -15,11 +15,13 @@
 #    clearly better than random.
 # CI runs it with fewer training steps (.ci/run).
 set -euo pipefail
+caller="$PWD"
 cd "$(dirname "$0")/.."
 repo="$PWD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 venv="${DREAMRIG_LEROBOT_ENV:-$HOME/.cache/dreamrig-lerobot}"
-requirements="lerobot==0.4.4 pytest>=8"
+# lerobot and what it was tested with (PyTorch from PyPI, with its CUDA libraries: about 8 GB).
+requirements="lerobot==0.4.4 torch==2.10.0 torchvision==0.25.0 gymnasium==1.4.0 pytest>=8"
 steps=1500
 episodes=200
 eval_episodes=50
@@ -29,10 +31,16 @@ while [ $# -gt 0 ]; do
     --steps) steps="$2"; shift 2 ;;
     --episodes) episodes="$2"; shift 2 ;;
     --eval-episodes) eval_episodes="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
+    --out) out="$2"; case "$out" in /*) ;; *) out="$caller/$out" ;; esac; shift 2 ;;
     *) echo "lerobot-example.sh: unknown argument $1 (expected --steps, --episodes, --eval-episodes or --out)" >&2; exit 2 ;;
   esac
 done
+
+# Only a folder this script made is replaced (it leaves a marker file in it).
+if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/.lerobot-example" ]; then
+  echo "lerobot-example.sh: --out $out exists and was not written by this script; choose another folder" >&2
+  exit 2
+fi
 
 stamp="$venv/.dreamrig-requirements"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
@@ -56,6 +64,7 @@ echo "== pytest python/tests/test_lerobot.py" >&2
 
 rm -rf "$out"
 mkdir -p "$out"
+touch "$out/.lerobot-example"
 echo "== dreamrig dataset generate arm7-reach --policy auto --episodes $episodes" >&2
 "$dreamrig" dataset generate arm7-reach --policy auto --episodes "$episodes" --out "$out/data"
 
@@ -68,7 +77,7 @@ echo "== lerobot-train --policy.type=act --steps $steps" >&2
   --batch_size=64 --steps="$steps" --num_workers=0 --seed=1000 \
   --log_freq=500 --save_freq="$steps" --wandb.enable=false \
   --output_dir="$out/train" > "$out/train.log" 2>&1 || { tail -n 40 "$out/train.log" >&2; exit 1; }
-grep -a -o "step:[0-9A-Z]* smpl:[^ ]* ep:[^ ]* epch:[^ ]* loss:[^ ]*" "$out/train.log" | tail -n 3 >&2
+grep -a -o "step:[0-9A-Z.]* smpl:[^ ]* ep:[^ ]* epch:[^ ]* loss:[^ ]*" "$out/train.log" | tail -n 3 >&2 || true
 
 echo "== examples/lerobot/evaluate.py --check" >&2
 "$venv/bin/python" examples/lerobot/evaluate.py "$out/train/checkpoints/last/pretrained_model" \

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use dreamrig_sim::world_model::data::Trajectory;
 use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions};
+use dreamrig_sim::world_model::gate::{gate_correction, GATE_STRIDE};
 use dreamrig_sim::world_model::prepare::{prepare_episodes, PreparedEpisode};
 use dreamrig_sim::world_model::train::{train, TrainOptions, TrainedModel};
 use dreamrig_sim::world_model::{identify_prior, IdentifyOptions, ModelKind, WorldModel, WorldModelError};
@@ -203,6 +204,74 @@ fn a_model_for_another_scenario_or_a_corrupt_file_is_refused_clearly() {
     assert!(error.contains("normalization.state_std has 1 values, expected 4"), "{error}");
 }
 
+/// The validation split of `episodes` that training held out.
+fn validation_of<'a>(model: &TrainedModel, episodes: &'a [PreparedEpisode]) -> Vec<&'a PreparedEpisode> {
+    episodes.iter().filter(|e| model.validation_episodes.contains(&e.trajectory.episode_index)).collect()
+}
+
+#[test]
+fn a_trained_hybrid_is_no_worse_than_its_prior_on_the_episodes_it_held_out() {
+    let (nominal, model, episodes) = trained(ModelKind::Hybrid);
+    let gate = model.gate.as_ref().expect("hybrids are gated");
+    assert_eq!(model.config.correction_scale, gate.scale);
+    assert_eq!(model.config.training["correction_gate"]["scale"], gate.scale);
+    assert_eq!(gate.candidates.first().map(|c| c.scale), Some(1.0));
+    // Measured again, as `wm eval` measures, on the validation episodes.
+    let validation = validation_of(&model, &episodes);
+    assert!(!validation.is_empty());
+    let options = OpenLoopOptions { horizons: gate.horizons.clone(), stride: GATE_STRIDE };
+    let hybrid = open_loop(&nominal, Some(&Arc::new(model.model(Path::new("hybrid")).unwrap())), &validation, &options).unwrap();
+    let prior = open_loop(&Arc::new(nominal.nominal_physics()), None, &validation, &options).unwrap();
+    for (h, p) in hybrid.horizons.iter().zip(&prior.horizons) {
+        assert!(h.overall <= p.overall, "horizon {}: hybrid {:.5} vs prior {:.5}", h.horizon, h.overall, p.overall);
+    }
+}
+
+#[test]
+fn a_correction_that_makes_the_hybrid_worse_than_its_prior_is_dropped() {
+    let (nominal, model, episodes) = trained(ModelKind::Hybrid);
+    let validation = validation_of(&model, &episodes);
+    let prior = Arc::new(nominal.nominal_physics());
+    // A correction biased by 50 of its own standard deviations on every state value: worse
+    // than no correction at any share the gate tries.
+    let gate = gate_correction(&nominal, &prior, &validation, &|scale| {
+        let mut sabotaged = model.model(Path::new("sabotaged"))?;
+        let n = &mut sabotaged.config.normalization;
+        for (mean, std) in n.target_mean.iter_mut().zip(&n.target_std) {
+            *mean += 50.0 * std;
+        }
+        sabotaged.config.correction_scale = scale;
+        Ok(Arc::new(sabotaged))
+    })
+    .unwrap();
+    assert_eq!(gate.scale, 0.0, "{gate:?}");
+    assert!(gate.candidates.iter().filter(|c| c.scale > 0.0).all(|c| !c.no_worse), "{gate:?}");
+    assert_eq!(gate.kept().errors, gate.prior);
+    // The model as trained passes the same gate with some of its correction.
+    let honest = gate_correction(&nominal, &prior, &validation, &|scale| {
+        let mut m = model.model(Path::new("hybrid"))?;
+        m.config.correction_scale = scale;
+        Ok(Arc::new(m))
+    })
+    .unwrap();
+    assert!(honest.scale > 0.0, "{honest:?}");
+}
+
+#[test]
+fn a_model_file_without_a_correction_scale_adds_all_of_it_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model, _) = trained(ModelKind::Hybrid);
+    let path = save(&model, dir.path(), "hybrid");
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config.as_object_mut().unwrap().remove("correction_scale");
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    assert_eq!(WorldModel::load(&path).unwrap().config.correction_scale, 1.0, "models from before the gate");
+    config["correction_scale"] = serde_json::json!(1.5);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let error = WorldModel::load(&path).err().expect("refused").to_string();
+    assert!(error.contains("correction_scale is 1.5, expected a share from 0 to 1"), "{error}");
+}
+
 #[test]
 fn the_hybrid_learns_the_gap_between_nominal_and_real_physics() {
     let (nominal, model, _) = trained(ModelKind::Hybrid);
@@ -295,11 +364,11 @@ fn succeed(args: &[&str]) -> Output {
 }
 
 /// `dreamrig wm train` of a hybrid cart-pole model on `dataset`, with extra options.
-fn train_hybrid(dataset: &Path, model: &Path, extra: &[&str]) {
+fn train_hybrid(dataset: &Path, model: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["wm", "train", "--dataset", dataset.to_str().unwrap(), "--scenario", "cartpole-balance", "--kind", "hybrid"];
     args.extend(["--out", model.to_str().unwrap()]);
     args.extend(extra);
-    succeed(&args);
+    succeed(&args)
 }
 
 #[test]
@@ -320,9 +389,13 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let model = d.join("hybrid.json");
-    train_hybrid(&data, &model, &["--epochs", "2", "--ensemble", "2", "--hidden", "32,32", "--identify-transitions", "200"]);
+    let trained = train_hybrid(&data, &model, &["--epochs", "2", "--ensemble", "2", "--hidden", "32,32", "--identify-transitions", "200"]);
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
     assert_eq!(config["identified_prior"]["action_latency_steps"], 1, "the real cart-pole's delay: {}", config["identified_prior"]);
+    // wm train prints the correction gate's table, and the model file stores what it kept.
+    let printed = text(&trained);
+    assert!(printed.contains("correction gate on") && printed.contains("prior alone") && printed.contains("kept"), "{printed}");
+    assert_eq!(config["correction_scale"], config["training"]["correction_gate"]["scale"], "{}", config["training"]);
     let metrics = std::fs::read_to_string(model.with_extension("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().next(), Some("member,epoch,train_loss,validation_loss,samples,seconds"));
     assert_eq!(metrics.lines().count(), 1 + 4, "2 members × 2 epochs");

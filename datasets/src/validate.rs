@@ -15,7 +15,9 @@ const DEFAULT_FEATURES: [&str; 5] = ["timestamp", "frame_index", "episode_index"
 /// tolerance 1e-6), and every pointer of the episode metadata (all `meta/episodes` files): each
 /// episode's `data/chunk_index` and `data/file_index` name the data file that holds its frames,
 /// its row range matches them, no data file is left unreferenced, and every `task_index` names a
-/// task of `meta/tasks.parquet`. Errors, rather than problems: the dataset cannot be opened, a data file is
+/// task of `meta/tasks.parquet`; for video features (as lerobot writes them), that `info.json` has a
+/// `video_path`, and that each episode's `videos/KEY/…` columns name an MP4 file that exists and a
+/// time span of its length at the dataset's fps (the frames inside are not decoded). Errors, rather than problems: the dataset cannot be opened, a data file is
 /// unreadable or lacks `index`, `frame_index`, `episode_index` or `timestamp`, or the episode
 /// metadata file is unreadable or lacks `length`, `dataset_from_index` or `dataset_to_index`.
 pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
@@ -138,8 +140,16 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
     }
     let mut rows = 0usize;
     let mut pointed_at = vec![false; dataset.data_files.len()];
+    let video_keys: Vec<&str> = info.features.iter().filter(|(_, f)| f.dtype == "video").map(|(n, _)| n.as_str()).collect();
+    if !video_keys.is_empty() && info.video_path.is_none() {
+        problems.push(format!("meta/info.json: video features ({}) but no video_path", video_keys.join(", ")));
+    }
     'files: for meta in &meta_files {
         let df = read_parquet(meta)?;
+        let videos = match &info.video_path {
+            Some(template) => video_columns(&df, meta, &video_keys, template, &mut problems)?,
+            None => Vec::new(),
+        };
         let length = int_column(&df, "length", meta)?;
         let from = int_column(&df, "dataset_from_index", meta)?;
         let to = int_column(&df, "dataset_to_index", meta)?;
@@ -208,6 +218,12 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
                 }
                 pointed_at[*file] = true;
             }
+            for video in &videos {
+                if let Some(problem) = video.check(root, row, *e, *len, info.fps) {
+                    problems.push(format!("{}: {problem}", meta.display()));
+                    break 'files;
+                }
+            }
         }
     }
     if rows < lengths.len() && !meta_files.is_empty() {
@@ -245,4 +261,129 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
         }
     }
     Ok(problems)
+}
+
+/// One video feature's columns of an episode metadata file: where each episode's frames are in
+/// the MP4 files (`videos/KEY/chunk_index`, `file_index`, `from_timestamp`, `to_timestamp`, as
+/// lerobot writes them).
+struct VideoColumns<'a> {
+    key: &'a str,
+    template: &'a str,
+    chunk: Vec<i64>,
+    file: Vec<i64>,
+    from: Vec<f64>,
+    to: Vec<f64>,
+}
+
+/// Reads every video feature's columns; a missing column is a problem (and that feature is not
+/// checked further).
+fn video_columns<'a>(
+    df: &DataFrame,
+    meta: &std::path::Path,
+    keys: &[&'a str],
+    template: &'a str,
+    problems: &mut Vec<String>,
+) -> Result<Vec<VideoColumns<'a>>, DatasetError> {
+    let mut out = Vec::new();
+    for key in keys {
+        let name = |field: &str| format!("videos/{key}/{field}");
+        let missing: Vec<String> = ["chunk_index", "file_index", "from_timestamp", "to_timestamp"]
+            .iter()
+            .map(|f| name(f))
+            .filter(|n| df.column(n).is_err())
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!("{}: video feature {key}: the columns {} are missing", meta.display(), missing.join(", ")));
+            continue;
+        }
+        let float = |field: &str| -> Result<Vec<f64>, DatasetError> {
+            let column_name = name(field);
+            column_values(df.column(&column_name).map_err(|e| format(meta, e.to_string()))?, meta)
+        };
+        out.push(VideoColumns {
+            key,
+            template,
+            chunk: int_column(df, &name("chunk_index"), meta)?,
+            file: int_column(df, &name("file_index"), meta)?,
+            from: float("from_timestamp")?,
+            to: float("to_timestamp")?,
+        });
+    }
+    Ok(out)
+}
+
+impl VideoColumns<'_> {
+    /// Episode `row`'s video: the file it names exists, and its time span is `length / fps`
+    /// (within half a frame). The frames inside the MP4 are not decoded.
+    fn check(&self, root: &std::path::Path, row: usize, episode: i64, length: i64, fps: u32) -> Option<String> {
+        let (chunk, file, from, to) = (self.chunk[row], self.file[row], self.from[row], self.to[row]);
+        let key = self.key;
+        if chunk < 0 || file < 0 {
+            return Some(format!("row {row} (episode {episode}): videos/{key}/chunk_index {chunk} and file_index {file} must be ≥ 0"));
+        }
+        let path = match fill_template(
+            self.template,
+            &[("video_key", key.to_string()), ("chunk_index", chunk.to_string()), ("file_index", file.to_string())],
+        ) {
+            Ok(path) => root.join(path),
+            Err(problem) => return Some(format!("meta/info.json: video_path {:?}: {problem}", self.template)),
+        };
+        if !path.is_file() {
+            return Some(format!("row {row} (episode {episode}): video {key} points at {}, which does not exist", path.display()));
+        }
+        let span = length as f64 / fps as f64;
+        if !(from >= 0.0 && (to - from - span).abs() <= 0.5 / fps as f64) {
+            return Some(format!(
+                "row {row} (episode {episode}): video {key} spans {from} s to {to} s, but the episode's {length} frames at {fps} fps last {span} s"
+            ));
+        }
+        None
+    }
+}
+
+/// Fills a Python-format path template as LeRobot's `info.json` writes them
+/// (`videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4`): `{name}` and
+/// `{name:0Nd}` (zero-padded to N digits) with the given values.
+pub(crate) fn fill_template(template: &str, values: &[(&str, String)]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').ok_or_else(|| format!("an unclosed {{ at byte {}", template.len() - rest.len() + open))? + open;
+        let field = &rest[open + 1..close];
+        let (name, spec) = field.split_once(':').unwrap_or((field, ""));
+        let value = values.iter().find(|(n, _)| *n == name).map(|(_, v)| v).ok_or_else(|| format!("unknown field {{{name}}}"))?;
+        let padded = match spec {
+            "" => value.clone(),
+            spec => {
+                let width = spec
+                    .strip_prefix('0')
+                    .and_then(|s| s.strip_suffix('d'))
+                    .and_then(|w| w.parse::<usize>().ok())
+                    .ok_or_else(|| format!("format {{{field}}}: expected {{{name}}} or {{{name}:0Nd}}"))?;
+                format!("{value:0>width$}")
+            }
+        };
+        out.push_str(&padded);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_template;
+
+    #[test]
+    fn lerobot_path_templates_fill_like_python_format() {
+        let values = [("video_key", "observation.images.front".to_string()), ("chunk_index", "0".into()), ("file_index", "12".into())];
+        assert_eq!(
+            fill_template("videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4", &values).unwrap(),
+            "videos/observation.images.front/chunk-000/file-012.mp4"
+        );
+        assert!(fill_template("videos/{camera}/x.mp4", &values).unwrap_err().contains("unknown field {camera}"));
+        assert!(fill_template("videos/{video_key:>5}/x.mp4", &values).unwrap_err().contains("expected {video_key}"));
+        assert!(fill_template("videos/{video_key", &values).unwrap_err().contains("unclosed"));
+    }
 }

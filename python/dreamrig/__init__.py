@@ -71,6 +71,12 @@ def _register() -> None:
         env_id = f"dreamrig/{name}"
         if env_id not in gym.registry:
             gym.register(id=env_id, kwargs={"scenario": name}, **entry)
+    # A world with LeRobot's observation keys (dreamrig.lerobot). No wrappers: LeRobot's rollout
+    # reads `task_description` off the vector env's members, which wrappers would hide.
+    if "dreamrig/LeRobot-v0" not in gym.registry:
+        gym.register(
+            id="dreamrig/LeRobot-v0", entry_point="dreamrig.lerobot:LeRobotEnv", order_enforce=False, disable_env_checker=True
+        )
 
 
 def _env_id(scenario: str) -> tuple[str, dict]:

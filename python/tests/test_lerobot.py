@@ -1,11 +1,13 @@
 """dreamrig worlds as LeRobot sees them, with the real lerobot package (tested with 0.4.4).
 
 These run where lerobot is installed: scripts/lerobot-example.sh creates that environment and
-runs them (CI does). In the project's own environment, which has no PyTorch, they are skipped.
+runs them (CI does). In the project's own environment, which has no PyTorch, they are skipped;
+test_lerobot_env.py checks the environment itself there.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import gymnasium as gym
@@ -14,8 +16,6 @@ import pytest
 
 pytest.importorskip("lerobot", reason="lerobot is not installed here (scripts/lerobot-example.sh runs these)")
 
-from lerobot.configs import parser  # noqa: E402
-from lerobot.configs.eval import EvalPipelineConfig  # noqa: E402
 from lerobot.datasets.lerobot_dataset import LeRobotDataset  # noqa: E402
 from lerobot.datasets.utils import dataset_to_policy_features  # noqa: E402
 from lerobot.envs.factory import make_env  # noqa: E402
@@ -60,7 +60,7 @@ def test_the_env_shows_a_policy_what_the_dataset_trained_it_on(dataset):
                 np.testing.assert_allclose(observation["environment_state"], environment_state, rtol=1e-4, atol=1e-4)
             observation, _, terminated, truncated, info = env.step(frame["action"].numpy())
         assert terminated or truncated, f"episode {episode} did not end where the dataset's does"
-        assert info["is_success"] == info["success"]
+        assert info["is_success"] == bool(dataset.meta.episodes["dreamrig/success"][episode])
 
 
 def test_lerobot_builds_vector_envs_whose_features_match_the_dataset(dataset):
@@ -83,21 +83,30 @@ def test_lerobot_builds_vector_envs_whose_features_match_the_dataset(dataset):
     env.close()
 
 
-def test_lerobot_command_lines_find_the_dreamrig_env_type(monkeypatch):
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        ["lerobot-eval", "--env.discover_packages_path=dreamrig.lerobot", "--env.type=dreamrig", f"--env.task={SCENARIO}"],
+def test_lerobot_command_lines_find_the_dreamrig_env_type():
+    # A fresh interpreter that imports nothing of dreamrig: lerobot's plugin discovery must.
+    script = (
+        "import sys\n"
+        "from lerobot.configs import parser\n"
+        "from lerobot.configs.eval import EvalPipelineConfig\n"
+        "def configured(cfg):\n"
+        "    return cfg\n"
+        "configured.__annotations__ = {'cfg': EvalPipelineConfig}\n"
+        "sys.argv = ['lerobot-eval', '--env.discover_packages_path=dreamrig.lerobot', '--env.type=dreamrig',"
+        f" '--env.task={SCENARIO}']\n"
+        "cfg = parser.wrap()(configured)()\n"
+        "print(type(cfg.env).__name__, cfg.env.task, cfg.env.fps, cfg.env.episode_length)\n"
     )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    horizon = dreamrig.Worlds(SCENARIO).max_episode_steps
+    assert out.stdout.split() == ["DreamrigEnvConfig", SCENARIO, "50", str(horizon)]
 
-    def configured(cfg):
-        return cfg
 
-    # What lerobot-eval's main is wrapped with (the annotation names the config class).
-    configured.__annotations__ = {"cfg": EvalPipelineConfig}
-    cfg = parser.wrap()(configured)()
-    assert isinstance(cfg.env, DreamrigEnvConfig)
-    assert cfg.env.task == SCENARIO and cfg.env.fps == 50
+def test_importing_dreamrig_lerobot_registers_the_env_type():
+    from lerobot.envs.configs import EnvConfig
+
+    assert "dreamrig" in EnvConfig.get_known_choices()
 
 
 def test_a_config_that_disagrees_with_the_scenario_is_refused():
@@ -105,6 +114,10 @@ def test_a_config_that_disagrees_with_the_scenario_is_refused():
         DreamrigEnvConfig(task=SCENARIO, fps=30)
     with pytest.raises(dreamrig.ScenarioError, match="no-such-scenario"):
         DreamrigEnvConfig(task="no-such-scenario")
+    with pytest.raises(ValueError, match="env.task: expected a dreamrig scenario"):
+        DreamrigEnvConfig()
+    with pytest.raises(ValueError, match="env.disable_env_checker"):
+        DreamrigEnvConfig(task=SCENARIO, disable_env_checker=False)
 
 
 def test_dreamrig_reads_a_dataset_lerobot_wrote(cli, tmp_path):
@@ -136,8 +149,36 @@ def test_dreamrig_reads_a_dataset_lerobot_wrote(cli, tmp_path):
     assert "tasks: task 0 | task 1" in info.stdout
 
 
-def test_render_says_why_there_is_no_frame():
-    env = dreamrig.lerobot.LeRobotEnv(SCENARIO)
-    env.reset(seed=0)
-    with pytest.raises(NotImplementedError, match="no camera"):
-        env.render()
+def test_dreamrig_validates_the_videos_of_a_dataset_lerobot_wrote(cli, tmp_path):
+    root = tmp_path / "with-video"
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["q0", "q1"]},
+        "observation.images.front": {"dtype": "video", "shape": (32, 48, 3), "names": ["height", "width", "channels"]},
+        "action": {"dtype": "float32", "shape": (2,), "names": ["tau0", "tau1"]},
+    }
+    written = LeRobotDataset.create("me/video", fps=10, root=root, features=features, use_videos=True, robot_type="toy")
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        for _ in range(8):
+            written.add_frame(
+                {
+                    "observation.state": rng.normal(size=2).astype(np.float32),
+                    "observation.images.front": rng.integers(0, 255, (32, 48, 3), dtype=np.uint8),
+                    "action": rng.normal(size=2).astype(np.float32),
+                    "task": "look",
+                }
+            )
+        written.save_episode()
+    written.finalize()
+    validated = cli("dataset", "validate", root)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    info = cli("dataset", "info", root)
+    assert "observation.images.front" in info.stdout and "video" in info.stdout, info.stdout
+    # A dataset whose video went missing is invalid, and says which file.
+    videos = sorted(root.glob("videos/observation.images.front/*/*.mp4"))
+    assert videos
+    videos[0].unlink()
+    broken = cli("dataset", "validate", root)
+    assert broken.returncode != 0
+    assert "video observation.images.front points at" in broken.stdout + broken.stderr
+    assert "does not exist" in broken.stdout + broken.stderr

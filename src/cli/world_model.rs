@@ -3,6 +3,7 @@ use anyhow::Context;
 use dreamrig_eval::{EvalSpec, RunOptions, SpecOverrides};
 use dreamrig_sim::world_model::data::{choose_episodes, Trajectory};
 use dreamrig_sim::world_model::fidelity::OpenLoopOptions;
+use dreamrig_sim::world_model::gate::CorrectionGate;
 use dreamrig_sim::world_model::pipeline::{self, train_world_model, Fidelity, TrainProgress};
 use dreamrig_sim::world_model::train::{TrainOptions, TrainedModel};
 use dreamrig_sim::world_model::{IdentifyOptions, ModelKind, WorldModel};
@@ -241,6 +242,9 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         samples as f64 / seconds.max(1e-9),
         trained.config.disagreement_threshold
     );
+    if let Some(gate) = &trained.gate {
+        print!("{}", gate_table(gate));
+    }
     println!(
         "model: {} (weights {}), metrics: {}",
         args.out.display(),
@@ -248,6 +252,42 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         metrics_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The correction gate's measurements as `wm train` prints them: the prior's and each share's
+/// open-loop error per horizon on the validation episodes, and the share kept.
+fn gate_table(gate: &CorrectionGate) -> String {
+    let mut out = format!(
+        "correction gate on {} validation episodes (open-loop error per horizon, normalized as `wm eval` reports it):\n",
+        gate.validation_episodes
+    );
+    let row = |label: &str, errors: &[f64], note: &str| {
+        let cells: String = errors.iter().map(|e| format!(" {e:>10.4}")).collect();
+        format!("  {label:<16}{cells}{note}\n")
+    };
+    let horizons: String = gate.horizons.iter().map(|h| format!(" {:>10}", format!("{h} steps"))).collect();
+    out.push_str(&format!("  {:<16}{horizons}\n", "horizon"));
+    out.push_str(&row("prior alone", &gate.prior, ""));
+    for c in gate.candidates.iter().filter(|c| c.scale > 0.0) {
+        let note = if c.no_worse { "" } else { "  worse than the prior" };
+        out.push_str(&row(&format!("correction ×{:.1}", c.scale), &c.errors, note));
+    }
+    let kept = gate.kept();
+    if gate.scale == 0.0 {
+        out.push_str("kept none of the correction: at every share it made the hybrid worse than its prior somewhere, so the model steps the prior alone\n");
+    } else {
+        let last = gate.horizons.len() - 1;
+        out.push_str(&format!(
+            "kept the correction ×{:.1}: hybrid/prior {} at {} steps\n",
+            gate.scale,
+            match (kept.errors[last], gate.prior[last]) {
+                (e, p) if p > 0.0 => format!("{:.2}", e / p),
+                _ => "n/a (the prior's error is 0)".into(),
+            },
+            gate.horizons[last]
+        ));
+    }
+    out
 }
 
 /// A model, loaded, and its [`Fidelity`] on a dataset for a scenario (by default the one the

@@ -15,11 +15,12 @@ drift apart.
 
 With lerobot installed, `dreamrig.lerobot` is also a LeRobot plugin: importing it registers the
 environment type `dreamrig` (`DreamrigEnvConfig`), so `lerobot.envs.factory.make_env` builds
-vector environments of any dreamrig scenario, and lerobot's command-line tools take
+vector environments of any dreamrig scenario, and lerobot's command lines parse
 `--env.discover_packages_path=dreamrig.lerobot --env.type=dreamrig --env.task=SCENARIO`.
-`lerobot-eval` itself also renders a video of the first episodes, which dreamrig worlds cannot
-do until they have cameras; `examples/lerobot/evaluate.py` runs lerobot's own evaluation loop
-(`lerobot.scripts.lerobot_eval.eval_policy`) without the video.
+`lerobot-eval`, and `lerobot-train` when given an environment, also record videos of the first
+episodes, which dreamrig worlds cannot render until they have cameras: train without `--env.*`
+and evaluate with lerobot's own loop (`lerobot.scripts.lerobot_eval.eval_policy` with
+`max_episodes_rendered=0`), as `examples/lerobot/evaluate.py` does.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ LEROBOT_VERSION = "0.4.4"
 #: The Gymnasium id of `LeRobotEnv`: `gym.make(ENV_ID, scenario=NAME_OR_FILE)`.
 ENV_ID = "dreamrig/LeRobot-v0"
 
-__all__ = ["ENV_ID", "LEROBOT_VERSION", "DreamrigEnvConfig", "LeRobotEnv", "LeRobotLayout"]
+__all__ = ["ENV_ID", "LEROBOT_VERSION", "LeRobotEnv", "LeRobotLayout"]
 
 
 class LeRobotLayout:
@@ -66,7 +67,7 @@ class LeRobotLayout:
     def state(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """`observation.state` of a batch: `{field: ndarray[B, *shape]}` → float32 `[B, n]`."""
         parts = [np.asarray(observation[name], dtype=np.float32) for name in self.state_fields]
-        batch = parts[0].shape[0] if parts else 0
+        batch = parts[0].shape[0]
         return np.concatenate([p.reshape(batch, -1) for p in parts], axis=1)
 
 
@@ -118,7 +119,8 @@ class LeRobotEnv(gym.Env):
         }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        # The inner environment checks and draws seeds (NumPy integers included, as pandas reads
+        # `dreamrig/seed`).
         observation, info = self._env.reset(seed=seed, options=options)
         info["is_success"] = False
         return self._observation(observation), info
@@ -130,8 +132,10 @@ class LeRobotEnv(gym.Env):
 
     def render(self):
         raise NotImplementedError(
-            "render: dreamrig worlds have no camera yet, so there is no frame to render "
-            "(run LeRobot's evaluation loop with max_episodes_rendered=0, as examples/lerobot/evaluate.py does)"
+            "render: dreamrig worlds have no camera yet, so there is no frame to render. lerobot-eval and "
+            "lerobot-train with --env.* record videos and so cannot run on them yet: train without --env.* and "
+            "evaluate with lerobot.scripts.lerobot_eval.eval_policy(..., max_episodes_rendered=0), as "
+            "examples/lerobot/evaluate.py does"
         )
 
 
@@ -144,7 +148,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-if ENV_ID not in gym.registry:
-    # No wrappers: LeRobot's rollout reads `task_description` off the vector env's members, and
-    # Gymnasium's wrappers do not pass attributes through.
-    gym.register(id=ENV_ID, entry_point="dreamrig.lerobot:LeRobotEnv", order_enforce=False, disable_env_checker=True)
+# `dreamrig/__init__.py` registers ENV_ID (lazily, so `gym.make` finds it after `import dreamrig`).
+
+try:
+    # With lerobot installed, importing this module registers the environment type `dreamrig`.
+    from .config import DreamrigEnvConfig  # noqa: F401
+
+    __all__.append("DreamrigEnvConfig")
+except ImportError:
+    pass

@@ -33,7 +33,7 @@ class DreamrigEnvConfig(EnvConfig):
     `observation.environment_state`, with the shapes of the scenario's datasets.
     """
 
-    task: str | None = "reacher-2link"
+    task: str | None = None
     fps: int = 0
     episode_length: int = 0
     dynamics: str | None = None
@@ -41,6 +41,13 @@ class DreamrigEnvConfig(EnvConfig):
     def __post_init__(self) -> None:
         if not self.task:
             raise ValueError("env.task: expected a dreamrig scenario (a shipped name or a file), got none")
+        if not self.disable_env_checker:
+            # Gymnasium's checker wraps the environment, and LeRobot's rollout then cannot see
+            # `task_description`: language-conditioned policies would get empty tasks.
+            raise ValueError(
+                "env.disable_env_checker: dreamrig environments run without Gymnasium's wrappers "
+                "(LeRobot reads the task string through them); expected true, got false"
+            )
         worlds = _dreamrig.Worlds(self.task, 1, self.dynamics)
         layout = LeRobotLayout(worlds)
         if self.fps not in (0, layout.fps):

@@ -8,6 +8,8 @@ pub mod calibrate;
 pub mod data;
 /// Open-loop prediction error of a world (physics or world model) against logged episodes.
 pub mod fidelity;
+/// Keeping a hybrid no worse than its prior on validation episodes.
+pub mod gate;
 /// System identification of a hybrid model's physics prior (actuator gain, latency, joint damping and friction).
 pub mod identify;
 /// The world-model network (an ensemble of candle MLPs), its JSON config and safetensors weights.

@@ -157,6 +157,16 @@ pub struct WorldModelConfig {
     /// (`None`: the scenario's nominal physics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identified_prior: Option<IdentifiedPrior>,
+    /// Hybrid models: the share (0…1) of the learned correction a step adds to the prior's
+    /// step, chosen after training so that the open-loop error on validation episodes is
+    /// nowhere above the prior's ([`crate::world_model::gate`]; 0 steps the prior alone).
+    /// Models trained before the gate existed have none: 1. Learned models: 1.
+    #[serde(default = "full_correction")]
+    pub correction_scale: f64,
+}
+
+fn full_correction() -> f64 {
+    1.0
 }
 
 impl WorldModelConfig {
@@ -189,6 +199,12 @@ impl WorldModelConfig {
     fn check(&self) -> Result<(), String> {
         if self.format != WORLD_MODEL_FORMAT {
             return Err(format!("format is {:?}, expected {WORLD_MODEL_FORMAT:?}", self.format));
+        }
+        if !(0.0..=1.0).contains(&self.correction_scale) || (self.kind == ModelKind::Learned && self.correction_scale != 1.0) {
+            return Err(format!(
+                "correction_scale is {}, expected a share from 0 to 1 (hybrid models) or 1 (learned models)",
+                self.correction_scale
+            ));
         }
         if !matches!(self.activation.as_str(), "silu" | "tanh") {
             return Err(format!("activation is {:?}, expected silu or tanh", self.activation));

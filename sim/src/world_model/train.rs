@@ -7,6 +7,7 @@
 use crate::scenario::config::ScenarioConfig;
 use crate::world_model::calibrate::{calibrate, CALIBRATION_MARGIN};
 use crate::world_model::data::{split_by_episode, Trajectory};
+use crate::world_model::gate::{gate_correction, CorrectionGate};
 use crate::world_model::identify::IdentifiedPrior;
 use crate::world_model::model::*;
 use crate::world_model::normalize::normalization;
@@ -119,6 +120,9 @@ pub struct TrainedModel {
     pub train_episodes: Vec<u64>,
     /// Dataset episode indices ([`Trajectory::episode_index`]) of the validation split.
     pub validation_episodes: Vec<u64>,
+    /// Hybrid models: the correction's share kept and what it was chosen from (also in the
+    /// config's `training.correction_gate`); `None` for learned models.
+    pub gate: Option<CorrectionGate>,
 }
 
 impl TrainedModel {
@@ -368,6 +372,7 @@ pub fn train(
         disagreement_threshold: 0.0,
         training: serde_json::Value::Null,
         identified_prior: if hybrid { options.identified_prior.clone() } else { None },
+        correction_scale: 1.0,
     };
 
     // Episodes shorter than the rollout use what they have.
@@ -463,10 +468,22 @@ pub fn train(
 
     let train_episodes: Vec<u64> = train_set.iter().map(|&e| episodes[e].trajectory.episode_index).collect();
     let validation_episodes: Vec<u64> = validation_set.iter().map(|&e| episodes[e].trajectory.episode_index).collect();
-    let mut trained = TrainedModel { config: model_config.clone(), varmap, metrics, train_episodes, validation_episodes };
+    let mut trained = TrainedModel { config: model_config.clone(), varmap, metrics, train_episodes, validation_episodes, gate: None };
 
-    let model = Arc::new(trained.model(Path::new("(training)"))?);
     let validation: Vec<&PreparedEpisode> = validation_set.iter().map(|&e| &episodes[e]).collect();
+    if hybrid {
+        let training = Path::new("(training)");
+        let (prior, _) = trained.model(training)?.prior_configs(config)?;
+        let gate = gate_correction(config, &Arc::new(prior), &validation, &|scale| {
+            let mut model = trained.model(training)?;
+            model.config.correction_scale = scale;
+            Ok(Arc::new(model))
+        })?;
+        model_config.correction_scale = gate.scale;
+        trained.config.correction_scale = gate.scale;
+        trained.gate = Some(gate);
+    }
+    let model = Arc::new(trained.model(Path::new("(training)"))?);
     let calibration = calibrate(config, &model, &validation)?;
     model_config.disagreement_threshold = calibration.threshold;
     model_config.training = serde_json::json!({
@@ -476,6 +493,7 @@ pub fn train(
         "transitions": train_transitions.len(),
         "best_validation_loss": trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min),
         "calibration": {"validation_episode_disagreement_max": calibration.worst, "margin": CALIBRATION_MARGIN, "rollout_steps": calibration.horizon},
+        "correction_gate": trained.gate,
         "dreamrig_version": env!("CARGO_PKG_VERSION"),
         "provenance": provenance,
     });

@@ -106,7 +106,9 @@ impl ModelWorld {
     }
 
     pub(crate) fn complete(&mut self, prepared: PreparedStep, target: &[f64], disagreement: f64) -> Result<StepResult, SimError> {
-        let mut next: Vec<f64> = prepared.base.iter().zip(target).map(|(b, t)| b + t).collect();
+        // A hybrid adds its gated share of the correction (×1 is exact: ungated models step as before).
+        let scale = if self.model.config.kind == ModelKind::Hybrid { self.model.config.correction_scale } else { 1.0 };
+        let mut next: Vec<f64> = prepared.base.iter().zip(target).map(|(b, t)| b + scale * t).collect();
         normalize_quaternions(&self.host.state_spec().names, &mut next);
         self.host.replace_state_values(&next)?;
         if self.model.config.action_history > 0 {

@@ -1,0 +1,69 @@
+"""`dreamrig.lerobot.LeRobotEnv` without lerobot: the vectors it shows a policy are the ones a
+dreamrig dataset holds (read here with pandas), frame for frame."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+
+import dreamrig
+import dreamrig.lerobot
+
+
+@pytest.fixture(scope="module", params=["arm7-reach", "diffdrive-nav"])
+def recorded(request, cli, tmp_path_factory):
+    """2 controller episodes of a scenario, as `dreamrig dataset generate` writes them."""
+    root = tmp_path_factory.mktemp("lerobot-env") / request.param
+    out = cli("dataset", "generate", request.param, "--policy", "auto", "--episodes", "2", "--seed", "3", "--out", root)
+    assert out.returncode == 0, out.stderr
+    frames = pd.concat([pd.read_parquet(p) for p in sorted(root.glob("data/*/*.parquet"))], ignore_index=True)
+    episodes = pd.concat([pd.read_parquet(p) for p in sorted(root.glob("meta/episodes/*/*.parquet"))], ignore_index=True)
+    info = json.loads((root / "meta" / "info.json").read_text())
+    return request.param, frames, episodes, info
+
+
+def test_the_layout_is_the_datasets(recorded):
+    scenario, _, _, info = recorded
+    env = dreamrig.lerobot.LeRobotEnv(scenario)
+    layout = env.layout
+    assert layout.fps == info["fps"] == env.metadata["render_fps"]
+    for key in ["observation.state", "observation.environment_state", "action"]:
+        assert layout.features[key]["shape"] == info["features"][key]["shape"], key
+        assert layout.features[key]["names"] == info["features"][key]["names"], key
+    assert env.observation_space["agent_pos"].shape == tuple(info["features"]["observation.state"]["shape"])
+    assert env.task_description == layout.task
+
+
+def test_replaying_a_dataset_shows_its_frames_and_its_outcome(recorded):
+    scenario, frames, episodes, _ = recorded
+    env = gym.make("dreamrig/LeRobot-v0", scenario=scenario)
+    for _, episode in episodes.iterrows():
+        rows = frames[frames["episode_index"] == episode["episode_index"]]
+        # pandas gives NumPy uint64 seeds; they are taken as they are.
+        observation, info = env.reset(seed=episode["dreamrig/seed"])
+        assert info["is_success"] is False
+        for k, (_, frame) in enumerate(rows.iterrows()):
+            state = np.asarray(frame["observation.state"], dtype=np.float32)
+            environment_state = np.asarray(frame["observation.environment_state"], dtype=np.float32)
+            if k == 0:
+                np.testing.assert_array_equal(observation["agent_pos"], state)
+                np.testing.assert_array_equal(observation["environment_state"], environment_state)
+            else:
+                # The dataset's actions are float32 (the controller acted in float64): the replay
+                # agrees to the rounding they carry.
+                np.testing.assert_allclose(observation["agent_pos"], state, rtol=1e-2, atol=1e-2)
+                np.testing.assert_allclose(observation["environment_state"], environment_state, rtol=1e-2, atol=1e-2)
+            observation, _, terminated, truncated, info = env.step(np.asarray(frame["action"]))
+        assert terminated or truncated, f"episode {episode['episode_index']} did not end where the dataset's does"
+        assert info["is_success"] == bool(episode["dreamrig/success"])
+
+
+def test_render_says_why_there_is_no_frame_and_what_to_do():
+    env = dreamrig.lerobot.LeRobotEnv("reacher-2link")
+    env.reset(seed=0)
+    with pytest.raises(NotImplementedError, match="no camera yet.*max_episodes_rendered=0"):
+        env.render()
