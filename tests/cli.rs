@@ -13,15 +13,16 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[test]
 fn output_into_a_closed_pipe_ends_quietly_without_a_panic() {
     // `dreamrig scenarios | head -0`: the reader is gone before the first line is written.
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::process::ExitStatusExt;
     let mut fds = [0i32; 2];
-    // SAFETY: `pipe` fills two fresh descriptors, each owned by exactly one OwnedFd below.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: `pipe2` fills two fresh descriptors, each owned by exactly one OwnedFd below;
+    // close-on-exec keeps children that other tests spawn meanwhile from holding the read end.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(read);
     let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))

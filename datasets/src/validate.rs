@@ -144,12 +144,22 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
     if !video_keys.is_empty() && info.video_path.is_none() {
         problems.push(format!("meta/info.json: video features ({}) but no video_path", video_keys.join(", ")));
     }
+    let template_ok = match &info.video_path {
+        Some(template) if !video_keys.is_empty() => {
+            let sample = [("video_key", "key".to_string()), ("chunk_index", "0".into()), ("file_index", "0".into())];
+            fill_template(template, &sample)
+                .map_err(|problem| problems.push(format!("meta/info.json: video_path {template:?}: {problem}")))
+                .is_ok()
+        }
+        _ => true,
+    };
     'files: for meta in &meta_files {
         let df = read_parquet(meta)?;
         let videos = match &info.video_path {
-            Some(template) => video_columns(&df, meta, &video_keys, template, &mut problems)?,
-            None => Vec::new(),
+            Some(template) if template_ok => video_columns(&df, meta, &video_keys, template, &mut problems)?,
+            _ => Vec::new(),
         };
+        let mut video_reported = vec![false; videos.len()];
         let length = int_column(&df, "length", meta)?;
         let from = int_column(&df, "dataset_from_index", meta)?;
         let to = int_column(&df, "dataset_to_index", meta)?;
@@ -218,10 +228,14 @@ pub fn validate(root: &std::path::Path) -> Result<Vec<String>, DatasetError> {
                 }
                 pointed_at[*file] = true;
             }
-            for video in &videos {
+            for (video, reported) in videos.iter().zip(video_reported.iter_mut()) {
+                if *reported {
+                    continue;
+                }
                 if let Some(problem) = video.check(root, row, *e, *len, info.fps) {
+                    // The first problem of each video feature; the data checks go on.
                     problems.push(format!("{}: {problem}", meta.display()));
-                    break 'files;
+                    *reported = true;
                 }
             }
         }
@@ -314,25 +328,23 @@ fn video_columns<'a>(
 
 impl VideoColumns<'_> {
     /// Episode `row`'s video: the file it names exists, and its time span is `length / fps`
-    /// (within half a frame). The frames inside the MP4 are not decoded.
+    /// (within a frame). The frames inside the MP4 are not decoded.
     fn check(&self, root: &std::path::Path, row: usize, episode: i64, length: i64, fps: u32) -> Option<String> {
         let (chunk, file, from, to) = (self.chunk[row], self.file[row], self.from[row], self.to[row]);
         let key = self.key;
         if chunk < 0 || file < 0 {
             return Some(format!("row {row} (episode {episode}): videos/{key}/chunk_index {chunk} and file_index {file} must be ≥ 0"));
         }
-        let path = match fill_template(
-            self.template,
-            &[("video_key", key.to_string()), ("chunk_index", chunk.to_string()), ("file_index", file.to_string())],
-        ) {
-            Ok(path) => root.join(path),
-            Err(problem) => return Some(format!("meta/info.json: video_path {:?}: {problem}", self.template)),
-        };
+        let values = [("video_key", key.to_string()), ("chunk_index", chunk.to_string()), ("file_index", file.to_string())];
+        // The template was checked once against info.json.
+        let path = root.join(fill_template(self.template, &values).ok()?);
         if !path.is_file() {
             return Some(format!("row {row} (episode {episode}): video {key} points at {}, which does not exist", path.display()));
         }
+        // LeRobot stores the span the encoder measured, which can differ from length / fps by
+        // up to a frame.
         let span = length as f64 / fps as f64;
-        if !(from >= 0.0 && (to - from - span).abs() <= 0.5 / fps as f64) {
+        if !(from >= 0.0 && (to - from - span).abs() <= 1.0 / fps as f64 + 1e-6) {
             return Some(format!(
                 "row {row} (episode {episode}): video {key} spans {from} s to {to} s, but the episode's {length} frames at {fps} fps last {span} s"
             ));
@@ -373,7 +385,27 @@ pub(crate) fn fill_template(template: &str, values: &[(&str, String)]) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::fill_template;
+    use super::{fill_template, VideoColumns};
+
+    #[test]
+    fn an_episodes_video_must_exist_and_span_its_frames() {
+        let root = tempfile::tempdir().unwrap();
+        let template = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4";
+        let file = root.path().join("videos/front/chunk-000/file-000.mp4");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, b"").unwrap();
+        // Two episodes of 8 frames at 10 fps; the second's span is a frame and a half short.
+        let video = VideoColumns { key: "front", template, chunk: vec![0, 0], file: vec![0, 1], from: vec![0.0, 0.8], to: vec![0.8, 1.45] };
+        assert_eq!(video.check(root.path(), 0, 0, 8, 10), None);
+        let missing = video.check(root.path(), 1, 1, 8, 10).unwrap();
+        assert!(missing.contains("video front points at") && missing.contains("file-001.mp4, which does not exist"), "{missing}");
+        let short = VideoColumns { file: vec![0, 0], ..video };
+        let problem = short.check(root.path(), 1, 1, 8, 10).unwrap();
+        assert!(problem.contains("spans 0.8 s to 1.45 s, but the episode's 8 frames at 10 fps last 0.8 s"), "{problem}");
+        // Within a frame (an encoder's measured duration) is fine.
+        let measured = VideoColumns { to: vec![0.8, 1.65], ..short };
+        assert_eq!(measured.check(root.path(), 1, 1, 8, 10), None);
+    }
 
     #[test]
     fn lerobot_path_templates_fill_like_python_format() {

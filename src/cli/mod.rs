@@ -47,6 +47,19 @@ pub enum Command {
     WorldModel(world_model::WorldModelCommand),
 }
 
+impl Command {
+    /// Whether the command may open network connections: evaluations and runs (remote policies,
+    /// Rerun), `serve` (Zenoh) and `wm compare` (evaluations). The others only read and write
+    /// files and print.
+    pub fn opens_sockets(&self) -> bool {
+        match self {
+            Command::Run(_) | Command::Eval(_) | Command::Serve(_) => true,
+            Command::WorldModel(command) => matches!(command, world_model::WorldModelCommand::Compare(_)),
+            Command::Validate(_) | Command::Scenarios(_) | Command::Merge(_) | Command::Dataset(_) | Command::Policy(_) => false,
+        }
+    }
+}
+
 /// A problem with what the user gave (exit code 2) rather than a failure while running (1).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -257,9 +257,11 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
 /// The correction gate's measurements as `wm train` prints them: the prior's and each share's
 /// open-loop error per horizon on the validation episodes, and the share kept.
 fn gate_table(gate: &CorrectionGate) -> String {
+    let windows: Vec<String> = gate.windows.iter().map(usize::to_string).collect();
     let mut out = format!(
-        "correction gate on {} validation episodes (open-loop error per horizon, normalized as `wm eval` reports it):\n",
-        gate.validation_episodes
+        "correction gate on {} validation episodes, {} windows (open-loop error per horizon, normalized as `wm eval` reports it):\n",
+        gate.validation_episodes,
+        windows.first().cloned().unwrap_or_else(|| "0".into())
     );
     let row = |label: &str, errors: &[f64], note: &str| {
         let cells: String = errors.iter().map(|e| format!(" {e:>10.4}")).collect();
@@ -269,12 +271,16 @@ fn gate_table(gate: &CorrectionGate) -> String {
     out.push_str(&format!("  {:<16}{horizons}\n", "horizon"));
     out.push_str(&row("prior alone", &gate.prior, ""));
     for c in gate.candidates.iter().filter(|c| c.scale > 0.0) {
-        let note = if c.no_worse { "" } else { "  worse than the prior" };
-        out.push_str(&row(&format!("correction ×{:.1}", c.scale), &c.errors, note));
+        let note = match (c.no_worse, c.failed_windows) {
+            (true, _) => String::new(),
+            (false, 0) => "  worse than the prior".into(),
+            (false, n) => format!("  {n} windows diverged"),
+        };
+        out.push_str(&row(&format!("correction ×{:.1}", c.scale), &c.errors, &note));
     }
     let kept = gate.kept();
     if gate.scale == 0.0 {
-        out.push_str("kept none of the correction: at every share it made the hybrid worse than its prior somewhere, so the model steps the prior alone\n");
+        out.push_str("kept none of the correction: no share did better than the prior alone without doing worse somewhere, so the model steps the prior alone\n");
     } else {
         let last = gate.horizons.len() - 1;
         out.push_str(&format!(
@@ -316,6 +322,11 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let kind = loaded.config.kind;
     let mut out = std::io::stdout().lock();
     writeln!(out, "open-loop error (RMSE / std of each state dimension in the data), {kind} vs the nominal physics alone")?;
+    if kind == ModelKind::Hybrid {
+        let scale = loaded.config.correction_scale;
+        let note = if scale == 0.0 { ": none, the model steps its prior alone" } else { "" };
+        writeln!(out, "the hybrid adds {scale} of its learned correction (kept by the correction gate at training){note}")?;
+    }
     let identified_header = if identified.is_some() { format!(" {:>16}", "identified prior") } else { String::new() };
     writeln!(out, "{:>8} {:>10} {:>12} {:>14}{identified_header} {:>8}", "horizon", "windows", kind.to_string(), "physics prior", "ratio")?;
     for (i, (m, p)) in model.horizons.iter().zip(&nominal.horizons).enumerate() {

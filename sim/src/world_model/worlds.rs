@@ -106,11 +106,17 @@ impl ModelWorld {
     }
 
     pub(crate) fn complete(&mut self, prepared: PreparedStep, target: &[f64], disagreement: f64) -> Result<StepResult, SimError> {
-        // A hybrid adds its gated share of the correction (×1 is exact: ungated models step as before).
+        // A hybrid adds its gated share of the correction (×1 is exact: ungated models step as
+        // before). With none of it the prior's step stands as it is: the host keeps its own
+        // scene (contacts, warm starts), so the world steps exactly as the prior's physics.
         let scale = if self.model.config.kind == ModelKind::Hybrid { self.model.config.correction_scale } else { 1.0 };
-        let mut next: Vec<f64> = prepared.base.iter().zip(target).map(|(b, t)| b + scale * t).collect();
-        normalize_quaternions(&self.host.state_spec().names, &mut next);
-        self.host.replace_state_values(&next)?;
+        if scale != 0.0 {
+            let mut next: Vec<f64> = prepared.base.iter().zip(target).map(|(b, t)| b + scale * t).collect();
+            normalize_quaternions(&self.host.state_spec().names, &mut next);
+            self.host.replace_state_values(&next)?;
+        }
+        // The spread of the correction the step applies.
+        let disagreement = scale * disagreement;
         if self.model.config.action_history > 0 {
             self.history.insert(0, prepared.clipped.clone());
             self.history.truncate(self.model.config.action_history);
