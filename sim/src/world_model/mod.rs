@@ -72,8 +72,9 @@ pub enum WorldModelError {
     /// candle failed (building, running or training the network), the compute device is unavailable, or training diverged.
     #[error("world-model network: {0}")]
     Network(String),
-    /// The training data or options cannot be used: wrong widths, non-finite values, too few episodes or transitions.
-    #[error("training data: {0}")]
+    /// The logged data or options cannot be used, in training or in measuring fidelity: wrong
+    /// widths, rates or names, non-finite values, too few episodes, transitions or windows.
+    #[error("logged data: {0}")]
     Data(String),
     /// A world (physics or model) failed while preparing data, identifying the prior, calibrating or measuring fidelity.
     #[error(transparent)]
