@@ -32,6 +32,8 @@ fn spawn_serve(args: &[&str]) -> Running {
         .arg("serve")
         .args(args)
         .arg("--json")
+        // The tests name their domains (keys start with it): an exported one must not leak in.
+        .env_remove("ROS_DOMAIN_ID")
         .current_dir(common::repo())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -295,36 +297,178 @@ fn zenoh_peer(endpoint: &str) -> zenoh::Session {
     }
 }
 
+/// Waits (up to 60 s) until `publisher` has a matching subscriber: until then Zenoh would
+/// drop what it puts.
+fn wait_for_subscriber(publisher: &zenoh::pubsub::Publisher<'_>) {
+    use zenoh::Wait;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !publisher.matching_status().wait().unwrap().matching() {
+        assert!(Instant::now() < deadline, "no subscriber on {} after 60 s", publisher.key_expr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (up to 60 s) until a `/clock` sample on `clock` says `time`; the samples seen.
+fn wait_for_clock(clock: &zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>, time: &[u8]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the clock did not reach {time:?} in 60 s ({seen} samples)");
+        if let Ok(Some(sample)) = clock.recv_timeout(left) {
+            seen += 1;
+            assert!(sample.attachment().is_none(), "the DDS bridge's keys carry no attachment");
+            if sample.payload().to_bytes().as_ref() == time {
+                return seen;
+            }
+        }
+    }
+}
+
 #[test]
-fn in_lock_step_the_world_advances_one_step_per_command_on_dds_bridge_keys() {
-    use dreamrig_bridges::ros2::messages::{Clock, Float64MultiArray, RosMessage};
+fn in_lock_step_each_command_of_a_burst_is_one_step() {
+    use dreamrig_bridges::ros2::messages::{Clock, Float64MultiArray, RosMessage, Time};
+    use zenoh::qos::CongestionControl;
     use zenoh::Wait;
     let endpoint = free_endpoint();
     let mut serve =
         spawn_serve(&["cartpole-balance", "--router", &endpoint, "--lockstep", "--key-mapping", "ros2dds", "--namespace", "/cart"]);
     let session = zenoh_peer(&endpoint);
-    let clock = session.declare_subscriber("cart/clock").wait().unwrap();
+    // /clock is global to the domain, outside the namespace (use_sim_time reads /clock).
+    let clock = session.declare_subscriber("clock").wait().unwrap();
     let joints = session.declare_subscriber("cart/joint_states").wait().unwrap();
-    let commands = session.declare_publisher("cart/joint_commands").wait().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    for _ in 0..25 {
-        commands.put(Float64MultiArray { data: vec![5.0] }.encode()).wait().unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Wrong length: counted as malformed, and no step taken for it.
+    let commands = session.declare_publisher("cart/joint_commands").congestion_control(CongestionControl::Block).wait().unwrap();
+    wait_for_subscriber(&commands);
+    // Wrong length first: counted as malformed, and no step taken for it.
     commands.put(Float64MultiArray { data: vec![5.0, 1.0] }.encode()).wait().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let (report, _) = stop_serve(&mut serve);
-    assert_eq!(report["steps"], 25, "{report}");
-    assert_eq!(report["commands"], 25);
-    assert_eq!(report["malformed_commands"], 1);
-    let mut last = None;
-    while let Ok(Some(sample)) = clock.try_recv() {
-        let payload = sample.payload().to_bytes();
-        assert!(sample.attachment().is_none(), "the DDS bridge's keys carry no attachment");
-        last = Some(payload.to_vec());
+    // Then 50 commands back to back, far faster than the world steps and publishes: every one
+    // is a step (they used to be merged into one).
+    for i in 0..50 {
+        let force = if i % 2 == 0 { 5.0 } else { -5.0 };
+        commands.put(Float64MultiArray { data: vec![force] }.encode()).wait().unwrap();
     }
-    // The clock stops at 25 control steps of 20 ms.
-    assert_eq!(last.unwrap(), Clock { clock: dreamrig_bridges::ros2::messages::Time { sec: 0, nanosec: 500_000_000 } }.encode());
+    // 50 control steps of 20 ms.
+    wait_for_clock(&clock, &Clock { clock: Time { sec: 1, nanosec: 0 } }.encode());
+    let (report, _) = stop_serve(&mut serve);
+    assert_eq!(report["steps"], 50, "{report}");
+    assert_eq!(report["commands"], 50);
+    assert_eq!(report["malformed_commands"], 1);
+    assert_eq!(report["dropped_commands"], 0);
+    assert_eq!(report["pending_commands"], 0);
     assert!(joints.try_recv().unwrap().is_some());
+}
+
+#[test]
+fn a_flood_of_commands_beyond_the_queue_is_stepped_dropped_or_pending_never_merged() {
+    use dreamrig_bridges::ros2::messages::{Float64MultiArray, RosMessage};
+    use zenoh::qos::CongestionControl;
+    use zenoh::Wait;
+    let endpoint = free_endpoint();
+    let mut serve =
+        spawn_serve(&["cartpole-balance", "--router", &endpoint, "--lockstep", "--key-mapping", "ros2dds", "--command-queue", "8"]);
+    let session = zenoh_peer(&endpoint);
+    let clock = session.declare_subscriber("clock").wait().unwrap();
+    let commands = session.declare_publisher("joint_commands").congestion_control(CongestionControl::Block).wait().unwrap();
+    wait_for_subscriber(&commands);
+    let sent = 400;
+    for _ in 0..sent {
+        commands.put(Float64MultiArray { data: vec![1.0] }.encode()).wait().unwrap();
+    }
+    // At least one step taken; then stop whenever: each command is accounted for exactly once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while clock
+        .recv_timeout(Duration::from_millis(100))
+        .ok()
+        .flatten()
+        .is_none_or(|s| s.payload().to_bytes().as_ref() == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    {
+        assert!(Instant::now() < deadline, "no step in 60 s");
+    }
+    drop(clock);
+    let (report, log) = stop_serve(&mut serve);
+    let count = |key: &str| report[key].as_u64().unwrap();
+    assert_eq!(count("steps"), count("commands"), "{report}");
+    assert_eq!(count("commands") + count("dropped_commands") + count("pending_commands"), sent, "{report}");
+    assert!(count("pending_commands") <= 8, "{report}");
+    if count("dropped_commands") > 0 {
+        assert!(log.contains("dropped a command (the one that arrived): 8 commands already wait for the world"), "{log}");
+    }
+}
+
+#[test]
+fn two_serves_share_one_router_in_two_namespaces() {
+    use zenoh::Wait;
+    let endpoint = free_endpoint();
+    // The first serves the router; the second finds it there and joins it as a peer, with a
+    // transient-local /tf_static of its own.
+    let mut first = spawn_serve(&["cartpole-balance", "--router", &endpoint, "--namespace", "/a", "--unpaced"]);
+    let client = zenoh_peer(&endpoint);
+    let a = client.declare_subscriber("0/a/joint_states/**").wait().unwrap();
+    a.recv_timeout(Duration::from_secs(60)).unwrap().expect("the first serve publishes");
+    // Undeclared at once: an undrained subscriber on an unpaced topic would fill its channel
+    // and block the session's receive thread.
+    drop(a);
+    let mut second = spawn_serve(&["arm7-reach", "--router", &endpoint, "--namespace", "/b", "--unpaced"]);
+    let b = client.declare_subscriber("0/b/joint_states/**").wait().unwrap();
+    let sample = b.recv_timeout(Duration::from_secs(60)).unwrap().expect("the second serve publishes");
+    drop(b);
+    assert!(sample.key_expr().as_str().contains("sensor_msgs::msg::dds_::JointState_"), "{}", sample.key_expr());
+    // A late joiner still gets each node's latched /tf_static (the advanced publisher's cache).
+    let late = zenoh_peer(&endpoint);
+    let tf_static = zenoh_ext::AdvancedSubscriberBuilderExt::advanced(late.declare_subscriber("0/b/tf_static/**"))
+        .history(zenoh_ext::HistoryConfig::default().detect_late_publishers())
+        .wait()
+        .unwrap();
+    tf_static.recv_timeout(Duration::from_secs(60)).unwrap().expect("the latched /tf_static of the joining serve");
+    let (report_b, _) = stop_serve(&mut second);
+    let (report_a, _) = stop_serve(&mut first);
+    assert!(report_a["published"]["/a/joint_states"].as_u64().unwrap() > 0, "{report_a}");
+    assert!(report_b["published"]["/b/joint_states"].as_u64().unwrap() > 0, "{report_b}");
+}
+
+#[test]
+fn a_serve_joins_a_router_started_on_its_own() {
+    use zenoh::Wait;
+    let endpoint = free_endpoint();
+    // A Zenoh router in router mode, listening where rmw_zenohd listens for its nodes.
+    let mut config = zenoh::Config::default();
+    config.insert_json5("mode", "\"router\"").unwrap();
+    config.insert_json5("listen/endpoints", &format!("[\"{endpoint}\"]")).unwrap();
+    config.insert_json5("scouting/multicast/enabled", "false").unwrap();
+    let _router = zenoh::open(config).wait().unwrap();
+    let mut serve = spawn_serve(&["diffdrive-nav", "--router", &endpoint, "--unpaced"]);
+    let client = zenoh_peer(&endpoint);
+    let joints = client.declare_subscriber("0/joint_states/**").wait().unwrap();
+    joints.recv_timeout(Duration::from_secs(60)).unwrap().expect("the serve publishes through the router");
+    drop(joints);
+    // The router holds the port, so the serve joined it as a peer (that used to exit 1:
+    // "the 'timestamping' setting must be enabled").
+    let (report, _) = stop_serve(&mut serve);
+    assert!(report["published"]["/joint_states"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[cfg(not(feature = "ros2"))]
+#[test]
+fn rcl_without_the_ros2_feature_says_how_to_build_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["serve", "cartpole-balance", "--transport", "rcl"])
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("built without the `ros2` feature") && stderr.contains("scripts/ros2-env.sh"), "{stderr}");
+}
+
+#[test]
+fn a_domain_id_that_disagrees_with_ros_domain_id_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["serve", "cartpole-balance", "--domain-id", "3", "--steps", "1"])
+        .env("ROS_DOMAIN_ID", "4")
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--domain-id 3 disagrees with ROS_DOMAIN_ID=4"), "{stderr}");
 }

@@ -23,7 +23,9 @@ fn record_and_read(scenario: &str, episodes: &str) -> serde_json::Value {
 fn a_navigation_run_is_a_ros2_mcap_that_both_readers_decode() {
     let report = record_and_read("diffdrive-nav", "2");
     assert_eq!(report["profile"], "ros2");
-    let topics = ["/clock", "/scan", "/imu", "/odom", "/tf"];
+    // /joint_states too, though no joint-state sensor is configured: every movable joint is
+    // published from the world's state, as robot_state_publisher and rviz expect.
+    let topics = ["/clock", "/joint_states", "/scan", "/imu", "/odom", "/tf"];
     let steps = report["mcap"]["/clock"].as_u64().unwrap();
     assert!(steps > 10);
     for topic in topics {
@@ -43,6 +45,10 @@ fn a_navigation_run_is_a_ros2_mcap_that_both_readers_decode() {
     }
     assert_eq!(report["last_scan_ranges"].as_u64(), Some(180));
     assert_eq!(report["last_odom_frame"], serde_json::json!(["odom", "base_link"]));
+    assert_eq!(report["joint_names"], serde_json::json!(["left_wheel_joint", "right_wheel_joint"]));
+    // The controller drove the base forward: both wheels turned.
+    let wheels = report["last_joint_positions"].as_array().unwrap();
+    assert!(wheels.iter().all(|p| p.as_f64().unwrap().abs() > 1.0), "{report}");
 }
 
 #[test]

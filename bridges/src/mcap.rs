@@ -182,7 +182,8 @@ impl StepRecorder {
         Ok(())
     }
 
-    /// An observation, before the policy acts on it.
+    /// An observation, before the policy acts on it, with the world's state at that moment
+    /// (`/joint_states` lists the joints no sensor reads from it).
     ///
     /// Every topic of [`TopicMapper::messages`](crate::ros2::topics::TopicMapper::messages) is
     /// written at `time_s` (s; ns in MCAP), each control step; Rerun gets step `step`.
@@ -195,9 +196,10 @@ impl StepRecorder {
         time_s: f64,
         observation: &dreamrig_sim::Observation,
         poses: &[dreamrig_sim::LinkPose],
+        state: Option<&dreamrig_sim::WorldState>,
     ) -> Result<(), RecordError> {
         if let Some(recorder) = self.recorder.as_mut() {
-            for message in self.mapper.messages(observation, poses, time_s) {
+            for message in self.mapper.messages(observation, poses, state, time_s) {
                 recorder.write(message.topic, (time_s * 1e9).round() as u64, &message.cdr)?;
             }
         }
@@ -235,13 +237,17 @@ impl StepObserver for StepRecorder {
         true
     }
 
+    fn wants_state(&self) -> bool {
+        self.recorder.is_some() && self.mapper.needs_state()
+    }
+
     fn episode_started(&mut self, _: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
         self.start_episode(self.offset_s, start.goal, start.poses).map_err(|e| ObserverError::new(self.name(), e))
     }
 
     fn step(&mut self, _: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
         let n = self.offset_steps + step.step;
-        let observed = self.observe(n, self.offset_s + step.time_s, step.observation, step.poses);
+        let observed = self.observe(n, self.offset_s + step.time_s, step.observation, step.poses, step.state);
         observed.and_then(|()| self.act(n, step.action, step.result.reward)).map_err(|e| ObserverError::new(self.name(), e))
     }
 

@@ -13,13 +13,13 @@ use crate::rerun::RerunError;
 use crate::ros2::cdr::CdrError;
 use crate::ros2::messages::{Float64MultiArray, RosMessage, Twist};
 use crate::ros2::topics::TopicMapper;
-use crate::zenoh::{NodeOptions, Qos, RosNode, RosPublisher, RosSubscription, RosZenohError};
+use crate::zenoh::{NodeOptions, Qos, RosNode, RosPublisher, RosZenohError};
 use dreamrig_sim::scenario::config::{ActuatorConfig, JointActuatorKind, ScenarioConfig};
 use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, StepObserver, StepView};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why a serving session could not start or finish.
@@ -35,6 +35,13 @@ pub enum ServeError {
     /// Logging to Rerun failed.
     #[error(transparent)]
     Rerun(#[from] RerunError),
+    /// The options are unusable (the message names the field).
+    #[error("serve options: {0}")]
+    Options(String),
+    /// The rcl node, a publisher or a subscription could not be created, or a publish failed.
+    #[cfg(feature = "ros2")]
+    #[error(transparent)]
+    Rcl(#[from] crate::rcl::RclError),
 }
 
 /// How simulated time advances.
@@ -66,6 +73,8 @@ pub struct ServeOptions {
     pub max_steps: Option<u64>,
     /// Also record every published message to this MCAP file (ros2 profile).
     pub record_mcap: Option<PathBuf>,
+    /// How many commands may wait for the world at once ([`COMMAND_QUEUE_LEN`] by default).
+    pub command_queue: usize,
 }
 
 /// What a serving session did.
@@ -87,6 +96,11 @@ pub struct ServeReport {
     pub commands: u64,
     /// Commands ignored because they could not be decoded or applied (wrong length, non-finite).
     pub malformed_commands: u64,
+    /// Commands dropped on arrival because [`COMMAND_QUEUE_LEN`] commands were already waiting
+    /// for the world (each is logged).
+    pub dropped_commands: u64,
+    /// Commands that had arrived but were still waiting when the session stopped.
+    pub pending_commands: u64,
     /// Times a silent command stream brought the robot to a safe stop.
     pub safe_stops: u64,
 }
@@ -150,11 +164,128 @@ fn cdr_reason(e: CdrError) -> String {
     format!("not a valid CDR message: {e}")
 }
 
+/// The topics a served robot takes commands on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandTopic {
+    /// `/cmd_vel`, `geometry_msgs/msg/Twist`: the differential drive's `linear.x` (m/s) and
+    /// `angular.z` (rad/s).
+    CmdVel,
+    /// `/joint_commands`, `std_msgs/msg/Float64MultiArray`: one value per joint actuator, in
+    /// scenario order, in the actuator's units.
+    JointCommands,
+}
+
+impl CommandTopic {
+    /// The topic name before the node's namespace is applied.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CmdVel => "/cmd_vel",
+            Self::JointCommands => "/joint_commands",
+        }
+    }
+
+    /// The ROS 2 type, `package/msg/Name`.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Self::CmdVel => Twist::TYPE_NAME,
+            Self::JointCommands => Float64MultiArray::TYPE_NAME,
+        }
+    }
+}
+
+/// How many commands may wait for the world at once, unless [`ServeOptions::command_queue`] says
+/// otherwise. In lock step each waiting command is one control step still to take; one that
+/// arrives when the queue is full is dropped, counted ([`ServeReport::dropped_commands`]) and
+/// logged, never merged into another.
+pub const COMMAND_QUEUE_LEN: usize = 1024;
+
+#[derive(Default)]
+struct QueueState {
+    waiting: VecDeque<(CommandTopic, Vec<u8>)>,
+    dropped: u64,
+}
+
+/// The commands received on every command topic, in arrival order, until the world takes them.
+/// Transports push from their own threads ([`push`](Self::push)); the session pops.
+#[derive(Clone)]
+pub struct CommandQueue {
+    shared: Arc<(Mutex<QueueState>, Condvar)>,
+    capacity: usize,
+    /// What a full queue gives up: the newest arrival (lock step, where every waiting command is
+    /// a step still owed) or the oldest waiting command (real time, where the latest command is
+    /// the one in force).
+    keep_oldest: bool,
+}
+
+impl CommandQueue {
+    /// An empty queue that holds at most `capacity` commands (at least 1). When full, a lock-step
+    /// queue (`lockstep`) drops what arrives; a real-time one drops its oldest command to make
+    /// room, since the newest is the one in force.
+    pub fn new(capacity: usize, lockstep: bool) -> Self {
+        Self { shared: Arc::new((Mutex::new(QueueState::default()), Condvar::new())), capacity: capacity.max(1), keep_oldest: lockstep }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.shared.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues one serialized command (CDR with its encapsulation header) received on `topic`.
+    /// When the queue is full, one command is dropped (this one in lock step, the oldest waiting
+    /// one otherwise), counted and logged; returns whether this one was queued.
+    pub fn push(&self, topic: CommandTopic, payload: Vec<u8>) -> bool {
+        let mut state = self.state();
+        let full = state.waiting.len() >= self.capacity;
+        if full {
+            state.dropped += 1;
+            let dropped = state.dropped;
+            if self.keep_oldest {
+                drop(state);
+            } else {
+                state.waiting.pop_front();
+                state.waiting.push_back((topic, payload));
+                drop(state);
+            }
+            if dropped <= 5 || dropped % 100 == 0 {
+                let which = if self.keep_oldest { "the one that arrived" } else { "the oldest" };
+                tracing::warn!(
+                    topic = topic.name(),
+                    dropped,
+                    "dropped a command ({which}): {} commands already wait for the world",
+                    self.capacity
+                );
+            }
+            return !self.keep_oldest;
+        }
+        state.waiting.push_back((topic, payload));
+        drop(state);
+        self.shared.1.notify_one();
+        true
+    }
+
+    /// The oldest waiting command, waiting up to `timeout` for one.
+    fn pop_timeout(&self, timeout: Duration) -> Option<(CommandTopic, Vec<u8>)> {
+        let state = self.state();
+        let (mut state, _) = self.shared.1.wait_timeout_while(state, timeout, |s| s.waiting.is_empty()).unwrap_or_else(|p| p.into_inner());
+        state.waiting.pop_front()
+    }
+
+    /// Every waiting command, oldest first.
+    fn drain(&self) -> Vec<(CommandTopic, Vec<u8>)> {
+        self.state().waiting.drain(..).collect()
+    }
+
+    /// Commands dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.state().dropped
+    }
+}
+
 /// The commands of a serving session: what arrives on `/cmd_vel` and `/joint_commands`,
 /// turned into the action of the next control step. The caller makes it the episode's policy.
 pub struct RosCommands {
-    /// Each subscription with the topic name its decoding goes by.
-    subscriptions: Vec<(RosSubscription, &'static str)>,
+    queue: CommandQueue,
+    /// Whether anything can command this robot (it has a drive or joint actuators).
+    commandable: bool,
     layout: CommandLayout,
     lockstep: bool,
     command_timeout: Duration,
@@ -170,10 +301,15 @@ pub struct RosCommands {
 }
 
 impl RosCommands {
-    /// The action for the next control step: the last command on each topic, or a safe stop
-    /// when none came for the command timeout. In lock step it waits for a command first, until
-    /// one arrives or `interrupt` is set (it then returns the action in force, and the caller
-    /// stops before stepping).
+    /// The action for the next control step.
+    ///
+    /// In lock step: the next command in arrival order, one command per step. It waits for one
+    /// until it comes or `interrupt` is set (it then returns the action in force, and the caller
+    /// stops before stepping); a malformed command is counted and not stepped for.
+    ///
+    /// Otherwise: every command that arrived since the last step is applied in order (the last
+    /// one on each topic is in force, as a ROS controller reads its command topic), or a safe stop
+    /// when none came for the command timeout.
     pub fn next_action(&mut self, interrupt: &AtomicBool) -> Vec<f64> {
         if let Some(hold) = self.hold.lock().unwrap_or_else(|p| p.into_inner()).take() {
             self.action = hold;
@@ -182,22 +318,18 @@ impl RosCommands {
         let mut received = false;
         if self.lockstep {
             while !received && !interrupt.load(Ordering::Relaxed) {
-                if self.subscriptions.is_empty() {
+                if !self.commandable {
                     // Nothing can command this robot: wait for the stop without spinning.
                     std::thread::sleep(Duration::from_millis(20));
+                    continue;
                 }
-                for i in 0..self.subscriptions.len() {
-                    if let Some(payload) = self.subscriptions[i].0.recv_timeout(Duration::from_millis(20)) {
-                        let mut payloads = vec![payload];
-                        payloads.extend(self.subscriptions[i].0.drain());
-                        received |= self.apply(payloads, self.subscriptions[i].1);
-                    }
+                if let Some((topic, payload)) = self.queue.pop_timeout(Duration::from_millis(20)) {
+                    received = self.apply(topic, &payload);
                 }
             }
         } else {
-            for i in 0..self.subscriptions.len() {
-                let payloads = self.subscriptions[i].0.drain();
-                received |= self.apply(payloads, self.subscriptions[i].1);
+            for (topic, payload) in self.queue.drain() {
+                received |= self.apply(topic, &payload);
             }
         }
         let now = Instant::now();
@@ -213,48 +345,131 @@ impl RosCommands {
         self.action.clone()
     }
 
-    /// Applies the commands received on `topic`; whether any could be applied. A command that
-    /// cannot be decoded, has the wrong length or holds a non-finite value is counted as
-    /// malformed and ignored: the action in force stays.
-    fn apply(&mut self, payloads: Vec<Vec<u8>>, topic: &str) -> bool {
-        let mut applied_any = false;
-        for payload in payloads {
-            let applied = if topic == "/cmd_vel" {
-                Twist::decode(&payload).map_err(cdr_reason).and_then(|twist| {
-                    let (linear, angular) = (twist.linear[0], twist.angular[2]);
-                    if !(linear.is_finite() && angular.is_finite()) {
-                        return Err(format!("expected finite linear.x and angular.z, got {linear} and {angular}"));
-                    }
-                    let slot = self.layout.drive.expect("subscribed only with a drive");
-                    self.action[slot] = linear;
-                    self.action[slot + 1] = angular;
-                    Ok(())
-                })
-            } else {
-                Float64MultiArray::decode(&payload).map_err(cdr_reason).and_then(|message| {
-                    if message.data.len() != self.layout.joints.len() || message.data.iter().any(|v| !v.is_finite()) {
-                        return Err(format!(
-                            "expected {} finite values (one per joint actuator), got {:?}",
-                            self.layout.joints.len(),
-                            message.data
-                        ));
-                    }
-                    for ((slot, _), value) in self.layout.joints.iter().zip(&message.data) {
-                        self.action[*slot] = *value;
-                    }
-                    Ok(())
-                })
-            };
-            match applied {
-                Ok(()) => {
-                    applied_any = true;
-                    self.commands += 1;
+    /// Applies one command received on `topic`; whether it could be applied. Every transport's
+    /// commands pass here: a command that cannot be decoded, has the wrong length or holds a
+    /// non-finite value is counted as malformed and ignored, and the action in force stays.
+    fn apply(&mut self, topic: CommandTopic, payload: &[u8]) -> bool {
+        match self.layout.decode(topic, payload) {
+            Ok(values) => {
+                for (slot, value) in values {
+                    self.action[slot] = value;
                 }
-                Err(reason) => self.malformed.report(topic, &reason),
+                self.commands += 1;
+                true
+            }
+            Err(reason) => {
+                self.malformed.report(topic.name(), &reason);
+                false
             }
         }
-        applied_any
     }
+}
+
+impl CommandLayout {
+    /// The action slots and values a command sets, or why it cannot be applied.
+    fn decode(&self, topic: CommandTopic, payload: &[u8]) -> Result<Vec<(usize, f64)>, String> {
+        let finite = |what: &str, values: &[f64]| {
+            if values.iter().all(|v| v.is_finite()) {
+                Ok(())
+            } else {
+                Err(format!("expected finite {what}, got {values:?}"))
+            }
+        };
+        match topic {
+            CommandTopic::CmdVel => {
+                let twist = Twist::decode(payload).map_err(cdr_reason)?;
+                let slot = self.drive.ok_or("this robot has no differential drive to take /cmd_vel")?;
+                // Only linear.x and angular.z drive the base, but a non-finite value anywhere
+                // marks the message as broken.
+                finite("linear and angular velocities", &[twist.linear, twist.angular].concat())?;
+                Ok(vec![(slot, twist.linear[0]), (slot + 1, twist.angular[2])])
+            }
+            CommandTopic::JointCommands => {
+                let message = Float64MultiArray::decode(payload).map_err(cdr_reason)?;
+                if message.data.len() != self.joints.len() {
+                    return Err(format!("expected {} values (one per joint actuator), got {}", self.joints.len(), message.data.len()));
+                }
+                finite("joint commands", &message.data)?;
+                Ok(self.joints.iter().zip(&message.data).map(|((slot, _), value)| (*slot, *value)).collect())
+            }
+        }
+    }
+
+    /// The topics this robot takes commands on.
+    fn topics(&self) -> Vec<CommandTopic> {
+        let mut topics = Vec::new();
+        if self.drive.is_some() {
+            topics.push(CommandTopic::CmdVel);
+        }
+        if !self.joints.is_empty() {
+            topics.push(CommandTopic::JointCommands);
+        }
+        topics
+    }
+}
+
+/// The publisher of each topic of a [`TopicPlan`], by topic name before the namespace.
+pub type Publishers = BTreeMap<&'static str, Box<dyn TopicPublisher>>;
+
+/// One published topic, whatever carries it (Zenoh or rcl).
+pub trait TopicPublisher {
+    /// Sends one serialized message (CDR with its 4-byte encapsulation header).
+    ///
+    /// # Errors
+    /// The transport refused it.
+    fn publish(&mut self, cdr: &[u8]) -> Result<(), ServeError>;
+    /// The fully qualified topic name, such as `/robot1/joint_states`.
+    fn topic(&self) -> &str;
+    /// Messages sent so far.
+    fn sent(&self) -> u64;
+}
+
+impl TopicPublisher for RosPublisher {
+    fn publish(&mut self, cdr: &[u8]) -> Result<(), ServeError> {
+        Ok(RosPublisher::publish(self, cdr)?)
+    }
+
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn sent(&self) -> u64 {
+        RosPublisher::sent(self)
+    }
+}
+
+/// What a served scenario puts on ROS 2, whatever the transport: every published topic with
+/// its type and QoS, and the command topics. Zenoh and rcl both open exactly this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicPlan {
+    /// (topic, `package/msg/Name`, QoS): `/tf_static` transient local with depth 1, every other
+    /// topic reliable and volatile with depth 10.
+    pub published: Vec<(&'static str, &'static str, Qos)>,
+    /// The topics the robot takes commands on (reliable, volatile; Zenoh announces depth 10, rcl
+    /// subscribes keeping as many samples as the command queue holds).
+    pub commands: Vec<CommandTopic>,
+}
+
+impl TopicPlan {
+    /// The plan of `config`'s sensors and actuators.
+    pub fn new(config: &ScenarioConfig) -> Self {
+        let published = TopicMapper::new(config)
+            .topics()
+            .into_iter()
+            .map(|(topic, type_name)| (topic, type_name, if topic == "/tf_static" { Qos::LATCHED } else { Qos::DEFAULT }))
+            .collect();
+        Self { published, commands: CommandLayout::new(config).topics() }
+    }
+}
+
+/// What carries a serving session's topics.
+pub enum Transport {
+    /// ROS 2 over Zenoh, on this session (rmw_zenoh's or zenoh-plugin-ros2dds's keys, as
+    /// [`NodeOptions::mapping`] says).
+    Zenoh(Arc<zenoh::Session>),
+    /// rcl, with the ROS 2 installation and RMW implementation the environment points at.
+    #[cfg(feature = "ros2")]
+    Rcl,
 }
 
 /// The published side of a serving session, as a rollout observer: after every step it
@@ -263,10 +478,11 @@ impl RosCommands {
 /// paces simulated time ([`Pacing::RealTime`]) and sets the stop flag once `max_steps` steps
 /// are done.
 pub struct RosTopics {
-    /// The node's liveliness tokens (the ROS graph sees it) live as long as this.
-    _node: RosNode,
+    /// What keeps the node alive: its Zenoh liveliness tokens and subscriptions, or the rcl
+    /// node's spinning thread.
+    _transport: Box<dyn std::any::Any>,
     mapper: TopicMapper,
-    publishers: BTreeMap<&'static str, RosPublisher>,
+    publishers: Publishers,
     recorder: Option<McapRecorder>,
     pacing: Pacing,
     max_steps: Option<u64>,
@@ -297,9 +513,10 @@ impl RosTopics {
         step: u64,
         observation: &dreamrig_sim::Observation,
         poses: &[dreamrig_sim::LinkPose],
+        state: Option<&dreamrig_sim::WorldState>,
         time_s: f64,
     ) -> Result<(), ServeError> {
-        for message in self.mapper.messages(observation, poses, time_s) {
+        for message in self.mapper.messages(observation, poses, state, time_s) {
             if step % self.mapper.period_steps(message.topic) as u64 == 0 {
                 self.publish(message.topic, &message.cdr, time_s)?;
             }
@@ -321,15 +538,20 @@ impl RosTopics {
     /// [`ServeError::Mcap`] if the MCAP recording cannot be finished or moved into place.
     pub fn finish(self, commands: &RosCommands) -> Result<ServeReport, ServeError> {
         let wall_s = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        // In lock step every applied command is one step, except one the stop came between
+        // (applied, then the engine stopped before stepping): that one is still pending.
+        let unstepped = if commands.lockstep { commands.commands.saturating_sub(self.steps) } else { 0 };
         let report = ServeReport {
             steps: self.steps,
             episodes: self.episodes,
             simulated_s: self.offset_s,
             wall_s,
             real_time_factor: if wall_s > 0.0 { self.offset_s / wall_s } else { 0.0 },
-            published: self.publishers.values().map(|p| (p.topic.clone(), p.sent())).collect(),
-            commands: commands.commands,
+            published: self.publishers.values().map(|p| (p.topic().to_string(), p.sent())).collect(),
+            commands: commands.commands - unstepped,
             malformed_commands: commands.malformed.count,
+            dropped_commands: commands.queue.dropped(),
+            pending_commands: commands.queue.drain().len() as u64 + unstepped,
             safe_stops: commands.safe_stops,
         };
         if let Some(r) = self.recorder {
@@ -344,6 +566,10 @@ impl StepObserver for RosTopics {
         true
     }
 
+    fn wants_state(&self) -> bool {
+        self.mapper.needs_state()
+    }
+
     fn episode_started(&mut self, episode: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
         self.started.get_or_insert_with(Instant::now);
         let hold = initial_action(episode, start);
@@ -351,7 +577,7 @@ impl StepObserver for RosTopics {
         let latched = self.mapper.static_message(start.poses, self.offset_s);
         let published = self
             .publish(latched.topic, &latched.cdr, self.offset_s)
-            .and_then(|()| self.publish_state(0, start.observation, start.poses, self.offset_s));
+            .and_then(|()| self.publish_state(0, start.observation, start.poses, start.state, self.offset_s));
         self.failed(published)
     }
 
@@ -361,7 +587,7 @@ impl StepObserver for RosTopics {
         // The state an episode ends in is not published: the next episode's reset is, at the
         // same time.
         if !(step.result.terminated || step.result.truncated) {
-            let published = self.publish_state(step.step + 1, &step.result.observation, step.next_poses, time_s);
+            let published = self.publish_state(step.step + 1, &step.result.observation, step.next_poses, step.next_state, time_s);
             self.failed(published)?;
         }
         if self.max_steps.is_some_and(|m| self.steps >= m) {
@@ -386,34 +612,48 @@ impl StepObserver for RosTopics {
     }
 }
 
-/// Opens the ROS 2 node of a serving session: its publishers (one per topic the scenario's
-/// sensors give), its command subscriptions and the MCAP recording. `stop` is the flag the
+/// Opens the ROS 2 node of a serving session on `transport`: its publishers and command
+/// subscriptions (the scenario's [`TopicPlan`]) and the MCAP recording. `stop` is the flag the
 /// rollout is controlled by: [`RosTopics`] sets it after `options.max_steps` steps.
 ///
 /// # Errors
-/// A Zenoh declaration fails, or the MCAP file cannot be created.
+/// A Zenoh declaration or an rcl call fails, or the MCAP file cannot be created.
 /// [`ServeError::Zenoh`] also if `options.node` fails [`NodeOptions::check`].
 pub fn open(
     config: &ScenarioConfig,
-    session: Arc<zenoh::Session>,
+    transport: Transport,
     options: &ServeOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<(RosCommands, RosTopics), ServeError> {
+    options.node.check()?;
+    let plan = TopicPlan::new(config);
+    if options.command_queue == 0 {
+        return Err(ServeError::Options("command_queue: expected at least 1 command, got 0".into()));
+    }
+    let queue = CommandQueue::new(options.command_queue, options.pacing == Pacing::Lockstep);
+    let (publishers, keep_alive): (Publishers, Box<dyn std::any::Any>) = match transport {
+        Transport::Zenoh(session) => {
+            let mut node = RosNode::new(session, options.node.clone())?;
+            let mut publishers = Publishers::new();
+            for (topic, type_name, qos) in &plan.published {
+                publishers.insert(topic, Box::new(node.publisher(topic, type_name, *qos)?));
+            }
+            let mut subscriptions = Vec::new();
+            for topic in &plan.commands {
+                let (queue, topic) = (queue.clone(), *topic);
+                subscriptions.push(node.subscription(topic.name(), topic.type_name(), Qos::DEFAULT, move |payload| {
+                    queue.push(topic, payload);
+                })?);
+            }
+            (publishers, Box::new((node, subscriptions)))
+        }
+        #[cfg(feature = "ros2")]
+        Transport::Rcl => {
+            let (publishers, node) = crate::rcl::RclNode::open(&options.node, &plan, queue.clone(), options.command_queue)?;
+            (publishers, Box::new(node))
+        }
+    };
     let mapper = TopicMapper::new(config);
-    let mut node = RosNode::new(session, options.node.clone())?;
-    let mut publishers: BTreeMap<&'static str, RosPublisher> = BTreeMap::new();
-    for (topic, type_name) in mapper.topics() {
-        let qos = if topic == "/tf_static" { Qos::LATCHED } else { Qos::DEFAULT };
-        publishers.insert(topic, node.publisher(topic, type_name, qos)?);
-    }
-    let layout = CommandLayout::new(config);
-    let mut subscriptions = Vec::new();
-    if layout.drive.is_some() {
-        subscriptions.push((node.subscription("/cmd_vel", Twist::TYPE_NAME, Qos::DEFAULT)?, "/cmd_vel"));
-    }
-    if !layout.joints.is_empty() {
-        subscriptions.push((node.subscription("/joint_commands", Float64MultiArray::TYPE_NAME, Qos::DEFAULT)?, "/joint_commands"));
-    }
     let recorder = options.record_mcap.as_ref().map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
     tracing::info!(
         topics = publishers.len(),
@@ -425,8 +665,9 @@ pub fn open(
     );
     let hold = Arc::new(Mutex::new(None));
     let commands = RosCommands {
-        subscriptions,
-        layout,
+        queue,
+        commandable: !plan.commands.is_empty(),
+        layout: CommandLayout::new(config),
         lockstep: options.pacing == Pacing::Lockstep,
         command_timeout: options.command_timeout,
         action: Vec::new(),
@@ -438,7 +679,7 @@ pub fn open(
         safe_stops: 0,
     };
     let topics = RosTopics {
-        _node: node,
+        _transport: keep_alive,
         mapper,
         publishers,
         recorder,
@@ -468,4 +709,74 @@ fn initial_action(episode: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Vec<f6
         slot += actuator.width();
     }
     action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ros2::messages::RosMessage;
+
+    fn layout(drive: bool, joints: usize) -> CommandLayout {
+        let mut layout = CommandLayout { drive: drive.then_some(0), joints: Vec::new() };
+        let first = if drive { 2 } else { 0 };
+        layout.joints = (0..joints).map(|j| (first + j, false)).collect();
+        layout
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_what_arrives_and_keeps_arrival_order() {
+        let queue = CommandQueue::new(3, true);
+        for i in 0..5u8 {
+            let topic = if i % 2 == 0 { CommandTopic::CmdVel } else { CommandTopic::JointCommands };
+            assert_eq!(queue.push(topic, vec![i]), i < 3);
+        }
+        assert_eq!(queue.dropped(), 2);
+        assert_eq!(queue.pop_timeout(Duration::ZERO), Some((CommandTopic::CmdVel, vec![0])));
+        assert_eq!(queue.drain(), vec![(CommandTopic::JointCommands, vec![1]), (CommandTopic::CmdVel, vec![2])]);
+        assert_eq!(queue.pop_timeout(Duration::from_millis(1)), None);
+    }
+
+    #[test]
+    fn a_full_real_time_queue_drops_its_oldest_command_so_the_newest_is_in_force() {
+        let queue = CommandQueue::new(2, false);
+        for i in 0..4u8 {
+            assert!(queue.push(CommandTopic::CmdVel, vec![i]));
+        }
+        assert_eq!(queue.dropped(), 2);
+        assert_eq!(queue.drain(), vec![(CommandTopic::CmdVel, vec![2]), (CommandTopic::CmdVel, vec![3])]);
+    }
+
+    #[test]
+    fn a_waiting_pop_wakes_when_another_thread_pushes() {
+        let queue = CommandQueue::new(4, true);
+        let pusher = queue.clone();
+        let thread = std::thread::spawn(move || pusher.push(CommandTopic::CmdVel, vec![7]));
+        assert_eq!(queue.pop_timeout(Duration::from_secs(60)), Some((CommandTopic::CmdVel, vec![7])));
+        assert!(thread.join().unwrap());
+    }
+
+    #[test]
+    fn non_finite_or_misshapen_commands_are_refused_with_the_reason() {
+        let layout = layout(true, 2);
+        let twist = |linear: [f64; 3], angular: [f64; 3]| Twist { linear, angular }.encode();
+        assert_eq!(layout.decode(CommandTopic::CmdVel, &twist([0.5, 0.0, 0.0], [0.0, 0.0, -1.0])), Ok(vec![(0, 0.5), (1, -1.0)]));
+        for bad in [[f64::NAN, 0.0, 0.0], [f64::INFINITY, 0.0, 0.0], [0.0, f64::NAN, 0.0]] {
+            let reason = layout.decode(CommandTopic::CmdVel, &twist(bad, [0.0; 3])).unwrap_err();
+            assert!(reason.starts_with("expected finite linear and angular velocities"), "{reason}");
+        }
+        assert!(layout.decode(CommandTopic::CmdVel, &twist([0.0; 3], [0.0, 0.0, f64::NEG_INFINITY])).is_err());
+        assert!(layout.decode(CommandTopic::CmdVel, b"garbage").unwrap_err().starts_with("not a valid CDR message"));
+        let joints = |data: Vec<f64>| Float64MultiArray { data }.encode();
+        assert_eq!(layout.decode(CommandTopic::JointCommands, &joints(vec![1.0, 2.0])), Ok(vec![(2, 1.0), (3, 2.0)]));
+        assert_eq!(
+            layout.decode(CommandTopic::JointCommands, &joints(vec![1.0])),
+            Err("expected 2 values (one per joint actuator), got 1".into())
+        );
+        assert!(layout.decode(CommandTopic::JointCommands, &joints(vec![1.0, f64::NAN])).is_err());
+        let arm = super::tests::layout(false, 1);
+        assert_eq!(
+            arm.decode(CommandTopic::CmdVel, &twist([0.0; 3], [0.0; 3])),
+            Err("this robot has no differential drive to take /cmd_vel".into())
+        );
+    }
 }

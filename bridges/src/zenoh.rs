@@ -9,10 +9,8 @@ use crate::ros2::definitions::{type_hash, DefinitionError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use zenoh::handlers::FifoChannelHandler;
 use zenoh::liveliness::LivelinessToken;
 use zenoh::pubsub::{Publisher, Subscriber};
-use zenoh::sample::Sample;
 use zenoh::Wait;
 use zenoh_ext::{AdvancedPublisher, AdvancedPublisherBuilderExt, CacheConfig};
 
@@ -38,6 +36,9 @@ pub enum RosZenohError {
 fn zenoh_error(e: impl std::fmt::Display) -> RosZenohError {
     RosZenohError::Zenoh(e.to_string())
 }
+
+/// The simulated-time topic, global to a ROS domain (never placed in a namespace).
+pub const CLOCK_TOPIC: &str = "/clock";
 
 /// How ROS topic names become Zenoh keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -156,9 +157,14 @@ impl NodeOptions {
 
     /// The fully qualified name of a relative topic such as `/joint_states` in this namespace.
     ///
-    /// Leading and trailing `/` of `topic` are dropped, so every topic lands in the namespace.
+    /// Leading and trailing `/` of `topic` are dropped, so every topic lands in the namespace,
+    /// except [`CLOCK_TOPIC`]: simulated time is one per ROS domain, and nodes with
+    /// `use_sim_time` subscribe to the absolute `/clock` whatever their namespace (as with
+    /// Gazebo or Isaac Sim).
     pub fn qualified(&self, topic: &str) -> String {
-        if self.namespace == "/" {
+        if strip_slashes(topic) == strip_slashes(CLOCK_TOPIC) {
+            CLOCK_TOPIC.to_string()
+        } else if self.namespace == "/" {
             format!("/{}", strip_slashes(topic))
         } else {
             format!("{}/{}", self.namespace, strip_slashes(topic))
@@ -264,29 +270,14 @@ impl RosPublisher {
     }
 }
 
-/// One topic being received: samples wait in a queue until drained.
+/// One topic being received: each payload goes to the callback the subscription was declared
+/// with, on Zenoh's thread. Dropping it undeclares the subscriber.
 pub struct RosSubscription {
     /// Fully qualified topic name.
     pub topic: String,
     /// The Zenoh key expression subscribed to.
     pub key: String,
-    subscriber: Subscriber<FifoChannelHandler<Sample>>,
-}
-
-impl RosSubscription {
-    /// Every payload received since the last call, oldest first.
-    pub fn drain(&self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Ok(Some(sample)) = self.subscriber.try_recv() {
-            out.push(sample.payload().to_bytes().into_owned());
-        }
-        out
-    }
-
-    /// Waits up to `timeout` for the next payload.
-    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Vec<u8>> {
-        self.subscriber.recv_timeout(timeout).ok().flatten().map(|s| s.payload().to_bytes().into_owned())
-    }
+    _subscriber: Subscriber<()>,
 }
 
 /// A ROS 2 node on a Zenoh session: declares its entities' liveliness tokens as it creates
@@ -403,16 +394,28 @@ impl RosNode {
     }
 
     /// Declares a subscription to `type_name` on `topic` (placed in the node's namespace),
-    /// announced with a liveliness token; samples queue until drained.
+    /// announced with a liveliness token. Every payload received is handed to `on_payload` (on a
+    /// Zenoh thread, in arrival order), so it must not block.
     ///
     /// # Errors
     /// [`RosZenohError::Name`] or [`RosZenohError::Definition`] for an unusable type name (rmw_zenoh keys);
     /// [`RosZenohError::Zenoh`] if a declaration fails.
-    pub fn subscription(&mut self, topic: &str, type_name: &str, qos: Qos) -> Result<RosSubscription, RosZenohError> {
+    pub fn subscription(
+        &mut self,
+        topic: &str,
+        type_name: &str,
+        qos: Qos,
+        on_payload: impl Fn(Vec<u8>) + Send + Sync + 'static,
+    ) -> Result<RosSubscription, RosZenohError> {
         let key = self.options.topic_key(topic, type_name)?;
         self.announce("MS", topic, type_name, &qos)?;
-        let subscriber = self.session.declare_subscriber(key.clone()).wait().map_err(zenoh_error)?;
-        Ok(RosSubscription { topic: self.options.qualified(topic), key, subscriber })
+        let subscriber = self
+            .session
+            .declare_subscriber(key.clone())
+            .callback(move |sample| on_payload(sample.payload().to_bytes().into_owned()))
+            .wait()
+            .map_err(zenoh_error)?;
+        Ok(RosSubscription { topic: self.options.qualified(topic), key, _subscriber: subscriber })
     }
 
     /// The liveliness keys this node has declared.
@@ -474,5 +477,6 @@ mod tests {
         assert!(bad("/", "1sim").check().is_err());
         assert!(NodeOptions { domain_id: 300, ..Default::default() }.check().is_err());
         assert_eq!(bad("/robot1", "sim").qualified("/joint_states"), "/robot1/joint_states");
+        assert_eq!(bad("/robot1", "sim").qualified("/clock"), "/clock", "use_sim_time nodes read the global /clock");
     }
 }

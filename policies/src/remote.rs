@@ -123,8 +123,11 @@ pub fn open_session(connection: &ZenohConnection) -> Result<(zenoh::Session, Ses
 fn open_mode(endpoint: &str, mode: &str) -> Result<zenoh::Session, ZenohError> {
     let mut config = zenoh::Config::default();
     insert(&mut config, "mode", &format!("\"{mode}\""))?;
-    // rmw_zenoh's session defaults: no multicast scouting, the router found by its endpoint.
+    // rmw_zenoh's session defaults: no multicast scouting, the router found by its endpoint, and
+    // timestamps on every sample whatever the mode (a transient-local publisher's cache needs
+    // them, so a session that joins a running router as a peer can serve `/tf_static` too).
     insert(&mut config, "scouting/multicast/enabled", "false")?;
+    insert(&mut config, "timestamping/enabled", "{router: true, peer: true, client: true}")?;
     if mode == "router" {
         insert(&mut config, "listen/endpoints", &format!("[\"{endpoint}\"]"))?;
     } else {

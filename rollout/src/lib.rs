@@ -281,21 +281,28 @@ pub fn roll_out(
             }
         }
     }
-    // The robot's links at the moment of each episode's current observation, when observers
-    // want them: read after the reset and after every step, once each.
+    // The robot's links and the world's state at the moment of each episode's current
+    // observation, when observers want them: read after the reset and after every step, once
+    // each. A world that cannot give its state has failed.
     let mut poses: Vec<Vec<LinkPose>> = vec![Vec::new(); b];
+    let mut states: Vec<Option<WorldState>> = vec![None; b];
     for slot in 0..b {
         let Some(observation) = &observations[slot] else { continue };
         let start = caught(|| {
             let poses = if wants_poses { worlds.link_poses(slot) } else { Vec::new() };
+            let state = wants_state.then(|| worlds.state(slot)).transpose();
             let parameters = worlds.parameters(slot);
-            (poses, parameters, dreamrig_sim::task::episode_goal(scenario, parameters))
+            (poses, state, parameters, dreamrig_sim::task::episode_goal(scenario, parameters))
         });
         match start {
-            Ok((read, parameters, goal)) => {
+            Ok((read, Ok(state), parameters, goal)) => {
                 poses[slot] = read;
-                let start = EpisodeStart { observation, parameters, goal, poses: &poses[slot] };
+                states[slot] = state;
+                let start = EpisodeStart { observation, parameters, goal, poses: &poses[slot], state: states[slot].as_ref() };
                 observers.each(|o| o.episode_started(&infos[slot], &start));
+            }
+            Ok((_, Err(e), _, _)) => {
+                end(slot, EpisodeEnd::Fault(format!("world error: cannot read the state: {e}")), 0, &mut observers, &mut ended)
             }
             Err(detail) => {
                 panicked = true;
@@ -313,28 +320,6 @@ pub fn roll_out(
             if started.elapsed().as_secs_f64() > limit {
                 end_all(EpisodeEnd::Fault(format!("over the wall-clock budget of {limit} s")), &steps, &mut observers, &mut ended);
                 break;
-            }
-        }
-        // The state, when observers asked for it, read before the step: the state at the moment
-        // of the observation. A world that cannot give its state has failed.
-        let mut states: Vec<Option<WorldState>> = vec![None; b];
-        for slot in 0..b {
-            if ended[slot].is_some() || !wants_state {
-                continue;
-            }
-            match caught(|| worlds.state(slot)) {
-                Ok(Ok(state)) => states[slot] = Some(state),
-                Ok(Err(e)) => end(
-                    slot,
-                    EpisodeEnd::Fault(format!("world error: cannot read the state: {e}")),
-                    steps[slot],
-                    &mut observers,
-                    &mut ended,
-                ),
-                Err(detail) => {
-                    panicked = true;
-                    end(slot, EpisodeEnd::Fault(detail), steps[slot], &mut observers, &mut ended);
-                }
             }
         }
         let running: Vec<bool> = ended.iter().map(Option::is_none).collect();
@@ -382,6 +367,20 @@ pub fn roll_out(
                             continue;
                         }
                     };
+                    let next_state = match wants_state.then(|| caught(|| worlds.state(slot))).transpose() {
+                        Ok(None) => None,
+                        Ok(Some(Ok(state))) => Some(state),
+                        Ok(Some(Err(e))) => {
+                            let fault = EpisodeEnd::Fault(format!("world error: cannot read the state: {e}"));
+                            end(slot, fault, steps[slot], &mut observers, &mut ended);
+                            continue;
+                        }
+                        Err(detail) => {
+                            panicked = true;
+                            end(slot, EpisodeEnd::Fault(detail), steps[slot], &mut observers, &mut ended);
+                            continue;
+                        }
+                    };
                     let observation = observations[slot].as_ref().expect("a stepped episode has an observation");
                     let view = StepView {
                         step: steps[slot],
@@ -390,11 +389,13 @@ pub fn roll_out(
                         state: states[slot].as_ref(),
                         poses: &poses[slot],
                         next_poses: &next_poses,
+                        next_state: next_state.as_ref(),
                         action,
                         result: &result,
                     };
                     observers.each(|o| o.step(&infos[slot], &view));
                     poses[slot] = next_poses;
+                    states[slot] = next_state;
                     steps[slot] += 1;
                     let done = result.terminated || result.truncated;
                     let (success, reason) = (result.info.success, result.info.end_reason.clone());

@@ -43,6 +43,9 @@ pub struct EpisodeStart<'a> {
     /// The robot's links after reset ([`crate::World::link_poses`]); empty unless an observer
     /// asked for poses ([`StepObserver::wants_poses`]).
     pub poses: &'a [LinkPose],
+    /// The world's full state after reset; `None` unless an observer asked for it
+    /// ([`StepObserver::wants_state`]).
+    pub state: Option<&'a WorldState>,
 }
 
 /// One control step: what the policy saw, what it did and what the world answered.
@@ -62,6 +65,9 @@ pub struct StepView<'a> {
     /// The robot's links after the step, when `result.observation` was taken; empty unless an
     /// observer asked for poses. (What a live publisher sends as the world's new state.)
     pub next_poses: &'a [LinkPose],
+    /// The world's full state after the step, when `result.observation` was taken; `None` unless
+    /// an observer asked for the state. It is the next step's `state`.
+    pub next_state: Option<&'a WorldState>,
     /// The action the policy returned (before the world clamps it to its bounds).
     pub action: &'a [f64],
     /// The step's result (next observation, reward, Gymnasium's terminated/truncated, info).

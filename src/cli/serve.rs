@@ -1,7 +1,7 @@
 use anyhow::Context;
 use dreamrig_bridges::mcap::StepRecorder;
 use dreamrig_bridges::rerun::{RerunLogger, RerunRecording, RerunSink};
-use dreamrig_bridges::serve::{Pacing, RosCommands, ServeOptions};
+use dreamrig_bridges::serve::{Pacing, RosCommands, ServeOptions, Transport};
 use dreamrig_bridges::zenoh::{KeyMapping, NodeOptions};
 use dreamrig_policies::remote::{shared_session, ZenohConnection, DEFAULT_ROUTER};
 use dreamrig_policies::{Policy, PolicyError};
@@ -60,6 +60,15 @@ pub enum KeyMappingArg {
     Ros2dds,
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportArg {
+    /// ROS 2 over Zenoh, written by dreamrig itself (no ROS installation needed).
+    Zenoh,
+    /// rcl, the ROS 2 client library, with the RMW implementation of the environment (a build
+    /// with the `ros2` feature, in the environment scripts/ros2-env.sh sets up).
+    Rcl,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Scenario file, or the name of a shipped scenario.
@@ -73,16 +82,19 @@ pub struct ServeArgs {
     /// Step as fast as the machine can.
     #[arg(long)]
     pub unpaced: bool,
-    /// ROS_DOMAIN_ID of the topics.
-    #[arg(long, default_value_t = 0)]
-    pub domain_id: u32,
+    /// ROS domain of the topics [default: ROS_DOMAIN_ID from the environment, else 0].
+    #[arg(long)]
+    pub domain_id: Option<u32>,
     /// ROS namespace of the node and its topics, e.g. /robot1.
     #[arg(long, default_value = "/")]
     pub namespace: String,
     /// ROS node name.
     #[arg(long, default_value = "dreamrig")]
     pub node_name: String,
-    /// How topics map to Zenoh keys.
+    /// What carries the topics.
+    #[arg(long, value_enum, default_value = "zenoh")]
+    pub transport: TransportArg,
+    /// How topics map to Zenoh keys (Zenoh transport).
     #[arg(long, value_enum, default_value = "rmw-zenoh")]
     pub key_mapping: KeyMappingArg,
     /// Zenoh router to join; when nothing listens there, dreamrig serves it in router mode.
@@ -101,6 +113,10 @@ pub struct ServeArgs {
     /// position targets held).
     #[arg(long, default_value_t = 500)]
     pub command_timeout_ms: u64,
+    /// How many commands may wait for the world at once; in lock step each is one step to take.
+    /// One that arrives when the queue is full is dropped, counted and logged.
+    #[arg(long, default_value_t = dreamrig_bridges::serve::COMMAND_QUEUE_LEN, value_parser = clap::value_parser!(usize))]
+    pub command_queue: usize,
     /// Also record the published topics to an MCAP file (ros2 profile).
     #[arg(long, value_name = "FILE")]
     pub record_mcap: Option<PathBuf>,
@@ -118,6 +134,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !(args.rate.is_finite() && args.rate > 0.0) {
         return Err(super::UsageError(format!("--rate: expected a positive number, got {}", args.rate)).into());
     }
+    if args.command_queue == 0 {
+        return Err(super::UsageError("--command-queue: expected at least 1, got 0".into()).into());
+    }
     let pacing = if args.lockstep {
         Pacing::Lockstep
     } else if args.unpaced {
@@ -126,7 +145,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Pacing::RealTime(args.rate)
     };
     let node = NodeOptions {
-        domain_id: args.domain_id,
+        domain_id: domain_id(args.domain_id)?,
         namespace: args.namespace.clone(),
         name: args.node_name.clone(),
         mapping: match args.key_mapping {
@@ -135,11 +154,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     };
     node.check().map_err(super::usage)?;
-    let connection = match &args.zenoh_config {
-        Some(file) => ZenohConnection::ConfigFile(file.clone()),
-        None => ZenohConnection::Router(args.router.clone()),
+    let transport = match args.transport {
+        TransportArg::Zenoh => {
+            let connection = match &args.zenoh_config {
+                Some(file) => ZenohConnection::ConfigFile(file.clone()),
+                None => ZenohConnection::Router(args.router.clone()),
+            };
+            Transport::Zenoh(shared_session(&connection).map_err(super::usage)?)
+        }
+        TransportArg::Rcl => rcl_transport(&args)?,
     };
-    let session = shared_session(&connection).map_err(super::usage)?;
     let options = ServeOptions {
         node,
         pacing,
@@ -147,16 +171,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         command_timeout: Duration::from_millis(args.command_timeout_ms),
         max_steps: args.steps,
         record_mcap: args.record_mcap.clone(),
+        command_queue: args.command_queue,
     };
     let recording = args.rerun.recording(&config.name)?;
     let action_spec = worlds.action_spec().cloned().unwrap_or_default();
     let logger = RerunArgs::logger(recording.as_ref(), &config, &action_spec)?;
     let mut rerun = logger.map(|logger| StepRecorder::new(&config, None, Some(logger))).transpose()?;
     let stop = super::stop_on_ctrl_c("stopping: the session ends after this step");
-    let (commands, mut topics) = dreamrig_bridges::serve::open(&config, session, &options, stop.clone())?;
+    let (commands, mut topics) = dreamrig_bridges::serve::open(&config, transport, &options, stop.clone())?;
     let commands = Arc::new(Mutex::new(commands));
     let mut policies = PolicyBatch::Each(vec![Box::new(RosCommandPolicy { commands: commands.clone(), stop: stop.clone() })]);
-    eprintln!("serving {} on Zenoh (Ctrl-C to stop)", config.name);
+    let carrier = match args.transport {
+        TransportArg::Zenoh => "Zenoh",
+        TransportArg::Rcl => "rcl",
+    };
+    eprintln!("serving {} on {carrier} (Ctrl-C to stop)", config.name);
     let mut observers: Vec<&mut dyn StepObserver> = vec![&mut topics];
     if let Some(rerun) = rerun.as_mut() {
         observers.push(rerun);
@@ -174,7 +203,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
     } else {
         println!(
-            "{} steps, {} episodes ended, {:.2} s simulated in {:.2} s (real-time factor {:.2}); {} commands, {} malformed, {} safe stops",
+            "{} steps, {} episodes ended, {:.2} s simulated in {:.2} s (real-time factor {:.2}); {} commands, {} malformed, {} dropped, {} safe stops",
             report.steps,
             report.episodes,
             report.simulated_s,
@@ -182,6 +211,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             report.real_time_factor,
             report.commands,
             report.malformed_commands,
+            report.dropped_commands,
             report.safe_stops
         );
         for (topic, count) in &report.published {
@@ -195,6 +225,48 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("episode {} (seed {}) ended in a fault: {detail}", session.finished, args.seed.wrapping_add(session.finished));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ROS domain: `--domain-id`, else `ROS_DOMAIN_ID` as every ROS 2 node reads it, else 0. The
+/// two disagreeing is an error, not a silent choice.
+fn domain_id(flag: Option<u32>) -> anyhow::Result<u32> {
+    let from_env =
+        match std::env::var("ROS_DOMAIN_ID") {
+            Ok(value) if !value.trim().is_empty() => Some(value.trim().parse::<u32>().map_err(|_| {
+                super::UsageError(format!("ROS_DOMAIN_ID: expected a domain id (an integer from 0 to 232), got {value:?}"))
+            })?),
+            _ => None,
+        };
+    match (flag, from_env) {
+        (Some(flag), Some(env)) if flag != env => Err(super::UsageError(format!(
+            "--domain-id {flag} disagrees with ROS_DOMAIN_ID={env} in the environment: pass one of them, or the same value"
+        ))
+        .into()),
+        (Some(id), _) | (None, Some(id)) => Ok(id),
+        (None, None) => Ok(0),
+    }
+}
+
+/// rcl: the ROS 2 installation must be in the environment, and the Zenoh-only flags are refused
+/// rather than ignored.
+#[cfg(feature = "ros2")]
+fn rcl_transport(args: &ServeArgs) -> anyhow::Result<Transport> {
+    if args.zenoh_config.is_some() || args.router != DEFAULT_ROUTER || args.key_mapping != KeyMappingArg::RmwZenoh {
+        return Err(super::UsageError(
+            "--transport rcl: --router, --zenoh-config and --key-mapping are for the Zenoh transport; rcl finds its peers through the RMW implementation".into(),
+        )
+        .into());
+    }
+    dreamrig_bridges::rcl::check_environment(domain_id(args.domain_id)?).map_err(super::usage)?;
+    Ok(Transport::Rcl)
+}
+
+#[cfg(not(feature = "ros2"))]
+fn rcl_transport(_: &ServeArgs) -> anyhow::Result<Transport> {
+    Err(super::UsageError(
+        "--transport rcl: this dreamrig was built without the `ros2` feature. Set up ROS 2 with `scripts/ros2-env.sh`, `source` the file it prints, then `cargo build --release --features ros2` (docs/ros2.md)".into(),
+    )
+    .into())
 }
 
 /// The commands arriving over ROS 2, as the policy of the served episodes.

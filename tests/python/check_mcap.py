@@ -38,6 +38,8 @@ def main(path):
             out["rosbags"][connection.topic] = out["rosbags"].get(connection.topic, 0) + 1
             if connection.topic == "/joint_states":
                 out["joint_names"] = list(message.name)
+                out["last_joint_positions"] = [float(p) for p in message.position]
+                out["last_joint_velocities"] = [float(v) for v in message.velocity]
     print(json.dumps(out, default=list))
 
 

@@ -15,11 +15,14 @@ pub struct Time {
 impl Time {
     /// Simulated seconds as a ROS time.
     ///
-    /// `sec` is ⌊t⌋ (saturating at the `i32` range), `nanosec` the rest rounded to the nearest ns
-    /// and capped at 999 999 999.
+    /// `t` rounded to the nearest ns, then split into whole seconds (saturating at the `i32`
+    /// range) and the nanoseconds after them, so that 5.999 999 999 999 9 s (300 steps of 20 ms
+    /// summed in floating point) is 6 s, not 5 s and 999 999 999 ns.
     pub fn from_seconds(t: f64) -> Self {
-        let sec = t.floor();
-        Self { sec: sec as i32, nanosec: ((t - sec) * 1e9).round().min(999_999_999.0) as u32 }
+        let total = (t * 1e9).round();
+        let sec = (total / 1e9).floor();
+        let nanosec = (total - sec * 1e9).clamp(0.0, 999_999_999.0);
+        Self { sec: sec.clamp(i32::MIN as f64, i32::MAX as f64) as i32, nanosec: nanosec as u32 }
     }
 
     fn write(&self, w: &mut CdrWriter) {
@@ -503,5 +506,9 @@ mod tests {
     fn simulated_time_converts_to_ros_time() {
         assert_eq!(Time::from_seconds(12.5), Time { sec: 12, nanosec: 500_000_000 });
         assert_eq!(Time::from_seconds(0.0), Time { sec: 0, nanosec: 0 });
+        // 6 s a hair short, as control steps of 20 ms add up in floating point, is 6 s on /clock.
+        assert_eq!(Time::from_seconds(6.0 - 1e-13), Time { sec: 6, nanosec: 0 });
+        assert_eq!(Time::from_seconds(1.0 - 1e-12), Time { sec: 1, nanosec: 0 });
+        assert_eq!(Time::from_seconds(-0.25), Time { sec: -1, nanosec: 750_000_000 });
     }
 }

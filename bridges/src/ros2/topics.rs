@@ -5,7 +5,8 @@
 use super::messages::*;
 use super::transforms::{self, sensor_frame, TransformTree};
 use dreamrig_sim::scenario::config::{ScenarioConfig, SensorKind};
-use dreamrig_sim::{LinkPose, Observation};
+use dreamrig_sim::scene::StateLayout;
+use dreamrig_sim::{LinkPose, Observation, WorldState};
 
 /// One encoded message for one topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +29,11 @@ fn vector3(v: &[f32]) -> [f64; 3] {
 
 /// Builds the topics of a scenario's sensors from its observations.
 pub struct TopicMapper {
-    joint_names: Vec<String>,
-    joint_state: Option<String>,
+    /// Every movable joint of the robot, in URDF order, with the indices of its position and
+    /// velocity in the world's state.
+    joints: Vec<(String, usize, usize)>,
+    /// The first joint-state sensor: its observation prefix and the joints it reads.
+    joint_state: Option<(String, Vec<usize>)>,
     /// (observation prefix, frame, angle_min, angle_increment, range_min, range_max, scan time)
     scan: Option<(String, String, f32, f32, f32, f32, f32)>,
     imu: Option<(String, String)>,
@@ -42,13 +46,27 @@ pub struct TopicMapper {
 }
 
 impl TopicMapper {
-    /// The topics of `config`'s sensors, besides `/clock`, `/tf` and `/tf_static`: the first
-    /// joint-state sensor, single-channel lidar, IMU, odometry and depth camera each get theirs;
-    /// further sensors of a kind, and multi-channel lidars, get none. A full-circle scan starts at
-    /// −π rad, any other at −fov/2.
+    /// The topics of `config`'s robot and sensors, besides `/clock`, `/tf` and `/tf_static`:
+    /// `/joint_states` for every movable joint (what robot_state_publisher, rviz and MoveIt expect),
+    /// whether or not a sensor observes it; the single-channel lidar, IMU, odometry and depth
+    /// camera each get theirs; further sensors of a kind, and multi-channel lidars, get none. A
+    /// full-circle scan starts at −π rad, any other at −fov/2.
     pub fn new(config: &ScenarioConfig) -> Self {
+        let layout = StateLayout::new(config);
+        let index = |name: String| layout.names.iter().position(|n| *n == name).expect("every joint has a state value");
+        let joints = config
+            .robot
+            .model
+            .joints
+            .iter()
+            .map(|j| {
+                let position = index(format!("robot.joint.{}.position", j.name));
+                let velocity = index(format!("robot.joint.{}.velocity", j.name));
+                (j.name.clone(), position, velocity)
+            })
+            .collect();
         let mut mapper = Self {
-            joint_names: Vec::new(),
+            joints,
             joint_state: None,
             scan: None,
             imu: None,
@@ -61,8 +79,7 @@ impl TopicMapper {
         for sensor in &config.sensors {
             match &sensor.kind {
                 SensorKind::JointState { joints, .. } if mapper.joint_state.is_none() => {
-                    mapper.joint_names = joints.iter().map(|j| config.robot.model.joints[*j].name.clone()).collect();
-                    mapper.joint_state = Some(sensor.name.clone());
+                    mapper.joint_state = Some((sensor.name.clone(), joints.clone()));
                 }
                 SensorKind::Lidar(l) if l.channels == 1 && mapper.scan.is_none() => {
                     let full_circle = (l.fov - std::f64::consts::TAU).abs() < 1e-9;
@@ -102,7 +119,7 @@ impl TopicMapper {
     /// The topics `messages` will produce, with their types.
     pub fn topics(&self) -> Vec<(&'static str, &'static str)> {
         let mut out = vec![("/clock", Clock::TYPE_NAME)];
-        if self.joint_state.is_some() {
+        if !self.joints.is_empty() {
             out.push(("/joint_states", JointState::TYPE_NAME));
         }
         if self.scan.is_some() {
@@ -123,6 +140,13 @@ impl TopicMapper {
         out
     }
 
+    /// Whether [`messages`](Self::messages) needs the world's state: some movable joint is not
+    /// read by the joint-state sensor.
+    pub fn needs_state(&self) -> bool {
+        let sensed = self.joint_state.as_ref().map_or(&[][..], |(_, joints)| joints.as_slice());
+        (0..self.joints.len()).any(|j| !sensed.contains(&j))
+    }
+
     /// Control steps between two messages on `topic`: sensors publish when they update.
     pub fn period_steps(&self, topic: &str) -> u32 {
         self.periods.iter().find(|(t, _)| *t == topic).map(|(_, p)| (*p).max(1)).unwrap_or(1)
@@ -140,25 +164,23 @@ impl TopicMapper {
     }
 
     /// The messages of one observation taken at simulated time `time_s`, with the robot's
-    /// links at `poses`.
+    /// links at `poses` and the world in `state` (which must follow the scenario's
+    /// [`StateLayout`]).
     ///
     /// Every topic of [`topics`](Self::topics) but `/tf_static`, whatever the sensors' rates: a
     /// caller that honours rates skips by [`period_steps`](Self::period_steps). Stamps are `time_s`;
     /// `/tf` takes the base from `/odom` when the odometry tracks the root link (REP-105).
-    pub fn messages(&self, observation: &Observation, poses: &[LinkPose], time_s: f64) -> Vec<TopicMessage> {
+    ///
+    /// `/joint_states`: the joints the joint-state sensor reads carry its readings (noise
+    /// included, as a robot's encoders give them); every other movable joint carries its position
+    /// and velocity from `state`. Without a state, only the sensor's joints are listed. `effort` is
+    /// filled only when the sensor reads every listed joint.
+    pub fn messages(&self, observation: &Observation, poses: &[LinkPose], state: Option<&WorldState>, time_s: f64) -> Vec<TopicMessage> {
         let stamp = Time::from_seconds(time_s);
         let header = |frame: &str| Header { stamp, frame_id: frame.to_string() };
         let field = |name: String| observation.get(&name).unwrap_or(&[]).to_vec();
         let mut out = vec![TopicMessage { topic: "/clock", type_name: Clock::TYPE_NAME, cdr: Clock { clock: stamp }.encode() }];
-        if let Some(prefix) = &self.joint_state {
-            let as_f64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
-            let message = JointState {
-                header: header(""),
-                name: self.joint_names.clone(),
-                position: as_f64(field(format!("{prefix}.position"))),
-                velocity: as_f64(field(format!("{prefix}.velocity"))),
-                effort: as_f64(field(format!("{prefix}.effort"))),
-            };
+        if let Some(message) = self.joint_state_message(header(""), observation, state) {
             out.push(TopicMessage { topic: "/joint_states", type_name: JointState::TYPE_NAME, cdr: message.encode() });
         }
         if let Some((prefix, frame, angle_min, increment, range_min, range_max, scan_time)) = &self.scan {
@@ -214,5 +236,49 @@ impl TopicMapper {
         let tf = self.tree.dynamic_transforms(poses, base, stamp);
         out.push(TopicMessage { topic: "/tf", type_name: TfMessage::TYPE_NAME, cdr: tf.encode() });
         out
+    }
+
+    /// `/joint_states` as [`messages`](Self::messages) describes it; `None` when no joint has a
+    /// value to give.
+    fn joint_state_message(&self, header: Header, observation: &Observation, state: Option<&WorldState>) -> Option<JointState> {
+        let field = |name: String| observation.get(&name).map(|v| v.iter().map(|x| f64::from(*x)).collect::<Vec<_>>());
+        let (sensed, readings) = match &self.joint_state {
+            Some((prefix, joints)) => (
+                joints.as_slice(),
+                (
+                    field(format!("{prefix}.position")).unwrap_or_default(),
+                    field(format!("{prefix}.velocity")).unwrap_or_default(),
+                    field(format!("{prefix}.effort")),
+                ),
+            ),
+            None => (&[][..], (Vec::new(), Vec::new(), None)),
+        };
+        let mut message = JointState { header, name: Vec::new(), position: Vec::new(), velocity: Vec::new(), effort: Vec::new() };
+        // Effort only while every listed joint is one the sensor reads with effort.
+        let mut effort = readings.2.as_ref().map(|_| Vec::new());
+        for (joint, (name, position, velocity)) in self.joints.iter().enumerate() {
+            let value = match sensed.iter().position(|j| *j == joint) {
+                Some(k) => {
+                    if let (Some(out), Some(read)) = (effort.as_mut(), readings.2.as_ref()) {
+                        out.push(read.get(k).copied().unwrap_or(f64::NAN));
+                    }
+                    readings.0.get(k).copied().zip(readings.1.get(k).copied())
+                }
+                None => {
+                    let value = state.and_then(|s| s.values.get(*position).copied().zip(s.values.get(*velocity).copied()));
+                    if value.is_some() {
+                        effort = None;
+                    }
+                    value
+                }
+            };
+            if let Some((p, v)) = value {
+                message.name.push(name.clone());
+                message.position.push(p);
+                message.velocity.push(v);
+            }
+        }
+        message.effort = effort.filter(|e| e.len() == message.name.len()).unwrap_or_default();
+        (!message.name.is_empty()).then_some(message)
     }
 }
