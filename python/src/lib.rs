@@ -157,8 +157,6 @@ struct WorldsInner {
 #[pyclass(module = "dreamrig._dreamrig")]
 struct Worlds {
     inner: Mutex<WorldsInner>,
-    config: Arc<ScenarioConfig>,
-    path: PathBuf,
     scenario: Scenario,
     state: StateSpec,
     observation: Arc<ObservationSpec>,
@@ -202,8 +200,6 @@ impl Worlds {
                 action: action.clone(),
                 state: state.clone(),
                 control_period: period,
-                config: scenario.config.clone(),
-                path: scenario.path.clone(),
                 scenario,
                 inner: Mutex::new(WorldsInner { last: vec![None; num_envs], batch }),
             })
@@ -213,13 +209,13 @@ impl Worlds {
     /// The scenario's name.
     #[getter]
     fn name(&self) -> String {
-        self.config.name.clone()
+        self.scenario.config.name.clone()
     }
 
     /// The scenario's file.
     #[getter]
     fn scenario_path(&self) -> String {
-        self.path.display().to_string()
+        self.scenario.path.display().to_string()
     }
 
     /// B, the number of worlds.
@@ -237,13 +233,13 @@ impl Worlds {
     /// Control steps after which an episode is truncated (`task.horizon_steps`).
     #[getter]
     fn max_episode_steps(&self) -> u32 {
-        self.config.task.horizon_steps
+        self.scenario.config.task.horizon_steps
     }
 
     /// The backend: `physics`, `learned` or `hybrid`.
     #[getter]
     fn dynamics(&self) -> &'static str {
-        match self.config.dynamics {
+        match self.scenario.config.dynamics {
             dreamrig_sim::scenario::config::DynamicsConfig::Physics => "physics",
             dreamrig_sim::scenario::config::DynamicsConfig::Learned { .. } => "learned",
             dreamrig_sim::scenario::config::DynamicsConfig::Hybrid { .. } => "hybrid",
@@ -289,7 +285,7 @@ impl Worlds {
         let layout = dreamrig_datasets::FrameLayout::new(&self.observation, &self.action, &self.state);
         let d = PyDict::new(py);
         d.set_item("fps", fps)?;
-        d.set_item("task", dreamrig_datasets::task_of(&self.config))?;
+        d.set_item("task", dreamrig_datasets::task_of(&self.scenario.config))?;
         d.set_item("state_fields", layout.state_fields.clone())?;
         d.set_item("array_features", layout.array_fields.clone())?;
         let features = PyDict::new(py);
@@ -371,7 +367,7 @@ impl Worlds {
             let len = self.inner().batch.len();
             self.check_index(index, len)?;
             let state = self.inner().batch.state(index).map_err(|e| sim_error(index, e))?;
-            Ok(WorldState { state, scenario: self.config.name.clone(), names: self.state.names.clone() })
+            Ok(WorldState { state, scenario: self.scenario.config.name.clone(), names: self.state.names.clone() })
         })
     }
 
@@ -383,12 +379,12 @@ impl Worlds {
         guard(|| {
             let len = self.inner().batch.len();
             self.check_index(index, len)?;
-            if state.scenario != self.config.name || state.names != self.state.names {
+            if state.scenario != self.scenario.config.name || state.names != self.state.names {
                 return Err(PyValueError::new_err(format!(
                     "state: taken from a world of scenario {} ({} state values); this is {} ({} state values)",
                     state.scenario,
                     state.names.len(),
-                    self.config.name,
+                    self.scenario.config.name,
                     self.state.names.len()
                 )));
             }
