@@ -98,8 +98,9 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "rmw-zenoh")]
     pub key_mapping: KeyMappingArg,
     /// Zenoh router to join; when nothing listens there, dreamrig serves it in router mode.
-    #[arg(long, default_value = DEFAULT_ROUTER, conflicts_with = "zenoh_config")]
-    pub router: String,
+    /// [default: tcp/127.0.0.1:7447]
+    #[arg(long, conflicts_with = "zenoh_config")]
+    pub router: Option<String>,
     /// A Zenoh configuration file (JSON5) to open the session with instead.
     #[arg(long, value_name = "FILE")]
     pub zenoh_config: Option<PathBuf>,
@@ -158,7 +159,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         TransportArg::Zenoh => {
             let connection = match &args.zenoh_config {
                 Some(file) => ZenohConnection::ConfigFile(file.clone()),
-                None => ZenohConnection::Router(args.router.clone()),
+                None => ZenohConnection::Router(args.router.clone().unwrap_or_else(|| DEFAULT_ROUTER.to_string())),
             };
             Transport::Zenoh(shared_session(&connection).map_err(super::usage)?)
         }
@@ -203,7 +204,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
     } else {
         println!(
-            "{} steps, {} episodes ended, {:.2} s simulated in {:.2} s (real-time factor {:.2}); {} commands, {} malformed, {} dropped, {} safe stops",
+            "{} steps, {} episodes ended, {:.2} s simulated in {:.2} s (real-time factor {:.2}); {} commands, {} malformed, {} dropped, {} pending, {} safe stops",
             report.steps,
             report.episodes,
             report.simulated_s,
@@ -212,6 +213,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             report.commands,
             report.malformed_commands,
             report.dropped_commands,
+            report.pending_commands,
             report.safe_stops
         );
         for (topic, count) in &report.published {
@@ -251,7 +253,7 @@ fn domain_id(flag: Option<u32>) -> anyhow::Result<u32> {
 /// rather than ignored.
 #[cfg(feature = "ros2")]
 fn rcl_transport(args: &ServeArgs) -> anyhow::Result<Transport> {
-    if args.zenoh_config.is_some() || args.router != DEFAULT_ROUTER || args.key_mapping != KeyMappingArg::RmwZenoh {
+    if args.zenoh_config.is_some() || args.router.is_some() || args.key_mapping != KeyMappingArg::RmwZenoh {
         return Err(super::UsageError(
             "--transport rcl: --router, --zenoh-config and --key-mapping are for the Zenoh transport; rcl finds its peers through the RMW implementation".into(),
         )

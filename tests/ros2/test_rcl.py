@@ -186,3 +186,13 @@ def test_without_a_ros_prefix_rcl_says_which_script_sets_it_up():
     )
     assert done.returncode == 2, done.stderr
     assert "AMENT_PREFIX_PATH is not set" in done.stderr and "scripts/ros2-env.sh" in done.stderr
+
+
+def test_zenoh_only_flags_are_refused_with_rcl_rather_than_ignored():
+    # The default endpoint too: given explicitly, it is a Zenoh setting rcl would ignore.
+    for flag in (["--router", "tcp/127.0.0.1:7447"], ["--key-mapping", "ros2dds"]):
+        done = subprocess.run(
+            [DREAMRIG, "serve", "cartpole-balance", "--transport", "rcl", *flag], cwd=REPO, capture_output=True, text=True, timeout=DEADLINE_S
+        )
+        assert done.returncode == 2, done.stderr
+        assert "are for the Zenoh transport" in done.stderr
