@@ -16,12 +16,13 @@ Python environment first.
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_stats import rate_and_latency
 
 import zenoh
 from rosbags.typesys import Stores, get_typestore
@@ -72,14 +73,7 @@ def measure_serve(binary, scenario, rate, seconds=6.0):
     for topic, s in samples.items():
         if len(s) < 2:
             continue
-        latencies = sorted(l / 1e6 for _, l in s)
-        span = (s[-1][0] - s[0][0]) / 1e9
-        result[topic] = {
-            "messages": len(s),
-            "hz": round((len(s) - 1) / span, 1),
-            "latency_ms_p50": round(statistics.median(latencies), 3),
-            "latency_ms_p99": round(latencies[int(0.99 * (len(latencies) - 1))], 3),
-        }
+        result[topic] = rate_and_latency(s)
     for sub in subs:
         sub.undeclare()
     session.close()

@@ -13,7 +13,6 @@ scripts/bench-ros2.sh, which sets up ROS 2 and builds the binary first.
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ import rclpy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import JointState, LaserScan  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
+
+from bench_stats import rate_and_latency  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,14 +61,7 @@ def measure_serve(binary, scenario, rate, seconds=6.0):
     for topic, s in samples.items():
         if len(s) < 2:
             continue
-        latencies = sorted(l / 1e6 for _, l in s)
-        span = (s[-1][0] - s[0][0]) / 1e9
-        result[topic] = {
-            "messages": len(s),
-            "hz": round((len(s) - 1) / span, 1),
-            "latency_ms_p50": round(statistics.median(latencies), 3),
-            "latency_ms_p99": round(latencies[int(0.99 * (len(latencies) - 1))], 3),
-        }
+        result[topic] = rate_and_latency(s)
     for sub in subs:
         node.destroy_subscription(sub)
     node.destroy_node()

@@ -153,11 +153,16 @@ struct Malformed {
 impl Malformed {
     fn report(&mut self, topic: &str, reason: &str) {
         self.count += 1;
-        // Log the first few in full, then one in a hundred, so a flood cannot drown the log.
-        if self.count <= 5 || self.count % 100 == 0 {
+        if worth_logging(self.count) {
             tracing::warn!(topic, malformed = self.count, "ignored a malformed command: {reason}");
         }
     }
+}
+
+/// Whether the `count`-th of a kind of repeated warning is logged: the first five, then one in a
+/// hundred, so a flood cannot drown the log.
+fn worth_logging(count: u64) -> bool {
+    count <= 5 || count % 100 == 0
 }
 
 fn cdr_reason(e: CdrError) -> String {
@@ -234,32 +239,29 @@ impl CommandQueue {
     /// one otherwise), counted and logged; returns whether this one was queued.
     pub fn push(&self, topic: CommandTopic, payload: Vec<u8>) -> bool {
         let mut state = self.state();
-        let full = state.waiting.len() >= self.capacity;
-        if full {
+        let dropped = (state.waiting.len() >= self.capacity).then(|| {
             state.dropped += 1;
-            let dropped = state.dropped;
-            if self.keep_oldest {
-                drop(state);
-            } else {
+            state.dropped
+        });
+        let queued = dropped.is_none() || !self.keep_oldest;
+        if queued {
+            if dropped.is_some() {
                 state.waiting.pop_front();
-                state.waiting.push_back((topic, payload));
-                drop(state);
             }
-            if dropped <= 5 || dropped % 100 == 0 {
-                let which = if self.keep_oldest { "the one that arrived" } else { "the oldest" };
-                tracing::warn!(
-                    topic = topic.name(),
-                    dropped,
-                    "dropped a command ({which}): {} commands already wait for the world",
-                    self.capacity
-                );
-            }
-            return !self.keep_oldest;
+            state.waiting.push_back((topic, payload));
         }
-        state.waiting.push_back((topic, payload));
         drop(state);
         self.shared.1.notify_one();
-        true
+        if let Some(dropped) = dropped.filter(|d| worth_logging(*d)) {
+            let which = if self.keep_oldest { "the one that arrived" } else { "the oldest" };
+            tracing::warn!(
+                topic = topic.name(),
+                dropped,
+                "dropped a command ({which}): {} commands already wait for the world",
+                self.capacity
+            );
+        }
+        queued
     }
 
     /// The oldest waiting command, waiting up to `timeout` for one.
@@ -453,12 +455,17 @@ pub struct TopicPlan {
 impl TopicPlan {
     /// The plan of `config`'s sensors and actuators.
     pub fn new(config: &ScenarioConfig) -> Self {
-        let published = TopicMapper::new(config)
+        Self::of(&TopicMapper::new(config), &CommandLayout::new(config))
+    }
+
+    /// The plan of a scenario's topics and command layout, already built.
+    fn of(mapper: &TopicMapper, layout: &CommandLayout) -> Self {
+        let published = mapper
             .topics()
             .into_iter()
             .map(|(topic, type_name)| (topic, type_name, if topic == "/tf_static" { Qos::LATCHED } else { Qos::DEFAULT }))
             .collect();
-        Self { published, commands: CommandLayout::new(config).topics() }
+        Self { published, commands: layout.topics() }
     }
 }
 
@@ -626,7 +633,8 @@ pub fn open(
     stop: Arc<AtomicBool>,
 ) -> Result<(RosCommands, RosTopics), ServeError> {
     options.node.check()?;
-    let plan = TopicPlan::new(config);
+    let (mapper, layout) = (TopicMapper::new(config), CommandLayout::new(config));
+    let plan = TopicPlan::of(&mapper, &layout);
     if options.command_queue == 0 {
         return Err(ServeError::Options("command_queue: expected at least 1 command, got 0".into()));
     }
@@ -653,7 +661,6 @@ pub fn open(
             (publishers, Box::new(node))
         }
     };
-    let mapper = TopicMapper::new(config);
     let recorder = options.record_mcap.as_ref().map(|path| McapRecorder::create(path, &mapper.topics())).transpose()?;
     tracing::info!(
         topics = publishers.len(),
@@ -667,7 +674,7 @@ pub fn open(
     let commands = RosCommands {
         queue,
         commandable: !plan.commands.is_empty(),
-        layout: CommandLayout::new(config),
+        layout,
         lockstep: options.pacing == Pacing::Lockstep,
         command_timeout: options.command_timeout,
         action: Vec::new(),
