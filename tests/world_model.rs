@@ -228,6 +228,49 @@ fn a_trained_hybrid_is_no_worse_than_its_prior_on_the_episodes_it_held_out() {
 }
 
 #[test]
+fn replaying_the_logged_actions_in_a_hybrid_tracks_the_log_within_the_open_loop_error_wm_eval_reports() {
+    use dreamrig_eval::replay::{replay, ReplayPolicy, ReplayRequest};
+    use dreamrig_sim::world_model::fidelity::state_scale;
+    let (nominal, trained_model, episodes) = trained(ModelKind::Hybrid);
+    let validation = validation_of(&trained_model, &episodes);
+    let model = Arc::new(trained_model.model(Path::new("hybrid")).unwrap());
+    let options = OpenLoopOptions { horizons: vec![1, 10], stride: 10 };
+    let report = open_loop(&nominal, Some(&model), &validation, &options).unwrap();
+    let width = report.state_names.len();
+    let scale = state_scale(validation.iter().map(|e| &e.trajectory), width);
+    // Every window `wm eval` averages, replayed one by one through the rollout engine.
+    let (mut squares, mut windows) = ([0.0f64; 2], 0usize);
+    for episode in &validation {
+        let n = episode.trajectory.transitions();
+        for t in (0..=n.saturating_sub(10)).step_by(10).filter(|_| n >= 10) {
+            let mut worlds = dreamrig_sim::WorldBatch::with_model(&nominal, model.clone(), 1).unwrap();
+            let request =
+                ReplayRequest { config: &nominal, episode, scale: &scale, from_step: t, steps: Some(10), poses: false, interrupt: None };
+            let replayed = replay(&request, &mut worlds, ReplayPolicy::Logged).unwrap();
+            assert_eq!(replayed.steps.len(), 10, "episode {} from {t}: ended {}", episode.trajectory.episode_index, replayed.end);
+            assert_eq!(replayed.steps[0].step, t);
+            assert_eq!(replayed.steps[0].action, episode.trajectory.actions[t], "the logged action, clipped as training clips it");
+            assert!(replayed.steps.iter().all(|s| s.disagreement.is_some_and(|d| d.is_finite())));
+            squares[0] += replayed.error_at(1).unwrap().powi(2);
+            squares[1] += replayed.error_at(10).unwrap().powi(2);
+            windows += 1;
+        }
+    }
+    assert!(windows > 0);
+    assert_eq!(windows, report.horizons[0].windows);
+    for (h, square) in squares.iter().enumerate() {
+        // The root mean square of the replays' errors is the figure `wm eval` reports.
+        let replayed = (square / windows as f64).sqrt();
+        let reported = report.horizons[h].overall;
+        assert!(
+            (replayed - reported).abs() <= 1e-6 * reported.max(1e-12),
+            "horizon {}: replays {replayed} vs wm eval {reported}",
+            options.horizons[h]
+        );
+    }
+}
+
+#[test]
 fn a_correction_that_makes_the_hybrid_worse_than_its_prior_is_dropped() {
     let (nominal, model, episodes) = trained(ModelKind::Hybrid);
     let validation = validation_of(&model, &episodes);
@@ -445,6 +488,39 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(report["model_error"]["horizons"][1]["horizon"], 10);
     assert!(report["physics_error"]["horizons"][0]["overall"].as_f64().unwrap() > 0.0);
+
+    // Counterfactual replay: episode 0 from its logged state at step 5, with the lqr controller
+    // in the hybrid instead of what was logged, shown in Rerun beside the log.
+    let (replay_json, rrd) = (d.join("replay.json"), d.join("replay.rrd"));
+    let hybrid = format!("hybrid:{}", model.display());
+    let args = ["wm", "replay", "--log", data.to_str().unwrap(), "--episode", "0", "--from-step", "5", "--dynamics", &hybrid];
+    let replayed = succeed(&[&args[..], &["--policy", "lqr", "--steps", "30", "--json", replay_json.to_str().unwrap()]].concat());
+    assert!(text(&replayed).contains("30 steps, return"), "{}", text(&replayed));
+    let replayed: serde_json::Value = serde_json::from_slice(&std::fs::read(&replay_json).unwrap()).unwrap();
+    assert_eq!(replayed["steps"].as_array().unwrap().len(), 30);
+    assert_eq!(replayed["steps"][0]["step"], 5);
+    assert!(replayed["steps"][0]["disagreement"].as_f64().is_some());
+    succeed(&[&args[..], &["--rerun", rrd.to_str().unwrap()]].concat());
+    // rerun-sdk reads it: the logged and the replayed robot side by side, with error and disagreement per step.
+    let check = Command::new(python()).arg(repo().join("tests/python/check_rerun.py")).arg(&rrd).output().unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+    let entities: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let entities = entities["entities"].as_object().unwrap();
+    for prefix in ["logged/world/robot/", "imagined/world/robot/", "replay/error", "replay/disagreement"] {
+        assert!(
+            entities.iter().any(|(path, e)| path.trim_start_matches('/').starts_with(prefix) && e["rows"].as_u64().unwrap() > 0),
+            "no {prefix} rows in {:?}",
+            entities.keys().collect::<Vec<_>>()
+        );
+    }
+    // A step past the episode's end, or an episode the log does not hold, is refused (exit 2).
+    for bad in [["--from-step", "100000"], ["--episode", "99"]] {
+        let mut args = args.to_vec();
+        let at = args.iter().position(|a| *a == bad[0]).unwrap();
+        args[at + 1] = bad[1];
+        let out = dreamrig(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    }
 
     // Any policy runs inside the model, from the eval command line, identically on 1 or 2
     // threads, with disagreement in the tables.

@@ -328,6 +328,21 @@ impl RerunLogger {
     }
 }
 
+impl RerunLogger {
+    /// Named scalars at `step` (e.g. `replay/error`), each its own time series on the `step`
+    /// timeline.
+    ///
+    /// # Errors
+    /// [`RerunError::Stream`] if a log fails.
+    pub fn log_scalars(&self, step: u64, scalars: &[(String, f64)]) -> Result<(), RerunError> {
+        self.stream.set_time_sequence("step", step as i64);
+        for (name, value) in scalars {
+            self.stream.log(name.as_str(), &rerun::Scalars::single(*value)).map_err(stream_error)?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks that an `.rrd` destination can be written before any work starts.
 ///
 /// # Errors

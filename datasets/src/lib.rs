@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod layout;
+mod log_map;
 mod reader;
 mod recorder;
 mod stats;
@@ -17,10 +18,11 @@ mod validate;
 mod writer;
 
 pub use layout::{DatasetInfo, FeatureInfo, FrameLayout, CODEBASE_VERSION};
+pub use log_map::{element_quantity, estimate_velocities, unwrap_angles, Element, FeatureMap, Quantity, Source};
 pub use reader::{EpisodeFrames, EpisodeMetadata, LeRobotDataset, Window};
 pub use recorder::{fps_of, task_of, FrameRecorder};
 pub use stats::{feature_stats, FeatureStats};
-pub use trajectories::load_trajectories;
+pub use trajectories::{load_log, load_trajectories, LoadedLog};
 pub use validate::validate;
 pub use writer::{write_dataset, EpisodeBuffer, WriteOptions};
 
@@ -56,6 +58,21 @@ pub enum DatasetError {
         path: PathBuf,
         /// The dataset's `codebase_version` from `meta/info.json`, e.g. `v2.1`.
         version: String,
+    },
+    /// A `--map` file (how a dataset's features map onto a scenario) is unreadable or invalid,
+    /// or names an element or joint that does not exist.
+    #[error("{file}:{line}:{column}: {key}: {reason}", file = file.display())]
+    Map {
+        /// The map file.
+        file: PathBuf,
+        /// Line of the key (or of its nearest ancestor present in the file), 1-based.
+        line: usize,
+        /// Column of the key, 1-based.
+        column: usize,
+        /// Key path, e.g. `state.positions.shoulder.scale`.
+        key: String,
+        /// What is wrong, with the value found.
+        reason: String,
     },
     /// The dataset does not fit what was asked: another scenario's features, state or fps, a folder
     /// that already holds something, an episode without a seed, a control rate that is not whole hertz.

@@ -235,6 +235,23 @@ impl LeRobotDataset {
         Ok(out)
     }
 
+    /// Each episode's `dreamrig/seed` by episode index, from `meta/episodes`; empty when the
+    /// dataset was not written by dreamrig (no such column, as in datasets lerobot wrote).
+    /// Errors: [`DatasetError::Format`] when a file is unreadable or its seeds are not integers.
+    pub fn episode_seeds(&self) -> Result<BTreeMap<i64, u64>, DatasetError> {
+        let mut out = BTreeMap::new();
+        for file in episode_metadata_files(&self.root) {
+            let df = read_parquet(&file)?;
+            if df.column("dreamrig/seed").is_err() {
+                return Ok(BTreeMap::new());
+            }
+            let index = int_column(&df, "episode_index", &file)?;
+            let seeds = seed_column(&df, "dreamrig/seed", &file)?;
+            out.extend(index.into_iter().zip(seeds));
+        }
+        Ok(out)
+    }
+
     /// Every run of `length` consecutive frames inside one episode.
     /// Episodes shorter than `length` give none; windows come in episode order, then by start.
     pub fn windows(episodes: &[EpisodeFrames], length: usize) -> Vec<Window> {

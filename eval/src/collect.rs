@@ -95,7 +95,7 @@ pub fn run_episodes(
     progress: &ProgressBar,
     interrupt: &AtomicBool,
 ) -> Result<EpisodesRun, EvalError> {
-    let control = Control { interrupt: Some(interrupt), timeout_s: None };
+    let control = Control { interrupt: Some(interrupt), timeout_s: None, ..Control::default() };
     let episodes: Vec<Episode> = seeds.iter().enumerate().map(|(k, seed)| Episode { episode: k as u32, seed: *seed }).collect();
     let measure = |worlds: &mut WorldBatch, policies: &mut PolicyBatch, episode: Episode, extra: Option<&mut dyn StepObserver>| {
         measured(config, policy_name, worlds, policies, episode, extra, progress, &control)

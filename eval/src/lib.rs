@@ -14,6 +14,7 @@ pub mod grid;
 pub mod journal;
 pub mod metrics;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod spec;

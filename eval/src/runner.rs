@@ -155,7 +155,7 @@ fn run_job(
     if let Some(extra) = extra.as_mut() {
         list.push(extra.as_mut());
     }
-    let control = Control { interrupt: Some(interrupt), timeout_s: spec.episode_timeout_s };
+    let control = Control { interrupt: Some(interrupt), timeout_s: spec.episode_timeout_s, ..Control::default() };
     let report = roll_out(&scenario.config, &policy_spec.name, &mut worlds, &mut policies, &episodes, &mut list, &control);
     drop(list);
     drop(extra);

@@ -7,6 +7,7 @@ test_lerobot_env.py checks the environment itself there.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -182,3 +183,96 @@ def test_dreamrig_validates_the_videos_of_a_dataset_lerobot_wrote(cli, tmp_path)
     assert broken.returncode != 0
     assert "video observation.images.front points at" in broken.stdout + broken.stderr
     assert "does not exist" in broken.stdout + broken.stderr
+
+
+ARM_JOINTS = [f"joint{i}" for i in range(1, 8)]
+
+
+def record_joint_log(source, root, action_names, with_gripper):
+    """Re-records `source` (a dreamrig arm7-reach dataset) as a real arm's log, with lerobot's own
+    writer: joint positions only, in degrees, named as LeRobot robots name them (`joint1.pos`),
+    commands in degrees, and optionally a gripper command the scenario has no actuator for."""
+    state_names = [f"{j}.pos" for j in ARM_JOINTS]
+    names = action_names + (["gripper.pos"] if with_gripper else [])
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (7,), "names": state_names},
+        "action": {"dtype": "float32", "shape": (len(names),), "names": names},
+    }
+    log = LeRobotDataset.create("me/arm-log", fps=source.meta.fps, root=root, features=features, use_videos=False, robot_type="arm7")
+    episodes = source.meta.episodes
+    for e in range(len(episodes["episode_index"])):
+        for index in range(episodes["dataset_from_index"][e], episodes["dataset_to_index"][e]):
+            frame = source[index]
+            positions = np.degrees(frame["observation.environment_state"].numpy()[:7])
+            action = np.degrees(frame["action"].numpy())
+            if with_gripper:
+                action = np.append(action, 0.0)
+            log.add_frame({"observation.state": positions.astype(np.float32), "action": action.astype(np.float32), "task": "reach"})
+        log.save_episode()
+    log.finalize()
+    return root
+
+
+def test_a_joint_position_log_lerobot_wrote_trains_a_world_model_through_a_map(cli, tmp_path):
+    # The "real arm" is dreamrig's arm7-reach; its log, written by lerobot, holds what a real
+    # arm records: positions in degrees, no velocities, no dreamrig columns, an extra gripper.
+    full = tmp_path / "full"
+    out = cli("dataset", "generate", "arm7-reach", "--policy", "auto", "--episodes", "6", "--seed", "3", "--out", full)
+    assert out.returncode == 0, out.stderr
+    source = LeRobotDataset("dreamrig/arm7-reach", root=full)
+    log = record_joint_log(source, tmp_path / "log", [f"{j}.pos" for j in ARM_JOINTS], with_gripper=True)
+    model = tmp_path / "model.json"
+    train = ["wm", "train", "--dataset", log, "--scenario", "arm7-reach", "--kind", "hybrid", "--prior", "nominal"]
+    train += ["--ensemble", "1", "--epochs", "1", "--out", model]
+
+    # The gripper command drives nothing in the scenario: refused until a map says to ignore it.
+    refused = cli(*train)
+    assert refused.returncode == 2 and "gripper.pos drive nothing" in refused.stderr, refused.stderr
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("action:\n  ignore: [gripper.pos]\n")
+    # Degrees read as radians would put the arm far outside its joint limits: refused.
+    refused = cli(*train, "--map", mapping)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "outside its limits" in refused.stderr and "degrees" in refused.stderr, refused.stderr
+    assert not model.exists()
+
+    scale = float(np.pi / 180)
+    lines = ["state:", "  positions:"]
+    lines += [f"    {j}: {{element: {j}.pos, scale: {scale!r}}}" for j in ARM_JOINTS]
+    lines += ["action:", "  ignore: [gripper.pos]", "  elements:"]
+    lines += [f"    {j}.position: {{element: {j}.pos, scale: {scale!r}}}" for j in ARM_JOINTS]
+    mapping.write_text("\n".join(lines) + "\n")
+    trained = cli(*train, "--map", mapping)
+    assert trained.returncode == 0, trained.stderr
+    assert "velocity ← estimated from positions" in trained.stderr, trained.stderr
+    assert "no dreamrig/seed" in trained.stderr, trained.stderr
+
+    # The physics is the arm's own (but for arm7-reach's ±10% actuator gain, drawn per episode,
+    # which the full-state dataset shows too), so the rest of the physics' error on the log is
+    # that of the velocities estimated from 50 fps positions.
+    def physics_error(dataset, *extra):
+        report = tmp_path / f"eval-{dataset.name}.json"
+        evaluated = cli("wm", "eval", "--model", model, "--dataset", dataset, "--horizons", "1,10", "--json", report, *extra)
+        assert evaluated.returncode == 0, evaluated.stderr
+        return json.loads(report.read_text())["physics_error"]["horizons"]
+
+    from_log, from_full = physics_error(log, "--map", mapping), physics_error(full)
+    print("physics error from the joint log", [h["overall"] for h in from_log], "from the full state", [h["overall"] for h in from_full])
+    # Positions a step ahead: within 10% of their spread (a unit or joint mixed up would be far off).
+    assert max(from_log[0]["per_dimension"][:7]) < 0.1, from_log[0]["per_dimension"]
+    # Velocities estimated from 50 fps positions of a stiff servo are the error's bulk, and bounded.
+    assert from_log[0]["overall"] < 0.25 and from_log[1]["overall"] < 0.2, from_log
+    assert from_full[0]["overall"] < 0.05, from_full
+
+
+def test_a_log_of_other_commands_than_the_scenarios_actuators_take_is_refused(cli, tmp_path):
+    full = tmp_path / "full"
+    out = cli("dataset", "generate", "arm7-reach", "--policy", "auto", "--episodes", "2", "--seed", "4", "--out", full)
+    assert out.returncode == 0, out.stderr
+    source = LeRobotDataset("dreamrig/arm7-reach", root=full)
+    # Logged as torques: arm7-reach's actuators take position targets.
+    log = record_joint_log(source, tmp_path / "log", [f"{j}.effort" for j in ARM_JOINTS], with_gripper=False)
+    refused = cli("wm", "train", "--dataset", log, "--scenario", "arm7-reach", "--kind", "learned", "--out", tmp_path / "m.json")
+    assert refused.returncode == 2, refused.stderr
+    assert "joint1.effort is an effort (torque or force) command" in refused.stderr, refused.stderr
+    assert "drives joint joint1 with a position actuator" in refused.stderr, refused.stderr

@@ -116,6 +116,14 @@ pub struct Control<'a> {
     /// Wall-clock budget of the whole batch in seconds: episodes still running when it is spent
     /// end as faults.
     pub timeout_s: Option<f64>,
+    /// Where each episode starts: after its reset, world `i` is moved to state `i`
+    /// ([`dreamrig_sim::World::set_state`]) and the policy sees the observation there (a
+    /// counterfactual replay from a logged state, a branch of an episode). One state per
+    /// episode; `None` starts from the reset.
+    pub from_states: Option<&'a [WorldState]>,
+    /// Episodes still running after this many steps end there, as truncated at the horizon
+    /// (with the last step's success).
+    pub max_steps: Option<u64>,
 }
 
 /// What a rollout came to.
@@ -281,6 +289,29 @@ pub fn roll_out(
             }
         }
     }
+    if let Some(starts) = control.from_states {
+        for (slot, observation) in observations.iter_mut().enumerate() {
+            if observation.is_none() {
+                continue;
+            }
+            let started = match starts.get(slot) {
+                None => Err((false, format!("the rollout has {b} episodes but {} start states", starts.len()))),
+                Some(start) => match caught(|| worlds.set_state(slot, start).and_then(|()| worlds.observe(slot))) {
+                    Ok(Ok(o)) => Ok(o),
+                    Ok(Err(e)) => Err((false, format!("cannot start from the given state: {e}"))),
+                    Err(detail) => Err((true, detail)),
+                },
+            };
+            match started {
+                Ok(o) => *observation = Some(o),
+                Err((panic, detail)) => {
+                    panicked |= panic;
+                    *observation = None;
+                    end(slot, EpisodeEnd::Fault(detail), 0, &mut observers, &mut ended);
+                }
+            }
+        }
+    }
     // The robot's links and the world's state at the moment of each episode's current
     // observation, when observers want them: read after the reset and after every step, once
     // each. A world that cannot give its state has failed.
@@ -397,7 +428,8 @@ pub fn roll_out(
                     poses[slot] = next_poses;
                     states[slot] = next_state;
                     steps[slot] += 1;
-                    let done = result.terminated || result.truncated;
+                    let limit = control.max_steps.is_some_and(|max| steps[slot] >= max);
+                    let done = result.terminated || result.truncated || limit;
                     let (success, reason) = (result.info.success, result.info.end_reason.clone());
                     observations[slot] = Some(result.observation);
                     if done {
@@ -570,7 +602,7 @@ mod tests {
         let mut policies = policies(&config, &worlds, "zero");
         let mut log = Log::default();
         let stop = AtomicBool::new(true);
-        let control = Control { interrupt: Some(&stop), timeout_s: None };
+        let control = Control { interrupt: Some(&stop), timeout_s: None, ..Control::default() };
         let report = roll_out(&config, "zero", &mut worlds, &mut policies, &episodes(2), &mut [&mut log], &control);
         assert!(report.interrupted());
         assert!(report.outcomes.iter().all(|o| o.end == EpisodeEnd::Interrupted && o.steps == 0));
@@ -578,11 +610,43 @@ mod tests {
     }
 
     #[test]
+    fn episodes_start_from_the_given_states_and_end_at_the_step_limit() {
+        let config = cartpole();
+        let mut worlds = WorldBatch::for_scenario(&config, 2).unwrap();
+        worlds.reset(&[100, 101]);
+        // Episode 0 starts with the pole well off upright; episode 1 with a wrong-sized state.
+        let mut tilted = worlds.state(0).unwrap();
+        tilted.values[1] = 0.1;
+        tilted.step = 40;
+        let mut short = worlds.state(1).unwrap();
+        short.values.pop();
+        let mut policies = policies(&config, &worlds, "zero");
+        let mut log = Log::default();
+        let starts = [tilted, short];
+        let control = Control { from_states: Some(&starts), max_steps: Some(3), ..Control::default() };
+        let report = roll_out(&config, "zero", &mut worlds, &mut policies, &episodes(2), &mut [&mut log], &control);
+        assert_eq!(report.outcomes[0].steps, 3);
+        assert!(
+            matches!(report.outcomes[0].end, EpisodeEnd::Finished { success: false, reason: EndReason::Horizon }),
+            "{:?}",
+            report.outcomes[0]
+        );
+        assert!((worlds.state(0).unwrap().values[1] - 0.1).abs() < 0.05, "the pole went on from where the state put it");
+        assert_eq!(worlds.state(0).unwrap().step, 43, "the step count continues from the state's");
+        assert!(
+            matches!(&report.outcomes[1].end, EpisodeEnd::Fault(d) if d.starts_with("cannot start from the given state")),
+            "{:?}",
+            report.outcomes[1]
+        );
+        assert_eq!(log.started, vec![0], "an episode that cannot start is not started");
+    }
+
+    #[test]
     fn a_spent_wall_clock_budget_ends_the_episodes_as_faults() {
         let config = cartpole();
         let mut worlds = WorldBatch::for_scenario(&config, 1).unwrap();
         let mut policies = policies(&config, &worlds, "zero");
-        let control = Control { interrupt: None, timeout_s: Some(-1.0) };
+        let control = Control { interrupt: None, timeout_s: Some(-1.0), ..Control::default() };
         let report = roll_out(&config, "zero", &mut worlds, &mut policies, &episodes(1), &mut [], &control);
         assert_eq!(report.outcomes[0].end, EpisodeEnd::Fault("over the wall-clock budget of -1 s".into()));
     }
@@ -619,7 +683,7 @@ mod tests {
         let mut worlds = WorldBatch::for_scenario(&config, 1).unwrap();
         let mut policies = PolicyBatch::Each(vec![Box::new(StopsWhileActing { at: 3, calls: 0, stop })]);
         let mut log = Log::default();
-        let control = Control { interrupt: Some(stop), timeout_s: None };
+        let control = Control { interrupt: Some(stop), timeout_s: None, ..Control::default() };
         let report = roll_out(&config, "stops", &mut worlds, &mut policies, &episodes(1), &mut [&mut log], &control);
         assert_eq!(report.outcomes[0].end, EpisodeEnd::Interrupted);
         assert_eq!(report.outcomes[0].steps, 3, "the fourth action was never applied");
@@ -681,7 +745,7 @@ mod tests {
         }
         let stop = AtomicBool::new(false);
         let mut seeds = Seeds(Vec::new(), &stop);
-        let control = Control { interrupt: Some(&stop), timeout_s: None };
+        let control = Control { interrupt: Some(&stop), timeout_s: None, ..Control::default() };
         let report = roll_out_continuously(&config, "random", &mut worlds, &mut policies, 40, &mut [&mut seeds], &control);
         assert_eq!(seeds.0, vec![(0, 40), (1, 41), (2, 42)]);
         assert_eq!(report.finished, 2);

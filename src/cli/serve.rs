@@ -191,7 +191,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(rerun) = rerun.as_mut() {
         observers.push(rerun);
     }
-    let control = Control { interrupt: Some(&stop), timeout_s: None };
+    let control = Control { interrupt: Some(&stop), timeout_s: None, ..Control::default() };
     let session = roll_out_continuously(&config, "ros2", &mut worlds, &mut policies, args.seed, &mut observers, &control);
     let report = topics.finish(&commands.lock().unwrap_or_else(|p| p.into_inner())).context("finishing the session")?;
     if let Some(rerun) = rerun {

@@ -21,6 +21,47 @@ pub enum WorldModelCommand {
     Eval(EvalArgs),
     /// Run one policy zoo in two worlds and compare the policies' success rates.
     Compare(CompareArgs),
+    /// Continue a logged episode from its state at a step, in physics or a world model, with
+    /// the logged actions or another policy, and compare with the log (counterfactual replay).
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// The log: a LeRobot v3.0 dataset (dreamrig's, or a robot's joint log with --map).
+    #[arg(long)]
+    pub log: PathBuf,
+    /// How the log's elements map onto the scenario (as for `wm train`).
+    #[arg(long)]
+    pub map: Option<PathBuf>,
+    /// The logged episode to start from (its episode_index).
+    #[arg(long)]
+    pub episode: u64,
+    /// The step of the episode whose logged state the world starts from.
+    #[arg(long, default_value_t = 0)]
+    pub from_step: usize,
+    /// Who acts: `logged` (the log's own actions, to the log's end) or a policy by name
+    /// (zero, random, auto, lqr, reach, navigate, push).
+    #[arg(long, default_value = "logged", value_parser = ["logged", "zero", "random", "auto", "lqr", "reach", "navigate", "push"])]
+    pub policy: String,
+    /// The world: `physics` (the scenario's nominal physics, as `wm eval` measures it),
+    /// `physics:SCENARIO` (another scenario as it is, e.g. the "real" one), `hybrid:MODEL.json`
+    /// or `learned:MODEL.json`.
+    #[arg(long, default_value = "physics")]
+    pub dynamics: String,
+    /// The scenario the log is read against and the task scores (default: the model's, for
+    /// learned and hybrid worlds; required with physics).
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Steps to take at most (default: to the scenario's horizon, or the log's end with the
+    /// logged actions).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Write every step (actions, states, logged states, errors, disagreement) as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub rerun: super::serve::RerunArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -29,6 +70,11 @@ pub struct TrainArgs {
     /// `dreamrig dataset generate` and `dreamrig eval --record-dataset` write).
     #[arg(long)]
     pub dataset: PathBuf,
+    /// How the dataset's elements map onto the scenario's joints and actions, and their units
+    /// (YAML; docs/world-model.md, "Logs of real robots"). Without it, elements are matched by
+    /// name (`shoulder.pos`, `joint_state.position.shoulder`, …).
+    #[arg(long)]
+    pub map: Option<PathBuf>,
     /// The scenario the model is for (file or shipped name): its robot and state layout, and
     /// for hybrid models the physics prior.
     #[arg(long)]
@@ -88,6 +134,11 @@ pub struct EvalArgs {
     /// Held-out LeRobot v3.0 dataset.
     #[arg(long)]
     pub dataset: PathBuf,
+    /// How the dataset's elements map onto the scenario's joints and actions, and their units
+    /// (YAML; docs/world-model.md, "Logs of real robots"). Without it, elements are matched by
+    /// name (`shoulder.pos`, `joint_state.position.shoulder`, …).
+    #[arg(long)]
+    pub map: Option<PathBuf>,
     /// Scenario whose physics is the prior (default: the one the model was trained for, by
     /// its shipped name).
     #[arg(long)]
@@ -124,12 +175,35 @@ pub fn run(command: WorldModelCommand) -> anyhow::Result<ExitCode> {
         WorldModelCommand::Train(args) => train_command(args),
         WorldModelCommand::Eval(args) => eval_command(args),
         WorldModelCommand::Compare(args) => compare_command(args),
+        WorldModelCommand::Replay(args) => replay_command(args),
     }
 }
 
-/// Reads a dataset's episodes as state/action trajectories for `scenario`.
-pub fn load_trajectories(dataset: &Path, config: &dreamrig_sim::scenario::config::ScenarioConfig) -> anyhow::Result<Vec<Trajectory>> {
-    Ok(dreamrig_datasets::load_trajectories(dataset, config)?)
+/// Reads a dataset's episodes as state/action trajectories for `scenario`, through the map
+/// file when one is given; says on stderr how a log without dreamrig's full state was mapped.
+pub fn load_trajectories(
+    dataset: &Path,
+    config: &dreamrig_sim::scenario::config::ScenarioConfig,
+    map: Option<&Path>,
+) -> anyhow::Result<Vec<Trajectory>> {
+    let map = map
+        .map(|path| {
+            dreamrig_datasets::FeatureMap::load(path).map_err(|e| match e {
+                dreamrig_datasets::DatasetError::Io { .. } => UsageError(format!("--map: {e}")).into(),
+                other => anyhow::Error::new(other),
+            })
+        })
+        .transpose()?;
+    let log = dreamrig_datasets::load_log(dataset, config, map.as_ref())?;
+    let as_recorded = log.mapping.first().is_some_and(|m| m.starts_with("state: observation.environment_state"))
+        && log.mapping.iter().all(|m| !m.starts_with("seeds: no") && !m.starts_with("action "));
+    if !as_recorded {
+        eprintln!("{} read as scenario {}:", dataset.display(), config.name);
+        for line in &log.mapping {
+            eprintln!("  {line}");
+        }
+    }
+    Ok(log.trajectories)
 }
 
 fn usage(e: dreamrig_sim::world_model::WorldModelError) -> anyhow::Error {
@@ -149,7 +223,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if args.out.extension().is_none_or(|e| e != "json") {
         return Err(UsageError(format!("--out: expected a .json path for the model config, got {}", args.out.display())).into());
     }
-    let mut trajectories = load_trajectories(&args.dataset, &config)?;
+    let mut trajectories = load_trajectories(&args.dataset, &config, args.map.as_deref())?;
     if let Some(n) = args.max_episodes {
         trajectories = choose_episodes(trajectories, n, args.seed);
     }
@@ -185,6 +259,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let provenance = serde_json::json!({
         "dataset": args.dataset.display().to_string(),
+        "map": args.map.as_ref().map(|m| m.display().to_string()),
         "scenario": args.scenario,
         "episodes": episodes,
         "max_episodes": args.max_episodes,
@@ -301,13 +376,14 @@ fn gate_table(gate: &CorrectionGate) -> String {
 pub fn fidelity(
     model_path: &Path,
     dataset: &Path,
+    map: Option<&Path>,
     scenario: Option<&str>,
     horizons: &[usize],
     stride: usize,
 ) -> anyhow::Result<(Arc<WorldModel>, Fidelity)> {
     let model = Arc::new(WorldModel::load(model_path).map_err(usage)?);
     let scenario = super::load_scenario(scenario.unwrap_or(&model.config.scenario.name))?;
-    let trajectories = load_trajectories(dataset, &scenario.config)?;
+    let trajectories = load_trajectories(dataset, &scenario.config, map)?;
     let options = OpenLoopOptions { horizons: horizons.to_vec(), stride };
     let measured = pipeline::fidelity(&scenario.config, &model, trajectories, &options).map_err(usage)?;
     Ok((model, measured))
@@ -318,7 +394,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
         return Err(UsageError("--horizons must list positive step counts and --stride must be positive".into()).into());
     }
     let (loaded, Fidelity { model, nominal, identified }) =
-        fidelity(&args.model, &args.dataset, args.scenario.as_deref(), &args.horizons, args.stride)?;
+        fidelity(&args.model, &args.dataset, args.map.as_deref(), args.scenario.as_deref(), &args.horizons, args.stride)?;
     let kind = loaded.config.kind;
     let mut out = std::io::stdout().lock();
     writeln!(out, "open-loop error (RMSE / std of each state dimension in the data), {kind} vs the nominal physics alone")?;
@@ -425,4 +501,190 @@ fn compare_command(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     println!("comparison: {}", args.out.join("comparison.html").display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    use dreamrig_eval::replay::{replay, ReplayPolicy, ReplayRequest};
+    use dreamrig_sim::world_model::fidelity::state_scale;
+    let world = dreamrig_eval::SpecOverrides::parse_world(&args.dynamics).map_err(|e| UsageError(format!("--dynamics: {e}")))?;
+    // The scenario the log is read against: named, or the model's.
+    let model = match &world.dynamics {
+        Some((_, Some(model))) => Some(WorldModel::load(model).map_err(usage)?),
+        _ => None,
+    };
+    let scenario_name = match (&args.scenario, &model) {
+        (Some(name), _) => name.clone(),
+        (None, Some(model)) => model.config.scenario.name.clone(),
+        (None, None) => {
+            return Err(UsageError(format!(
+                "--scenario: name the scenario the log is read against (--dynamics {} names no model)",
+                args.dynamics
+            ))
+            .into())
+        }
+    };
+    let scenario = super::load_scenario(&scenario_name)?;
+    let config = scenario.config.clone();
+    if let Some(path) = &args.json {
+        super::refuse_folder_or_missing_parent(path, "--json")?;
+    }
+    // The world: nominal physics, another scenario as it is, or the model on this scenario.
+    let world_config: Arc<dreamrig_sim::scenario::config::ScenarioConfig> = match (&world.scenario, &world.dynamics) {
+        (Some(other), _) => {
+            let other = super::load_scenario(other)?.config;
+            let (ours, theirs) = (dreamrig_sim::physics::WorldLayout::new(&config), dreamrig_sim::physics::WorldLayout::new(&other));
+            if ours.state.names != theirs.state.names || ours.action.names != theirs.action.names {
+                return Err(UsageError(format!(
+                    "--dynamics {}: scenario {} has other state or action names than {}",
+                    args.dynamics, other.name, config.name
+                ))
+                .into());
+            }
+            other
+        }
+        (None, Some((backend, Some(path)))) => {
+            let overrides = dreamrig_sim::scenario::overrides::ScenarioOverrides {
+                dynamics: Some(dreamrig_sim::scenario::spec::DynamicsSpec {
+                    backend: backend.clone(),
+                    model: Some(path.display().to_string()),
+                }),
+                ..Default::default()
+            };
+            dreamrig_sim::Scenario::load_with(&scenario.path, &overrides)?.config
+        }
+        _ => Arc::new(config.nominal_physics()),
+    };
+    let mut worlds = dreamrig_sim::WorldBatch::for_scenario(&world_config, 1).map_err(usage)?;
+    let trajectories = load_trajectories(&args.log, &config, args.map.as_deref())?;
+    let s = dreamrig_sim::physics::WorldLayout::new(&config).state.names.len();
+    let scale = state_scale(trajectories.iter(), s);
+    let Some(trajectory) = trajectories.iter().find(|t| t.episode_index == args.episode).cloned() else {
+        let indices: Vec<String> = trajectories.iter().map(|t| t.episode_index.to_string()).collect();
+        let shown = if indices.len() > 20 {
+            format!("{} … {}", indices[..10].join(", "), indices[indices.len() - 3..].join(", "))
+        } else {
+            indices.join(", ")
+        };
+        return Err(
+            UsageError(format!("--episode {}: {} has no such episode (episodes: {shown})", args.episode, args.log.display())).into()
+        );
+    };
+    let prepared = dreamrig_sim::world_model::prepare::prepare_episodes(&config, vec![trajectory], 0, None).map_err(usage)?.remove(0);
+    let policy = if args.policy == "logged" {
+        ReplayPolicy::Logged
+    } else {
+        let (observation, action) =
+            (worlds.observation_spec().expect("one world").clone(), worlds.action_spec().expect("one world").clone());
+        let built = dreamrig_policies::zoo::by_name(&args.policy, &world_config, &observation, &action)
+            .map_err(|e| super::eval_error(dreamrig_eval::EvalError::Policy(e)))?;
+        ReplayPolicy::Other(args.policy.clone(), built)
+    };
+    let recording = args.rerun.recording(&format!("{} replay", config.name))?;
+    let interrupt = super::interrupt_on_ctrl_c(super::ABANDON_EPISODES);
+    let request = ReplayRequest {
+        config: &world_config,
+        episode: &prepared,
+        scale: &scale,
+        from_step: args.from_step,
+        steps: args.steps,
+        poses: recording.is_some(),
+        interrupt: Some(&interrupt),
+    };
+    let replayed = replay(&request, &mut worlds, policy).map_err(super::eval_error)?;
+    if let Some(recording) = recording {
+        log_replay(&recording, &config, &prepared, &replayed)?;
+        recording.finish().context("writing the Rerun log")?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "replay of episode {} of {} from step {} in {}, policy {}",
+        args.episode,
+        args.log.display(),
+        args.from_step,
+        args.dynamics,
+        args.policy
+    )?;
+    // With the logged actions the distance from the log is the world's error; with another
+    // policy it is how far the counterfactual departs from what happened.
+    let distance = if args.policy == "logged" { "error" } else { "from log" };
+    writeln!(out, "{:>8} {:>12} {:>14} {:>10}", "step", distance, "disagreement", "reward")?;
+    let last = replayed.steps.len();
+    for (i, step) in replayed.steps.iter().enumerate() {
+        let h = i + 1;
+        if [1, 2, 5, 10, 20, 50, 100, 200, 500].contains(&h) || h == last {
+            let error = step.error.map_or("-".to_string(), |e| format!("{e:.4}"));
+            let disagreement = step.disagreement.map_or("-".to_string(), |d| format!("{d:.4}"));
+            writeln!(out, "{:>8} {:>12} {:>14} {:>10.4}", step.step + 1, error, disagreement, step.reward)?;
+        }
+    }
+    writeln!(
+        out,
+        "{} steps, return {:.3}, success {}, end {}",
+        replayed.steps.len(),
+        replayed.episode_return,
+        replayed.success,
+        replayed.end
+    )?;
+    writeln!(
+        out,
+        "{distance}: RMS over state dimensions of (world − log) / the dimension's spread in the log, as `wm eval` normalizes; - past the log's end"
+    )?;
+    if let Some(path) = &args.json {
+        dreamrig_sim::atomic::write_atomic(path, &serde_json::to_vec_pretty(&replayed)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if replayed.end == "interrupted" {
+        ExitCode::from(130)
+    } else if replayed.end.starts_with("fault") {
+        eprintln!("error: the replay ended in a fault: {}", replayed.end);
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The logged and the replayed robot side by side in Rerun (`logged/…` and `imagined/…`), with
+/// the error against the log and the ensemble's disagreement per step.
+fn log_replay(
+    recording: &dreamrig_bridges::rerun::RerunRecording,
+    config: &Arc<dreamrig_sim::scenario::config::ScenarioConfig>,
+    episode: &dreamrig_sim::world_model::prepare::PreparedEpisode,
+    replayed: &dreamrig_eval::replay::Replay,
+) -> anyhow::Result<()> {
+    use dreamrig_bridges::rerun::RerunLogger;
+    use dreamrig_sim::World;
+    let action_names = dreamrig_sim::physics::WorldLayout::new(config).action.names;
+    let logged = RerunLogger::new(recording, config, &action_names, Some("logged")).context("starting the Rerun log")?;
+    let imagined = RerunLogger::new(recording, config, &action_names, Some("imagined")).context("starting the Rerun log")?;
+    // The logged robot's links: the logged states, placed by a physics world.
+    let mut placer = dreamrig_sim::PhysicsWorld::new(Arc::new(config.nominal_physics()));
+    placer.reset(episode.trajectory.seed)?;
+    // Only the links are drawn: sensors (lidar hits, depth images) are not part of a state.
+    let empty = dreamrig_sim::Observation { spec: Arc::new(dreamrig_sim::ObservationSpec::default()), fields: Vec::new() };
+    let dt = config.timing.control_period();
+    for step in &replayed.steps {
+        let k = step.step + 1;
+        let time_s = k as f64 * dt;
+        imagined.log_step(k as u64, time_s, &empty, &step.poses)?;
+        imagined.log_action(k as u64, &step.action, step.reward)?;
+        let mut scalars = Vec::new();
+        if let Some(state) = &step.logged_state {
+            let mut at = placer.state()?;
+            at.values.clone_from(state);
+            placer.set_state(&at)?;
+            logged.log_step(k as u64, time_s, &empty, &placer.link_poses())?;
+            if let Some(action) = &step.logged_action {
+                logged.log_action(k as u64, action, 0.0)?;
+            }
+        }
+        if let Some(e) = step.error {
+            scalars.push(("replay/error".to_string(), e));
+        }
+        if let Some(d) = step.disagreement {
+            scalars.push(("replay/disagreement".to_string(), d));
+        }
+        imagined.log_scalars(k as u64, &scalars)?;
+    }
+    Ok(())
 }

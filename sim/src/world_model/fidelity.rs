@@ -6,6 +6,7 @@
 use crate::error::SimError;
 use crate::scenario::config::ScenarioConfig;
 use crate::world::{World, WorldState};
+use crate::world_model::data::Trajectory;
 use crate::world_model::identify::delayed_actions;
 use crate::world_model::model::WorldModel;
 use crate::world_model::prepare::PreparedEpisode;
@@ -111,6 +112,45 @@ impl Worlds {
     }
 }
 
+/// Each state dimension's spread over the logged states of `trajectories` (population
+/// standard deviation, at least [`MIN_SCALE`]): what [`open_loop`] divides errors by. `s` is
+/// the state's width.
+pub fn state_scale<'a>(trajectories: impl Iterator<Item = &'a Trajectory>, s: usize) -> Vec<f64> {
+    let (mut n, mut sum, mut sum_sq) = (0.0, vec![0.0; s], vec![0.0; s]);
+    for trajectory in trajectories {
+        for state in &trajectory.states {
+            n += 1.0;
+            for d in 0..s {
+                sum[d] += state[d];
+                sum_sq[d] += state[d] * state[d];
+            }
+        }
+    }
+    (0..s)
+        .map(|d| {
+            let mean = sum[d] / f64::max(n, 1.0);
+            // A joint that hardly moves in the data would turn tiny absolute errors into huge
+            // normalized ones: no scale is taken below 1e-3 (rad, m, rad/s or m/s).
+            (sum_sq[d] / f64::max(n, 1.0) - mean * mean).max(0.0).sqrt().max(MIN_SCALE)
+        })
+        .collect()
+}
+
+/// The state a world continues a logged episode from at step `t`: `after_reset` (the world's
+/// state after resetting with the episode's seed) with the logged values, the step count `t`,
+/// the `latency` actions before `t` waiting in the delay queue and the `history` actions before
+/// `t` (newest first) a world model conditions on; the episode's hold action stands in for
+/// actions before its first.
+pub fn window_start(mut after_reset: WorldState, episode: &PreparedEpisode, t: usize, latency: usize, history: usize) -> WorldState {
+    let actions = &episode.trajectory.actions;
+    after_reset.values.clone_from(&episode.trajectory.states[t]);
+    after_reset.step = t as u64;
+    after_reset.pending_actions = delayed_actions(actions, t, latency, &episode.hold);
+    after_reset.action_history =
+        (1..=history).map(|back| if t >= back { actions[t - back].clone() } else { episode.hold.clone() }).collect();
+    after_reset
+}
+
 /// Measures open-loop error of `model` on `episodes`, or when `model` is `None`, of `config`'s
 /// physics as given (pass [`ScenarioConfig::nominal_physics`] for the nominal prior).
 pub fn open_loop(
@@ -122,26 +162,7 @@ pub fn open_loop(
     let names = crate::physics::WorldLayout::new(config).state.names;
     let s = names.len();
     let max_horizon = options.horizons.iter().copied().max().unwrap_or(1);
-    // Scale of each dimension: its spread over the logged states.
-    let mut scale = vec![0.0; s];
-    {
-        let (mut n, mut sum, mut sum_sq) = (0.0, vec![0.0; s], vec![0.0; s]);
-        for e in episodes {
-            for state in &e.trajectory.states {
-                n += 1.0;
-                for d in 0..s {
-                    sum[d] += state[d];
-                    sum_sq[d] += state[d] * state[d];
-                }
-            }
-        }
-        for d in 0..s {
-            let mean = sum[d] / f64::max(n, 1.0);
-            // A joint that hardly moves in the data would turn tiny absolute errors into huge
-            // normalized ones: no scale is taken below 1e-3 (rad, m, rad/s or m/s).
-            scale[d] = (sum_sq[d] / f64::max(n, 1.0) - mean * mean).max(0.0).sqrt().max(MIN_SCALE);
-        }
-    }
+    let scale = state_scale(episodes.iter().map(|e| &e.trajectory), s);
     struct EpisodeResult {
         squared: Vec<Vec<f64>>,
         counts: Vec<usize>,
@@ -176,13 +197,7 @@ pub fn open_loop(
                 None => 0,
             };
             for (i, &(t, _)) in starts.iter().enumerate() {
-                let mut state = worlds.state(i)?;
-                state.values.clone_from(&episode.trajectory.states[t]);
-                state.step = t as u64;
-                state.pending_actions = delayed_actions(&episode.trajectory.actions, t, worlds.latency(i), &episode.hold);
-                state.action_history = (1..=history)
-                    .map(|back| if t >= back { episode.trajectory.actions[t - back].clone() } else { episode.hold.clone() })
-                    .collect();
+                let state = window_start(worlds.state(i)?, episode, t, worlds.latency(i), history);
                 worlds.set_state(i, &state)?;
             }
             let mut alive: Vec<bool> = vec![true; starts.len()];
