@@ -152,7 +152,50 @@ fn a_v2_1_dataset_is_refused_with_the_conversion_command() {
     .unwrap();
     let out = dreamrig(&["dataset", "info", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("convert_dataset_v21_to_v30"), "{}", text(&out));
+    assert!(text(&out).contains("dreamrig dataset convert"), "{}", text(&out));
+}
+
+#[test]
+fn a_v2_1_dataset_lerobot_wrote_converts_into_a_valid_v3_dataset_with_the_same_frames_and_videos() {
+    // tests/fixtures/lerobot-v21 was written by lerobot 0.3.3 (scripts/lerobot_v21_fixture.py).
+    let old = repo().join("tests/fixtures/lerobot-v21");
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("v30");
+    let out = dreamrig(&["dataset", "convert", old.to_str().unwrap(), "--out", new.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("3 episodes, 36 frames"), "{}", text(&out));
+    let validated = dreamrig(&["dataset", "validate", new.to_str().unwrap()]);
+    assert!(validated.status.success(), "{}", text(&validated));
+
+    let dataset = dreamrig_datasets::LeRobotDataset::open(&new).unwrap();
+    assert_eq!(dataset.tasks, vec!["reach the cube".to_string(), "push the cube".to_string()]);
+    let episodes = dataset.episodes(&["observation.state", "action"]).unwrap();
+    assert_eq!(episodes.iter().map(|e| e.frames).collect::<Vec<_>>(), vec![12, 9, 15]);
+    // Each episode's frames are the ones lerobot summarized in episodes_stats.jsonl.
+    let stats = std::fs::read_to_string(old.join("meta/episodes_stats.jsonl")).unwrap();
+    for (line, episode) in stats.lines().zip(&episodes) {
+        let stats: serde_json::Value = serde_json::from_str(line).unwrap();
+        for feature in ["observation.state", "action"] {
+            let (width, values) = &episode.features[feature];
+            for d in 0..*width {
+                let mean = (0..episode.frames).map(|t| values[t * width + d] as f64).sum::<f64>() / episode.frames as f64;
+                let logged = stats["stats"][feature]["mean"][d].as_f64().unwrap();
+                assert!((mean - logged).abs() < 1e-6, "episode {} {feature}[{d}]: {mean} vs {logged}", episode.episode_index);
+            }
+        }
+    }
+    // The videos come over byte for byte, one file per episode.
+    for e in 0..3 {
+        let before = std::fs::read(old.join(format!("videos/chunk-000/observation.images.front/episode_00000{e}.mp4"))).unwrap();
+        let after = std::fs::read(new.join(format!("videos/observation.images.front/chunk-000/file-00{e}.mp4"))).unwrap();
+        assert_eq!(before, after, "episode {e}");
+    }
+    // Converting again into the same folder, or converting the v3.0 result, is refused.
+    for (from, to) in [(old.clone(), new.clone()), (new.clone(), dir.path().join("again"))] {
+        let out = dreamrig(&["dataset", "convert", from.to_str().unwrap(), "--out", to.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    }
+    assert!(!dir.path().join("again").exists());
 }
 
 #[test]

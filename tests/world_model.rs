@@ -247,10 +247,10 @@ fn replaying_the_logged_actions_in_a_hybrid_tracks_the_log_within_the_open_loop_
             let request =
                 ReplayRequest { config: &nominal, episode, scale: &scale, from_step: t, steps: Some(10), poses: false, interrupt: None };
             let replayed = replay(&request, &mut worlds, ReplayPolicy::Logged).unwrap();
-            assert_eq!(replayed.steps.len(), 10, "episode {} from {t}: ended {}", episode.trajectory.episode_index, replayed.end);
+            assert_eq!(replayed.steps.len(), 10, "episode {} from {t}: ended {}", episode.trajectory.episode_index, replayed.end_reason);
             assert_eq!(replayed.steps[0].step, t);
             assert_eq!(replayed.steps[0].action, episode.trajectory.actions[t], "the logged action, clipped as training clips it");
-            assert!(replayed.steps.iter().all(|s| s.disagreement.is_some_and(|d| d.is_finite())));
+            assert!(replayed.steps.iter().all(|s| s.model_disagreement.is_some_and(|d| d.is_finite())));
             squares[0] += replayed.error_at(1).unwrap().powi(2);
             squares[1] += replayed.error_at(10).unwrap().powi(2);
             windows += 1;
@@ -499,7 +499,8 @@ fn the_cli_trains_evaluates_and_runs_policies_inside_a_world_model() {
     let replayed: serde_json::Value = serde_json::from_slice(&std::fs::read(&replay_json).unwrap()).unwrap();
     assert_eq!(replayed["steps"].as_array().unwrap().len(), 30);
     assert_eq!(replayed["steps"][0]["step"], 5);
-    assert!(replayed["steps"][0]["disagreement"].as_f64().is_some());
+    assert!(replayed["steps"][0]["model_disagreement"].as_f64().is_some());
+    assert_eq!(replayed["end_reason"], "step_limit", "{}", replayed["end_detail"]);
     succeed(&[&args[..], &["--rerun", rrd.to_str().unwrap()]].concat());
     // rerun-sdk reads it: the logged and the replayed robot side by side, with error and disagreement per step.
     let check = Command::new(python()).arg(repo().join("tests/python/check_rerun.py")).arg(&rrd).output().unwrap();

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod convert;
 mod layout;
 mod log_map;
 mod reader;
@@ -17,6 +18,7 @@ mod trajectories;
 mod validate;
 mod writer;
 
+pub use convert::{convert_v2_to_v3, ConvertReport, VIDEO_PATH};
 pub use layout::{DatasetInfo, FeatureInfo, FrameLayout, CODEBASE_VERSION};
 pub use log_map::{element_quantity, estimate_velocities, unwrap_angles, Element, FeatureMap, Quantity, Source};
 pub use reader::{EpisodeFrames, EpisodeMetadata, LeRobotDataset, Window};
@@ -51,7 +53,7 @@ pub enum DatasetError {
     /// A LeRobot v1.x or v2.x dataset; the message says how to convert it to v3.0.
     #[error(
         "{path}: this is a LeRobot {version} dataset; dreamrig reads v3.0. Convert it with \
-         `python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id=<id> --root={path} --push-to-hub=false` (lerobot ≥ 0.4)"
+         `dreamrig dataset convert {path} --out NEW_FOLDER` (the old dataset is left as it is)"
     )]
     OldVersion {
         /// The dataset's root folder.

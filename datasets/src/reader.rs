@@ -240,16 +240,24 @@ impl LeRobotDataset {
     /// Errors: [`DatasetError::Format`] when a file is unreadable or its seeds are not integers.
     pub fn episode_seeds(&self) -> Result<BTreeMap<i64, u64>, DatasetError> {
         let mut out = BTreeMap::new();
+        let mut without = None;
         for file in episode_metadata_files(&self.root) {
             let df = read_parquet(&file)?;
             if df.column("dreamrig/seed").is_err() {
-                return Ok(BTreeMap::new());
+                without = Some(file);
+                continue;
             }
             let index = int_column(&df, "episode_index", &file)?;
             let seeds = seed_column(&df, "dreamrig/seed", &file)?;
             out.extend(index.into_iter().zip(seeds));
         }
-        Ok(out)
+        match without {
+            Some(file) if !out.is_empty() => {
+                Err(format(&file, "has no dreamrig/seed column, and the dataset's other episode files have one (a mixed append?)"))
+            }
+            Some(_) => Ok(BTreeMap::new()),
+            None => Ok(out),
+        }
     }
 
     /// Every run of `length` consecutive frames inside one episode.

@@ -116,12 +116,30 @@ pub fn load_log(dataset: &Path, config: &ScenarioConfig, map: Option<&FeatureMap
                 actions.iter().map(|(i, el)| logged.get(*i).map_or(f64::NAN, |v| v * el.scale + el.offset)).collect()
             })
             .collect();
+        check_finite(&states, &layout.state.names, "state", dataset, e.episode_index)?;
+        check_finite(&action_rows, &layout.action.names, "action", dataset, e.episode_index)?;
         if state_plan.is_some() {
             check_action_range(&action_rows, &layout.action, &actions, dataset, e.episode_index)?;
         }
         out.push(Trajectory { episode_index: e.episode_index as u64, seed, states, actions: action_rows });
     }
     Ok(LoadedLog { trajectories: out, mapping })
+}
+
+/// A missing or non-finite value (a dropped sample, a NaN) is refused where it is, rather than
+/// found later as "a non-finite value" somewhere in the data.
+fn check_finite(rows: &[Vec<f64>], names: &[String], what: &str, dataset: &Path, episode: i64) -> Result<(), DatasetError> {
+    for (t, row) in rows.iter().enumerate() {
+        if let Some((i, v)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(DatasetError::Mismatch(format!(
+                "{}: episode {episode} frame {t}: {what} {} is {v}; a world model needs every value of every frame \
+                 (drop or repair the frames, or the episode)",
+                dataset.display(),
+                names.get(i).map_or("?", String::as_str)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A real robot's commands beyond the scenario's action bounds by more than half their range
@@ -172,10 +190,21 @@ fn element_names(data: &LeRobotDataset, feature: &str) -> Option<Vec<String>> {
 }
 
 fn check_full_state(data: &LeRobotDataset, dataset: &Path, config: &ScenarioConfig, names: &[String]) -> Result<(), DatasetError> {
+    let width: usize = data.info.feature("observation.environment_state").map_or(0, |f| f.shape.iter().product());
+    if width != names.len() {
+        return Err(DatasetError::Mismatch(format!(
+            "{}: observation.environment_state has {width} values a frame, scenario {} has {} state values [{}]; \
+             if it is not dreamrig's state, read the log's joints with a --map file",
+            dataset.display(),
+            config.name,
+            names.len(),
+            names.join(", ")
+        )));
+    }
     if let Some(listed) = element_names(data, "observation.environment_state") {
         if listed != names {
             return Err(DatasetError::Mismatch(format!(
-                "{}: observation.environment_state holds [{}], scenario {} has state [{}]",
+                "{}: observation.environment_state holds [{}], scenario {} has state [{}]; if it is not dreamrig's state, read the log's joints with a --map file",
                 dataset.display(),
                 listed.join(", "),
                 config.name,
@@ -337,7 +366,17 @@ fn plan_state(
         };
         let velocity = match map.and_then(|m| m.velocities.get(joint_name).map(|e| (m, e))) {
             Some((m, element)) => lookup("velocities", joint_name, element, m)?,
-            None => by_name(joint_name, &[Some(Quantity::Velocity)])?.unwrap_or(Source::Estimated),
+            // A velocity found by name is in the unit of the position's time derivative: the
+            // position's scale carries over (degrees → deg/s), its offset does not.
+            None => match by_name(joint_name, &[Some(Quantity::Velocity)])? {
+                Some(Source::Logged { index, mut element }) => {
+                    if let Source::Logged { element: p, .. } = &position {
+                        element.scale = p.scale;
+                    }
+                    Source::Logged { index, element }
+                }
+                _ => Source::Estimated,
+            },
         };
         mapping.push(format!(
             "joint {joint_name}: position ← {}, velocity ← {}",
@@ -345,6 +384,22 @@ fn plan_state(
             describe(&feature, &velocity)
         ));
         plan.push((joint, position, velocity));
+    }
+    let mut claimed: Vec<(usize, String)> = Vec::new();
+    for (joint, position, velocity) in &plan {
+        for (what, source) in [("position", position), ("velocity", velocity)] {
+            if let Source::Logged { index, .. } = source {
+                let by = format!("joint {}'s {what}", joints[*joint].name);
+                if let Some((_, first)) = claimed.iter().find(|(i, _)| i == index) {
+                    return Err(DatasetError::Mismatch(format!(
+                        "{}: {feature} element {} is both {first} and {by}; each element holds one value",
+                        dataset.display(),
+                        names[*index]
+                    )));
+                }
+                claimed.push((*index, by));
+            }
+        }
     }
     Ok(StatePlan { feature, joints: plan })
 }
@@ -361,7 +416,7 @@ fn describe(feature: &str, source: &Source) -> String {
             }
             text
         }
-        Source::Estimated => "estimated from positions (centred difference)".to_string(),
+        Source::Estimated => "estimated from positions (second-order backward difference)".to_string(),
     }
 }
 
@@ -412,13 +467,8 @@ fn plan_actions(
     }
     let mut plan = Vec::with_capacity(action_names.len());
     for action in action_names {
-        let (joint, suffix) = action.rsplit_once('.').unwrap_or((action.as_str(), ""));
-        let kind = match suffix {
-            "position" => Some(Quantity::Position),
-            "velocity" => Some(Quantity::Velocity),
-            "effort" => Some(Quantity::Effort),
-            _ => None,
-        };
+        let joint = action.rsplit_once('.').map_or(action.as_str(), |(joint, _)| joint);
+        let kind = Quantity::of_action(action);
         let element = if let Some((m, element)) = map.and_then(|m| m.actions.get(action).map(|e| (m, e))) {
             let index = names.iter().position(|n| n == &element.name).ok_or_else(|| {
                 m.error(
@@ -437,17 +487,13 @@ fn plan_actions(
                 ([index], _) => (*index, Element { name: names[*index].clone(), scale: 1.0, offset: 0.0 }),
                 ([], Some((index, Some(logged)))) => {
                     return Err(DatasetError::Mismatch(format!(
-                        "{}: {feature} element {} is {} command, and scenario {} drives joint {joint} with {} actuator (action {action}); \
+                        "{}: {feature} element {} is {} command, and scenario {} drives joint {joint} with {} command (action {action}); \
                          use a scenario whose actuators take what the robot was sent",
                         dataset.display(),
                         names[*index],
                         logged.describe(),
                         config.name,
-                        kind.map_or("another", |k| match k {
-                            Quantity::Position => "a position",
-                            Quantity::Velocity => "a velocity",
-                            Quantity::Effort => "a torque",
-                        })
+                        kind.map_or("another", Quantity::describe)
                     )))
                 }
                 ([], _) => {
@@ -472,6 +518,24 @@ fn plan_actions(
                 .push(format!("action {action} ← {}", describe(feature, &Source::Logged { index: element.0, element: element.1.clone() })));
         }
         plan.push(element);
+    }
+    for (i, (index, element)) in plan.iter().enumerate() {
+        if let Some(j) = plan[..i].iter().position(|(other, _)| other == index) {
+            return Err(DatasetError::Mismatch(format!(
+                "{}: {feature} element {} is both action {} and action {}; each element holds one command",
+                dataset.display(),
+                element.name,
+                action_names[j],
+                action_names[i]
+            )));
+        }
+        if let Some(m) = map.filter(|m| m.ignore_actions.contains(&names[*index])) {
+            let at = m.ignore_actions.iter().position(|n| n == &names[*index]).unwrap_or(0);
+            return Err(m.error(
+                &format!("action.ignore[{at}]"),
+                format!("{} is action {}'s command; it cannot also be ignored", names[*index], action_names[i]),
+            ));
+        }
     }
     let unused: Vec<&str> = names
         .iter()

@@ -174,7 +174,7 @@ fn arrow_schema_key(df: &DataFrame, metadata: &[(String, String)]) -> String {
 /// Writes a Parquet file whose Arrow schema uses the classic types (`large_string`,
 /// `large_list`) rather than polars' newest (`string_view`), which pandas cannot convert
 /// inside lists and older readers do not know. `extra` becomes the Arrow schema's metadata.
-fn write_parquet(path: &Path, df: &mut DataFrame, extra: Vec<(String, String)>) -> Result<(), DatasetError> {
+pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame, extra: Vec<(String, String)>) -> Result<(), DatasetError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     }
@@ -190,7 +190,7 @@ fn write_parquet(path: &Path, df: &mut DataFrame, extra: Vec<(String, String)>) 
 
 /// `meta/tasks.parquet` as pandas writes it: the task strings are the frame's index, which
 /// pandas finds through the `pandas` schema metadata.
-fn write_tasks(path: &Path, tasks: &[String]) -> Result<(), DatasetError> {
+pub(crate) fn write_tasks(path: &Path, tasks: &[String]) -> Result<(), DatasetError> {
     let mut df = DataFrame::new(
         tasks.len(),
         vec![Column::new("task_index".into(), (0..tasks.len() as i64).collect::<Vec<i64>>()), Column::new("task".into(), tasks.to_vec())],
@@ -292,12 +292,13 @@ pub(crate) fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetE
 }
 
 /// Every numeric feature's rows, read back from the data files, for stats.
-fn compute_stats(info: &DatasetInfo, files: &[PathBuf]) -> Result<serde_json::Value, DatasetError> {
+pub(crate) fn compute_stats(info: &DatasetInfo, files: &[PathBuf]) -> Result<serde_json::Value, DatasetError> {
     let mut per_feature: BTreeMap<String, (usize, Vec<f64>)> = BTreeMap::new();
     for path in files {
         let df = read_parquet(path)?;
         for (name, feature) in &info.features {
-            if feature.dtype == "string" {
+            // Strings have no statistics; images and videos are not in the data files.
+            if matches!(feature.dtype.as_str(), "string" | "video" | "image") {
                 continue;
             }
             let column = df.column(name).map_err(|e| polars_error(path, e))?;

@@ -27,7 +27,8 @@ pub struct ReplayStep {
     pub step: usize,
     /// The action applied (the policy's, or the logged one).
     pub action: Vec<f64>,
-    /// The logged action at this step, while the log lasts.
+    /// The logged action at this step (clipped to the action bounds, as a world applies it),
+    /// while the log lasts.
     pub logged_action: Option<Vec<f64>>,
     /// The step's reward.
     pub reward: f64,
@@ -39,8 +40,9 @@ pub struct ReplayStep {
     /// divided by each dimension's spread in the log ([`dreamrig_sim::world_model::fidelity::state_scale`]),
     /// as `wm eval` normalizes.
     pub error: Option<f64>,
-    /// The world model's ensemble disagreement at this step (learned and hybrid worlds).
-    pub disagreement: Option<f64>,
+    /// The world model's ensemble disagreement at this step (learned and hybrid worlds; as
+    /// `info.model_disagreement`).
+    pub model_disagreement: Option<f64>,
     /// The robot's links after the step (world frame), when asked for.
     #[serde(skip)]
     pub poses: Vec<LinkPose>,
@@ -61,8 +63,12 @@ pub struct Replay {
     pub episode_return: f64,
     /// Whether the task ended in success.
     pub success: bool,
-    /// How the replay ended: `success`, `horizon`, a failure reason, `fault: …` or `interrupted`.
-    pub end: String,
+    /// Why the replay ended, in `dreamrig eval`'s terms and two of its own: `success`,
+    /// `failure`, `horizon` (the task's `horizon_steps`), `log_end` (the logged actions ran
+    /// out), `step_limit` (`steps`), `error` or `interrupted`.
+    pub end_reason: String,
+    /// What `end_reason` leaves out: a failure's or an error's text, or what the horizon cut short.
+    pub end_detail: String,
 }
 
 impl Replay {
@@ -124,6 +130,8 @@ struct Recorder<'a> {
     scale: &'a [f64],
     poses: bool,
     steps: Vec<ReplayStep>,
+    /// Whether the last step was truncated by the task's horizon.
+    truncated: bool,
 }
 
 impl StepObserver for Recorder<'_> {
@@ -144,15 +152,16 @@ impl StepObserver for Recorder<'_> {
             let sum: f64 = state.iter().zip(logged).zip(self.scale).map(|((a, b), s)| ((a - b) / s).powi(2)).sum();
             (sum / state.len().max(1) as f64).sqrt()
         });
+        self.truncated = view.result.truncated;
         self.steps.push(ReplayStep {
             step,
             action: view.action.to_vec(),
-            logged_action: (step < log.transitions()).then(|| log.actions[step].clone()),
+            logged_action: log.actions.get(step).cloned(),
             reward: view.result.reward,
             state,
             logged_state,
             error,
-            disagreement: view.result.info.model_disagreement,
+            model_disagreement: view.result.info.model_disagreement,
             poses: view.next_poses.to_vec(),
         });
         Ok(())
@@ -182,21 +191,39 @@ pub struct ReplayRequest<'a> {
 /// and rolls it out under `policy` with the rollout engine.
 ///
 /// # Errors
-/// [`EvalError::Usage`] when the start step is past the log's last transition or the batch does
-/// not hold one world; [`EvalError::Sim`] when the world cannot be reset or read.
+/// [`EvalError::Usage`] when the start step is past the log's last frame (with an action, for
+/// the logged actions) or the task's horizon, `steps` is 0, or the batch does not hold one
+/// world; [`EvalError::Sim`] when the world cannot be reset or read.
 pub fn replay(request: &ReplayRequest<'_>, worlds: &mut WorldBatch, policy: ReplayPolicy) -> Result<Replay, EvalError> {
     let log = &request.episode.trajectory;
     let t = request.from_step;
-    if t >= log.transitions() {
+    let logged = matches!(policy, ReplayPolicy::Logged);
+    // The logged actions can be replayed from any frame that has one; another policy can start
+    // from any logged state.
+    let starts = if logged { log.actions.len().min(log.states.len()) } else { log.states.len() };
+    if t >= starts {
         return Err(EvalError::Usage(format!(
-            "--from-step {t}: episode {} has {} logged steps (0…{})",
+            "--from-step {t}: episode {} has {} frames{}, so a replay{} starts at step {} at most",
             log.episode_index,
-            log.transitions(),
-            log.transitions().saturating_sub(1)
+            log.states.len(),
+            if logged { format!(" and {} logged actions", log.actions.len()) } else { String::new() },
+            if logged { " of its actions" } else { "" },
+            starts.saturating_sub(1)
+        )));
+    }
+    let horizon = request.config.task.horizon_steps as usize;
+    if t >= horizon {
+        return Err(EvalError::Usage(format!(
+            "--from-step {t}: scenario {}'s task ends at step {horizon} (task.horizon_steps); replay from an earlier step, \
+             or with a scenario whose horizon covers the log",
+            request.config.name
         )));
     }
     if worlds.len() != 1 {
         return Err(EvalError::Usage(format!("a replay runs in one world, not {}", worlds.len())));
+    }
+    if request.steps == Some(0) {
+        return Err(EvalError::Usage("--steps: expected at least 1".into()));
     }
     // The world's own state after the reset, with the log's values, step, delayed and earlier actions.
     worlds.reset(&[log.seed]).remove(0)?;
@@ -206,7 +233,7 @@ pub fn replay(request: &ReplayRequest<'_>, worlds: &mut WorldBatch, policy: Repl
     let start = window_start(after_reset, request.episode, t, latency, history);
     let (name, policy, logged_steps) = match policy {
         ReplayPolicy::Logged => {
-            let actions = request.episode.trajectory.actions[t..log.transitions()].to_vec();
+            let actions = request.episode.trajectory.actions[t..].to_vec();
             let n = actions.len();
             ("logged".to_string(), Box::new(LoggedActions { actions, next: 0 }) as Box<dyn Policy>, Some(n))
         }
@@ -216,7 +243,14 @@ pub fn replay(request: &ReplayRequest<'_>, worlds: &mut WorldBatch, policy: Repl
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let mut recorder = Recorder { episode: request.episode, from_step: t, scale: request.scale, poses: request.poses, steps: Vec::new() };
+    let mut recorder = Recorder {
+        episode: request.episode,
+        from_step: t,
+        scale: request.scale,
+        poses: request.poses,
+        steps: Vec::new(),
+        truncated: false,
+    };
     let starts = [start];
     let control =
         Control { interrupt: request.interrupt, from_states: Some(&starts), max_steps: max_steps.map(|n| n as u64), ..Control::default() };
@@ -234,17 +268,24 @@ pub fn replay(request: &ReplayRequest<'_>, worlds: &mut WorldBatch, policy: Repl
         return Err(EvalError::Rollout(e.to_string()));
     }
     let outcome = report.outcomes.into_iter().next().ok_or_else(|| EvalError::Rollout("the replay ran no episode".into()))?;
-    let (success, end) = match &outcome.end {
-        EpisodeEnd::Finished { success, reason } => (
-            *success,
-            match reason {
-                EndReason::Success => "success".to_string(),
-                EndReason::Failure(detail) => format!("failure: {detail}"),
-                EndReason::Horizon => "horizon".to_string(),
-            },
-        ),
-        EpisodeEnd::Fault(detail) => (false, format!("fault: {detail}")),
-        EpisodeEnd::Interrupted => (false, "interrupted".to_string()),
+    let steps = recorder.steps.len();
+    let (success, end_reason, end_detail) = match &outcome.end {
+        EpisodeEnd::Finished { success, reason } => match reason {
+            EndReason::Success => (*success, "success".to_string(), String::new()),
+            EndReason::Failure(detail) => (*success, "failure".to_string(), detail.clone()),
+            EndReason::Horizon if recorder.truncated => {
+                let detail = if logged && t + steps < log.actions.len() {
+                    format!("task.horizon_steps {horizon} came before the log's end ({} logged actions)", log.actions.len())
+                } else {
+                    String::new()
+                };
+                (*success, "horizon".to_string(), detail)
+            }
+            EndReason::Horizon if logged && Some(steps) == logged_steps => (*success, "log_end".to_string(), String::new()),
+            EndReason::Horizon => (*success, "step_limit".to_string(), String::new()),
+        },
+        EpisodeEnd::Fault(detail) => (false, "error".to_string(), detail.clone()),
+        EpisodeEnd::Interrupted => (false, "interrupted".to_string(), String::new()),
     };
     Ok(Replay {
         episode_index: log.episode_index,
@@ -253,6 +294,7 @@ pub fn replay(request: &ReplayRequest<'_>, worlds: &mut WorldBatch, policy: Repl
         episode_return: recorder.steps.iter().map(|s| s.reward).sum(),
         steps: recorder.steps,
         success,
-        end,
+        end_reason,
+        end_detail,
     })
 }

@@ -244,7 +244,7 @@ def test_a_joint_position_log_lerobot_wrote_trains_a_world_model_through_a_map(c
     mapping.write_text("\n".join(lines) + "\n")
     trained = cli(*train, "--map", mapping)
     assert trained.returncode == 0, trained.stderr
-    assert "velocity ← estimated from positions" in trained.stderr, trained.stderr
+    assert "velocity ← estimated from positions (second-order backward difference)" in trained.stderr, trained.stderr
     assert "no dreamrig/seed" in trained.stderr, trained.stderr
 
     # The physics is the arm's own (but for arm7-reach's ±10% actuator gain, drawn per episode,
@@ -261,7 +261,7 @@ def test_a_joint_position_log_lerobot_wrote_trains_a_world_model_through_a_map(c
     # Positions a step ahead: within 10% of their spread (a unit or joint mixed up would be far off).
     assert max(from_log[0]["per_dimension"][:7]) < 0.1, from_log[0]["per_dimension"]
     # Velocities estimated from 50 fps positions of a stiff servo are the error's bulk, and bounded.
-    assert from_log[0]["overall"] < 0.25 and from_log[1]["overall"] < 0.2, from_log
+    assert from_log[0]["overall"] < 0.35 and from_log[1]["overall"] < 0.2, from_log
     assert from_full[0]["overall"] < 0.05, from_full
 
 
@@ -275,4 +275,35 @@ def test_a_log_of_other_commands_than_the_scenarios_actuators_take_is_refused(cl
     refused = cli("wm", "train", "--dataset", log, "--scenario", "arm7-reach", "--kind", "learned", "--out", tmp_path / "m.json")
     assert refused.returncode == 2, refused.stderr
     assert "joint1.effort is an effort (torque or force) command" in refused.stderr, refused.stderr
-    assert "drives joint joint1 with a position actuator" in refused.stderr, refused.stderr
+    assert "drives joint joint1 with a position command (action joint1.position)" in refused.stderr, refused.stderr
+
+
+def test_lerobot_loads_a_v2_1_dataset_dreamrig_converted_with_the_same_frames_and_images(cli, tmp_path):
+    # tests/fixtures/lerobot-v21 was written by lerobot 0.3.3 (scripts/lerobot_v21_fixture.py);
+    # lerobot 0.4.4's own converter cannot run offline on a local folder (it calls snapshot_download).
+    import glob
+    from pathlib import Path
+
+    import pandas as pd
+
+    old = Path(__file__).resolve().parents[2] / "tests/fixtures/lerobot-v21"
+    new = tmp_path / "v30"
+    converted = cli("dataset", "convert", old, "--out", new)
+    assert converted.returncode == 0, converted.stderr
+    dataset = LeRobotDataset("dreamrig/v21-fixture", root=new, video_backend="pyav")
+    assert len(dataset) == 36 and dataset.meta.total_episodes == 3
+    logged = pd.concat([pd.read_parquet(f) for f in sorted(glob.glob(str(old / "data/*/*.parquet")))])
+    for i in range(len(dataset)):
+        frame = dataset[i]
+        np.testing.assert_array_equal(frame["observation.state"].numpy(), logged.iloc[i]["observation.state"])
+        np.testing.assert_array_equal(frame["action"].numpy(), logged.iloc[i]["action"])
+        episode, t = int(frame["episode_index"]), int(frame["frame_index"])
+        assert frame["task"] == ["reach the cube", "push the cube"][episode % 2]
+        # The fixture's camera image: the first 6t columns lit at (40·episode + 60)/255.
+        expected = np.zeros((64, 80), np.float32)
+        expected[:, : (t * 6) % 80] = (40 * episode + 60) / 255
+        image = frame["observation.images.front"].numpy()
+        assert image.shape == (3, 64, 80)
+        mse = float(((image.mean(0) - expected) ** 2).mean())
+        assert 10 * np.log10(1 / max(mse, 1e-12)) >= 35, f"frame {i}: PSNR under 35 dB"
+    assert np.asarray(dataset.meta.stats["observation.images.front"]["mean"]).shape == (3, 1, 1)

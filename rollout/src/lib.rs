@@ -121,8 +121,9 @@ pub struct Control<'a> {
     /// counterfactual replay from a logged state, a branch of an episode). One state per
     /// episode; `None` starts from the reset.
     pub from_states: Option<&'a [WorldState]>,
-    /// Episodes still running after this many steps end there, as truncated at the horizon
-    /// (with the last step's success).
+    /// Episodes still running after this many steps (at least 1) end there, as truncated at
+    /// the horizon (with the last step's success). [`roll_out_continuously`] applies this and
+    /// `from_states` to each of its episodes.
     pub max_steps: Option<u64>,
 }
 

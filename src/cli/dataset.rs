@@ -13,6 +13,18 @@ pub enum DatasetCommand {
     Info(PathArgs),
     /// Check a dataset: layout, index continuity, timestamps, stats recomputed.
     Validate(PathArgs),
+    /// Convert a LeRobot v2.0/v2.1 dataset (lerobot ≤ 0.3) into a new v3.0 one; the old one is
+    /// only read.
+    Convert(ConvertArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// The v2.x dataset folder.
+    pub dir: PathBuf,
+    /// The new v3.0 dataset's folder (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,6 +145,20 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             for (name, feature) in &info.features {
                 println!("  {name:<40} {:<8} {:?}", feature.dtype, feature.shape);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Convert(args) => {
+            let report = dreamrig_datasets::convert_v2_to_v3(&args.dir, &args.out)?;
+            println!(
+                "converted {} (LeRobot {}) into {} (v3.0): {} episodes, {} frames, {} data files, {} videos carried over as they were",
+                args.dir.display(),
+                report.from_version,
+                args.out.display(),
+                report.episodes,
+                report.frames,
+                report.data_files,
+                report.videos
+            );
             Ok(ExitCode::SUCCESS)
         }
         DatasetCommand::Validate(args) => {

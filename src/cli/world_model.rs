@@ -49,14 +49,15 @@ pub struct ReplayArgs {
     /// or `learned:MODEL.json`.
     #[arg(long, default_value = "physics")]
     pub dynamics: String,
-    /// The scenario the log is read against and the task scores (default: the model's, for
+    /// The scenario the log is read against (its state and action names), and whose task
+    /// scores the replay unless `physics:SCENARIO` names another (default: the model's, for
     /// learned and hybrid worlds; required with physics).
     #[arg(long)]
     pub scenario: Option<String>,
     /// Steps to take at most (default: to the scenario's horizon, or the log's end with the
     /// logged actions).
-    #[arg(long)]
-    pub steps: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
     /// Write every step (actions, states, logged states, errors, disagreement) as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -371,6 +372,14 @@ fn gate_table(gate: &CorrectionGate) -> String {
     out
 }
 
+/// Says when a model was trained through a map file and none is given now: the log is then
+/// read by names, which may not be how the model's data was read.
+fn note_training_map(model: &WorldModel, map: Option<&Path>) {
+    if let (Some(trained_with), None) = (model.config.training.get("map").and_then(|m| m.as_str()), map) {
+        eprintln!("note: the model was trained on data read through --map {trained_with}; without --map this log is read by element names");
+    }
+}
+
 /// A model, loaded, and its [`Fidelity`] on a dataset for a scenario (by default the one the
 /// model was trained for, by its shipped name).
 pub fn fidelity(
@@ -382,6 +391,7 @@ pub fn fidelity(
     stride: usize,
 ) -> anyhow::Result<(Arc<WorldModel>, Fidelity)> {
     let model = Arc::new(WorldModel::load(model_path).map_err(usage)?);
+    note_training_map(&model, map);
     let scenario = super::load_scenario(scenario.unwrap_or(&model.config.scenario.name))?;
     let trajectories = load_trajectories(dataset, &scenario.config, map)?;
     let options = OpenLoopOptions { horizons: horizons.to_vec(), stride };
@@ -512,6 +522,9 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Some((_, Some(model))) => Some(WorldModel::load(model).map_err(usage)?),
         _ => None,
     };
+    if let Some(model) = &model {
+        note_training_map(model, args.map.as_deref());
+    }
     let scenario_name = match (&args.scenario, &model) {
         (Some(name), _) => name.clone(),
         (None, Some(model)) => model.config.scenario.name.clone(),
@@ -536,6 +549,14 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             if ours.state.names != theirs.state.names || ours.action.names != theirs.action.names {
                 return Err(UsageError(format!(
                     "--dynamics {}: scenario {} has other state or action names than {}",
+                    args.dynamics, other.name, config.name
+                ))
+                .into());
+            }
+            let (a, b) = (config.timing.control_period(), other.timing.control_period());
+            if (a - b).abs() > 1e-9 * a {
+                return Err(UsageError(format!(
+                    "--dynamics {}: scenario {} steps every {b} s, the log and {} every {a} s; a replay compares them frame by frame",
                     args.dynamics, other.name, config.name
                 ))
                 .into());
@@ -586,7 +607,7 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         episode: &prepared,
         scale: &scale,
         from_step: args.from_step,
-        steps: args.steps,
+        steps: args.steps.map(|n| n as usize),
         poses: recording.is_some(),
         interrupt: Some(&interrupt),
     };
@@ -608,23 +629,26 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     // With the logged actions the distance from the log is the world's error; with another
     // policy it is how far the counterfactual departs from what happened.
     let distance = if args.policy == "logged" { "error" } else { "from log" };
-    writeln!(out, "{:>8} {:>12} {:>14} {:>10}", "step", distance, "disagreement", "reward")?;
+    // A row per horizon: `step` is the episode's step the action was taken at (as in --json),
+    // `ahead` the steps taken since the start, after which the state is compared.
+    writeln!(out, "{:>8} {:>8} {:>12} {:>14} {:>10}", "step", "ahead", distance, "disagreement", "reward")?;
     let last = replayed.steps.len();
     for (i, step) in replayed.steps.iter().enumerate() {
         let h = i + 1;
         if [1, 2, 5, 10, 20, 50, 100, 200, 500].contains(&h) || h == last {
             let error = step.error.map_or("-".to_string(), |e| format!("{e:.4}"));
-            let disagreement = step.disagreement.map_or("-".to_string(), |d| format!("{d:.4}"));
-            writeln!(out, "{:>8} {:>12} {:>14} {:>10.4}", step.step + 1, error, disagreement, step.reward)?;
+            let disagreement = step.model_disagreement.map_or("-".to_string(), |d| format!("{d:.4}"));
+            writeln!(out, "{:>8} {:>8} {:>12} {:>14} {:>10.4}", step.step, h, error, disagreement, step.reward)?;
         }
     }
+    let detail = if replayed.end_detail.is_empty() { String::new() } else { format!(": {}", replayed.end_detail) };
     writeln!(
         out,
-        "{} steps, return {:.3}, success {}, end {}",
+        "{} steps, return {:.3}, success {}, end {}{detail}",
         replayed.steps.len(),
         replayed.episode_return,
         replayed.success,
-        replayed.end
+        replayed.end_reason
     )?;
     writeln!(
         out,
@@ -634,13 +658,14 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         dreamrig_sim::atomic::write_atomic(path, &serde_json::to_vec_pretty(&replayed)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(if replayed.end == "interrupted" {
-        ExitCode::from(130)
-    } else if replayed.end.starts_with("fault") {
-        eprintln!("error: the replay ended in a fault: {}", replayed.end);
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    Ok(match replayed.end_reason.as_str() {
+        "interrupted" => ExitCode::from(130),
+        "error" => {
+            // A world that blew up or a policy that failed is not a result: say so in the exit code.
+            eprintln!("error: the replay ended in an error: {}", replayed.end_detail);
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
     })
 }
 
@@ -681,7 +706,7 @@ fn log_replay(
         if let Some(e) = step.error {
             scalars.push(("replay/error".to_string(), e));
         }
-        if let Some(d) = step.disagreement {
+        if let Some(d) = step.model_disagreement {
             scalars.push(("replay/disagreement".to_string(), d));
         }
         imagined.log_scalars(k as u64, &scalars)?;
