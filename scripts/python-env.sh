@@ -7,7 +7,7 @@
 set -euo pipefail
 venv="${DREAMRIG_PYTHON_ENV:-$HOME/.cache/dreamrig-python}"
 stamp="$venv/.dreamrig-requirements"
-requirements="pyarrow>=15 pandas>=2.1 numpy>=1.26 rosbags>=0.10 mcap>=1.1 mcap-ros2-support>=0.5 eclipse-zenoh==1.10.* rerun-sdk==0.36.* example-robot-data==6.0.0 pybullet==3.2.7 xacro==2.1.1 ros-ament-index-python==1.11.0 gymnasium[mujoco]==1.4.* pytest>=8"
+requirements="pyarrow>=15 pandas>=2.1 numpy>=1.26 rosbags>=0.10 mcap>=1.1 mcap-ros2-support>=0.5 eclipse-zenoh==1.10.* rerun-sdk==0.36.* example-robot-data==6.0.0 pybullet==3.2.7 xacro==2.1.1 ros-ament-index-python==1.11.0 gymnasium[mujoco]==1.4.* pyyaml>=6 pytest>=8"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
   python3 -m venv "$venv" >&2
   # shellcheck disable=SC2086

@@ -38,6 +38,8 @@ class WorldState:
         """Control steps since reset."""
     @property
     def scenario(self) -> str: ...
+    def with_values(self, values: npt.ArrayLike) -> WorldState:
+        """The same snapshot (step, delayed actions, noise) with other values, [len(names)] float64."""
 
 class Worlds:
     """B worlds of one scenario, stepped together in Rust (in parallel, without the GIL).

@@ -519,6 +519,27 @@ impl WorldState {
         self.scenario.clone()
     }
 
+    /// The same snapshot (step, delayed actions, noise stream) with other dynamic values, e.g. a
+    /// state another simulator or a robot's log holds: float64 `[len(names)]`, in `names` order.
+    /// Raises `ValueError` for another length or a non-finite value (naming it).
+    fn with_values(&self, values: numpy::PyReadonlyArray1<'_, f64>) -> PyResult<WorldState> {
+        let values = values.as_slice().map_err(|e| PyValueError::new_err(format!("values: {e}")))?.to_vec();
+        if values.len() != self.names.len() {
+            return Err(PyValueError::new_err(format!(
+                "values: expected {} state values ({} …), got {}",
+                self.names.len(),
+                self.names.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                values.len()
+            )));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(PyValueError::new_err(format!("values: {} is {}", self.names[i], values[i])));
+        }
+        let mut state = self.state.clone();
+        state.values = values;
+        Ok(WorldState { state, scenario: self.scenario.clone(), names: self.names.clone() })
+    }
+
     fn __repr__(&self) -> String {
         format!("WorldState(scenario={:?}, step={}, {} values)", self.scenario, self.state.step, self.state.values.len())
     }
