@@ -94,7 +94,15 @@ pub fn load_log(dataset: &Path, config: &ScenarioConfig, map: Option<&FeatureMap
         None => "observation.environment_state".to_string(),
         Some(plan) => plan.feature.clone(),
     };
-    let episodes = data.episodes(&[state_feature.as_str(), action_feature.as_str()])?;
+    // Timestamps, where the dataset has them (LeRobot's default feature), show dropped and
+    // repeated frames, which a model stepping one control period per frame would learn as
+    // faster or frozen motion.
+    let has_timestamps = data.info.feature("timestamp").is_some();
+    let mut features = vec![state_feature.as_str(), action_feature.as_str()];
+    if has_timestamps {
+        features.push("timestamp");
+    }
+    let episodes = data.episodes(&features)?;
     let dt = config.timing.control_period();
     let mut out = Vec::with_capacity(episodes.len());
     for e in episodes {
@@ -116,6 +124,9 @@ pub fn load_log(dataset: &Path, config: &ScenarioConfig, map: Option<&FeatureMap
                 actions.iter().map(|(i, el)| logged.get(*i).map_or(f64::NAN, |v| v * el.scale + el.offset)).collect()
             })
             .collect();
+        if has_timestamps {
+            check_timestamps(&e, data.info.fps, dataset)?;
+        }
         check_finite(&states, &layout.state.names, "state", dataset, e.episode_index)?;
         check_finite(&action_rows, &layout.action.names, "action", dataset, e.episode_index)?;
         if state_plan.is_some() {
@@ -124,6 +135,35 @@ pub fn load_log(dataset: &Path, config: &ScenarioConfig, map: Option<&FeatureMap
         out.push(Trajectory { episode_index: e.episode_index as u64, seed, states, actions: action_rows });
     }
     Ok(LoadedLog { trajectories: out, mapping })
+}
+
+/// Successive frames of an episode must be one period (1/fps) apart: a gap (dropped frames) or
+/// a repeat (a frame logged twice) is refused naming the episode and frame. Tolerance: a tenth of
+/// a period, since timestamps are float32 seconds.
+fn check_timestamps(e: &crate::reader::EpisodeFrames, fps: u32, dataset: &Path) -> Result<(), DatasetError> {
+    let period = 1.0 / fps as f64;
+    let at = |t: usize| e.frame("timestamp", t).and_then(|v| v.first()).map(|v| *v as f64);
+    for t in 1..e.frames {
+        let (Some(before), Some(now)) = (at(t - 1), at(t)) else { continue };
+        let step = now - before;
+        if !step.is_finite() || (step - period).abs() > 0.1 * period {
+            let what = if step.abs() < 0.1 * period {
+                "repeats the frame before it"
+            } else if step > period {
+                "comes after a gap (dropped frames)"
+            } else {
+                "is out of order"
+            };
+            return Err(DatasetError::Mismatch(format!(
+                "{}: episode {} frame {t}: timestamp {now:.4} s {what}: {step:.4} s after frame {} ({before:.4} s), expected {period:.4} s \
+                 (1/fps); a world model steps one period per frame — split the episode at the gap or drop it",
+                dataset.display(),
+                e.episode_index,
+                t - 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A missing or non-finite value (a dropped sample, a NaN) is refused where it is, rather than
@@ -557,4 +597,28 @@ fn plan_actions(
         mapping.push(format!("actions: {feature} [{}]", action_names.join(", ")));
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::EpisodeFrames;
+
+    fn episode(timestamps: &[f32]) -> EpisodeFrames {
+        EpisodeFrames {
+            episode_index: 3,
+            frames: timestamps.len(),
+            features: [("timestamp".to_string(), (1, timestamps.to_vec()))].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn a_repeated_or_dropped_frame_is_refused_naming_the_episode_and_frame() {
+        let path = Path::new("log");
+        assert!(check_timestamps(&episode(&[0.0, 0.02, 0.04, 0.06]), 50, path).is_ok());
+        let repeated = check_timestamps(&episode(&[0.0, 0.02, 0.02, 0.04]), 50, path).unwrap_err().to_string();
+        assert!(repeated.contains("episode 3 frame 2") && repeated.contains("repeats the frame before it"), "{repeated}");
+        let gap = check_timestamps(&episode(&[0.0, 0.02, 0.08, 0.10]), 50, path).unwrap_err().to_string();
+        assert!(gap.contains("episode 3 frame 2") && gap.contains("gap"), "{gap}");
+    }
 }
