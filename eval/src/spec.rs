@@ -116,6 +116,14 @@ pub struct SpecOverrides {
 }
 
 impl SpecOverrides {
+    /// The scenario `dynamics` section these overrides put in place (backend and model path),
+    /// if they replace it.
+    pub fn dynamics_spec(&self) -> Option<DynamicsSpec> {
+        self.dynamics
+            .as_ref()
+            .map(|(backend, model)| DynamicsSpec { backend: backend.clone(), model: model.as_ref().map(|m| m.display().to_string()) })
+    }
+
     /// Parses `physics`, `physics:SCENARIO`, `learned:MODEL` or `hybrid:MODEL`.
     ///
     /// # Errors
@@ -306,7 +314,7 @@ impl EvalSpec {
                 let source = OverrideSource { file: path.to_path_buf(), index: index.clone(), prefix: format!("{key}.randomize") };
                 scenario_overrides.randomize = Some((randomize.clone(), source));
             }
-            if let Some((backend, model)) = &overrides.dynamics {
+            if let Some((_, model)) = &overrides.dynamics {
                 if let Some(model) = model {
                     // The model is part of what the run depends on.
                     for file in [model.clone(), model.with_extension("safetensors")] {
@@ -314,7 +322,7 @@ impl EvalSpec {
                         fingerprint = fnv1a(fingerprint, &bytes);
                     }
                 }
-                let dynamics = DynamicsSpec { backend: backend.clone(), model: model.as_ref().map(|m| m.display().to_string()) };
+                let dynamics = overrides.dynamics_spec().expect("dynamics are overridden here");
                 fingerprint =
                     fnv1a(fingerprint, format!("dynamics {}:{}", dynamics.backend, dynamics.model.as_deref().unwrap_or("")).as_bytes());
                 scenario_overrides.dynamics = Some(dynamics);

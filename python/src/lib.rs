@@ -17,7 +17,6 @@ use dreamrig_policies::external::ExternalPolicies;
 use dreamrig_policies::{BatchPolicy, Policy, PolicyError as RustPolicyError};
 use dreamrig_sim::scenario::config::ScenarioConfig;
 use dreamrig_sim::scenario::overrides::ScenarioOverrides;
-use dreamrig_sim::scenario::spec::DynamicsSpec;
 use dreamrig_sim::{
     ActionSpec, Observation, ObservationSpec, Scenario, StateSpec, StepInfo, StepResult, WorldBatch, WorldState as RustWorldState,
 };
@@ -78,9 +77,7 @@ fn load_scenario(scenario: &str, dynamics: Option<&str>) -> PyResult<Scenario> {
     let mut overrides = ScenarioOverrides::default();
     if let Some(text) = dynamics {
         let o = SpecOverrides::for_dynamics(text).map_err(|e| PyValueError::new_err(format!("dynamics: {e}")))?;
-        if let Some((backend, model)) = o.dynamics {
-            overrides.dynamics = Some(DynamicsSpec { backend, model: model.map(|m| m.display().to_string()) });
-        }
+        overrides.dynamics = o.dynamics_spec();
     }
     Scenario::load_with(&path, &overrides).map_err(|e| ScenarioError::new_err(e.to_string()))
 }

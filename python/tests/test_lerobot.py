@@ -213,13 +213,18 @@ def record_joint_log(source, root, action_names, with_gripper):
     return root
 
 
+def arm_demonstrations(cli, root, episodes, seed):
+    """`episodes` episodes of arm7-reach's controller, written by `dreamrig dataset generate`, opened by lerobot."""
+    out = cli("dataset", "generate", "arm7-reach", "--policy", "auto", "--episodes", str(episodes), "--seed", str(seed), "--out", root)
+    assert out.returncode == 0, out.stderr
+    return LeRobotDataset("dreamrig/arm7-reach", root=root)
+
+
 def test_a_joint_position_log_lerobot_wrote_trains_a_world_model_through_a_map(cli, tmp_path):
     # The "real arm" is dreamrig's arm7-reach; its log, written by lerobot, holds what a real
     # arm records: positions in degrees, no velocities, no dreamrig columns, an extra gripper.
     full = tmp_path / "full"
-    out = cli("dataset", "generate", "arm7-reach", "--policy", "auto", "--episodes", "6", "--seed", "3", "--out", full)
-    assert out.returncode == 0, out.stderr
-    source = LeRobotDataset("dreamrig/arm7-reach", root=full)
+    source = arm_demonstrations(cli, full, 6, 3)
     log = record_joint_log(source, tmp_path / "log", [f"{j}.pos" for j in ARM_JOINTS], with_gripper=True)
     model = tmp_path / "model.json"
     train = ["wm", "train", "--dataset", log, "--scenario", "arm7-reach", "--kind", "hybrid", "--prior", "nominal"]
@@ -266,10 +271,7 @@ def test_a_joint_position_log_lerobot_wrote_trains_a_world_model_through_a_map(c
 
 
 def test_a_log_of_other_commands_than_the_scenarios_actuators_take_is_refused(cli, tmp_path):
-    full = tmp_path / "full"
-    out = cli("dataset", "generate", "arm7-reach", "--policy", "auto", "--episodes", "2", "--seed", "4", "--out", full)
-    assert out.returncode == 0, out.stderr
-    source = LeRobotDataset("dreamrig/arm7-reach", root=full)
+    source = arm_demonstrations(cli, tmp_path / "full", 2, 4)
     # Logged as torques: arm7-reach's actuators take position targets.
     log = record_joint_log(source, tmp_path / "log", [f"{j}.effort" for j in ARM_JOINTS], with_gripper=False)
     refused = cli("wm", "train", "--dataset", log, "--scenario", "arm7-reach", "--kind", "learned", "--out", tmp_path / "m.json")

@@ -563,14 +563,8 @@ fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
             other
         }
-        (None, Some((backend, Some(path)))) => {
-            let overrides = dreamrig_sim::scenario::overrides::ScenarioOverrides {
-                dynamics: Some(dreamrig_sim::scenario::spec::DynamicsSpec {
-                    backend: backend.clone(),
-                    model: Some(path.display().to_string()),
-                }),
-                ..Default::default()
-            };
+        (None, Some((_, Some(_)))) => {
+            let overrides = dreamrig_sim::scenario::overrides::ScenarioOverrides { dynamics: world.dynamics_spec(), ..Default::default() };
             dreamrig_sim::Scenario::load_with(&scenario.path, &overrides)?.config
         }
         _ => Arc::new(config.nominal_physics()),
