@@ -78,6 +78,34 @@ fn a_payload_changes_the_pendulum_period_as_a_point_mass_should() {
 }
 
 #[test]
+fn armature_adds_rotor_inertia_to_the_pendulum_period_as_mujoco_defines_it() {
+    let text = std::fs::read_to_string(fixture("pendulum.yaml"))
+        .unwrap()
+        .replace("  initial_joints:", "  joint_dynamics:\n    hinge: {armature: 0.5}\n  initial_joints:");
+    let scenario = dreamrig_sim::Scenario::from_bytes(text.as_bytes(), &fixture("pendulum.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scenario.config.robot.model.joints[0].armature, 0.5);
+    let mut world = dreamrig_sim::PhysicsWorld::new(scenario.config);
+    world.reset(0).unwrap();
+    let measured = measured_period(&mut world, 2000);
+    // Armature adds to the joint's inertia and not to the gravity torque (MuJoCo's
+    // joint/@armature): T = 2π √((I_com + m d² + armature) / (m g d)), 22% longer here.
+    let (m, d, i_com, g, armature): (f64, f64, f64, f64, f64) = (1.0, 1.0, 0.001, 9.81, 0.5);
+    let expected = 2.0 * std::f64::consts::PI * ((i_com + m * d * d + armature) / (m * g * d)).sqrt();
+    let error = (measured - expected).abs() / expected;
+    assert!(error < 0.01, "period {measured:.5} s, expected {expected:.5} s ({:.3}% off)", error * 100.0);
+}
+
+#[test]
+fn a_negative_armature_is_refused_naming_its_key() {
+    let text = std::fs::read_to_string(fixture("pendulum.yaml"))
+        .unwrap()
+        .replace("  initial_joints:", "  joint_dynamics:\n    hinge: {armature: -0.1}\n  initial_joints:");
+    let Err(error) = dreamrig_sim::Scenario::from_bytes(text.as_bytes(), &fixture("pendulum.yaml")) else { panic!("accepted") };
+    let error = error.to_string();
+    assert!(error.contains("robot.joint_dynamics.hinge.armature"), "{error}");
+}
+
+#[test]
 fn joint_damping_from_the_scenario_takes_the_energy_out_of_a_swing() {
     let text = std::fs::read_to_string(fixture("pendulum.yaml"))
         .unwrap()

@@ -8,7 +8,7 @@ use dreamrig_sim::world_model::fidelity::{open_loop, OpenLoopOptions};
 use dreamrig_sim::world_model::gate::{gate_correction, GATE_STRIDE};
 use dreamrig_sim::world_model::prepare::{prepare_episodes, PreparedEpisode};
 use dreamrig_sim::world_model::train::{train, TrainOptions, TrainedModel};
-use dreamrig_sim::world_model::{identify_prior, IdentifyOptions, ModelKind, WorldModel, WorldModelError};
+use dreamrig_sim::world_model::{identify_prior, validate_prior, IdentifyOptions, ModelKind, WorldModel, WorldModelError};
 use dreamrig_sim::{HybridWorld, LearnedWorld, ModelBatch, Scenario, World};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,7 +21,11 @@ fn real(name: &str) -> PathBuf {
 /// Episodes of the shipped controller with action noise in `scenario`, as a dataset would
 /// hold them.
 fn collect(scenario: &Path, episodes: u64, first_seed: u64, noise: f64) -> Vec<Trajectory> {
-    let config = Scenario::load(scenario).unwrap().config;
+    collect_in(Scenario::load(scenario).unwrap().config, episodes, first_seed, noise)
+}
+
+/// [`collect`] in a scenario already loaded.
+fn collect_in(config: Arc<dreamrig_sim::scenario::config::ScenarioConfig>, episodes: u64, first_seed: u64, noise: f64) -> Vec<Trajectory> {
     let mut world = dreamrig_sim::PhysicsWorld::new(config.clone());
     let mut policy = dreamrig_policies::zoo::by_name("auto", &config, world.observation_spec(), world.action_spec()).unwrap();
     let spec = world.action_spec().clone();
@@ -380,12 +384,58 @@ fn identification_finds_the_real_cart_poles_delay_and_weaker_motor_whatever_the_
     assert!(prior.identified_error < 0.05 * prior.nominal_error, "{prior:?}");
 }
 
+/// The shipped reacher with rotor inertia at both joints and a mass at the fingertip: what
+/// the nominal robot lacks and, before armature and payload were parameters, identification
+/// imitated with a weaker motor.
+fn reacher_with_armature_and_payload() -> Arc<dreamrig_sim::scenario::config::ScenarioConfig> {
+    let path = shipped("reacher-2link");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "  actuators:",
+        "  joint_dynamics:\n    shoulder: {armature: 0.0001}\n    elbow: {armature: 0.0001}\n  payload:\n    - {link: fingertip, mass: 0.01}\n  actuators:",
+    );
+    Scenario::from_bytes(text.as_bytes(), &path).unwrap_or_else(|e| panic!("{e}")).config
+}
+
+#[test]
+fn identification_finds_rotor_inertia_and_a_payload_and_the_prior_beats_nominal_on_held_out_episodes() {
+    let nominal = Scenario::load(&shipped("reacher-2link")).unwrap().config;
+    let real = reacher_with_armature_and_payload();
+    let trajectories = collect_in(real.clone(), 16, 100, 0.3);
+    let options = IdentifyOptions { payload_link: Some("fingertip".into()), ..IdentifyOptions::default() };
+    let prior = identify_prior(&nominal, &trajectories, &options, &mut |_| {}).unwrap();
+    assert_eq!(prior.action_latency_steps, 0, "{prior:?}");
+    assert!((0.9..1.1).contains(&prior.actuator_gain_scale), "the motor is nominal: {prior:?}");
+    for joint in &prior.joints {
+        assert!((0.7e-4..1.3e-4).contains(&joint.armature), "armature of {} is 1e-4: {prior:?}", joint.joint);
+    }
+    let payload = prior.payload.as_ref().expect("a payload was asked for");
+    assert!(payload.link == "fingertip" && (0.007..0.013).contains(&payload.mass), "10 g at the fingertip: {prior:?}");
+    let validation = validate_prior(&nominal, &prior, &collect_in(real, 4, 900, 0.3)).unwrap().expect("validation windows");
+    let last = validation.horizons.len() - 1;
+    assert!(validation.kept, "{validation:?}");
+    assert!(validation.identified[last] < 0.2 * validation.nominal[last], "{validation:?}");
+}
+
+#[test]
+fn an_identified_prior_worse_than_nominal_on_validation_episodes_is_not_kept() {
+    let nominal = Scenario::load(&shipped("reacher-2link")).unwrap().config;
+    // Data from the nominal robot itself: any change of its parameters can only be worse.
+    let held_out = collect_in(nominal.clone(), 4, 900, 0.3);
+    let mut prior =
+        identify_prior(&nominal, &held_out[..2], &IdentifyOptions { iterations: 0, max_latency: 0, ..Default::default() }, &mut |_| {})
+            .unwrap();
+    prior.actuator_gain_scale = 0.5;
+    let validation = validate_prior(&nominal, &prior, &held_out).unwrap().expect("validation windows");
+    assert!(!validation.kept, "{validation:?}");
+    assert!(validation.identified.iter().zip(&validation.nominal).any(|(i, n)| i > n), "{validation:?}");
+}
+
 #[test]
 fn a_hybrid_world_hands_its_identified_prior_the_delayed_actions_training_used() {
     let nominal = Scenario::load(&shipped("cartpole-balance")).unwrap().config;
     let trajectories = collect(&real("cartpole-balance"), 6, 400, 0.1);
     let prior =
-        identify_prior(&nominal, &trajectories, &IdentifyOptions { transitions: 200, rounds: 1, ..Default::default() }, &mut |_| {})
+        identify_prior(&nominal, &trajectories, &IdentifyOptions { transitions: 200, iterations: 2, ..Default::default() }, &mut |_| {})
             .unwrap();
     assert!(prior.action_latency_steps > 0, "{prior:?}");
     let options = TrainOptions { max_epochs: 1, identified_prior: Some(prior.clone()), ..small_options(ModelKind::Hybrid) };

@@ -74,6 +74,10 @@ pub struct JointInfo {
     pub damping: f64,
     /// Coulomb friction from `<dynamics friction>` (or `robot.joint_dynamics`), N·m or N; 0 when absent.
     pub friction: f64,
+    /// Rotor inertia reflected through the joint's gearing (MuJoCo's `armature`), kg·m² (hinge)
+    /// or kg (slider), added to the joint's diagonal of the mass matrix. URDF has no element for
+    /// it: 0 unless `robot.joint_dynamics` sets it.
+    pub armature: f64,
     /// `<mimic>`: this joint follows another instead of being driven.
     pub mimic: Option<MimicInfo>,
 }
@@ -166,6 +170,7 @@ impl RobotModel {
                     velocity_limit: joint.limit.velocity,
                     damping,
                     friction,
+                    armature: 0.0,
                     mimic: None,
                 })
             })

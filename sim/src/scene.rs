@@ -351,6 +351,7 @@ fn insert_articulation(
         for (slot, info) in articulation.joints.iter().zip(&template.model.joints) {
             multibody.damping_mut()[slot.dof] = info.damping as Real;
             multibody.frictions_mut()[slot.dof] = info.friction as Real;
+            multibody.armature_mut()[slot.dof] = info.armature as Real;
         }
     }
     Ok(articulation)

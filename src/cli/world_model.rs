@@ -6,7 +6,7 @@ use dreamrig_sim::world_model::fidelity::OpenLoopOptions;
 use dreamrig_sim::world_model::gate::CorrectionGate;
 use dreamrig_sim::world_model::pipeline::{self, train_world_model, Fidelity, TrainProgress};
 use dreamrig_sim::world_model::train::{TrainOptions, TrainedModel};
-use dreamrig_sim::world_model::{IdentifyOptions, ModelKind, WorldModel};
+use dreamrig_sim::world_model::{IdentifiedPrior, IdentifyOptions, ModelKind, WorldModel};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -113,13 +113,23 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.2)]
     pub validation_fraction: f64,
     /// Hybrid models: the physics the prior steps with. `identified` first fits the actuator
-    /// gain, action delay and each joint's damping and friction to the training episodes
-    /// (system identification); `nominal` takes the scenario's values as they are.
+    /// gain, action delay, each joint's damping, friction and armature, and a payload mass
+    /// (--identify-payload) to the training episodes (system identification), and keeps the fit
+    /// only if it is no worse than the nominal physics on the validation episodes; `nominal`
+    /// takes the scenario's values as they are.
     #[arg(long, value_parser = ["identified", "nominal"], default_value = "identified")]
     pub prior: String,
-    /// Transitions the prior's parameters are fitted on (with --prior identified).
-    #[arg(long, default_value_t = 1024)]
+    /// Transitions simulated per evaluation of the identification objective (with --prior
+    /// identified), in open-loop windows of --identify-steps.
+    #[arg(long, default_value_t = 640)]
     pub identify_transitions: usize,
+    /// Control steps of each open-loop window the prior is fitted on.
+    #[arg(long, default_value_t = 10)]
+    pub identify_steps: usize,
+    /// Link at whose origin a payload mass is fitted (`none`: no payload). Default: the
+    /// scenario's `robot.end_effector`, or none without one.
+    #[arg(long)]
+    pub identify_payload: Option<String>,
     /// Train on N episodes of the dataset, drawn at random with --seed.
     #[arg(long)]
     pub max_episodes: Option<usize>,
@@ -265,8 +275,18 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         "episodes": episodes,
         "max_episodes": args.max_episodes,
     });
+    let payload_link = match args.identify_payload.as_deref() {
+        Some("none") => None,
+        Some(link) => Some(link.to_string()),
+        None => config.robot.end_effector.clone(),
+    };
+    if args.identify_steps == 0 {
+        return Err(usage(dreamrig_sim::world_model::WorldModelError::Data("--identify-steps must be at least 1".into())));
+    }
     let identify = (kind == ModelKind::Hybrid && args.prior == "identified").then(|| IdentifyOptions {
         transitions: args.identify_transitions.max(1),
+        window_steps: args.identify_steps,
+        payload_link,
         max_latency: args.action_history.min(IdentifyOptions::default().max_latency),
         seed: args.seed,
         ..IdentifyOptions::default()
@@ -280,20 +300,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
             progress.set_message(format!("identifying the physics prior: {message}"));
             tracing::info!("{message}");
         }
-        TrainProgress::Identified(prior) => progress.suspend(|| {
-            println!(
-                "identified the physics prior in {:.1} s ({} evaluations on {} transitions): one-step error {:.3e} → {:.3e}",
-                started.elapsed().as_secs_f64(),
-                prior.evaluations,
-                prior.transitions,
-                prior.nominal_error,
-                prior.identified_error
-            );
-            println!("  actuator gain ×{:.3}, action delay {} steps", prior.actuator_gain_scale, prior.action_latency_steps);
-            for j in &prior.joints {
-                println!("  joint {}: damping {:.4}, friction {:.4}", j.joint, j.damping, j.friction);
-            }
-        }),
+        TrainProgress::Identified(prior) => progress.suspend(|| print!("{}", identified_table(prior, started.elapsed().as_secs_f64()))),
         TrainProgress::Epoch(m) => {
             samples += m.samples;
             progress.set_position((m.member * args.epochs + m.epoch + 1) as u64);
@@ -328,6 +335,39 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         metrics_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// An identified prior as `wm train` prints it: the fit, the fitted values, and the check
+/// against the nominal physics on the validation episodes that decides whether it is used.
+fn identified_table(prior: &IdentifiedPrior, seconds: f64) -> String {
+    let mut out = format!(
+        "identified the physics prior in {seconds:.1} s ({} evaluations of {} transitions in {}-step open-loop windows): error {:.3e} → {:.3e}\n",
+        prior.evaluations, prior.transitions, prior.window_steps, prior.nominal_error, prior.identified_error
+    );
+    out.push_str(&format!("  actuator gain ×{:.3}, action delay {} steps\n", prior.actuator_gain_scale, prior.action_latency_steps));
+    for j in &prior.joints {
+        out.push_str(&format!("  joint {}: damping {:.4}, friction {:.4}, armature {:.3e}\n", j.joint, j.damping, j.friction, j.armature));
+    }
+    if let Some(payload) = &prior.payload {
+        out.push_str(&format!("  payload at {}: {:.4} kg\n", payload.link, payload.mass));
+    }
+    if let Some(v) = &prior.validation {
+        let cells = |errors: &[f64]| errors.iter().map(|e| format!(" {e:>10.4}")).collect::<String>();
+        let horizons: String = v.horizons.iter().map(|h| format!(" {:>10}", format!("{h} steps"))).collect();
+        out.push_str(&format!(
+            "checked on the validation episodes, {} windows (open-loop error, normalized as `wm eval` reports it):\n",
+            v.windows.first().copied().unwrap_or(0)
+        ));
+        out.push_str(&format!("  {:<18}{horizons}\n", "horizon"));
+        out.push_str(&format!("  {:<18}{}\n", "nominal physics", cells(&v.nominal)));
+        out.push_str(&format!("  {:<18}{}\n", "identified", cells(&v.identified)));
+        out.push_str(if v.kept {
+            "kept the identified prior: no worse than the nominal physics at any horizon\n"
+        } else {
+            "kept the NOMINAL physics as the prior: the identified one is worse at some horizon (the attempt is stored as training.rejected_identified_prior)\n"
+        });
+    }
+    out
 }
 
 /// The correction gate's measurements as `wm train` prints them: the prior's and each share's
@@ -403,7 +443,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if args.horizons.is_empty() || args.horizons.contains(&0) || args.stride == 0 {
         return Err(UsageError("--horizons must list positive step counts and --stride must be positive".into()).into());
     }
-    let (loaded, Fidelity { model, nominal, identified }) =
+    let (loaded, Fidelity { model, nominal, identified, flag }) =
         fidelity(&args.model, &args.dataset, args.map.as_deref(), args.scenario.as_deref(), &args.horizons, args.stride)?;
     let kind = loaded.config.kind;
     let mut out = std::io::stdout().lock();
@@ -438,6 +478,28 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if model.failed_windows > 0 || nominal.failed_windows > 0 {
         writeln!(out, "failed rollouts (non-finite state): model {}, physics {}", model.failed_windows, nominal.failed_windows)?;
     }
+    match &flag {
+        Some(f) => {
+            let share = |v: Option<f64>, none: &str| v.map_or(format!("n/a ({none})"), |v| format!("{:.2}", v));
+            writeln!(
+                out,
+                "\ndisagreement flag on {} episodes ({}-step rollouts; flagged above {:.4}, error target {:.4}): precision {}, recall {} ({} flagged and above, {} flagged within, {} above unflagged)",
+                f.episodes,
+                f.horizon,
+                f.threshold,
+                f.error_target,
+                share(f.precision, "no episode flagged"),
+                share(f.recall, "no episode above the target"),
+                f.true_positives,
+                f.false_positives,
+                f.false_negatives
+            )?;
+        }
+        None => writeln!(
+            out,
+            "\nthe model file has no disagreement_error_target (written by an older dreamrig): retrain it to measure the flag"
+        )?,
+    }
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "model": args.model.display().to_string(),
@@ -446,6 +508,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
             "model_error": model,
             "physics_error": nominal,
             "identified_prior_error": identified,
+            "disagreement_flag": flag,
         });
         dreamrig_sim::atomic::write_atomic(path, &serde_json::to_vec_pretty(&json)?)
             .with_context(|| format!("writing {}", path.display()))?;

@@ -87,8 +87,9 @@ pub struct RobotSpec {
     pub inertia: Option<String>,
 }
 
-/// One entry of `robot.joint_dynamics`: replaces the joint's URDF `<dynamics damping friction>`;
-/// either key may be left out (the URDF value stays). Both must be ≥ 0.
+/// One entry of `robot.joint_dynamics`: replaces the joint's URDF `<dynamics damping friction>`
+/// and sets its armature; any key may be left out (the URDF value, or armature 0, stays). All
+/// must be ≥ 0.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JointDynamicsSpec {
@@ -96,6 +97,10 @@ pub struct JointDynamicsSpec {
     pub damping: Option<f64>,
     /// Coulomb friction, N·m (N for prismatic joints).
     pub friction: Option<f64>,
+    /// Armature: rotor inertia reflected through the gearing, added to the joint's diagonal of
+    /// the mass matrix as MuJoCo's `joint/@armature` is; kg·m² (kg for prismatic joints).
+    /// URDF has no element for it, so it is 0 unless set here.
+    pub armature: Option<f64>,
 }
 
 /// One entry of `robot.payload`: a point mass (kg) rigidly attached to `link` at `position`

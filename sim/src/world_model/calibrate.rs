@@ -1,5 +1,7 @@
 //! Calibration of a world model's trust threshold: how far its ensemble members may disagree
-//! before a world flags a step as outside what the model knows.
+//! before a world flags a step as outside what the model knows; and the error that flag is
+//! meant to catch, so that how well it catches it can be measured on held-out episodes
+//! ([`flag_quality`]).
 
 use crate::scenario::config::ScenarioConfig;
 use crate::world_model::fidelity::{open_loop, OpenLoopOptions};
@@ -23,6 +25,75 @@ pub struct Calibration {
     pub worst: f64,
     /// Steps of those rollouts.
     pub horizon: usize,
+    /// The error the flag stands for: the largest validation episode's open-loop error after
+    /// `horizon` steps ([`crate::world_model::fidelity::OpenLoopReport::episode_errors`]) times the margin. An episode whose
+    /// error is above it is one the model should not be trusted on.
+    pub error_target: f64,
+}
+
+/// How well the disagreement flag picks out the episodes whose open-loop error is above the
+/// calibration's error target, on some episodes (`dreamrig wm eval`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FlagQuality {
+    /// Steps of the open-loop rollouts (as calibrated).
+    pub horizon: usize,
+    /// Disagreement above which an episode is flagged (the model's threshold).
+    pub threshold: f64,
+    /// Error above which an episode should be flagged (the model's error target).
+    pub error_target: f64,
+    /// Episodes with a window long enough.
+    pub episodes: usize,
+    /// Flagged and above the target.
+    pub true_positives: usize,
+    /// Flagged, but within the target.
+    pub false_positives: usize,
+    /// Above the target, but not flagged.
+    pub false_negatives: usize,
+    /// true / (true + false positives); `None` when no episode is flagged.
+    pub precision: Option<f64>,
+    /// true positives / (true positives + false negatives); `None` when no episode is above the target.
+    pub recall: Option<f64>,
+}
+
+/// Rolls `model` out open loop as [`calibrate`] does on `episodes` and counts, per episode,
+/// whether its mean disagreement is above `threshold` (flagged) against whether its error is
+/// above `error_target`.
+///
+/// # Errors
+/// As [`open_loop`].
+pub fn flag_quality(
+    config: &Arc<ScenarioConfig>,
+    model: &Arc<WorldModel>,
+    episodes: &[&PreparedEpisode],
+    threshold: f64,
+    error_target: f64,
+) -> Result<FlagQuality, WorldModelError> {
+    let horizon = CALIBRATION_HORIZON.min(episodes.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
+    let options = OpenLoopOptions { horizons: vec![horizon], stride: horizon };
+    let report = open_loop(config, Some(model), episodes, &options)?;
+    let (mut tp, mut fp, mut fn_, mut n) = (0, 0, 0, 0);
+    for (disagreement, error) in report.episode_disagreement.iter().zip(&report.episode_errors) {
+        let Some(error) = error else { continue };
+        n += 1;
+        match (*disagreement > threshold, *error > error_target) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, true) => fn_ += 1,
+            (false, false) => {}
+        }
+    }
+    let ratio = |num: usize, den: usize| (den > 0).then(|| num as f64 / den as f64);
+    Ok(FlagQuality {
+        horizon,
+        threshold,
+        error_target,
+        episodes: n,
+        true_positives: tp,
+        false_positives: fp,
+        false_negatives: fn_,
+        precision: ratio(tp, tp + fp),
+        recall: ratio(tp, tp + fn_),
+    })
 }
 
 /// Calibrates the trust threshold on short open-loop rollouts from the validation episodes'
@@ -40,5 +111,6 @@ pub fn calibrate(
     let options = OpenLoopOptions { horizons: vec![horizon], stride: horizon };
     let report = open_loop(config, Some(model), validation, &options)?;
     let worst = report.episode_disagreement.iter().copied().fold(0.0, f64::max);
-    Ok(Calibration { threshold: worst * CALIBRATION_MARGIN, worst, horizon })
+    let worst_error = report.episode_errors.iter().flatten().copied().fold(0.0, f64::max);
+    Ok(Calibration { threshold: worst * CALIBRATION_MARGIN, worst, horizon, error_target: worst_error * CALIBRATION_MARGIN })
 }

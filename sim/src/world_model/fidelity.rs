@@ -54,6 +54,12 @@ pub struct OpenLoopReport {
     pub failed_windows: usize,
     /// Mean per-step ensemble disagreement of each episode's windows (world models only).
     pub episode_disagreement: Vec<f64>,
+    /// Each episode's error at the largest horizon: the root mean square over its windows and
+    /// the state dimensions of the error, each dimension divided by the model's training
+    /// standard deviation (a model's `normalization.state_std`; for physics alone the data's,
+    /// as `per_dimension`), so that it compares across datasets. `None` for an episode with no
+    /// window that reached the horizon.
+    pub episode_errors: Vec<Option<f64>>,
 }
 
 /// Per world: whether its episode ended and the step's disagreement, or why the step failed;
@@ -163,6 +169,10 @@ pub fn open_loop(
     let s = names.len();
     let max_horizon = options.horizons.iter().copied().max().unwrap_or(1);
     let scale = state_scale(episodes.iter().map(|e| &e.trajectory), s);
+    let episode_scale: Vec<f64> = match model {
+        Some(m) => m.config.normalization.state_std.iter().map(|v| f64::from(*v).max(MIN_SCALE)).collect(),
+        None => scale.clone(),
+    };
     struct EpisodeResult {
         squared: Vec<Vec<f64>>,
         counts: Vec<usize>,
@@ -261,5 +271,16 @@ pub fn open_loop(
         horizons,
         failed_windows: per_episode.iter().map(|e| e.failed).sum(),
         episode_disagreement: per_episode.iter().map(|e| e.disagreement).collect(),
+        episode_errors: per_episode
+            .iter()
+            .map(|e| {
+                let last = options.horizons.iter().enumerate().max_by_key(|(_, h)| **h).map(|(i, _)| i)?;
+                (e.counts[last] > 0).then(|| {
+                    let mean: f64 = e.squared[last].iter().zip(&episode_scale).map(|(v, sd)| v / (sd * sd)).sum::<f64>()
+                        / (e.counts[last] * s.max(1)) as f64;
+                    mean.sqrt()
+                })
+            })
+            .collect(),
     })
 }

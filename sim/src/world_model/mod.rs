@@ -25,7 +25,7 @@ pub mod train;
 /// `LearnedWorld`, `HybridWorld` and `ModelBatch`: the world API with a world model predicting the state.
 pub mod worlds;
 
-pub use identify::{identify_prior, IdentifiedPrior, IdentifyOptions};
+pub use identify::{identify_prior, validate_prior, IdentifiedPrior, IdentifyOptions, PayloadMass, PriorValidation};
 pub use model::{ModelKind, Prediction, ScenarioFingerprint, WorldModel, WorldModelConfig, WORLD_MODEL_FORMAT};
 pub use worlds::{HybridWorld, LearnedWorld, ModelBatch, ModelWorld};
 

@@ -150,6 +150,12 @@ pub struct WorldModelConfig {
     /// Per-episode mean disagreement above which an episode's score is not to be trusted,
     /// calibrated on validation episodes.
     pub disagreement_threshold: f64,
+    /// The open-loop error the threshold stands for: 1.5 × the largest validation episode's
+    /// error after the calibration's rollout steps (see `calibrate::Calibration::error_target`);
+    /// `dreamrig wm eval` measures the flag's precision and recall against it. `None` in model
+    /// files written before it was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disagreement_error_target: Option<f64>,
     /// How the model was trained: dataset, episodes, seed, settings, losses.
     #[serde(default)]
     pub training: serde_json::Value,

@@ -2,6 +2,7 @@
 //! as library functions that tests and other programs call the same way.
 
 use crate::scenario::config::ScenarioConfig;
+use crate::world_model::calibrate::{flag_quality, FlagQuality};
 use crate::world_model::data::Trajectory;
 use crate::world_model::fidelity::{open_loop, OpenLoopOptions, OpenLoopReport};
 use crate::world_model::identify::{IdentifiedPrior, IdentifyOptions};
@@ -24,7 +25,9 @@ pub enum TrainProgress<'a> {
 
 /// Trains a world model for `config` on `trajectories`: for a hybrid with `identify`, first
 /// identifies the physics prior on the training split alone ([`identify_on_training_split`]) and
-/// puts it in `options`; then prepares the episodes (the prior stepped from every state) and
+/// puts it in `options` when it is no worse than the nominal physics on the validation split
+/// (otherwise the prior stays nominal and `provenance` gets the attempt as
+/// `rejected_identified_prior`); then prepares the episodes (the prior stepped from every state) and
 /// trains ([`train`]). `provenance` is stored in the model's `training` record.
 ///
 /// # Errors
@@ -34,21 +37,32 @@ pub fn train_world_model(
     trajectories: Vec<Trajectory>,
     mut options: TrainOptions,
     identify: Option<&IdentifyOptions>,
-    provenance: serde_json::Value,
+    mut provenance: serde_json::Value,
     on_progress: &mut dyn FnMut(TrainProgress<'_>),
 ) -> Result<TrainedModel, WorldModelError> {
     if let (ModelKind::Hybrid, Some(identify)) = (options.kind, identify) {
         let prior =
             identify_on_training_split(config, &trajectories, &options, identify, &mut |m| on_progress(TrainProgress::Identifying(m)))?;
         on_progress(TrainProgress::Identified(&prior));
-        options.identified_prior = Some(prior);
+        // Never a prior worse than the nominal one on the validation episodes: the attempt is
+        // kept in the training record, and the nominal physics is the prior.
+        if prior.validation.as_ref().is_none_or(|v| v.kept) {
+            options.identified_prior = Some(prior);
+        } else {
+            if !provenance.is_object() {
+                provenance = serde_json::json!({ "provenance": provenance });
+            }
+            let map = provenance.as_object_mut().expect("an object");
+            map.insert("rejected_identified_prior".into(), serde_json::to_value(&prior).expect("a prior serializes"));
+        }
     }
     let prepared = prepare_episodes(config, trajectories, options.priors(), options.identified_prior.as_ref())?;
     train(config, &prepared, &options, provenance, &mut |m| on_progress(TrainProgress::Epoch(m)))
 }
 
 /// Open-loop errors on logged episodes: of a model, of the scenario's nominal physics and, for
-/// a hybrid with an identified prior, of that prior's physics alone.
+/// a hybrid with an identified prior, of that prior's physics alone; and the precision and
+/// recall of the model's disagreement flag on them.
 #[derive(Debug, Clone)]
 pub struct Fidelity {
     /// Open-loop errors of the world model.
@@ -57,6 +71,9 @@ pub struct Fidelity {
     pub nominal: OpenLoopReport,
     /// Open-loop errors of the identified prior's physics alone; `None` when the model has no identified prior.
     pub identified: Option<OpenLoopReport>,
+    /// How well the disagreement flag picks out the episodes above the model's error target;
+    /// `None` for a model file without a target (written before it was stored).
+    pub flag: Option<FlagQuality>,
 }
 
 /// Measures [`Fidelity`] of `model` for `config` on `trajectories` (checked against the
@@ -94,5 +111,9 @@ pub fn fidelity(
         }
         None => None,
     };
-    Ok(Fidelity { model: with_model, nominal, identified })
+    let flag = match model.config.disagreement_error_target {
+        Some(target) => Some(flag_quality(config, model, &refs, model.config.disagreement_threshold, target)?),
+        None => None,
+    };
+    Ok(Fidelity { model: with_model, nominal, identified, flag })
 }

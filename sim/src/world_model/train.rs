@@ -182,9 +182,12 @@ fn hybrid_priors_missing(episodes: &[PreparedEpisode], options: &TrainOptions) -
 
 /// Identifies a hybrid's physics prior ([`crate::world_model::identify_prior`]) on the training
 /// episodes alone — the split [`train`] will make of the same trajectories with `options` — so
-/// that validation episodes never shape the prior.
+/// that validation episodes never shape the prior; then checks it against the nominal physics
+/// on the validation episodes ([`crate::world_model::identify::validate_prior`]), recorded in
+/// [`IdentifiedPrior::validation`].
 ///
-/// Errors: as [`crate::world_model::identify_prior`].
+/// Errors: as [`crate::world_model::identify_prior`] and
+/// [`crate::world_model::identify::validate_prior`].
 pub fn identify_on_training_split(
     config: &ScenarioConfig,
     trajectories: &[Trajectory],
@@ -192,9 +195,12 @@ pub fn identify_on_training_split(
     identify: &crate::world_model::IdentifyOptions,
     on_progress: &mut dyn FnMut(&str),
 ) -> Result<crate::world_model::IdentifiedPrior, WorldModelError> {
-    let (train_set, _) = split_by_episode(trajectories.len(), options.validation_fraction, options.seed);
-    let training: Vec<Trajectory> = train_set.iter().map(|&i| trajectories[i].clone()).collect();
-    crate::world_model::identify_prior(config, &training, identify, on_progress)
+    let (train_set, validation_set) = split_by_episode(trajectories.len(), options.validation_fraction, options.seed);
+    let pick = |set: &[usize]| -> Vec<Trajectory> { set.iter().map(|&i| trajectories[i].clone()).collect() };
+    let mut prior = crate::world_model::identify_prior(config, &pick(&train_set), identify, on_progress)?;
+    on_progress("checking the identified prior against the nominal physics on the validation episodes");
+    prior.validation = crate::world_model::identify::validate_prior(config, &prior, &pick(&validation_set))?;
+    Ok(prior)
 }
 
 /// Windows of `k` consecutive transitions: (episode, start).
@@ -370,6 +376,7 @@ pub fn train(
         prior_history: if hybrid { options.prior_history } else { 0 },
         normalization,
         disagreement_threshold: 0.0,
+        disagreement_error_target: None,
         training: serde_json::Value::Null,
         identified_prior: if hybrid { options.identified_prior.clone() } else { None },
         correction_scale: 1.0,
@@ -486,13 +493,14 @@ pub fn train(
     let model = Arc::new(trained.model(Path::new("(training)"))?);
     let calibration = calibrate(config, &model, &validation)?;
     model_config.disagreement_threshold = calibration.threshold;
+    model_config.disagreement_error_target = Some(calibration.error_target);
     model_config.training = serde_json::json!({
         "options": options,
         "train_episodes": trained.train_episodes.len(),
         "validation_episodes": trained.validation_episodes.len(),
         "transitions": train_transitions.len(),
         "best_validation_loss": trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min),
-        "calibration": {"validation_episode_disagreement_max": calibration.worst, "margin": CALIBRATION_MARGIN, "rollout_steps": calibration.horizon},
+        "calibration": {"validation_episode_disagreement_max": calibration.worst, "margin": CALIBRATION_MARGIN, "rollout_steps": calibration.horizon, "error_target": calibration.error_target},
         "correction_gate": trained.gate,
         "dreamrig_version": env!("CARGO_PKG_VERSION"),
         "provenance": provenance,

@@ -400,15 +400,19 @@ pub(super) fn robot_config(c: &mut Checker, spec: &RobotSpec, model: Arc<RobotMo
     }
 }
 
-/// Replaces the URDF's joint damping and friction where the scenario gives them, so that a
-/// scenario can describe a robot whose joints differ from its nominal model.
+/// Replaces the URDF's joint damping and friction, and sets armature, where the scenario gives
+/// them, so that a scenario can describe a robot whose joints differ from its nominal model.
 pub(super) fn apply_joint_dynamics(c: &mut Checker, spec: &RobotSpec, model: &mut Arc<RobotModel>) {
     for (name, dynamics) in &spec.joint_dynamics {
         let key = format!("robot.joint_dynamics.{name}");
         let Some(index) = joint_index(c, &key, model, name) else { continue };
         let damping = dynamics.damping.map(|v| c.non_negative(&format!("{key}.damping"), v, MAX_GAIN));
         let friction = dynamics.friction.map(|v| c.non_negative(&format!("{key}.friction"), v, MAX_GAIN));
+        let armature = dynamics.armature.map(|v| c.non_negative(&format!("{key}.armature"), v, MAX_GAIN));
         let joint = &mut Arc::make_mut(model).joints[index];
+        if let Some(a) = armature {
+            joint.armature = a;
+        }
         if let Some(d) = damping {
             joint.damping = d;
         }
