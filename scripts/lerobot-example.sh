@@ -50,6 +50,8 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$requireme
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $requirements >&2
   echo "$requirements" > "$stamp"
 fi
+# rosbags reads the ROS 2 bags scripts/rosbag_to_lerobot.py converts (python/tests/test_lerobot.py).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "rosbags>=0.10,<0.12"
 echo "== pip install ./python into $venv" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ./python
 if [ ! -x "$CARGO_TARGET_DIR/release/dreamrig" ]; then

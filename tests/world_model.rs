@@ -417,6 +417,37 @@ fn identification_finds_rotor_inertia_and_a_payload_and_the_prior_beats_nominal_
 }
 
 #[test]
+fn training_keeps_the_nominal_prior_and_records_the_attempt_when_identification_does_worse() {
+    let nominal = Scenario::load(&shipped("reacher-2link")).unwrap().config;
+    let options = TrainOptions { max_epochs: 1, ensemble: 1, ..small_options(ModelKind::Hybrid) };
+    // Training episodes from the reacher with rotor inertia and a payload, validation episodes
+    // from the nominal robot (placed where the split will put them): what identification
+    // fits can only do worse than nominal on the validation episodes.
+    let (train_set, validation_set) = dreamrig_sim::world_model::data::split_by_episode(8, options.validation_fraction, options.seed);
+    let changed = collect_in(reacher_with_armature_and_payload(), 8, 300, 0.3);
+    let same = collect_in(nominal.clone(), 8, 300, 0.3);
+    let mut trajectories = same.clone();
+    for &i in &train_set {
+        trajectories[i] = changed[i].clone();
+    }
+    assert!(!validation_set.is_empty());
+    let identify = IdentifyOptions { payload_link: Some("fingertip".into()), transitions: 320, ..Default::default() };
+    let trained = dreamrig_sim::world_model::pipeline::train_world_model(
+        &nominal,
+        trajectories,
+        options,
+        Some(&identify),
+        serde_json::Value::Null,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(trained.config.identified_prior.is_none(), "the worse prior must not be used: {}", trained.config.training);
+    let rejected = &trained.config.training["rejected_identified_prior"];
+    assert_eq!(rejected["validation"]["kept"], false, "{}", trained.config.training);
+    assert!(rejected["payload"]["mass"].as_f64().is_some_and(|m| m > 0.005), "it found the payload it was trained on: {rejected}");
+}
+
+#[test]
 fn an_identified_prior_worse_than_nominal_on_validation_episodes_is_not_kept() {
     let nominal = Scenario::load(&shipped("reacher-2link")).unwrap().config;
     // Data from the nominal robot itself: any change of its parameters can only be worse.

@@ -8,6 +8,7 @@ test_lerobot_env.py checks the environment itself there.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -280,11 +281,88 @@ def test_a_log_of_other_commands_than_the_scenarios_actuators_take_is_refused(cl
     assert "drives joint joint1 with a position command (action joint1.position)" in refused.stderr, refused.stderr
 
 
+def write_arm_bag(path, states, actions, drop=()):
+    """One episode of arm7-reach as a real arm's rosbag2 (MCAP storage), written by rosbags:
+    /joint_states (positions only) every 20 ms from t = 100 s, and the forward position
+    controller's /arm_controller/commands (Float64MultiArray) 1 ms after each state. Joint
+    states at the indices in `drop` are left out (a gap)."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    JointState, Header, Time = (store.types[t] for t in ["sensor_msgs/msg/JointState", "std_msgs/msg/Header", "builtin_interfaces/msg/Time"])
+    Array, Layout = store.types["std_msgs/msg/Float64MultiArray"], store.types["std_msgs/msg/MultiArrayLayout"]
+    empty = np.zeros(0, dtype=np.float64)
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as bag:
+        joints = bag.add_connection("/joint_states", JointState.__msgtype__, typestore=store)
+        commands = bag.add_connection("/arm_controller/commands", Array.__msgtype__, typestore=store)
+        for k, (state, action) in enumerate(zip(states, actions)):
+            t = 100_000_000_000 + k * 20_000_000
+            if k not in drop:
+                message = JointState(header=Header(stamp=Time(sec=t // 10**9, nanosec=t % 10**9), frame_id=""), name=ARM_JOINTS,
+                                     position=np.asarray(state[:7], dtype=np.float64), velocity=empty, effort=empty)
+                bag.write(joints, t, store.serialize_cdr(message, JointState.__msgtype__))
+            command = Array(layout=Layout(dim=[], data_offset=0), data=np.asarray(action, dtype=np.float64))
+            bag.write(commands, t + 1_000_000, store.serialize_cdr(command, Array.__msgtype__))
+
+
+def rosbag_to_lerobot(*args):
+    script = Path(__file__).resolve().parents[2] / "scripts/rosbag_to_lerobot.py"
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True)
+
+
+def test_ros2_bags_of_joint_states_and_commands_become_a_log_that_trains_a_world_model(cli, tmp_path):
+    full = tmp_path / "full"
+    source = arm_demonstrations(cli, full, 3, 7)
+    episodes = source.meta.episodes
+    bags = []
+    for e in range(len(episodes["episode_index"])):
+        frames = [source[i] for i in range(episodes["dataset_from_index"][e], episodes["dataset_to_index"][e])]
+        bags.append(tmp_path / f"bag{e}")
+        write_arm_bag(bags[-1], [f["observation.environment_state"].numpy() for f in frames], [f["action"].numpy() for f in frames])
+    log = tmp_path / "log"
+    options = ["--fps", "50", "--command", "/arm_controller/commands", "--command-kind", "position", "--command-names", ",".join(ARM_JOINTS)]
+    converted = rosbag_to_lerobot(*bags, "--out", log, *options)
+    assert converted.returncode == 0, converted.stderr
+    assert cli("dataset", "validate", log).returncode == 0
+
+    # Frame for frame the episodes dreamrig logged: positions, and the command sent after each.
+    read = LeRobotDataset("local/log", root=log)
+    assert read.meta.features["observation.state"]["names"] == [f"{j}.pos" for j in ARM_JOINTS]
+    assert read.meta.features["action"]["names"] == [f"{j}.pos" for j in ARM_JOINTS]
+    assert read.num_frames == source.num_frames and read.num_episodes == source.num_episodes
+    for i in range(0, read.num_frames, 37):
+        np.testing.assert_allclose(read[i]["observation.state"].numpy(), source[i]["observation.environment_state"].numpy()[:7], atol=1e-6)
+        np.testing.assert_allclose(read[i]["action"].numpy(), source[i]["action"].numpy(), atol=1e-6)
+
+    # wm train and wm eval read it by name: the arm's own physics predicts the positions a step ahead.
+    model = tmp_path / "model.json"
+    trained = cli("wm", "train", "--dataset", log, "--scenario", "arm7-reach", "--kind", "hybrid", "--prior", "nominal",
+                  "--ensemble", "1", "--epochs", "1", "--out", model)
+    assert trained.returncode == 0, trained.stderr
+    report = tmp_path / "eval.json"
+    evaluated = cli("wm", "eval", "--model", model, "--dataset", log, "--horizons", "1,10", "--json", report)
+    assert evaluated.returncode == 0, evaluated.stderr
+    horizons = json.loads(report.read_text())["physics_error"]["horizons"]
+    assert max(horizons[0]["per_dimension"][:7]) < 0.1, horizons[0]["per_dimension"]
+
+    # A bag with joint states missing is refused, naming the bag and the time.
+    gap = tmp_path / "gap"
+    frames = [source[i] for i in range(episodes["dataset_from_index"][0], episodes["dataset_to_index"][0])]
+    write_arm_bag(gap, [f["observation.environment_state"].numpy() for f in frames], [f["action"].numpy() for f in frames], drop=range(10, 15))
+    refused = rosbag_to_lerobot(gap, "--out", tmp_path / "gap-log", *options)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{gap}: no joint state between 100.180 s and 100.300 s" in refused.stderr, refused.stderr
+    assert not (tmp_path / "gap-log").exists()
+    # A Float64MultiArray names no joints: the converter asks for them.
+    refused = rosbag_to_lerobot(bags[0], "--out", tmp_path / "unnamed", *options[:6])
+    assert refused.returncode == 2 and "pass --command-names" in refused.stderr, refused.stderr
+
+
 def test_lerobot_loads_a_v2_1_dataset_dreamrig_converted_with_the_same_frames_and_images(cli, tmp_path):
     # tests/fixtures/lerobot-v21 was written by lerobot 0.3.3 (scripts/lerobot_v21_fixture.py);
     # lerobot 0.4.4's own converter cannot run offline on a local folder (it calls snapshot_download).
     import glob
-    from pathlib import Path
 
     import pandas as pd
 

@@ -53,6 +53,10 @@ impl JointKind {
     }
 }
 
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
 /// A movable joint as the URDF declares it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JointInfo {
@@ -76,7 +80,10 @@ pub struct JointInfo {
     pub friction: f64,
     /// Rotor inertia reflected through the joint's gearing (MuJoCo's `armature`), kg·m² (hinge)
     /// or kg (slider), added to the joint's diagonal of the mass matrix. URDF has no element for
-    /// it: 0 unless `robot.joint_dynamics` sets it.
+    /// it: 0 unless `robot.joint_dynamics` sets it. Left out of the serialized form when 0, so
+    /// that a scenario's fingerprint (which world-model files check) is what it was before
+    /// armature existed.
+    #[serde(skip_serializing_if = "is_zero")]
     pub armature: f64,
     /// `<mimic>`: this joint follows another instead of being driven.
     pub mimic: Option<MimicInfo>,

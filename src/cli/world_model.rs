@@ -256,6 +256,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         patience: args.patience,
         seed: args.seed,
         identified_prior: None,
+        rejected_prior: None,
     };
     if kind == ModelKind::Hybrid && args.prior_history > args.action_history {
         return Err(
@@ -280,10 +281,14 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(link) => Some(link.to_string()),
         None => config.robot.end_effector.clone(),
     };
-    if args.identify_steps == 0 {
-        return Err(usage(dreamrig_sim::world_model::WorldModelError::Data("--identify-steps must be at least 1".into())));
+    let identifying = kind == ModelKind::Hybrid && args.prior == "identified";
+    if identifying && args.identify_steps == 0 {
+        return Err(UsageError("--identify-steps must be at least 1".into()).into());
     }
-    let identify = (kind == ModelKind::Hybrid && args.prior == "identified").then(|| IdentifyOptions {
+    if !identifying && args.identify_payload.is_some() {
+        return Err(UsageError("--identify-payload applies only to --kind hybrid with --prior identified".into()).into());
+    }
+    let identify = identifying.then(|| IdentifyOptions {
         transitions: args.identify_transitions.max(1),
         window_steps: args.identify_steps,
         payload_link,
@@ -497,7 +502,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         None => writeln!(
             out,
-            "\nthe model file has no disagreement_error_target (written by an older dreamrig): retrain it to measure the flag"
+            "\nno disagreement-flag figures: the model file has no disagreement_error_target (written by an older dreamrig, or calibrated on validation episodes under 10 steps), or no episode here is 10 steps long"
         )?,
     }
     if let Some(path) = &args.json {

@@ -26,16 +26,18 @@ pub struct Calibration {
     /// Steps of those rollouts.
     pub horizon: usize,
     /// The error the flag stands for: the largest validation episode's open-loop error after
-    /// `horizon` steps ([`crate::world_model::fidelity::OpenLoopReport::episode_errors`]) times the margin. An episode whose
-    /// error is above it is one the model should not be trusted on.
-    pub error_target: f64,
+    /// [`CALIBRATION_HORIZON`] steps
+    /// ([`crate::world_model::fidelity::OpenLoopReport::episode_errors`], diverged windows left
+    /// out) times the margin. An episode whose error is above it is one the model should not be
+    /// trusted on. `None` when no validation episode is [`CALIBRATION_HORIZON`] steps long.
+    pub error_target: Option<f64>,
 }
 
 /// How well the disagreement flag picks out the episodes whose open-loop error is above the
 /// calibration's error target, on some episodes (`dreamrig wm eval`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FlagQuality {
-    /// Steps of the open-loop rollouts (as calibrated).
+    /// Steps of the open-loop rollouts ([`CALIBRATION_HORIZON`], as calibrated).
     pub horizon: usize,
     /// Disagreement above which an episode is flagged (the model's threshold).
     pub threshold: f64,
@@ -49,15 +51,17 @@ pub struct FlagQuality {
     pub false_positives: usize,
     /// Above the target, but not flagged.
     pub false_negatives: usize,
-    /// true / (true + false positives); `None` when no episode is flagged.
+    /// true positives / (true positives + false positives); `None` when no episode is flagged.
     pub precision: Option<f64>,
     /// true positives / (true positives + false negatives); `None` when no episode is above the target.
     pub recall: Option<f64>,
 }
 
-/// Rolls `model` out open loop as [`calibrate`] does on `episodes` and counts, per episode,
-/// whether its mean disagreement is above `threshold` (flagged) against whether its error is
-/// above `error_target`.
+/// Rolls `model` out open loop as [`calibrate`] does on `episodes` ([`CALIBRATION_HORIZON`]
+/// steps from every [`CALIBRATION_HORIZON`]th state) and counts, per episode, whether its mean
+/// disagreement is above `threshold` (flagged) against whether its error is above
+/// `error_target` (an episode with a diverged window is above it). `None` when no episode is
+/// [`CALIBRATION_HORIZON`] steps long.
 ///
 /// # Errors
 /// As [`open_loop`].
@@ -67,8 +71,11 @@ pub fn flag_quality(
     episodes: &[&PreparedEpisode],
     threshold: f64,
     error_target: f64,
-) -> Result<FlagQuality, WorldModelError> {
-    let horizon = CALIBRATION_HORIZON.min(episodes.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
+) -> Result<Option<FlagQuality>, WorldModelError> {
+    let horizon = CALIBRATION_HORIZON;
+    if episodes.iter().all(|e| e.trajectory.transitions() < horizon) {
+        return Ok(None);
+    }
     let options = OpenLoopOptions { horizons: vec![horizon], stride: horizon };
     let report = open_loop(config, Some(model), episodes, &options)?;
     let (mut tp, mut fp, mut fn_, mut n) = (0, 0, 0, 0);
@@ -83,7 +90,7 @@ pub fn flag_quality(
         }
     }
     let ratio = |num: usize, den: usize| (den > 0).then(|| num as f64 / den as f64);
-    Ok(FlagQuality {
+    Ok(Some(FlagQuality {
         horizon,
         threshold,
         error_target,
@@ -93,7 +100,7 @@ pub fn flag_quality(
         false_negatives: fn_,
         precision: ratio(tp, tp + fp),
         recall: ratio(tp, tp + fn_),
-    })
+    }))
 }
 
 /// Calibrates the trust threshold on short open-loop rollouts from the validation episodes'
@@ -111,6 +118,8 @@ pub fn calibrate(
     let options = OpenLoopOptions { horizons: vec![horizon], stride: horizon };
     let report = open_loop(config, Some(model), validation, &options)?;
     let worst = report.episode_disagreement.iter().copied().fold(0.0, f64::max);
-    let worst_error = report.episode_errors.iter().flatten().copied().fold(0.0, f64::max);
-    Ok(Calibration { threshold: worst * CALIBRATION_MARGIN, worst, horizon, error_target: worst_error * CALIBRATION_MARGIN })
+    let errors: Vec<f64> = report.episode_errors.iter().flatten().copied().filter(|e| e.is_finite()).collect();
+    let error_target =
+        (horizon == CALIBRATION_HORIZON && !errors.is_empty()).then(|| errors.iter().copied().fold(0.0, f64::max) * CALIBRATION_MARGIN);
+    Ok(Calibration { threshold: worst * CALIBRATION_MARGIN, worst, horizon, error_target })
 }

@@ -57,8 +57,9 @@ pub struct OpenLoopReport {
     /// Each episode's error at the largest horizon: the root mean square over its windows and
     /// the state dimensions of the error, each dimension divided by the model's training
     /// standard deviation (a model's `normalization.state_std`; for physics alone the data's,
-    /// as `per_dimension`), so that it compares across datasets. `None` for an episode with no
-    /// window that reached the horizon.
+    /// as `per_dimension`), so that a model's figures compare across datasets. Infinite for an
+    /// episode with a window that diverged; `None` for an episode with no window that reached
+    /// the horizon.
     pub episode_errors: Vec<Option<f64>>,
 }
 
@@ -275,6 +276,10 @@ pub fn open_loop(
             .iter()
             .map(|e| {
                 let last = options.horizons.iter().enumerate().max_by_key(|(_, h)| **h).map(|(i, _)| i)?;
+                if e.failed > 0 {
+                    // A rollout that diverged is as wrong as a prediction gets.
+                    return Some(f64::INFINITY);
+                }
                 (e.counts[last] > 0).then(|| {
                     let mean: f64 = e.squared[last].iter().zip(&episode_scale).map(|(v, sd)| v / (sd * sd)).sum::<f64>()
                         / (e.counts[last] * s.max(1)) as f64;

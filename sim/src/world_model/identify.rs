@@ -17,9 +17,10 @@
 //! rotor inertia). The delay is chosen first (each candidate with its best gain, by
 //! golden-section search; checked again once the joints are fitted, and the fit repeated
 //! from a delay that then does better); every continuous parameter is fitted jointly by a
-//! Levenberg–Marquardt least-squares search with forward-difference Jacobians and bounds
-//! (Moré 1978, "The Levenberg–Marquardt algorithm: implementation and theory", with the bounds
-//! handled by freezing parameters that sit on a bound the gradient pushes against). It is
+//! Levenberg–Marquardt least-squares search (Marquardt 1963, "An algorithm for least-squares
+//! estimation of nonlinear parameters": the normal equations damped by λ·diag(JᵀJ)) with
+//! forward-difference Jacobians and bounds, handled by holding parameters that sit on a bound
+//! the gradient pushes against or that a step would push out. It is
 //! written here rather than taken from the `levenberg-marquardt` crate because that port of
 //! MINPACK has no bounds (damping, friction, armature and mass are ≥ 0, and exactly 0 is a
 //! common answer) and no budget of objective evaluations, each of which steps the physics
@@ -301,6 +302,11 @@ const CHUNK: usize = 4;
 const LINE_SEARCH_ITERATIONS: usize = 10;
 /// A Levenberg–Marquardt iteration that lowers the error by less than this share ends the search.
 const MIN_IMPROVEMENT: f64 = 1e-3;
+/// Residual (in state standard deviations) of each value of a window whose physics failed, and
+/// the largest any value counts for: a hundred standard deviations is no prediction at all.
+const FAILED_RESIDUAL: f64 = 100.0;
+/// Damping beyond which a Levenberg–Marquardt iteration gives up looking for a better step.
+const MAX_LAMBDA: f64 = 1e6;
 
 struct Objective<'a> {
     nominal: &'a ScenarioConfig,
@@ -317,8 +323,10 @@ struct Objective<'a> {
 
 impl Objective<'_> {
     /// Normalized open-loop errors of every window, step and state dimension, scaled so that
-    /// their sum of squares is the mean squared error; `None` where the physics fails (a
-    /// parameter set so far off that the state blows up is simply a bad one).
+    /// their sum of squares is the mean squared error. A window whose physics fails (a state
+    /// blown up, a step refused) gets [`FAILED_RESIDUAL`] for each of its remaining values, so
+    /// that one bad window makes a parameter set worse, not unusable; `None` only where a world
+    /// cannot be built or reset.
     fn residuals(&mut self, parameters: &Parameters) -> Option<Vec<f64>> {
         self.evaluations += 1;
         let config = Arc::new(parameters.apply(self.nominal, self.payload_link));
@@ -339,29 +347,44 @@ impl Objective<'_> {
                         hold = world.hold_action()?;
                         current = Some(e);
                     }
-                    let mut state = world.state()?;
-                    state.values.clone_from(&trajectory.states[t0]);
-                    state.step = t0 as u64;
-                    state.pending_actions = delayed_actions(&trajectory.actions, t0, parameters.latency, &hold);
-                    world.set_state(&state)?;
-                    for t in t0..t0 + self.steps {
-                        let result = world.step(&trajectory.actions[t])?;
-                        if result.terminated || result.truncated {
-                            // The task ended in the world's eyes (a goal reached, a time
-                            // limit); the window goes on, as `wm eval`'s rollouts do.
-                            let state = world.state()?;
-                            world.set_state(&state)?;
+                    let start = out.len();
+                    let window = (|| -> Result<(), SimError> {
+                        let mut state = world.state()?;
+                        state.values.clone_from(&trajectory.states[t0]);
+                        state.step = t0 as u64;
+                        state.pending_actions = delayed_actions(&trajectory.actions, t0, parameters.latency, &hold);
+                        world.set_state(&state)?;
+                        for t in t0..t0 + self.steps {
+                            let result = world.step(&trajectory.actions[t])?;
+                            if result.terminated || result.truncated {
+                                // The task ended in the world's eyes (a goal reached, a time
+                                // limit); the window goes on, as `wm eval`'s rollouts do.
+                                let state = world.state()?;
+                                world.set_state(&state)?;
+                            }
+                            let reached = world.state_values_now()?;
+                            let logged = &trajectory.states[t + 1];
+                            out.extend(reached.iter().zip(logged).zip(&self.scale).map(|((a, b), sd)| {
+                                let r = (a - b) / sd;
+                                if r.is_finite() {
+                                    r.clamp(-FAILED_RESIDUAL, FAILED_RESIDUAL) / norm
+                                } else {
+                                    FAILED_RESIDUAL / norm
+                                }
+                            }));
                         }
-                        let reached = world.state_values_now()?;
-                        let logged = &trajectory.states[t + 1];
-                        out.extend(reached.iter().zip(logged).zip(&self.scale).map(|((a, b), sd)| (a - b) / sd / norm));
+                        Ok(())
+                    })();
+                    if window.is_err() {
+                        // The rest of the window counts as failed; the world is reset for the next.
+                        out.resize(start + self.steps * s, FAILED_RESIDUAL / norm);
+                        current = None;
                     }
                 }
                 Ok(out)
             })
             .collect();
-        let residuals: Vec<f64> = chunks.ok()?.into_iter().flatten().collect();
-        residuals.iter().all(|r| r.is_finite()).then_some(residuals)
+        Some(chunks.ok()?.into_iter().flatten().collect())
     }
 
     fn error(&mut self, parameters: &Parameters) -> f64 {
@@ -437,10 +460,12 @@ struct Bounds {
 
 /// Minimizes the sum of squares of `residuals(x)` over `bounds` from `x`, by Levenberg–Marquardt
 /// with Marquardt's diagonal scaling and forward-difference Jacobians; a parameter on a bound
-/// that the gradient pushes against is held for that iteration. `residuals` returns `None`
-/// where it cannot be evaluated (treated as an infinite error). Returns the best point and its
-/// error; stops after `iterations`, or when an iteration improves by less than
-/// [`MIN_IMPROVEMENT`].
+/// that the gradient pushes against is held for that iteration, and one a step would push out
+/// of its bounds is put on that bound (the others solved again given its move). `residuals` returns `None`
+/// where it cannot be evaluated (treated as an infinite error). Each iteration raises the
+/// damping on the same Jacobian until a step lowers the error or the damping passes
+/// [`MAX_LAMBDA`]. Returns the best point and its error; stops after `iterations`, when no step
+/// helps, or when an iteration improves by less than [`MIN_IMPROVEMENT`].
 fn levenberg_marquardt(
     residuals: &mut dyn FnMut(&[f64]) -> Option<Vec<f64>>,
     mut x: Vec<f64>,
@@ -479,26 +504,56 @@ fn levenberg_marquardt(
                     || (x[i] >= bounds.high[i] && gradient[i] < 0.0)
             })
             .collect();
-        let mut improved = None;
-        for _ in 0..4 {
-            let mut system = normal.clone();
-            let mut rhs = -gradient.clone();
-            for i in 0..n {
-                if held[i] {
-                    system.row_mut(i).fill(0.0);
-                    system.column_mut(i).fill(0.0);
-                    system[(i, i)] = 1.0;
-                    rhs[i] = 0.0;
-                } else {
-                    system[(i, i)] += lambda * normal[(i, i)];
+        // A step for the free parameters; a parameter the step would push out of its bounds is
+        // put on that bound and the others solved again given its move.
+        let step = |lambda: f64| -> Option<Vec<f64>> {
+            let mut fixed: Vec<Option<f64>> = held.iter().map(|h| h.then_some(0.0)).collect();
+            for _ in 0..=n {
+                let mut system = normal.clone();
+                let mut rhs = -gradient.clone();
+                for i in 0..n {
+                    if let Some(d) = fixed[i] {
+                        for k in 0..n {
+                            rhs[k] -= normal[(k, i)] * d;
+                        }
+                    }
+                }
+                for i in 0..n {
+                    if let Some(d) = fixed[i] {
+                        system.row_mut(i).fill(0.0);
+                        system.column_mut(i).fill(0.0);
+                        system[(i, i)] = 1.0;
+                        rhs[i] = d;
+                    } else {
+                        system[(i, i)] += lambda * normal[(i, i)];
+                    }
+                }
+                let delta = system.cholesky()?.solve(&rhs);
+                let mut crossed = false;
+                for i in 0..n {
+                    if fixed[i].is_some() {
+                        continue;
+                    }
+                    if x[i] + delta[i] < bounds.low[i] {
+                        fixed[i] = Some(bounds.low[i] - x[i]);
+                        crossed = true;
+                    } else if x[i] + delta[i] > bounds.high[i] {
+                        fixed[i] = Some(bounds.high[i] - x[i]);
+                        crossed = true;
+                    }
+                }
+                if !crossed {
+                    return Some((0..n).map(|i| (x[i] + delta[i]).clamp(bounds.low[i], bounds.high[i])).collect());
                 }
             }
-            let Some(cholesky) = system.cholesky() else {
+            None
+        };
+        let mut improved = None;
+        while lambda <= MAX_LAMBDA {
+            let Some(trial) = step(lambda) else {
                 lambda *= 10.0;
                 continue;
             };
-            let delta = cholesky.solve(&rhs);
-            let trial: Vec<f64> = (0..n).map(|i| (x[i] + delta[i]).clamp(bounds.low[i], bounds.high[i])).collect();
             match residuals(&trial) {
                 Some(rt) if cost(&rt) < error => {
                     improved = Some((trial, rt));
@@ -584,7 +639,8 @@ pub fn identify_prior(
     let windows = sample(steps, (options.transitions / steps).max(1), &mut rng);
     if windows.is_empty() {
         return Err(WorldModelError::Data(format!(
-            "no training episode has the {steps} transitions an identification window needs; log longer episodes or pass a shorter window"
+            "no training episode has the {steps} transitions an identification window needs (the longest has {}); log longer episodes or pass a smaller --identify-steps",
+            trajectories.iter().map(Trajectory::transitions).max().unwrap_or(0)
         )));
     }
     let transitions = sample(1, options.transitions.max(1), &mut rng);
@@ -637,7 +693,19 @@ pub fn identify_prior(
     let effort = effort_scales(&nominal);
     let n = effort.len();
     let with_payload = options.payload_link.is_some();
-    let robot_mass: f64 = nominal.robot.model.urdf.links.iter().map(|l| l.inertial.mass.value.max(0.0)).sum::<f64>().max(1e-3);
+    // The mass of the links that move (children of movable joints, and the links welded to
+    // them are not told apart here: the children's masses set the scale).
+    let moving: std::collections::HashSet<&str> = nominal.robot.model.joints.iter().map(|j| j.child_link.as_str()).collect();
+    let robot_mass: f64 = nominal
+        .robot
+        .model
+        .urdf
+        .links
+        .iter()
+        .filter(|l| moving.contains(l.name.as_str()))
+        .map(|l| l.inertial.mass.value.max(0.0))
+        .sum::<f64>()
+        .max(1e-3);
     let mut bounds = Bounds { low: vec![gain_low], high: vec![gain_high], step: vec![1e-3] };
     for (share, floor) in [(10.0, 1e-3), (10.0, 1e-3), (10.0, 1e-5)] {
         // damping, friction, armature: 0 to `share` × effort, steps from `floor` × effort
@@ -722,8 +790,10 @@ pub fn identify_prior(
     })
 }
 
-/// Most windows per horizon [`validate_prior`] rolls out: the stride between window starts is
-/// widened until no more than this many fit.
+/// About how many windows per horizon [`validate_prior`] rolls out: the stride between window
+/// starts is widened to the total of possible starts over this (at least
+/// [`crate::world_model::gate::GATE_STRIDE`]); each episode's count rounds up, so up to one
+/// more per episode.
 const VALIDATION_WINDOWS: usize = 64;
 
 /// Rolls the nominal physics and `prior`'s out open loop on `validation` episodes at the
@@ -757,7 +827,7 @@ pub fn validate_prior(
     let refs: Vec<_> = prepared.iter().collect();
     let options = OpenLoopOptions { horizons: horizons.clone(), stride };
     let nominal_report = open_loop(&nominal, None, &refs, &options)?;
-    let identified = Arc::new(prior.apply(scenario).map_err(|e| WorldModelError::Data(e.to_string()))?);
+    let identified = Arc::new(prior.apply(scenario).map_err(|e| WorldModelError::Data(format!("the identified prior: {e}")))?);
     let identified_report = open_loop(&identified, None, &refs, &options)?;
     let errors = |r: &crate::world_model::fidelity::OpenLoopReport| r.horizons.iter().map(|h| h.overall).collect::<Vec<f64>>();
     let (nominal_errors, identified_errors) = (errors(&nominal_report), errors(&identified_report));
@@ -781,6 +851,39 @@ mod tests {
         let (x, value) = golden_section(&mut |x| (x - 1.3).powi(2) + 2.0, -5.0, 5.0, 30);
         assert!((x - 1.3).abs() < 1e-3, "{x}");
         assert!((value - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn levenberg_marquardt_fits_a_curve_and_holds_a_parameter_at_its_bound() {
+        // y = a·exp(b·t) + c on 20 points: a = 2, b = -1.5, c = 0.3 recovered from far off.
+        let t: Vec<f64> = (0..20).map(|i| i as f64 * 0.1).collect();
+        let y: Vec<f64> = t.iter().map(|t| 2.0 * (-1.5 * t).exp() + 0.3).collect();
+        let mut curve =
+            |x: &[f64]| -> Option<Vec<f64>> { Some(t.iter().zip(&y).map(|(t, y)| x[0] * (x[1] * t).exp() + x[2] - y).collect()) };
+        let bounds = Bounds { low: vec![0.0, -10.0, 0.0], high: vec![10.0, 10.0, 10.0], step: vec![1e-7; 3] };
+        let (x, error) = levenberg_marquardt(&mut curve, vec![1.0, 0.0, 1.0], &bounds, 50, &mut |_, _| {});
+        assert!((x[0] - 2.0).abs() < 1e-3 && (x[1] + 1.5).abs() < 1e-3 && (x[2] - 0.3).abs() < 1e-3, "{x:?}");
+        assert!(error < 1e-8, "{error}");
+        // (x0 − 2)² + (x1 + 1)² + (x0 + x1 − 1)² with x1 ≥ 0: x1 stays on its bound, x0 = 1.5.
+        let mut bowl = |x: &[f64]| -> Option<Vec<f64>> { Some(vec![x[0] - 2.0, x[1] + 1.0, x[0] + x[1] - 1.0]) };
+        let bounds = Bounds { low: vec![-10.0, 0.0], high: vec![10.0, 10.0], step: vec![1e-7; 2] };
+        let (x, _) = levenberg_marquardt(&mut bowl, vec![0.0, 3.0], &bounds, 50, &mut |_, _| {});
+        assert_eq!(x[1], 0.0, "x1 held at its bound: {x:?}");
+        assert!((x[0] - 1.5).abs() < 1e-4, "{x:?}");
+        // A parameter set that cannot be evaluated is never accepted.
+        let mut failing = |x: &[f64]| -> Option<Vec<f64>> { (x[0] <= 1.0).then(|| vec![x[0] - 3.0]) };
+        let one = Bounds { low: vec![0.0], high: vec![5.0], step: vec![1e-6] };
+        let (x, error) = levenberg_marquardt(&mut failing, vec![0.5], &one, 10, &mut |_, _| {});
+        assert!(x[0] <= 1.0 && error.is_finite(), "{x:?} {error}");
+    }
+
+    #[test]
+    fn the_parameter_vector_round_trips_with_and_without_a_payload() {
+        let p =
+            Parameters { gain: 0.8, latency: 1, damping: vec![0.1, 0.2], friction: vec![0.3, 0.4], armature: vec![0.5, 0.6], payload: 0.7 };
+        assert_eq!(p.vector(true), vec![0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]);
+        assert_eq!(p.with_vector(&p.vector(true)), p);
+        assert_eq!(p.with_vector(&p.vector(false)), Parameters { payload: 0.0, ..p.clone() });
     }
 
     #[test]

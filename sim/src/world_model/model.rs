@@ -153,7 +153,7 @@ pub struct WorldModelConfig {
     /// The open-loop error the threshold stands for: 1.5 × the largest validation episode's
     /// error after the calibration's rollout steps (see `calibrate::Calibration::error_target`);
     /// `dreamrig wm eval` measures the flag's precision and recall against it. `None` in model
-    /// files written before it was stored.
+    /// files written before it was stored, and when no validation episode was long enough.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disagreement_error_target: Option<f64>,
     /// How the model was trained: dataset, episodes, seed, settings, losses.
@@ -262,6 +262,9 @@ impl WorldModelConfig {
         }
         if self.identified_prior.is_some() && self.kind != ModelKind::Hybrid {
             return Err("identified_prior is set, but only hybrid models have a physics prior".into());
+        }
+        if let Some(target) = self.disagreement_error_target.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+            return Err(format!("disagreement_error_target is {target}, expected a finite number ≥ 0"));
         }
         if !(self.disagreement_threshold.is_finite() && self.disagreement_threshold >= 0.0) {
             return Err(format!("disagreement_threshold is {}, expected a finite number ≥ 0", self.disagreement_threshold));

@@ -26,8 +26,8 @@ pub enum TrainProgress<'a> {
 /// Trains a world model for `config` on `trajectories`: for a hybrid with `identify`, first
 /// identifies the physics prior on the training split alone ([`identify_on_training_split`]) and
 /// puts it in `options` when it is no worse than the nominal physics on the validation split
-/// (otherwise the prior stays nominal and `provenance` gets the attempt as
-/// `rejected_identified_prior`); then prepares the episodes (the prior stepped from every state) and
+/// (otherwise the prior stays nominal and the attempt goes in `options.rejected_prior`, stored
+/// in the model's training record as `rejected_identified_prior`); then prepares the episodes (the prior stepped from every state) and
 /// trains ([`train`]). `provenance` is stored in the model's `training` record.
 ///
 /// # Errors
@@ -37,7 +37,7 @@ pub fn train_world_model(
     trajectories: Vec<Trajectory>,
     mut options: TrainOptions,
     identify: Option<&IdentifyOptions>,
-    mut provenance: serde_json::Value,
+    provenance: serde_json::Value,
     on_progress: &mut dyn FnMut(TrainProgress<'_>),
 ) -> Result<TrainedModel, WorldModelError> {
     if let (ModelKind::Hybrid, Some(identify)) = (options.kind, identify) {
@@ -49,11 +49,7 @@ pub fn train_world_model(
         if prior.validation.as_ref().is_none_or(|v| v.kept) {
             options.identified_prior = Some(prior);
         } else {
-            if !provenance.is_object() {
-                provenance = serde_json::json!({ "provenance": provenance });
-            }
-            let map = provenance.as_object_mut().expect("an object");
-            map.insert("rejected_identified_prior".into(), serde_json::to_value(&prior).expect("a prior serializes"));
+            options.rejected_prior = Some(prior);
         }
     }
     let prepared = prepare_episodes(config, trajectories, options.priors(), options.identified_prior.as_ref())?;
@@ -72,7 +68,8 @@ pub struct Fidelity {
     /// Open-loop errors of the identified prior's physics alone; `None` when the model has no identified prior.
     pub identified: Option<OpenLoopReport>,
     /// How well the disagreement flag picks out the episodes above the model's error target;
-    /// `None` for a model file without a target (written before it was stored).
+    /// `None` for a model file without a target (written before it was stored, or calibrated on
+    /// episodes too short) or episodes too short to measure it.
     pub flag: Option<FlagQuality>,
 }
 
@@ -112,7 +109,7 @@ pub fn fidelity(
         None => None,
     };
     let flag = match model.config.disagreement_error_target {
-        Some(target) => Some(flag_quality(config, model, &refs, model.config.disagreement_threshold, target)?),
+        Some(target) => flag_quality(config, model, &refs, model.config.disagreement_threshold, target)?,
         None => None,
     };
     Ok(Fidelity { model: with_model, nominal, identified, flag })

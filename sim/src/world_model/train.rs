@@ -57,6 +57,11 @@ pub struct TrainOptions {
     /// [`identify_prior`]: crate::world_model::identify_prior
     #[serde(skip)]
     pub identified_prior: Option<IdentifiedPrior>,
+    /// Hybrid models: an identified prior that was not used because it did worse than the
+    /// nominal physics on the validation episodes; stored in the model's training record as
+    /// `rejected_identified_prior`.
+    #[serde(skip)]
+    pub rejected_prior: Option<IdentifiedPrior>,
 }
 
 impl TrainOptions {
@@ -87,6 +92,7 @@ impl Default for TrainOptions {
             patience: 8,
             seed: 0,
             identified_prior: None,
+            rejected_prior: None,
         }
     }
 }
@@ -493,7 +499,7 @@ pub fn train(
     let model = Arc::new(trained.model(Path::new("(training)"))?);
     let calibration = calibrate(config, &model, &validation)?;
     model_config.disagreement_threshold = calibration.threshold;
-    model_config.disagreement_error_target = Some(calibration.error_target);
+    model_config.disagreement_error_target = calibration.error_target;
     model_config.training = serde_json::json!({
         "options": options,
         "train_episodes": trained.train_episodes.len(),
@@ -502,6 +508,7 @@ pub fn train(
         "best_validation_loss": trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min),
         "calibration": {"validation_episode_disagreement_max": calibration.worst, "margin": CALIBRATION_MARGIN, "rollout_steps": calibration.horizon, "error_target": calibration.error_target},
         "correction_gate": trained.gate,
+        "rejected_identified_prior": options.rejected_prior,
         "dreamrig_version": env!("CARGO_PKG_VERSION"),
         "provenance": provenance,
     });
