@@ -10,8 +10,9 @@ constraint solver makes them), joint damping and friction loss (the URDF's, or t
 and a point `--payload` at a link. The scenario's own actuator law drives it every physics step:
 
 - `torque`: tau = clip(action, command range);
-- `position`: tau = clip(kp (target - q) - kd qdot, +-effort_limit), the PD law of a rapier joint motor
-  (rapier solves it implicitly; here it is explicit, at the same 2 ms step);
+- `position`: tau = clip(kp (target - q) - kd qdot, +-effort_limit), the PD law of a rapier joint motor,
+  as a MuJoCo general actuator (affine bias) with the `implicitfast` integrator, which treats the
+  damping term implicitly as rapier does (an explicit PD at the physics step chatters on light links);
 
 and the scenario's policy chooses the actions every control period from the observation dreamrig's
 own sensors compute from MuJoCo's state (`Worlds.set_state(state.with_values(...))`), so the
@@ -83,6 +84,25 @@ def build_model(scenario: dict, scenario_path: Path, physics_dt: float, armature
         if name not in joints:
             fail(f"--armature {name}: no such joint ({', '.join(joints)})")
         joints[name].armature = value
+    # Position servos as MuJoCo models them: a general actuator with force kp·(ctrl − q) − kd·q̇,
+    # clamped to ±effort_limit, integrated with `implicitfast`, which treats the −kd·q̇ term
+    # implicitly as rapier's joint motor does. An explicit PD at the physics step is unstable on
+    # light links (kd·dt above twice the joint's inertia: arm7's wrist) and chatters.
+    servos = [a for a in robot.get("actuators") or [] if a.get("kind") == "position"]
+    for actuator in servos:
+        kp, kd = float(actuator.get("kp", 0.0)), float(actuator.get("kd", 0.0))
+        effort = float(actuator.get("effort_limit", 0.0))
+        servo = spec.add_actuator(name=f"servo_{actuator['joint']}", target=actuator["joint"], trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        servo.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+        servo.gainprm[0] = kp
+        servo.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+        servo.biasprm[0:3] = [0.0, -kp, -kd]
+        if effort > 0:
+            servo.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            servo.forcerange = [-effort, effort]
+        servo.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+    if servos:
+        spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     bodies = {b.name: b for b in spec.bodies}
     payloads = [(p["link"], float(p["mass"])) for p in robot.get("payload") or []] + list(payload.items())
     for k, (link, mass) in enumerate(payloads):
@@ -96,7 +116,7 @@ def build_model(scenario: dict, scenario_path: Path, physics_dt: float, armature
 
 
 def actuator_law(scenario: dict, model, names: list[str]):
-    """Per actuator: (dof address, qpos address, kind, kp, kd, effort limit, low, high)."""
+    """Per actuator: (dof address, MuJoCo actuator index or -1, kind, kp, kd, effort limit)."""
     laws = []
     for i, actuator in enumerate(scenario["robot"]["actuators"]):
         kind = actuator.get("kind")
@@ -107,7 +127,7 @@ def actuator_law(scenario: dict, model, names: list[str]):
         laws.append(
             (
                 model.jnt_dofadr[joint.id],
-                model.jnt_qposadr[joint.id],
+                model.actuator(f"servo_{actuator['joint']}").id if kind == "position" else -1,
                 kind,
                 float(actuator.get("kp", 0.0)),
                 float(actuator.get("kd", 0.0)),
@@ -239,11 +259,11 @@ def main() -> None:
             actions.append(action)
             for _ in range(substeps):
                 tau = np.zeros(model.nv)
-                for i, (dof, adr, kind, kp, kd, effort) in enumerate(laws):
+                for i, (dof, servo, kind, kp, kd, effort) in enumerate(laws):
                     if kind == "torque":
                         tau[dof] = action[i]
                     else:
-                        tau[dof] = np.clip(kp * (action[i] - data.qpos[adr]) - kd * data.qvel[dof], -effort, effort)
+                        data.ctrl[servo] = action[i]
                 data.qfrc_applied[:] = tau
                 mujoco.mj_step(model, data)
             if not np.all(np.isfinite(data.qpos)):

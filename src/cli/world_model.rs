@@ -324,7 +324,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let metrics_path = TrainedModel::metrics_path(&args.out);
     let best = trained.metrics.iter().map(|m| m.validation_loss).fold(f64::INFINITY, f64::min);
     println!(
-        "trained a {kind} model ({} members, {} epochs in all) in {seconds:.1} s ({:.0} samples/s); best validation loss {best:.5}; disagreement threshold {:.4}",
+        "trained a {kind} model ({} members, {} epochs in all) in {seconds:.1} s ({:.0} samples/s); best validation loss {best:.5}; disagreement threshold {:.3e}",
         args.ensemble,
         trained.metrics.len(),
         samples as f64 / seconds.max(1e-9),
@@ -488,7 +488,7 @@ fn eval_command(args: EvalArgs) -> anyhow::Result<ExitCode> {
             let share = |v: Option<f64>, none: &str| v.map_or(format!("n/a ({none})"), |v| format!("{:.2}", v));
             writeln!(
                 out,
-                "\ndisagreement flag on {} episodes ({}-step rollouts; flagged above {:.4}, error target {:.4}): precision {}, recall {} ({} flagged and above, {} flagged within, {} above unflagged)",
+                "\ndisagreement flag on {} episodes ({}-step rollouts; flagged above {:.3e}, error target {:.3e}): precision {}, recall {} ({} flagged and above, {} flagged within, {} above unflagged)",
                 f.episodes,
                 f.horizon,
                 f.threshold,
