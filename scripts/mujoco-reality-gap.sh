@@ -8,6 +8,7 @@
 # disagreement flag's precision and recall). Last, the model trained on MuJoCo as it is is
 # evaluated on the armature-and-payload episodes: a reality it has not seen, where the flag
 # should fire.
+# Existing data and models in OUT are reused: delete OUT after changing scripts/mujoco_reality.py.
 # Needs the project's Python environment (scripts/python-env.sh) with the dreamrig package
 # installed (`pip install ./python`, as scripts/python-tests.sh does).
 set -euo pipefail

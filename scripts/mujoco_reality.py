@@ -12,7 +12,8 @@ and a point `--payload` at a link. The scenario's own actuator law drives it eve
 - `torque`: tau = clip(action, command range);
 - `position`: tau = clip(kp (target - q) - kd qdot, +-effort_limit), the PD law of a rapier joint motor,
   as a MuJoCo general actuator (affine bias) with the `implicitfast` integrator, which treats the
-  damping term implicitly as rapier does (an explicit PD at the physics step chatters on light links);
+  damping term implicitly (rapier's motor is implicit in the stiffness too; an explicit PD at the
+  physics step chatters on light links);
 
 and the scenario's policy chooses the actions every control period from the observation dreamrig's
 own sensors compute from MuJoCo's state (`Worlds.set_state(state.with_values(...))`), so the

@@ -312,6 +312,7 @@ def rosbag_to_lerobot(*args):
 
 
 def test_ros2_bags_of_joint_states_and_commands_become_a_log_that_trains_a_world_model(cli, tmp_path):
+    pytest.importorskip("rosbags", reason="rosbags is not installed here (scripts/lerobot-example.sh installs it)")
     full = tmp_path / "full"
     source = arm_demonstrations(cli, full, 3, 7)
     episodes = source.meta.episodes
@@ -331,7 +332,7 @@ def test_ros2_bags_of_joint_states_and_commands_become_a_log_that_trains_a_world
     assert read.meta.features["observation.state"]["names"] == [f"{j}.pos" for j in ARM_JOINTS]
     assert read.meta.features["action"]["names"] == [f"{j}.pos" for j in ARM_JOINTS]
     assert read.num_frames == source.num_frames and read.num_episodes == source.num_episodes
-    for i in range(0, read.num_frames, 37):
+    for i in range(read.num_frames):
         np.testing.assert_allclose(read[i]["observation.state"].numpy(), source[i]["observation.environment_state"].numpy()[:7], atol=1e-6)
         np.testing.assert_allclose(read[i]["action"].numpy(), source[i]["action"].numpy(), atol=1e-6)
 
@@ -352,11 +353,56 @@ def test_ros2_bags_of_joint_states_and_commands_become_a_log_that_trains_a_world
     write_arm_bag(gap, [f["observation.environment_state"].numpy() for f in frames], [f["action"].numpy() for f in frames], drop=range(10, 15))
     refused = rosbag_to_lerobot(gap, "--out", tmp_path / "gap-log", *options)
     assert refused.returncode == 2, refused.stderr
-    assert f"{gap}: no joint state between 100.180 s and 100.300 s" in refused.stderr, refused.stderr
+    assert f"{gap}: no joint state between 0.180 s into the bag (100.180 s) and 0.300 s into the bag (100.300 s)" in refused.stderr, refused.stderr
     assert not (tmp_path / "gap-log").exists()
     # A Float64MultiArray names no joints: the converter asks for them.
     refused = rosbag_to_lerobot(bags[0], "--out", tmp_path / "unnamed", *options[:6])
     assert refused.returncode == 2 and "pass --command-names" in refused.stderr, refused.stderr
+
+
+def test_bag_joint_states_off_the_frame_grid_are_interpolated_and_commands_held(tmp_path):
+    pytest.importorskip("rosbags", reason="rosbags is not installed here (scripts/lerobot-example.sh installs it)")
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    # Joint states at 100 Hz, 7 ms off a whole millisecond grid, on a linear motion q = 0.5 t
+    # (so interpolation is exact), with velocities; effort commands as a JointState at 50 Hz
+    # from 30 ms on, each 0.01 × its index (SQLite storage this time).
+    store = get_typestore(Stores.ROS2_KILTED)
+    JointState, Header, Time = (store.types[t] for t in ["sensor_msgs/msg/JointState", "std_msgs/msg/Header", "builtin_interfaces/msg/Time"])
+    empty = np.zeros(0, dtype=np.float64)
+    base = 1_764_000_000_000_000_000  # a realistic clock: seconds since 1970, in ns
+    bag = tmp_path / "bag"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        joints = writer.add_connection("/joint_states", JointState.__msgtype__, typestore=store)
+        commands = writer.add_connection("/effort_commands", JointState.__msgtype__, typestore=store)
+        for k in range(60):
+            t = base + 7_000_000 + k * 10_000_000
+            seconds = (t - base) * 1e-9
+            message = JointState(header=Header(stamp=Time(sec=t // 10**9, nanosec=t % 10**9), frame_id=""), name=["shoulder", "elbow"],
+                                 position=np.array([0.5 * seconds, -0.5 * seconds]), velocity=np.array([0.5, -0.5]), effort=empty)
+            writer.write(joints, t, store.serialize_cdr(message, JointState.__msgtype__))
+        for c in range(30):
+            t = base + 30_000_000 + c * 20_000_000
+            command = JointState(header=Header(stamp=Time(sec=0, nanosec=0), frame_id=""), name=["shoulder", "elbow"], position=empty,
+                                 velocity=empty, effort=np.array([0.01 * c, -0.01 * c]))
+            writer.write(commands, t, store.serialize_cdr(command, JointState.__msgtype__))
+    out = tmp_path / "log"
+    converted = rosbag_to_lerobot(bag, "--out", out, "--fps", "50", "--command", "/effort_commands", "--command-kind", "effort")
+    assert converted.returncode == 0, converted.stderr
+    read = LeRobotDataset("local/log", root=out)
+    assert read.meta.features["observation.state"]["names"] == ["shoulder.pos", "elbow.pos", "shoulder.vel", "elbow.vel"]
+    assert read.meta.features["action"]["names"] == ["shoulder.effort", "elbow.effort"]
+    # The first frame is the first joint state with a command in effect at its mid-period:
+    # commands start at 30 ms, so the state at 27 ms (its mid-period, 37 ms, follows 30 ms).
+    t0 = 0.027
+    for k in range(read.num_frames):
+        t = t0 + 0.02 * k
+        np.testing.assert_allclose(read[k]["observation.state"].numpy(), [0.5 * t, -0.5 * t, 0.5, -0.5], atol=1e-5)
+        command = int(np.floor((t + 0.01 - 0.030) / 0.02 + 1e-9))  # the last command sent by mid-period
+        np.testing.assert_allclose(read[k]["action"].numpy(), [0.01 * command, -0.01 * command], atol=1e-6)
+    # States last until 597 ms: frames at 27 ms + 20 ms k up to 587 ms.
+    assert read.num_frames == 29, read.num_frames
 
 
 def test_lerobot_loads_a_v2_1_dataset_dreamrig_converted_with_the_same_frames_and_images(cli, tmp_path):

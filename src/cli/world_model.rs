@@ -369,7 +369,7 @@ fn identified_table(prior: &IdentifiedPrior, seconds: f64) -> String {
         out.push_str(if v.kept {
             "kept the identified prior: no worse than the nominal physics at any horizon\n"
         } else {
-            "kept the NOMINAL physics as the prior: the identified one is worse at some horizon (the attempt is stored as training.rejected_identified_prior)\n"
+            "kept the NOMINAL physics as the prior: the identified one is worse at some horizon or a window diverged (the attempt is stored as training.rejected_identified_prior)\n"
         });
     }
     out

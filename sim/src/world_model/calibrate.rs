@@ -27,8 +27,8 @@ pub struct Calibration {
     pub horizon: usize,
     /// The error the flag stands for: the largest validation episode's open-loop error after
     /// [`CALIBRATION_HORIZON`] steps
-    /// ([`crate::world_model::fidelity::OpenLoopReport::episode_errors`], diverged windows left
-    /// out) times the margin. An episode whose error is above it is one the model should not be
+    /// ([`crate::world_model::fidelity::OpenLoopReport::episode_errors`]; episodes with a
+    /// diverged window left out) times the margin. An episode whose error is above it is one the model should not be
     /// trusted on. `None` when no validation episode is [`CALIBRATION_HORIZON`] steps long.
     pub error_target: Option<f64>,
 }
