@@ -69,8 +69,20 @@ impl CorrectionGate {
     }
 }
 
-fn errors(report: &OpenLoopReport) -> Vec<f64> {
+/// The overall error at each of `report`'s horizons, in order.
+pub(crate) fn horizon_errors(report: &OpenLoopReport) -> Vec<f64> {
     report.horizons.iter().map(|h| h.overall).collect()
+}
+
+/// The horizons checked on episodes whose longest has `longest` transitions: those of
+/// [`GATE_HORIZONS`] it reaches, or `longest` alone when it reaches none.
+pub(crate) fn gate_horizons(longest: usize) -> Vec<usize> {
+    let horizons: Vec<usize> = GATE_HORIZONS.iter().copied().filter(|h| *h <= longest).collect();
+    if horizons.is_empty() {
+        vec![longest]
+    } else {
+        horizons
+    }
 }
 
 /// Chooses the share of a hybrid's correction on `validation` episodes. `model_at(scale)` builds
@@ -89,13 +101,10 @@ pub fn gate_correction(
     if longest == 0 {
         return Err(WorldModelError::Data("no validation episode has a transition to check the hybrid's correction on".into()));
     }
-    let mut horizons: Vec<usize> = GATE_HORIZONS.iter().copied().filter(|h| *h <= longest).collect();
-    if horizons.is_empty() {
-        horizons.push(longest);
-    }
+    let horizons = gate_horizons(longest);
     let options = OpenLoopOptions { horizons: horizons.clone(), stride: GATE_STRIDE };
     let prior_report = open_loop(prior, None, validation, &options)?;
-    let prior_errors = errors(&prior_report);
+    let prior_errors = horizon_errors(&prior_report);
     let mut candidates = Vec::with_capacity(GATE_SCALES.len());
     for scale in GATE_SCALES {
         let candidate = if scale == 0.0 {
@@ -104,7 +113,7 @@ pub fn gate_correction(
             GateCandidate { scale, errors: prior_errors.clone(), failed_windows: prior_report.failed_windows, no_worse: true }
         } else {
             let report = open_loop(config, Some(&model_at(scale)?), validation, &options)?;
-            let errors = errors(&report);
+            let errors = horizon_errors(&report);
             let no_worse = no_worse(&errors, report.failed_windows, &prior_errors);
             GateCandidate { scale, errors, failed_windows: report.failed_windows, no_worse }
         };

@@ -810,15 +810,12 @@ pub fn validate_prior(
     validation: &[Trajectory],
 ) -> Result<Option<PriorValidation>, WorldModelError> {
     use crate::world_model::fidelity::{open_loop, OpenLoopOptions};
-    use crate::world_model::gate::{no_worse, GATE_HORIZONS, GATE_STRIDE};
+    use crate::world_model::gate::{gate_horizons, horizon_errors, no_worse, GATE_STRIDE};
     let longest = validation.iter().map(Trajectory::transitions).max().unwrap_or(0);
     if longest == 0 {
         return Ok(None);
     }
-    let mut horizons: Vec<usize> = GATE_HORIZONS.iter().copied().filter(|h| *h <= longest).collect();
-    if horizons.is_empty() {
-        horizons.push(longest);
-    }
+    let horizons = gate_horizons(longest);
     let largest = *horizons.iter().max().expect("a horizon");
     let starts: usize = validation.iter().map(|t| (t.transitions() + 1).saturating_sub(largest)).sum();
     let stride = GATE_STRIDE.max(starts.div_ceil(VALIDATION_WINDOWS));
@@ -829,8 +826,7 @@ pub fn validate_prior(
     let nominal_report = open_loop(&nominal, None, &refs, &options)?;
     let identified = Arc::new(prior.apply(scenario).map_err(|e| WorldModelError::Data(format!("the identified prior: {e}")))?);
     let identified_report = open_loop(&identified, None, &refs, &options)?;
-    let errors = |r: &crate::world_model::fidelity::OpenLoopReport| r.horizons.iter().map(|h| h.overall).collect::<Vec<f64>>();
-    let (nominal_errors, identified_errors) = (errors(&nominal_report), errors(&identified_report));
+    let (nominal_errors, identified_errors) = (horizon_errors(&nominal_report), horizon_errors(&identified_report));
     let kept = no_worse(&identified_errors, identified_report.failed_windows, &nominal_errors);
     Ok(Some(PriorValidation {
         horizons,
