@@ -1,13 +1,18 @@
 """Logs a "real robot" for dreamrig's world models with another engine: MuJoCo.
 
     python scripts/mujoco_reality.py SCENARIO --out DATASET [--episodes 200] [--seed 0]
-        [--policy auto] [--action-noise 0,0.1,0.3] [--armature JOINT=KG_M2 ...] [--payload LINK=KG] [--steps N]
+        [--policy auto] [--action-noise 0,0.1,0.3] [--armature JOINT=KG_M2 ...] [--payload LINK=KG[@X,Y,Z] ...] [--steps N]
+        [--substeps N]
 
 The robot is the scenario's own URDF, loaded by MuJoCo (`mujoco.MjSpec.from_file`), stepping at
-the scenario's `physics_dt` with MuJoCo's own integrator, contacts, joint limits (soft, as MuJoCo's
+the scenario's `physics_dt` (or `--substeps` times finer) with MuJoCo's own integrator, contacts, joint limits (soft, as MuJoCo's
 constraint solver makes them), joint damping and friction loss (the URDF's, or the scenario's
 `joint_dynamics`), plus what rapier's identified prior cannot express: rotor `--armature` per joint
-and a point `--payload` at a link. The scenario's own actuator law drives it every physics step:
+and a point `--payload` at a link (at the link's origin, or at X,Y,Z in the link's frame, m).
+MuJoCo's world is the robot alone (no ground, no obstacles), and its links do not collide with
+each other, as in dreamrig's scenarios (`--self-collision` turns MuJoCo's default on: every pair
+of bodies not joined to each other collides). The scenario's own actuator law drives it every
+physics step:
 
 - `torque`: tau = clip(action, command range);
 - `position`: tau = clip(kp (target - q) - kd qdot, +-effort_limit), the PD law of a rapier joint motor,
@@ -19,7 +24,9 @@ and the scenario's policy chooses the actions every control period from the obse
 own sensors compute from MuJoCo's state (`Worlds.set_state(state.with_values(...))`), so the
 policy, its seeds, the initial states and goals are the scenario's (episode k resets with seed
 `--seed + k`). `--action-noise` adds uniform noise (a fraction of each action's range) in turn per
-episode, so the data spans clean and degraded behaviour.
+episode, so the data spans clean and degraded behaviour. An episode ends as the scenario's task
+ends it on failure: when a joint leaves its `task.failure_joint_bounds` (the step that left is
+the last one logged; as in dreamrig's datasets, the state it led to is not a frame); otherwise it runs for `--steps` control steps.
 
 The dataset is LeRobot v3.0 as dreamrig writes it (`observation.environment_state` with the
 scenario's state names, `action`, `dreamrig/seed`), so `dreamrig wm train` reads it and `dreamrig
@@ -61,7 +68,23 @@ def pairs(items: list[str], what: str) -> dict[str, float]:
     return out
 
 
-def build_model(scenario: dict, scenario_path: Path, physics_dt: float, armature: dict, payload: dict):
+def payloads(items: list[str]) -> list[tuple[str, float, list[float]]]:
+    """`LINK=KG` or `LINK=KG@X,Y,Z` → (link, mass in kg, position in the link's frame in m)."""
+    out = []
+    for item in items:
+        name, _, value = item.partition("=")
+        mass, _, position = value.partition("@")
+        try:
+            xyz = [float(x) for x in position.split(",")] if position else [0.0, 0.0, 0.0]
+            out.append((name, float(mass), xyz))
+        except ValueError:
+            fail(f"--payload {item!r}: expected LINK=KG or LINK=KG@X,Y,Z")
+        if len(xyz) != 3:
+            fail(f"--payload {item!r}: expected three coordinates after @, got {len(xyz)}")
+    return out
+
+
+def build_model(scenario: dict, scenario_path: Path, physics_dt: float, armature: dict, payload: list, self_collision: bool = False):
     robot = scenario["robot"]
     if not robot.get("base", {}).get("fixed", False):
         fail("robot.base: only fixed-base robots are supported (MuJoCo's URDF import fixes the root)")
@@ -70,6 +93,11 @@ def build_model(scenario: dict, scenario_path: Path, physics_dt: float, armature
     spec = mujoco.MjSpec.from_file(str((scenario_path.parent / robot["urdf"]).resolve()))
     spec.compiler.fusestatic = False  # keep fixed-joint links (an end effector, a fingertip) as bodies
     spec.option.timestep = physics_dt
+    if not self_collision:
+        # The world is the robot alone, so MuJoCo's only contacts would be between its own links,
+        # which dreamrig's scenarios do not collide (nor do Gazebo's and PyBullet's defaults).
+        # Joint limits are constraints of their own and stay on.
+        spec.option.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
     gravity = scenario.get("world", {}).get("gravity")
     if gravity is not None:
         spec.option.gravity = gravity
@@ -105,11 +133,11 @@ def build_model(scenario: dict, scenario_path: Path, physics_dt: float, armature
     if servos:
         spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     bodies = {b.name: b for b in spec.bodies}
-    payloads = [(p["link"], float(p["mass"])) for p in robot.get("payload") or []] + list(payload.items())
-    for k, (link, mass) in enumerate(payloads):
+    masses = [(p["link"], float(p["mass"]), [float(x) for x in p.get("position", [0, 0, 0])]) for p in robot.get("payload") or []]
+    for k, (link, mass, position) in enumerate(masses + payload):
         if link not in bodies:
             fail(f"payload at {link}: no such link ({', '.join(bodies)})")
-        body = bodies[link].add_body(name=f"payload_{k}")
+        body = bodies[link].add_body(name=f"payload_{k}", pos=position)
         body.mass = mass
         body.inertia = [1e-9, 1e-9, 1e-9]
         body.explicitinertial = True
@@ -210,8 +238,13 @@ def main() -> None:
     parser.add_argument("--policy", default="auto")
     parser.add_argument("--action-noise", default="0,0.1,0.3", help="noise levels, a fraction of each action's range, in turn per episode")
     parser.add_argument("--armature", nargs="*", default=[], metavar="JOINT=KG_M2")
-    parser.add_argument("--payload", nargs="*", default=[], metavar="LINK=KG")
+    parser.add_argument("--payload", nargs="*", default=[], metavar="LINK=KG[@X,Y,Z]")
     parser.add_argument("--steps", type=int, default=None, help="control steps per episode (default: the task's horizon)")
+    parser.add_argument("--self-collision", action="store_true",
+                        help="let the robot's links collide with each other (MuJoCo's default for bodies not joined "
+                             "to each other; dreamrig's scenarios do not)")
+    parser.add_argument("--substeps", type=int, default=1,
+                        help="MuJoCo steps per scenario physics step (default 1: MuJoCo at the scenario's physics_dt)")
     args = parser.parse_args()
     if args.out.exists():
         fail(f"--out {args.out} exists; choose a new folder")
@@ -225,7 +258,10 @@ def main() -> None:
     fps = round(1 / control_period)
     if abs(fps * control_period - 1) > 1e-9:
         fail(f"timing.control_period {control_period}: LeRobot needs whole frames per second")
-    model = build_model(scenario, scenario_path, physics_dt, pairs(args.armature, "armature"), pairs(args.payload, "payload"))
+    if args.substeps < 1:
+        fail(f"--substeps {args.substeps}: expected at least 1")
+    model = build_model(scenario, scenario_path, physics_dt / args.substeps, pairs(args.armature, "armature"), payloads(args.payload),
+                        args.self_collision)
     data = mujoco.MjData(model)
     state_names = worlds.state_names
     joints = [n[len("robot.joint."):-len(".position")] for n in state_names if n.endswith(".position")]
@@ -234,6 +270,11 @@ def main() -> None:
     qpos = [model.jnt_qposadr[model.joint(j).id] for j in joints]
     qvel = [model.jnt_dofadr[model.joint(j).id] for j in joints]
     laws = actuator_law(scenario, model, joints)
+    bounds = []
+    for name, (lo, hi) in ((scenario.get("task") or {}).get("failure_joint_bounds") or {}).items():
+        if name not in joints:
+            fail(f"task.failure_joint_bounds.{name}: not a joint of the state ({', '.join(joints)})")
+        bounds.append((joints.index(name), float(lo), float(hi)))
     spec = worlds.action_spec()
     low, high = np.asarray(spec["low"], float), np.asarray(spec["high"], float)
     policy = dreamrig.BuiltinPolicy(args.policy, args.scenario)
@@ -258,23 +299,31 @@ def main() -> None:
             action = np.clip(action + noise * (high - low) * rng.uniform(-0.5, 0.5, len(action)), low, high)
             states.append(values)
             actions.append(action)
-            for _ in range(substeps):
-                tau = np.zeros(model.nv)
-                for i, (dof, servo, kind, kp, kd, effort) in enumerate(laws):
-                    if kind == "torque":
-                        tau[dof] = action[i]
-                    else:
-                        data.ctrl[servo] = action[i]
-                data.qfrc_applied[:] = tau
-                mujoco.mj_step(model, data)
+            # The action holds for the control period: torques as applied forces, position
+            # targets as the servos' controls, both constant over its physics steps.
+            tau = np.zeros(model.nv)
+            for i, (dof, servo, kind, kp, kd, effort) in enumerate(laws):
+                if kind == "torque":
+                    tau[dof] = action[i]
+                else:
+                    data.ctrl[servo] = action[i]
+            data.qfrc_applied[:] = tau
+            mujoco.mj_step(model, data, nstep=substeps * args.substeps)
             if not np.all(np.isfinite(data.qpos)):
                 fail(f"episode {k}: MuJoCo's state became non-finite")
+            after = data.qpos[qpos]
+            if any(not lo <= after[j] <= hi for j, lo, hi in bounds):
+                break  # the task failed: dreamrig ends the episode here too
         # As dreamrig records: a frame per step (the state before the action); the state after the
         # last action is not a frame.
+        if len(states) < 2:
+            fail(f"episode {k}: the task failed on its first step; no transition to log")
         episodes.append((seed, f"{args.policy}+noise{noise}", np.asarray(states), np.asarray(actions)))
     write_dataset(args.out, fps, state_names, spec["names"], episodes, f"mujoco:{scenario['name']}")
-    print(f"wrote {args.out}: {len(episodes)} episodes of {horizon} frames at {fps} fps (MuJoCo {mujoco.__version__}, "
-          f"armature {pairs(args.armature, 'armature') or 'none'}, payload {pairs(args.payload, 'payload') or 'the scenario' + chr(39) + 's'})")
+    frames = sum(len(e[2]) for e in episodes)
+    print(f"wrote {args.out}: {len(episodes)} episodes, {frames} frames (at most {horizon} each) at {fps} fps (MuJoCo {mujoco.__version__} "
+          f"at {model.opt.timestep * 1000:g} ms, "
+          f"armature {pairs(args.armature, 'armature') or 'none'}, payload {payloads(args.payload) or 'the scenario' + chr(39) + 's'})")
 
 
 if __name__ == "__main__":

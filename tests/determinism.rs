@@ -140,3 +140,37 @@ fn a_wrong_state_is_rejected() {
     state.values[0] = f64::NAN;
     assert!(world.set_state(&state).unwrap_err().to_string().contains("robot.joint.slide_x.position"));
 }
+
+#[test]
+fn a_step_scored_from_outside_returns_what_the_world_returned_when_it_took_that_step() {
+    for name in SHIPPED {
+        let (mut own, mut scored) = (world(&shipped(name)), world(&shipped(name)));
+        own.reset(5).unwrap();
+        scored.reset(5).unwrap();
+        for step in 0..40 {
+            let action = scripted_action(&own, step);
+            let stepped = own.step(&action).unwrap();
+            let next = own.state().unwrap().values;
+            let result = scored.step_to(&action, &next).unwrap();
+            // Obstacle contact is judged by clearance when no solver ran; the shipped episodes
+            // here never come within 1 mm of one without touching it, or the reverse.
+            assert_eq!(result, stepped, "{name}: step {step}");
+            assert_eq!(scored.state().unwrap(), own.state().unwrap(), "{name}: step {step}");
+            if stepped.terminated || stepped.truncated {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bad_state_from_outside_is_refused_and_leaves_the_episode_as_it_was() {
+    let mut world = world(&shipped("cartpole-balance"));
+    world.reset(2).unwrap();
+    let before = world.state().unwrap();
+    let error = world.step_to(&[0.0], &[0.0, f64::NAN, 0.0, 0.0]).unwrap_err();
+    assert!(error.to_string().contains("robot.joint.hinge.position") && error.to_string().contains("NaN"), "{error}");
+    let error = world.step_to(&[0.0], &[0.0; 3]).unwrap_err();
+    assert!(error.to_string().contains("state has 3 values, expected 4"), "{error}");
+    assert_eq!(world.state().unwrap(), before);
+}

@@ -806,3 +806,74 @@ fn a_dataset_at_another_rate_than_the_scenario_is_refused_and_so_is_a_horizon_no
     assert!(text(&out).contains("no episode is long enough for the largest horizon, 500 steps"), "{}", text(&out));
     succeed(&["wm", "eval", "--model", m, "--dataset", d, "--horizons", "1"]);
 }
+
+#[test]
+fn the_robust_loss_keeps_a_few_glitched_frames_from_pulling_the_hybrids_fit() {
+    let nominal = Scenario::load(&shipped("cartpole-balance")).unwrap().config;
+    let clean = collect(&real("cartpole-balance"), 10, 100, 0.05);
+    // A sensor glitch every 23rd frame: the velocities read 8 times too large for one frame,
+    // so a few transitions carry most of the residual's variance.
+    let mut glitched = clean.clone();
+    let velocities = nominal.robot.model.joints.len();
+    for trajectory in &mut glitched {
+        let width = trajectory.states[0].len();
+        for state in trajectory.states.iter_mut().skip(5).step_by(23) {
+            for v in &mut state[width - velocities..] {
+                *v *= 8.0;
+            }
+        }
+    }
+    let held_out = prepare_episodes(&nominal, collect(&real("cartpole-balance"), 6, 900, 0.05), 0, None).unwrap();
+    let refs: Vec<&PreparedEpisode> = held_out.iter().collect();
+    let options = OpenLoopOptions { horizons: vec![1, 10], stride: 5 };
+    let error = |huber_delta: f64, trajectories: &[Trajectory]| {
+        let options = TrainOptions { huber_delta, ..small_options(ModelKind::Hybrid) };
+        let episodes = prepare_episodes(&nominal, trajectories.to_vec(), options.priors(), None).unwrap();
+        let trained = train(&nominal, &episodes, &options, serde_json::Value::Null, &mut |_| {}).unwrap();
+        Arc::new(trained.model(Path::new("hybrid")).unwrap())
+    };
+    let held_out_error = |model: Arc<WorldModel>| -> Vec<f64> {
+        open_loop(&nominal, Some(&model), &refs, &options).unwrap().horizons.iter().map(|h| h.overall).collect()
+    };
+    // δ = 10⁶ robust scales is the plain squared loss.
+    let (robust, squared) = (held_out_error(error(1.0, &glitched)), held_out_error(error(1e6, &glitched)));
+    for (r, s) in robust.iter().zip(&squared) {
+        assert!(*r < 0.7 * s, "trained on glitched frames, held-out error at 1 and 10 steps: robust {robust:?}, squared {squared:?}");
+    }
+    // …and costs nothing where there are no outliers.
+    let (robust, squared) = (held_out_error(error(1.0, &clean)), held_out_error(error(1e6, &clean)));
+    for (r, s) in robust.iter().zip(&squared) {
+        assert!(*r < 1.15 * s, "trained on clean frames, held-out error at 1 and 10 steps: robust {robust:?}, squared {squared:?}");
+    }
+}
+
+#[test]
+fn a_continuous_joints_whole_turns_reach_the_network_as_the_same_input() {
+    let (nominal, trained, _) = trained(ModelKind::Learned);
+    let model = trained.model(Path::new("learned")).unwrap();
+    let names = &model.config.scenario.state_names;
+    let hinge = names.iter().position(|n| n == "robot.joint.hinge.position").unwrap();
+    let slider = names.iter().position(|n| n == "robot.joint.slider.position").unwrap();
+    // The hinge (continuous) is encoded as sine and cosine; the slider (prismatic) is not.
+    assert_eq!(model.config.angle_inputs, vec![hinge]);
+    assert_eq!(model.config.input_size(), names.len() + 1 + nominal.robot.actuators.len() * (1 + model.config.action_history));
+    let state = vec![0.1, 0.3, -0.2, 0.5];
+    let input = |state: &[f64]| {
+        let mut row = Vec::new();
+        model.input_row(state, &[&[0.0], &[0.0]], &[], &mut row);
+        row
+    };
+    let mut turned = state.clone();
+    turned[hinge] += 6.0 * std::f64::consts::PI;
+    for (a, b) in input(&state).iter().zip(input(&turned)) {
+        assert!((a - b).abs() < 1e-5, "{:?} against {:?}", input(&state), input(&turned));
+    }
+    // A whole turn of the hinge is the same prediction; a slider move is not.
+    let predict = |state: &[f64]| model.predict(input(state), 1).unwrap().target;
+    assert_eq!(predict(&state).len(), names.len());
+    let mut moved = state.clone();
+    moved[slider] += 0.5;
+    assert_ne!(input(&state), input(&moved));
+    let model_config_text = serde_json::to_string(&model.config).unwrap();
+    assert!(model_config_text.contains("\"angle_inputs\""), "the encoding is stored in the model file");
+}

@@ -31,6 +31,7 @@ from ._dreamrig import (
     Worlds,
     WorldState,
     episode_seed,
+    rank_agreement,
 )
 from .env import DreamrigEnv, DreamrigVectorEnv
 
@@ -51,6 +52,7 @@ __all__ = [
     "evaluate",
     "make",
     "make_vec",
+    "rank_agreement",
     "scenarios",
 ]
 

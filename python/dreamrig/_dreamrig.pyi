@@ -87,6 +87,13 @@ class Worlds:
     def get_state(self, index: int = 0) -> WorldState: ...
     def set_state(self, state: WorldState, index: int = 0) -> Observation:
         """Puts world `index` in `state`; returns its observation (unbatched)."""
+    def step_to(
+        self, next: npt.NDArray[np.float64], action: npt.NDArray[np.float64], index: int = 0
+    ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        """Scores a step computed elsewhere (another engine, a real robot): world `index` moves to
+        state `next` [S] as if its physics had reached it under `action` [A]; the scenario's sensors
+        and task read it. Returns (observation, reward, terminated, truncated, info), unbatched.
+        Physics worlds only."""
 
 class BuiltinPolicy:
     """dreamrig's Rust baselines and controllers (`zero`, `random`, `auto`, `lqr`, `reach`,
@@ -111,6 +118,10 @@ def evaluate(
 
 def episode_seed(master: int, scenario: str, episode: int) -> int:
     """The seed of episode `episode` of `scenario` in an evaluation with master seed `master`."""
+
+def rank_agreement(reference: Sequence[float], candidate: Sequence[float]) -> dict[str, float]:
+    """Pearson r, Spearman ρ and MMRV of a candidate's per-policy scores against a reference's
+    (the measures of `dreamrig wm compare`)."""
 
 def scenarios() -> list[tuple[str, str]]:
     """The shipped scenarios as (name, path), sorted."""

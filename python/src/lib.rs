@@ -396,6 +396,38 @@ impl Worlds {
             unbatch(py, &dict)
         })
     }
+
+    /// Scores one control step of world `index` whose outcome was computed outside dreamrig —
+    /// by another engine, or measured on a real robot: `action` (float64 `[A]`) is what was
+    /// applied and `next` (float64 `[S]`, named by `state_names`) the state it led to. The
+    /// episode moves to `next` and the scenario's sensors and task read it, so the result is
+    /// what `step` would have returned had the world's own physics reached that state:
+    /// `(observation, reward, terminated, truncated, info)`, unbatched. Physics worlds only.
+    ///
+    /// Raises `SimulationError` for a state of the wrong length or with a non-finite value (the
+    /// episode is left as it was), a world not reset or whose episode ended, and learned or
+    /// hybrid worlds.
+    #[pyo3(signature = (next, action, index = 0))]
+    #[allow(clippy::type_complexity)]
+    fn step_to<'py>(
+        &mut self,
+        py: Python<'py>,
+        next: numpy::PyReadonlyArray1<'py, f64>,
+        action: numpy::PyReadonlyArray1<'py, f64>,
+        index: usize,
+    ) -> PyResult<(Bound<'py, PyDict>, f64, bool, bool, Bound<'py, PyDict>)> {
+        guard(|| {
+            let len = self.inner().batch.len();
+            self.check_index(index, len)?;
+            let (next, action) = (next.as_slice()?.to_vec(), action.as_slice()?.to_vec());
+            let inner = self.inner.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let result = inner.batch.step_to(index, &action, &next).map_err(|e| sim_error(index, e))?;
+            let observation = unbatch(py, &observation_arrays(py, &self.observation, &[&result.observation])?)?;
+            let info = unbatch(py, &info_arrays(py, &[&result.info])?)?;
+            inner.last[index] = Some(result.observation);
+            Ok((observation, result.reward, result.terminated, result.truncated, info))
+        })
+    }
 }
 
 /// `{name: array[1, ...]}` → `{name: array[...]}` (views, no copies).
@@ -871,6 +903,32 @@ fn episode_seed(master: u64, scenario: &str, episode: u32) -> u64 {
     dreamrig_eval::episode_seed(master, scenario, episode)
 }
 
+/// How far a candidate's per-policy scores order the policies as a reference's do: a dict with
+/// `pearson` (r), `spearman` (ρ, average ranks for ties) and `mmrv` (mean maximum rank
+/// violation, Li et al. 2024; 0 is the same order) — the measures of `dreamrig wm compare`.
+/// `reference` and `candidate` hold one score per policy, in the same order.
+///
+/// Raises `ValueError` when the lengths differ or a score is not finite.
+#[pyfunction]
+fn rank_agreement(reference: Vec<f64>, candidate: Vec<f64>) -> PyResult<HashMap<String, f64>> {
+    if reference.len() != candidate.len() {
+        return Err(PyValueError::new_err(format!(
+            "reference has {} scores and candidate {}: expected one per policy on each side",
+            reference.len(),
+            candidate.len()
+        )));
+    }
+    if let Some(v) = reference.iter().chain(&candidate).find(|v| !v.is_finite()) {
+        return Err(PyValueError::new_err(format!("a score is {v}, expected finite numbers")));
+    }
+    use dreamrig_eval::compare::{mmrv, pearson, spearman};
+    Ok(HashMap::from([
+        ("pearson".to_string(), pearson(&reference, &candidate)),
+        ("spearman".to_string(), spearman(&reference, &candidate)),
+        ("mmrv".to_string(), mmrv(&reference, &candidate)),
+    ]))
+}
+
 /// Panics inside Rust, to prove that a panic reaches Python as `DreamrigError` (tests only).
 #[pyfunction]
 fn _test_panic() -> PyResult<()> {
@@ -894,6 +952,7 @@ fn _dreamrig(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BuiltinPolicy>()?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(episode_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(rank_agreement, m)?)?;
     m.add_function(wrap_pyfunction!(scenarios, m)?)?;
     m.add_function(wrap_pyfunction!(_test_panic, m)?)?;
     m.add("DreamrigError", py.get_type::<DreamrigError>())?;

@@ -191,3 +191,39 @@ def test_bad_arguments_raise_python_exceptions_with_the_cli_texts(cli, tmp_path)
 def test_a_rust_panic_becomes_a_dreamrig_error_not_a_crash():
     with pytest.raises(dreamrig.DreamrigError, match="internal error in dreamrig"):
         dreamrig._dreamrig._test_panic()
+
+
+def test_a_step_computed_elsewhere_is_scored_as_the_world_scores_its_own():
+    own, scored = dreamrig.Worlds("reacher-2link"), dreamrig.Worlds("reacher-2link")
+    own.reset([3])
+    scored.reset([3])
+    rng = np.random.default_rng(0)
+    spec = own.action_spec()
+    for _ in range(30):
+        action = rng.uniform(spec["low"], spec["high"])
+        observation, reward, terminated, truncated, info = own.step(action[None])
+        next_state = own.state_values()[0]
+        got = scored.step_to(next_state, action)
+        for field in observation:
+            np.testing.assert_array_equal(got[0][field], observation[field][0])
+        assert (got[1], got[2], got[3]) == (reward[0], terminated[0], truncated[0])
+        assert got[4]["success"] == info["success"][0] and got[4]["step"] == info["step"][0]
+    with pytest.raises(dreamrig.SimulationError, match="state has 3 values, expected 4"):
+        scored.step_to(np.zeros(3), np.zeros(2))
+
+
+def test_a_world_model_cannot_be_moved_by_another_engine(hybrid_model):
+    worlds = dreamrig.Worlds("cartpole-balance", dynamics=f"hybrid:{hybrid_model}")
+    worlds.reset([0])
+    with pytest.raises(dreamrig.SimulationError, match="only physics worlds"):
+        worlds.step_to(worlds.state_values()[0], np.zeros(1))
+
+
+def test_rank_agreement_is_what_wm_compare_reports():
+    same = dreamrig.rank_agreement([1.0, 0.5, 0.0], [0.9, 0.4, 0.1])
+    assert same["spearman"] == pytest.approx(1.0) and same["mmrv"] == 0.0
+    swapped = dreamrig.rank_agreement([1.0, 0.5, 0.0], [0.4, 0.9, 0.1])
+    # Policy 0 and 1 swap: each's largest violated gap is 0.5, policy 2's none.
+    assert swapped["mmrv"] == pytest.approx(1.0 / 3.0)
+    with pytest.raises(ValueError, match="one per policy"):
+        dreamrig.rank_agreement([1.0], [1.0, 0.0])

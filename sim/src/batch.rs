@@ -143,6 +143,18 @@ impl WorldBatch {
         }
     }
 
+    /// Scores a step of world `index` computed elsewhere ([`World::step_to`]; panics if
+    /// `index` ≥ B).
+    pub fn step_to(&mut self, index: usize, action: &[f64], next: &[f64]) -> Result<StepResult, SimError> {
+        match self {
+            Self::Each(worlds) => worlds[index].step_to(action, next),
+            Self::Model(_) => {
+                let _ = (action, next);
+                Err(SimError::Unsupported("step_to: only physics worlds score a step computed elsewhere".into()))
+            }
+        }
+    }
+
     /// The observation of world `index`'s current state ([`World::observe`]; panics if `index` ≥ B).
     pub fn observe(&mut self, index: usize) -> Result<Observation, SimError> {
         match self {

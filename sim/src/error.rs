@@ -187,4 +187,7 @@ pub enum SimError {
     /// The world model failed: inference failed, or a state's action history does not fit the model.
     #[error("world model: {0}")]
     Model(String),
+    /// The world cannot do what was asked of it (e.g. [`crate::World::step_to`] on a model world).
+    #[error("{0}")]
+    Unsupported(String),
 }

@@ -469,6 +469,20 @@ impl World for PhysicsWorld {
         self.finish_step(&clipped, collision)
     }
 
+    fn step_to(&mut self, action: &[f64], next: &[f64]) -> Result<StepResult, SimError> {
+        let expected = self.layout.state_layout.len;
+        if next.len() != expected {
+            return Err(SimError::StateLength { expected, got: next.len() });
+        }
+        if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+            return Err(SimError::StateNotFinite { index, name: self.layout.state.names[index].clone(), value: next[index] });
+        }
+        let clipped = self.begin_step(action)?;
+        self.replace_state_values(next)?;
+        let collision = self.scene().and_then(obstacle_clearance).is_some_and(|c| c <= 1e-3);
+        self.finish_step(&clipped, collision)
+    }
+
     fn observation_spec(&self) -> &Arc<ObservationSpec> {
         &self.layout.observation
     }

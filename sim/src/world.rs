@@ -212,6 +212,24 @@ pub trait World: Send {
     /// The observation of the current state.
     fn observe(&mut self) -> Result<Observation, SimError>;
 
+    /// Scores one control step whose outcome was computed outside this world — by another
+    /// engine, or measured on a real robot: `action` is what was applied (clipped to the
+    /// [`ActionSpec`] as [`World::step`] clips it) and `next` the dynamic state it led to
+    /// ([`World::state_spec`] order). The episode moves to `next`, its step count, latency
+    /// queue and sensor noise advance as in `step`, and the sensors and the task read `next`:
+    /// the result is what `step` would have returned had this world's own dynamics reached it.
+    /// The robot touches an obstacle where its clearance is at most 1 mm (no contact solver
+    /// ran). Lets a reference from elsewhere be scored by the scenario's own task.
+    ///
+    /// # Errors
+    /// As `step`; [`SimError::StateLength`] or [`SimError::StateNotFinite`] for a bad `next`
+    /// (the episode is left as it was); [`SimError::Unsupported`] from worlds whose state a
+    /// model predicts (learned and hybrid worlds), which cannot be moved by another engine.
+    fn step_to(&mut self, action: &[f64], next: &[f64]) -> Result<StepResult, SimError> {
+        let _ = (action, next);
+        Err(SimError::Unsupported("step_to: only physics worlds score a step computed elsewhere".into()))
+    }
+
     /// Control period in seconds.
     fn control_period(&self) -> f64;
 

@@ -100,6 +100,10 @@ pub struct TrainArgs {
     /// Steps of the open-loop rollout loss.
     #[arg(long, default_value_t = 5)]
     pub rollout_steps: usize,
+    /// Where the rollout loss turns from squared to linear (Huber's δ), in standard deviations
+    /// of the predicted quantity; a large value gives the plain squared loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub huber_delta: f64,
     #[arg(long, default_value_t = 60)]
     pub epochs: usize,
     #[arg(long, default_value_t = 256)]
@@ -252,6 +256,7 @@ fn train_command(args: TrainArgs) -> anyhow::Result<ExitCode> {
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
         rollout_steps: args.rollout_steps,
+        huber_delta: args.huber_delta,
         validation_fraction: args.validation_fraction,
         patience: args.patience,
         seed: args.seed,

@@ -169,6 +169,29 @@ pub struct WorldModelConfig {
     /// Models trained before the gate existed have none: 1. Learned models: 1.
     #[serde(default = "full_correction")]
     pub correction_scale: f64,
+    /// State indices (ascending) of the revolute and continuous joints' angles, which the
+    /// network sees as their sine and cosine rather than as a normalized angle, so that no
+    /// angle outside the training range (a continuous joint's turns, a held-out episode's
+    /// excursion) reaches it as an unseen input ([`angle_dimensions`]). Empty in model files
+    /// written before the encoding existed: every state value normalized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub angle_inputs: Vec<usize>,
+}
+
+/// The state indices of `config`'s revolute and continuous joint angles
+/// (`robot.joint.NAME.position` of a joint whose URDF `type` is `revolute` or `continuous`),
+/// ascending: the values a world model's network sees as (sin, cos).
+pub fn angle_dimensions(config: &ScenarioConfig) -> Vec<usize> {
+    let layout = WorldLayout::new(config);
+    let angles: std::collections::BTreeSet<String> = config
+        .robot
+        .model
+        .joints
+        .iter()
+        .filter(|j| matches!(j.kind, crate::robot::JointKind::Revolute | crate::robot::JointKind::Continuous))
+        .map(|j| format!("robot.joint.{}.position", j.name))
+        .collect();
+    layout.state.names.iter().enumerate().filter(|(_, n)| angles.contains(*n)).map(|(i, _)| i).collect()
 }
 
 fn full_correction() -> f64 {
@@ -186,10 +209,14 @@ impl WorldModelConfig {
         self.scenario.action_names.len()
     }
 
-    /// Input width: normalized state, current and earlier actions, and for hybrid models the
-    /// physics step's state change.
+    /// Input width: the state (normalized values, then the sines and the cosines of
+    /// `angle_inputs`), current and earlier actions, and for hybrid models the physics step's
+    /// state change.
     pub fn input_size(&self) -> usize {
-        self.state_size() + self.action_size() * (1 + self.action_history) + self.prior_inputs() * self.state_size()
+        self.state_size()
+            + self.angle_inputs.len()
+            + self.action_size() * (1 + self.action_history)
+            + self.prior_inputs() * self.state_size()
     }
 
     /// Physics changes a hybrid's network sees: the current action's and `prior_history`
@@ -262,6 +289,10 @@ impl WorldModelConfig {
         }
         if self.identified_prior.is_some() && self.kind != ModelKind::Hybrid {
             return Err("identified_prior is set, but only hybrid models have a physics prior".into());
+        }
+        let angles_ok = self.angle_inputs.windows(2).all(|w| w[0] < w[1]) && self.angle_inputs.iter().all(|&i| i < s);
+        if !angles_ok {
+            return Err(format!("angle_inputs is {:?}, expected ascending state indices below {s}", self.angle_inputs));
         }
         if let Some(target) = self.disagreement_error_target.filter(|t| !(t.is_finite() && *t >= 0.0)) {
             return Err(format!("disagreement_error_target is {target}, expected a finite number ≥ 0"));
@@ -432,10 +463,20 @@ impl WorldModel {
 
     /// Normalized network input for one row. `actions` holds the current action then the
     /// earlier ones, newest first; `priors` are the physics step's state changes (hybrid: under
-    /// the current action, then under `prior_history` earlier ones).
+    /// the current action, then under `prior_history` earlier ones). The state comes first:
+    /// every value not in `angle_inputs` normalized, then the sines, then the cosines of those
+    /// that are.
     pub fn input_row(&self, state: &[f64], actions: &[&[f64]], priors: &[&[f64]], row: &mut Vec<f32>) {
         let n = &self.config.normalization;
-        row.extend(state.iter().enumerate().map(|(i, v)| ((*v as f32) - n.state_mean[i]) / n.state_std[i]));
+        let angles = &self.config.angle_inputs;
+        let mut next_angle = angles.iter().peekable();
+        for (i, v) in state.iter().enumerate() {
+            if next_angle.next_if_eq(&&i).is_none() {
+                row.push(((*v as f32) - n.state_mean[i]) / n.state_std[i]);
+            }
+        }
+        row.extend(angles.iter().map(|&i| state[i].sin() as f32));
+        row.extend(angles.iter().map(|&i| state[i].cos() as f32));
         for action in actions.iter().take(1 + self.config.action_history) {
             row.extend(action.iter().enumerate().map(|(i, v)| ((*v as f32) - n.action_mean[i]) / n.action_std[i]));
         }

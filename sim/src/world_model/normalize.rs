@@ -26,7 +26,15 @@ pub(crate) fn normalization(
     let (action_mean, action_std) = mean_std(transitions.iter().map(|&(e, t)| episodes[e].trajectory.actions[t].as_slice()), a);
     let (prior_mean, prior_std) =
         if hybrid { mean_std(transitions.iter().map(|&(e, t)| episodes[e].prior[t].as_slice()), s) } else { (Vec::new(), Vec::new()) };
-    let targets: Vec<Vec<f64>> = transitions
+    let targets = targets(episodes, transitions, s, hybrid);
+    let (target_mean, target_std) = mean_std(targets.iter().map(Vec::as_slice), s);
+    Normalization { state_mean, state_std, action_mean, action_std, prior_mean, prior_std, target_mean, target_std }
+}
+
+/// The network's target of each transition `(episode, t)`: the state change, minus the prior's
+/// change for a hybrid.
+fn targets(episodes: &[PreparedEpisode], transitions: &[(usize, usize)], s: usize, hybrid: bool) -> Vec<Vec<f64>> {
+    transitions
         .iter()
         .map(|&(e, t)| {
             let ep = &episodes[e];
@@ -41,7 +49,45 @@ pub(crate) fn normalization(
                 })
                 .collect()
         })
-        .collect();
-    let (target_mean, target_std) = mean_std(targets.iter().map(Vec::as_slice), s);
-    Normalization { state_mean, state_std, action_mean, action_std, prior_mean, prior_std, target_mean, target_std }
+        .collect()
+}
+
+/// Consistency constant of the median absolute deviation: 1.4826 × MAD estimates a normal
+/// distribution's standard deviation (Huber & Ronchetti, *Robust Statistics*, 2nd ed., §5.1).
+const MAD_TO_STD: f64 = 1.482_602_218_505_602;
+
+/// A scale of each target value that a few outliers cannot inflate: 1.4826 × the median
+/// absolute deviation from the median over the training transitions, in units of `target_std`
+/// (one per state value), floored at 0.01 (a value that is almost always exactly predicted by
+/// the prior would otherwise get a zero scale). Where the targets are normal it is about 1;
+/// where a few transitions carry most of the variance (contacts at a joint limit) it is far
+/// below 1. The rollout loss's Huber threshold is measured in it.
+pub(crate) fn robust_target_scale(
+    episodes: &[PreparedEpisode],
+    transitions: &[(usize, usize)],
+    normalization: &Normalization,
+    hybrid: bool,
+) -> Vec<f32> {
+    let s = normalization.target_std.len();
+    let targets = targets(episodes, transitions, s, hybrid);
+    let median = |values: &mut Vec<f64>| -> f64 {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        if n == 0 {
+            0.0
+        } else if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            0.5 * (values[n / 2 - 1] + values[n / 2])
+        }
+    };
+    (0..s)
+        .map(|d| {
+            let mut column: Vec<f64> = targets.iter().map(|row| row[d]).collect();
+            let centre = median(&mut column);
+            let mut deviations: Vec<f64> = column.iter().map(|v| (v - centre).abs()).collect();
+            let scale = MAD_TO_STD * median(&mut deviations) / f64::from(normalization.target_std[d]);
+            scale.clamp(0.01, f64::INFINITY) as f32
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@ use crate::world_model::data::{split_by_episode, Trajectory};
 use crate::world_model::gate::{gate_correction, CorrectionGate};
 use crate::world_model::identify::IdentifiedPrior;
 use crate::world_model::model::*;
-use crate::world_model::normalize::normalization;
+use crate::world_model::normalize::{normalization, robust_target_scale};
 use crate::world_model::prepare::PreparedEpisode;
 use crate::world_model::WorldModelError;
 use candle_core::{DType, Device, Module, Tensor, Var};
@@ -45,6 +45,11 @@ pub struct TrainOptions {
     pub learning_rate: f64,
     /// Steps of the rollout loss (1 is the one-step loss).
     pub rollout_steps: usize,
+    /// Where the rollout loss turns from squared to linear (Huber's δ), in robust standard
+    /// deviations of the target (1.4826 × its median absolute deviation, which a few outliers
+    /// cannot inflate; default 1): errors beyond it, such as the few transitions at a joint
+    /// limit that carry most of a residual's variance, pull with a bounded gradient.
+    pub huber_delta: f64,
     /// Share of episodes held out for validation, early stopping and calibration (default 0.2; at least one episode each side).
     pub validation_fraction: f64,
     /// Epochs without a better validation loss before training stops.
@@ -88,6 +93,7 @@ impl Default for TrainOptions {
             batch_size: 256,
             learning_rate: 1e-3,
             rollout_steps: 5,
+            huber_delta: 1.0,
             validation_fraction: 0.2,
             patience: 8,
             seed: 0,
@@ -104,7 +110,8 @@ pub struct EpochMetrics {
     pub member: usize,
     /// Epoch, from 0.
     pub epoch: usize,
-    /// Mean over the epoch's minibatches of the k-step rollout loss (mean squared error in normalized target units).
+    /// Mean over the epoch's minibatches of the k-step rollout loss (weighted Huber loss; see
+    /// [`train`]).
     pub train_loss: f64,
     /// The same loss over every validation window, after the epoch.
     pub validation_loss: f64,
@@ -238,6 +245,18 @@ struct Context<'a> {
     config: &'a WorldModelConfig,
     k: usize,
     device: Device,
+    /// Huber's δ of each state value in target standard deviations, [1, S].
+    huber_delta: Vec<f32>,
+}
+
+/// The loss's weight of each state value, [1, S]: (target std / state std)², scaled to a mean
+/// of 1. An error of one target std in dimension d is `target_std[d] / state_std[d]` of the
+/// state's spread, the unit `wm eval` measures errors in, so the weighted loss ranks dimensions
+/// as the evaluation does.
+fn dimension_weights(n: &crate::world_model::model::Normalization) -> Vec<f32> {
+    let raw: Vec<f64> = n.target_std.iter().zip(&n.state_std).map(|(t, s)| (f64::from(*t) / f64::from(*s)).powi(2)).collect();
+    let mean = raw.iter().sum::<f64>() / raw.len().max(1) as f64;
+    raw.iter().map(|w| if mean > 0.0 { (w / mean) as f32 } else { 1.0 }).collect()
 }
 
 impl Context<'_> {
@@ -288,20 +307,35 @@ impl Context<'_> {
         Ok(batch)
     }
 
-    /// Mean squared error of a k-step open-loop rollout, in normalized target units. For
-    /// hybrid models the physics step's change is taken along the logged trajectory: stepping
-    /// rapier inside the loss would not be differentiable.
+    /// The k-step open-loop rollout loss: per step and state value, Huber's loss (δ =
+    /// `huber_delta` robust target scales, scaled by 2 so that it is the squared error below δ)
+    /// of the error in target standard deviations, weighted by [`dimension_weights`], averaged over values,
+    /// windows and steps. For hybrid models the physics step's change is taken along the logged
+    /// trajectory: stepping rapier inside the loss would not be differentiable. The state enters
+    /// the network as [`WorldModel::input_row`] lays it out (angles as sine and cosine).
     fn loss(&self, network: &MemberNetwork, batch: &WindowBatch) -> candle_core::Result<Tensor> {
         let n = &self.config.normalization;
         let s = self.config.state_size();
         let row = |v: &[f32]| Tensor::from_slice(v, (1, s), &self.device);
         let (state_mean, state_std) = (row(&n.state_mean)?, row(&n.state_std)?);
         let (target_mean, target_std) = (row(&n.target_mean)?, row(&n.target_std)?);
+        let weights = row(&dimension_weights(n))?;
+        let angles = &self.config.angle_inputs;
+        let plain: Vec<u32> = (0..s).filter(|i| !angles.contains(i)).map(|i| i as u32).collect();
+        let plain = Tensor::from_vec(plain.clone(), plain.len(), &self.device)?;
+        let angle_index = Tensor::from_vec(angles.iter().map(|&i| i as u32).collect::<Vec<_>>(), angles.len(), &self.device)?;
+        let delta = row(&self.huber_delta)?;
         let mut state = batch.start.clone();
         let mut total: Option<Tensor> = None;
         for j in 0..self.k {
             let normalized = state.broadcast_sub(&state_mean)?.broadcast_div(&state_std)?;
-            let mut parts = vec![normalized, batch.actions[j].clone()];
+            let mut parts = vec![normalized.index_select(&plain, 1)?];
+            if !angles.is_empty() {
+                let angle = state.index_select(&angle_index, 1)?;
+                parts.push(angle.sin()?);
+                parts.push(angle.cos()?);
+            }
+            parts.push(batch.actions[j].clone());
             if self.config.kind == ModelKind::Hybrid {
                 parts.push(batch.prior_input[j].clone());
             }
@@ -309,7 +343,12 @@ impl Context<'_> {
             let target = network.forward(&input)?.broadcast_mul(&target_std)?.broadcast_add(&target_mean)?;
             let base = if self.config.kind == ModelKind::Hybrid { (&state + &batch.prior[j])? } else { state.clone() };
             state = (base + target)?;
-            let error = (&state - &batch.next[j])?.broadcast_div(&target_std)?.sqr()?.mean_all()?;
+            // Huber: a² below δ, 2δa − δ² above, with a the error's size; written as m² + 2δ(a − m)
+            // with m = min(a, δ), so candle differentiates it piece by piece.
+            let size = (&state - &batch.next[j])?.broadcast_div(&target_std)?.abs()?;
+            let inner = size.broadcast_minimum(&delta)?;
+            let huber = (inner.sqr()? + (size - &inner)?.broadcast_mul(&delta)?.affine(2.0, 0.0)?)?;
+            let error = huber.broadcast_mul(&weights)?.mean_all()?;
             total = Some(match total {
                 Some(t) => (t + error)?,
                 None => error,
@@ -337,6 +376,9 @@ pub fn train(
     let net = |e: candle_core::Error| WorldModelError::Network(e.to_string());
     if options.rollout_steps == 0 || options.batch_size == 0 || options.ensemble == 0 || options.max_epochs == 0 {
         return Err(WorldModelError::Data("rollout steps, batch size, ensemble size and epochs must be at least 1".into()));
+    }
+    if !(options.huber_delta.is_finite() && options.huber_delta > 0.0) {
+        return Err(WorldModelError::Data(format!("the Huber loss's δ is {}, expected a positive number", options.huber_delta)));
     }
     if options.kind == ModelKind::Hybrid && options.prior_history > options.action_history {
         return Err(WorldModelError::Data(format!(
@@ -386,11 +428,16 @@ pub fn train(
         training: serde_json::Value::Null,
         identified_prior: if hybrid { options.identified_prior.clone() } else { None },
         correction_scale: 1.0,
+        angle_inputs: angle_dimensions(config),
     };
 
     // Episodes shorter than the rollout use what they have.
     let k = options.rollout_steps.min(episodes.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
-    let context = Context { episodes, config: &model_config, k, device: Device::Cpu };
+    let huber_delta = robust_target_scale(episodes, &train_transitions, &model_config.normalization, hybrid)
+        .iter()
+        .map(|scale| scale * options.huber_delta as f32)
+        .collect();
+    let context = Context { episodes, config: &model_config, k, device: Device::Cpu, huber_delta };
     let train_windows = windows(episodes, &train_set, k);
     let validation_windows = windows(episodes, &validation_set, k);
     if train_windows.is_empty() || validation_windows.is_empty() {
