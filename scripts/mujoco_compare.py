@@ -39,12 +39,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mujoco_reality as reality  # noqa: E402
 
 
+def fail(message: str) -> None:
+    print(f"mujoco_compare.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def noise_rng(seed: int, policy: int, episode: int) -> np.random.Generator:
+    """The action-noise generator of one episode of one policy: the same in every world."""
     return np.random.default_rng([seed, policy, episode])
 
 
 class MujocoReference:
-    """The scenario's robot in MuJoCo, scored by a dreamrig physics world of the scenario."""
+    """The scenario's robot in MuJoCo (as `mujoco_reality.py` builds it), scored by a dreamrig
+    physics world of the scenario through `Worlds.step_to`."""
 
     def __init__(self, scenario: str, args: argparse.Namespace):
         self.worlds = dreamrig.Worlds(scenario)
@@ -66,9 +73,11 @@ class MujocoReference:
         self.laws = reality.actuator_law(config, self.model, joints)
 
     def values(self) -> np.ndarray:
+        """MuJoCo's state in dreamrig's order: joint positions, then velocities."""
         return np.concatenate([self.data.qpos[self.qpos], self.data.qvel[self.qvel]])
 
     def reset(self, seed: int) -> dict:
+        """Starts episode `seed` where the scenario's reset puts the robot; its observation."""
         observation, _ = self.worlds.reset([seed])
         start = self.worlds.get_state(0).values
         n = len(self.qpos)
@@ -79,6 +88,8 @@ class MujocoReference:
         return {k: v[0] for k, v in observation.items()}
 
     def step(self, action: np.ndarray) -> tuple[dict, bool, bool]:
+        """One control period in MuJoCo under the scenario's actuator law, scored by the task:
+        (observation, episode over, success)."""
         tau = np.zeros(self.model.nv)
         for i, (dof, servo, kind, _kp, _kd, _effort) in enumerate(self.laws):
             if kind == "torque":
@@ -90,25 +101,30 @@ class MujocoReference:
         values = self.values()
         if not np.all(np.isfinite(values)):
             raise dreamrig.SimulationError("MuJoCo's state became non-finite")
-        observation, _reward, terminated, truncated, info = self.worlds.step_to(values, action)
+        observation, _reward, terminated, truncated, info = self.worlds.step_to(action, values)
         return observation, terminated or truncated, bool(info["success"])
 
 
 class DreamrigCandidate:
+    """A dreamrig world of the scenario with `dynamics` (`physics`, `learned:MODEL`, `hybrid:MODEL`)."""
+
     def __init__(self, scenario: str, dynamics: str):
         self.worlds = dreamrig.Worlds(scenario, dynamics=dynamics)
 
     def reset(self, seed: int) -> dict:
+        """Starts episode `seed`; its observation."""
         observation, _ = self.worlds.reset([seed])
         return {k: v[0] for k, v in observation.items()}
 
     def step(self, action: np.ndarray) -> tuple[dict, bool, bool]:
+        """One control period: (observation, episode over, success)."""
         observation, _reward, terminated, truncated, info = self.worlds.step(action[None])
         return {k: v[0] for k, v in observation.items()}, bool(terminated[0] or truncated[0]), bool(info["success"][0])
 
 
-def success_rate(world, scenario: str, policy: str, noise: float, index: int, args: argparse.Namespace) -> float:
-    controller = dreamrig.BuiltinPolicy(policy, scenario)
+def success_rate(world, controller, noise: float, index: int, args: argparse.Namespace) -> float:
+    """The share of `args.episodes` paired episodes that `controller` with uniform action noise of
+    `noise` (a fraction of each action's range) ends in success in `world`."""
     spec = world.worlds.action_spec()
     low, high = np.asarray(spec["low"], float), np.asarray(spec["high"], float)
     horizon = world.worlds.max_episode_steps
@@ -131,44 +147,57 @@ def success_rate(world, scenario: str, policy: str, noise: float, index: int, ar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("scenario")
-    parser.add_argument("--candidate", action="append", default=[], help="physics, learned:MODEL.json or hybrid:MODEL.json")
-    parser.add_argument("--episodes", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=77)
+    parser.add_argument("scenario", help="scenario file or shipped name (fixed base, torque or position actuators)")
+    parser.add_argument("--candidate", action="append", default=[], help="a world to rank the zoo in beside MuJoCo: "
+                        "physics (the scenario as shipped), learned:MODEL.json or hybrid:MODEL.json; repeatable")
+    parser.add_argument("--episodes", type=int, default=40, help="paired episodes per policy and world")
+    parser.add_argument("--seed", type=int, default=77, help="episode k resets with seed --seed + k")
     parser.add_argument("--noise", default="0,0.2,0.4,0.6,0.8,1.0,1.5", help="action-noise levels of the controller, a fraction of each action's range")
-    parser.add_argument("--baselines", default="zero,random")
-    parser.add_argument("--armature", nargs="*", default=[], metavar="JOINT=KG_M2")
-    parser.add_argument("--payload", nargs="*", default=[], metavar="LINK=KG[@X,Y,Z]")
-    parser.add_argument("--substeps", type=int, default=1)
-    parser.add_argument("--self-collision", action="store_true")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--baselines", default="zero,random", help="dreamrig baselines added to the zoo, comma-separated")
+    parser.add_argument("--armature", nargs="*", default=[], metavar="JOINT=KG_M2", help="rotor inertia MuJoCo's robot has")
+    parser.add_argument("--payload", nargs="*", default=[], metavar="LINK=KG[@X,Y,Z]", help="point masses MuJoCo's robot carries")
+    parser.add_argument("--substeps", type=int, default=1, help="MuJoCo steps per scenario physics step")
+    parser.add_argument("--self-collision", action="store_true", help="let MuJoCo's links collide with each other")
+    parser.add_argument("--json", type=Path, help="write the report here (atomically)")
     args = parser.parse_args()
     if not args.candidate:
-        reality.fail("--candidate: name at least one world to compare with MuJoCo (physics, learned:MODEL, hybrid:MODEL)")
+        fail("--candidate: name at least one world to compare with MuJoCo (physics, learned:MODEL, hybrid:MODEL)")
     if args.episodes < 1 or args.substeps < 1:
-        reality.fail("--episodes and --substeps: expected at least 1")
+        fail("--episodes and --substeps: expected at least 1")
+    if args.json is not None and not args.json.parent.resolve().is_dir():
+        fail(f"--json {args.json}: the folder {args.json.parent} does not exist")
     try:
         levels = [float(x) for x in args.noise.split(",") if x]
     except ValueError:
-        reality.fail(f"--noise {args.noise!r}: expected comma-separated numbers")
+        fail(f"--noise {args.noise!r}: expected comma-separated numbers")
+    if not levels or not all(np.isfinite(level) and level >= 0 for level in levels):
+        fail(f"--noise {args.noise!r}: expected one or more finite levels ≥ 0")
     zoo = [("auto", level, f"auto-noise-{level:g}") for level in levels]
     zoo += [(name, 0.0, name) for name in args.baselines.split(",") if name]
-    worlds = {"mujoco": MujocoReference(args.scenario, args)}
-    for candidate in args.candidate:
-        dynamics = candidate.split(":", 1)
-        if dynamics[0] not in ("physics", "learned", "hybrid") or (dynamics[0] != "physics") != (len(dynamics) == 2):
-            reality.fail(f"--candidate {candidate!r}: expected physics, learned:MODEL.json or hybrid:MODEL.json")
-        worlds[candidate] = DreamrigCandidate(args.scenario, candidate)
+    if len(zoo) < 2:
+        fail("the zoo holds fewer than 2 policies: nothing to rank")
+    # Everything that can be refused is built before the first episode runs.
+    try:
+        worlds = {"mujoco": MujocoReference(args.scenario, args)}
+        for candidate in args.candidate:
+            dynamics = candidate.split(":", 1)
+            if dynamics[0] not in ("physics", "learned", "hybrid") or (dynamics[0] != "physics") != (len(dynamics) == 2):
+                fail(f"--candidate {candidate!r}: expected physics, learned:MODEL.json or hybrid:MODEL.json")
+            worlds[candidate] = DreamrigCandidate(args.scenario, candidate)
+        controllers = {policy: dreamrig.BuiltinPolicy(policy, args.scenario) for policy, _, _ in zoo}
+    except (dreamrig.DreamrigError, ValueError) as error:
+        fail(str(error))
     rates = {name: [] for name in worlds}
     for index, (policy, noise, label) in enumerate(zoo):
         for name, world in worlds.items():
-            rates[name].append(success_rate(world, args.scenario, policy, noise, index, args))
+            rates[name].append(success_rate(world, controllers[policy], noise, index, args))
         print(f"  {label:<22}" + "".join(f" {name}: {100 * rates[name][-1]:5.1f}%" for name in worlds), file=sys.stderr)
     report = {
         "scenario": args.scenario,
         "episodes": args.episodes,
         "seed": args.seed,
-        "mujoco": {"version": mujoco.__version__, "armature": args.armature, "payload": args.payload, "substeps": args.substeps},
+        "mujoco": {"version": mujoco.__version__, "armature": args.armature, "payload": args.payload, "substeps": args.substeps,
+                   "self_collision": args.self_collision},
         "policies": [label for _, _, label in zoo],
         "success_rate": rates,
         "agreement": {c: dreamrig.rank_agreement(rates["mujoco"], rates[c]) for c in args.candidate},

@@ -2,10 +2,10 @@
 
     python scripts/mujoco_reality.py SCENARIO --out DATASET [--episodes 200] [--seed 0]
         [--policy auto] [--action-noise 0,0.1,0.3] [--armature JOINT=KG_M2 ...] [--payload LINK=KG[@X,Y,Z] ...] [--steps N]
-        [--substeps N]
+        [--substeps N] [--self-collision]
 
 The robot is the scenario's own URDF, loaded by MuJoCo (`mujoco.MjSpec.from_file`), stepping at
-the scenario's `physics_dt` (or `--substeps` times finer) with MuJoCo's own integrator, contacts, joint limits (soft, as MuJoCo's
+the scenario's `physics_dt` (or `--substeps` times finer) with MuJoCo's own integrator, joint limits (soft, as MuJoCo's
 constraint solver makes them), joint damping and friction loss (the URDF's, or the scenario's
 `joint_dynamics`), plus what rapier's identified prior cannot express: rotor `--armature` per joint
 and a point `--payload` at a link (at the link's origin, or at X,Y,Z in the link's frame, m).
@@ -75,12 +75,15 @@ def payloads(items: list[str]) -> list[tuple[str, float, list[float]]]:
         name, _, value = item.partition("=")
         mass, _, position = value.partition("@")
         try:
-            xyz = [float(x) for x in position.split(",")] if position else [0.0, 0.0, 0.0]
-            out.append((name, float(mass), xyz))
+            xyz = [float(x) for x in position.split(",")] if "@" in value else [0.0, 0.0, 0.0]
+            kg = float(mass)
         except ValueError:
             fail(f"--payload {item!r}: expected LINK=KG or LINK=KG@X,Y,Z")
-        if len(xyz) != 3:
-            fail(f"--payload {item!r}: expected three coordinates after @, got {len(xyz)}")
+        if len(xyz) != 3 or not all(np.isfinite(xyz)):
+            fail(f"--payload {item!r}: expected three finite coordinates after @, got {len(xyz)}")
+        if not (np.isfinite(kg) and kg > 0):
+            fail(f"--payload {item!r}: expected a positive mass in kg, got {mass}")
+        out.append((name, kg, xyz))
     return out
 
 
@@ -260,6 +263,10 @@ def main() -> None:
         fail(f"timing.control_period {control_period}: LeRobot needs whole frames per second")
     if args.substeps < 1:
         fail(f"--substeps {args.substeps}: expected at least 1")
+    if args.steps is not None and args.steps < 2:
+        fail(f"--steps {args.steps}: expected at least 2 (an episode needs a transition)")
+    if args.episodes < 1:
+        fail(f"--episodes {args.episodes}: expected at least 1")
     model = build_model(scenario, scenario_path, physics_dt / args.substeps, pairs(args.armature, "armature"), payloads(args.payload),
                         args.self_collision)
     data = mujoco.MjData(model)
@@ -317,9 +324,13 @@ def main() -> None:
         # As dreamrig records: a frame per step (the state before the action); the state after the
         # last action is not a frame.
         if len(states) < 2:
-            fail(f"episode {k}: the task failed on its first step; no transition to log")
+            print(f"mujoco_reality.py: episode {k} (seed {seed}) left the task's failure bounds on its first step; "
+                  "it has no transition and is not logged", file=sys.stderr)
+            continue
         episodes.append((seed, f"{args.policy}+noise{noise}", np.asarray(states), np.asarray(actions)))
     write_dataset(args.out, fps, state_names, spec["names"], episodes, f"mujoco:{scenario['name']}")
+    if not episodes:
+        fail("no episode lasted two steps; nothing to log")
     frames = sum(len(e[2]) for e in episodes)
     print(f"wrote {args.out}: {len(episodes)} episodes, {frames} frames (at most {horizon} each) at {fps} fps (MuJoCo {mujoco.__version__} "
           f"at {model.opt.timestep * 1000:g} ms, "

@@ -164,6 +164,29 @@ fn a_step_scored_from_outside_returns_what_the_world_returned_when_it_took_that_
 }
 
 #[test]
+fn a_state_reached_elsewhere_is_what_the_sensors_and_the_task_then_read() {
+    let mut world = world(&shipped("cartpole-balance"));
+    world.reset(2).unwrap();
+    let names = world.state_spec().names.clone();
+    let hinge = names.iter().position(|n| n == "robot.joint.hinge.position").unwrap();
+    // Another engine's cart-pole, a little off upright: the sensors read that state.
+    let mut next = world.state().unwrap().values;
+    next[hinge] = 0.1;
+    let result = world.step_to(&[0.0], &next).unwrap();
+    // rapier keeps f32: the state reads back rounded to it.
+    for (read, given) in world.state().unwrap().values.iter().zip(&next) {
+        assert!((read - given).abs() < 1e-6, "{read} against {given}");
+    }
+    assert_eq!(result.observation.get("joint_state.position").unwrap()[hinge], 0.1);
+    assert!(!result.terminated && result.info.step == 1);
+    // …and past the task's failure bound (±0.21 rad) the episode fails there.
+    next[hinge] = 0.3;
+    let result = world.step_to(&[0.0], &next).unwrap();
+    assert!(result.terminated && !result.info.success, "{result:?}");
+    assert!(matches!(&result.info.end_reason, Some(dreamrig_sim::EndReason::Failure(why)) if why.contains("hinge")), "{result:?}");
+}
+
+#[test]
 fn a_bad_state_from_outside_is_refused_and_leaves_the_episode_as_it_was() {
     let mut world = world(&shipped("cartpole-balance"));
     world.reset(2).unwrap();

@@ -88,7 +88,7 @@ class Worlds:
     def set_state(self, state: WorldState, index: int = 0) -> Observation:
         """Puts world `index` in `state`; returns its observation (unbatched)."""
     def step_to(
-        self, next: npt.NDArray[np.float64], action: npt.NDArray[np.float64], index: int = 0
+        self, action: npt.NDArray[np.float64], next: npt.NDArray[np.float64], index: int = 0
     ) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Scores a step computed elsewhere (another engine, a real robot): world `index` moves to
         state `next` [S] as if its physics had reached it under `action` [A]; the scenario's sensors

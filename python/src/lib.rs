@@ -404,22 +404,30 @@ impl Worlds {
     /// what `step` would have returned had the world's own physics reached that state:
     /// `(observation, reward, terminated, truncated, info)`, unbatched. Physics worlds only.
     ///
-    /// Raises `SimulationError` for a state of the wrong length or with a non-finite value (the
-    /// episode is left as it was), a world not reset or whose episode ended, and learned or
-    /// hybrid worlds.
-    #[pyo3(signature = (next, action, index = 0))]
+    /// Raises `ValueError` for an action or state of the wrong length, and `SimulationError`
+    /// for a non-finite action or state value (the episode is left as it was), a world not
+    /// reset or whose episode ended, and learned or hybrid worlds.
+    #[pyo3(signature = (action, next, index = 0))]
     #[allow(clippy::type_complexity)]
     fn step_to<'py>(
         &mut self,
         py: Python<'py>,
-        next: numpy::PyReadonlyArray1<'py, f64>,
         action: numpy::PyReadonlyArray1<'py, f64>,
+        next: numpy::PyReadonlyArray1<'py, f64>,
         index: usize,
     ) -> PyResult<(Bound<'py, PyDict>, f64, bool, bool, Bound<'py, PyDict>)> {
         guard(|| {
             let len = self.inner().batch.len();
             self.check_index(index, len)?;
-            let (next, action) = (next.as_slice()?.to_vec(), action.as_slice()?.to_vec());
+            let (action, next) = (action.as_array().to_vec(), next.as_array().to_vec());
+            for (what, got, expected, names) in [
+                ("action", action.len(), self.action.len(), &self.action.names),
+                ("next", next.len(), self.state.names.len(), &self.state.names),
+            ] {
+                if got != expected {
+                    return Err(PyValueError::new_err(format!("{what}: expected {expected} values ([{}]), got {got}", names.join(", "))));
+                }
+            }
             let inner = self.inner.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
             let result = inner.batch.step_to(index, &action, &next).map_err(|e| sim_error(index, e))?;
             let observation = unbatch(py, &observation_arrays(py, &self.observation, &[&result.observation])?)?;
@@ -908,7 +916,8 @@ fn episode_seed(master: u64, scenario: &str, episode: u32) -> u64 {
 /// violation, Li et al. 2024; 0 is the same order) — the measures of `dreamrig wm compare`.
 /// `reference` and `candidate` hold one score per policy, in the same order.
 ///
-/// Raises `ValueError` when the lengths differ or a score is not finite.
+/// Raises `ValueError` when the lengths differ, a score is not finite, or there are fewer than
+/// two policies.
 #[pyfunction]
 fn rank_agreement(reference: Vec<f64>, candidate: Vec<f64>) -> PyResult<HashMap<String, f64>> {
     if reference.len() != candidate.len() {
@@ -920,6 +929,9 @@ fn rank_agreement(reference: Vec<f64>, candidate: Vec<f64>) -> PyResult<HashMap<
     }
     if let Some(v) = reference.iter().chain(&candidate).find(|v| !v.is_finite()) {
         return Err(PyValueError::new_err(format!("a score is {v}, expected finite numbers")));
+    }
+    if reference.len() < 2 {
+        return Err(PyValueError::new_err(format!("{} policies: a ranking needs at least 2", reference.len())));
     }
     use dreamrig_eval::compare::{mmrv, pearson, spearman};
     Ok(HashMap::from([

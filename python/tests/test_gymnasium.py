@@ -203,20 +203,37 @@ def test_a_step_computed_elsewhere_is_scored_as_the_world_scores_its_own():
         action = rng.uniform(spec["low"], spec["high"])
         observation, reward, terminated, truncated, info = own.step(action[None])
         next_state = own.state_values()[0]
-        got = scored.step_to(next_state, action)
+        got = scored.step_to(action, next_state)
         for field in observation:
             np.testing.assert_array_equal(got[0][field], observation[field][0])
         assert (got[1], got[2], got[3]) == (reward[0], terminated[0], truncated[0])
         assert got[4]["success"] == info["success"][0] and got[4]["step"] == info["step"][0]
-    with pytest.raises(dreamrig.SimulationError, match="state has 3 values, expected 4"):
-        scored.step_to(np.zeros(3), np.zeros(2))
+    # Lengths are checked as `step` checks them.
+    with pytest.raises(ValueError, match="next: expected 4 values"):
+        scored.step_to(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="action: expected 2 values"):
+        scored.step_to(np.zeros(3), np.zeros(4))
+
+
+def test_the_task_scores_the_state_another_engine_reached_not_its_own_physics():
+    worlds = dreamrig.Worlds("cartpole-balance")
+    worlds.reset([2])
+    names = worlds.state_names
+    hinge = names.index("robot.joint.hinge.position")
+    tilted = worlds.state_values()[0].copy()
+    tilted[hinge] = 0.1
+    observation, _, terminated, _, info = worlds.step_to(np.zeros(1), tilted)
+    assert observation["joint_state.position"][hinge] == pytest.approx(0.1) and not terminated
+    tilted[hinge] = 0.3  # beyond the task's ±0.21 rad failure bound
+    _, _, terminated, _, info = worlds.step_to(np.zeros(1), tilted)
+    assert terminated and not info["success"] and "hinge" in info["end_reason"]
 
 
 def test_a_world_model_cannot_be_moved_by_another_engine(hybrid_model):
     worlds = dreamrig.Worlds("cartpole-balance", dynamics=f"hybrid:{hybrid_model}")
     worlds.reset([0])
     with pytest.raises(dreamrig.SimulationError, match="only physics worlds"):
-        worlds.step_to(worlds.state_values()[0], np.zeros(1))
+        worlds.step_to(np.zeros(1), worlds.state_values()[0])
 
 
 def test_rank_agreement_is_what_wm_compare_reports():

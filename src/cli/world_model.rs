@@ -100,8 +100,9 @@ pub struct TrainArgs {
     /// Steps of the open-loop rollout loss.
     #[arg(long, default_value_t = 5)]
     pub rollout_steps: usize,
-    /// Where the rollout loss turns from squared to linear (Huber's δ), in standard deviations
-    /// of the predicted quantity; a large value gives the plain squared loss.
+    /// Where the rollout loss turns from squared to linear (Huber's δ), in robust standard
+    /// deviations of the predicted quantity (1.4826 × its median absolute deviation); a large
+    /// value (1e6) makes every error squared.
     #[arg(long, default_value_t = 1.0)]
     pub huber_delta: f64,
     #[arg(long, default_value_t = 60)]

@@ -169,18 +169,21 @@ pub struct WorldModelConfig {
     /// Models trained before the gate existed have none: 1. Learned models: 1.
     #[serde(default = "full_correction")]
     pub correction_scale: f64,
-    /// State indices (ascending) of the revolute and continuous joints' angles, which the
-    /// network sees as their sine and cosine rather than as a normalized angle, so that no
-    /// angle outside the training range (a continuous joint's turns, a held-out episode's
-    /// excursion) reaches it as an unseen input ([`angle_dimensions`]). Empty in model files
-    /// written before the encoding existed: every state value normalized.
+    /// State indices (ascending) of the joint angles the network sees as their sine and cosine
+    /// rather than as a normalized angle ([`angle_dimensions`]: continuous joints, and revolute
+    /// joints spanning less than a turn), so that a continuous joint's whole turns, or an angle
+    /// a held-out episode reaches beyond the training range, reach it as a bounded pair on the
+    /// unit circle instead of an input far outside anything it was trained on. Empty in model
+    /// files written before the encoding existed: every state value normalized.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub angle_inputs: Vec<usize>,
 }
 
-/// The state indices of `config`'s revolute and continuous joint angles
-/// (`robot.joint.NAME.position` of a joint whose URDF `type` is `revolute` or `continuous`),
-/// ascending: the values a world model's network sees as (sin, cos).
+/// The state indices of `config`'s joint angles that a world model's network sees as (sin, cos),
+/// ascending: `robot.joint.NAME.position` of every continuous joint, and of every revolute joint
+/// whose limits span less than a turn (2π rad). On a wider revolute joint the sine and cosine
+/// would not say where the joint is (two positions a turn apart give the same pair, with
+/// different distances to the limits), so its normalized angle is kept.
 pub fn angle_dimensions(config: &ScenarioConfig) -> Vec<usize> {
     let layout = WorldLayout::new(config);
     let angles: std::collections::BTreeSet<String> = config
@@ -188,7 +191,11 @@ pub fn angle_dimensions(config: &ScenarioConfig) -> Vec<usize> {
         .model
         .joints
         .iter()
-        .filter(|j| matches!(j.kind, crate::robot::JointKind::Revolute | crate::robot::JointKind::Continuous))
+        .filter(|j| match j.kind {
+            crate::robot::JointKind::Continuous => true,
+            crate::robot::JointKind::Revolute => j.limits.is_some_and(|(lo, hi)| hi - lo < std::f64::consts::TAU),
+            crate::robot::JointKind::Prismatic => false,
+        })
         .map(|j| format!("robot.joint.{}.position", j.name))
         .collect();
     layout.state.names.iter().enumerate().filter(|(_, n)| angles.contains(*n)).map(|(i, _)| i).collect()

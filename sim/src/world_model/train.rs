@@ -7,6 +7,7 @@
 use crate::scenario::config::ScenarioConfig;
 use crate::world_model::calibrate::{calibrate, CALIBRATION_MARGIN};
 use crate::world_model::data::{split_by_episode, Trajectory};
+use crate::world_model::fidelity::MIN_SCALE;
 use crate::world_model::gate::{gate_correction, CorrectionGate};
 use crate::world_model::identify::IdentifiedPrior;
 use crate::world_model::model::*;
@@ -245,16 +246,58 @@ struct Context<'a> {
     config: &'a WorldModelConfig,
     k: usize,
     device: Device,
-    /// Huber's δ of each state value in target standard deviations, [1, S].
-    huber_delta: Vec<f32>,
+    /// The loss's constants, built once.
+    constants: LossConstants,
 }
 
-/// The loss's weight of each state value, [1, S]: (target std / state std)², scaled to a mean
-/// of 1. An error of one target std in dimension d is `target_std[d] / state_std[d]` of the
-/// state's spread, the unit `wm eval` measures errors in, so the weighted loss ranks dimensions
-/// as the evaluation does.
+/// What the rollout loss uses at every step of every minibatch.
+struct LossConstants {
+    /// [1, S] each: the state's and the target's mean and standard deviation.
+    state_mean: Tensor,
+    state_std: Tensor,
+    target_mean: Tensor,
+    target_std: Tensor,
+    /// [1, S]: [`dimension_weights`].
+    weights: Tensor,
+    /// [1, S]: Huber's δ of each state value, in target standard deviations.
+    huber_delta: Tensor,
+    /// Indices of the state values the network sees normalized, and of those it sees as sine
+    /// and cosine (`angle_inputs`).
+    plain: Tensor,
+    angles: Option<Tensor>,
+}
+
+impl LossConstants {
+    fn new(config: &WorldModelConfig, huber_delta: &[f32], device: &Device) -> candle_core::Result<Self> {
+        let n = &config.normalization;
+        let s = config.state_size();
+        let row = |v: &[f32]| Tensor::from_slice(v, (1, s), device);
+        let angles = &config.angle_inputs;
+        let plain: Vec<u32> = (0..s).filter(|i| !angles.contains(i)).map(|i| i as u32).collect();
+        Ok(Self {
+            state_mean: row(&n.state_mean)?,
+            state_std: row(&n.state_std)?,
+            target_mean: row(&n.target_mean)?,
+            target_std: row(&n.target_std)?,
+            weights: row(&dimension_weights(n))?,
+            huber_delta: row(huber_delta)?,
+            plain: Tensor::from_vec(plain.clone(), plain.len(), device)?,
+            angles: if angles.is_empty() {
+                None
+            } else {
+                Some(Tensor::from_vec(angles.iter().map(|&i| i as u32).collect::<Vec<_>>(), angles.len(), device)?)
+            },
+        })
+    }
+}
+
+/// The loss's weight of each state value: (target std / state std)², the state std floored at
+/// [`MIN_SCALE`] as `wm eval` floors it, scaled to a mean of 1. An error of one target std in
+/// dimension d is `target_std[d] / state_std[d]` of the state's spread, the unit `wm eval`
+/// measures errors in, so the weighted loss ranks dimensions as the evaluation does.
 fn dimension_weights(n: &crate::world_model::model::Normalization) -> Vec<f32> {
-    let raw: Vec<f64> = n.target_std.iter().zip(&n.state_std).map(|(t, s)| (f64::from(*t) / f64::from(*s)).powi(2)).collect();
+    let raw: Vec<f64> =
+        n.target_std.iter().zip(&n.state_std).map(|(t, s)| (f64::from(*t) / f64::from(*s).max(MIN_SCALE)).powi(2)).collect();
     let mean = raw.iter().sum::<f64>() / raw.len().max(1) as f64;
     raw.iter().map(|w| if mean > 0.0 { (w / mean) as f32 } else { 1.0 }).collect()
 }
@@ -314,24 +357,14 @@ impl Context<'_> {
     /// trajectory: stepping rapier inside the loss would not be differentiable. The state enters
     /// the network as [`WorldModel::input_row`] lays it out (angles as sine and cosine).
     fn loss(&self, network: &MemberNetwork, batch: &WindowBatch) -> candle_core::Result<Tensor> {
-        let n = &self.config.normalization;
-        let s = self.config.state_size();
-        let row = |v: &[f32]| Tensor::from_slice(v, (1, s), &self.device);
-        let (state_mean, state_std) = (row(&n.state_mean)?, row(&n.state_std)?);
-        let (target_mean, target_std) = (row(&n.target_mean)?, row(&n.target_std)?);
-        let weights = row(&dimension_weights(n))?;
-        let angles = &self.config.angle_inputs;
-        let plain: Vec<u32> = (0..s).filter(|i| !angles.contains(i)).map(|i| i as u32).collect();
-        let plain = Tensor::from_vec(plain.clone(), plain.len(), &self.device)?;
-        let angle_index = Tensor::from_vec(angles.iter().map(|&i| i as u32).collect::<Vec<_>>(), angles.len(), &self.device)?;
-        let delta = row(&self.huber_delta)?;
+        let LossConstants { state_mean, state_std, target_mean, target_std, weights, huber_delta: delta, plain, angles } = &self.constants;
         let mut state = batch.start.clone();
         let mut total: Option<Tensor> = None;
         for j in 0..self.k {
-            let normalized = state.broadcast_sub(&state_mean)?.broadcast_div(&state_std)?;
-            let mut parts = vec![normalized.index_select(&plain, 1)?];
-            if !angles.is_empty() {
-                let angle = state.index_select(&angle_index, 1)?;
+            let normalized = state.broadcast_sub(state_mean)?.broadcast_div(state_std)?;
+            let mut parts = vec![normalized.index_select(plain, 1)?];
+            if let Some(angles) = angles {
+                let angle = state.index_select(angles, 1)?;
                 parts.push(angle.sin()?);
                 parts.push(angle.cos()?);
             }
@@ -340,15 +373,15 @@ impl Context<'_> {
                 parts.push(batch.prior_input[j].clone());
             }
             let input = Tensor::cat(&parts, 1)?;
-            let target = network.forward(&input)?.broadcast_mul(&target_std)?.broadcast_add(&target_mean)?;
+            let target = network.forward(&input)?.broadcast_mul(target_std)?.broadcast_add(target_mean)?;
             let base = if self.config.kind == ModelKind::Hybrid { (&state + &batch.prior[j])? } else { state.clone() };
             state = (base + target)?;
             // Huber: a² below δ, 2δa − δ² above, with a the error's size; written as m² + 2δ(a − m)
             // with m = min(a, δ), so candle differentiates it piece by piece.
-            let size = (&state - &batch.next[j])?.broadcast_div(&target_std)?.abs()?;
-            let inner = size.broadcast_minimum(&delta)?;
-            let huber = (inner.sqr()? + (size - &inner)?.broadcast_mul(&delta)?.affine(2.0, 0.0)?)?;
-            let error = huber.broadcast_mul(&weights)?.mean_all()?;
+            let size = (&state - &batch.next[j])?.broadcast_div(target_std)?.abs()?;
+            let inner = size.broadcast_minimum(delta)?;
+            let huber = (inner.sqr()? + (size - &inner)?.broadcast_mul(delta)?.affine(2.0, 0.0)?)?;
+            let error = huber.broadcast_mul(weights)?.mean_all()?;
             total = Some(match total {
                 Some(t) => (t + error)?,
                 None => error,
@@ -366,6 +399,13 @@ fn initialize(varmap: &VarMap, config: &WorldModelConfig, member: usize, rng: &m
 
 /// Trains a world model for `config` on `episodes` (from [`prepare_episodes`]).
 /// `on_epoch` sees each epoch's metrics as they come (progress and logs).
+///
+/// The loss is a k-step open-loop rollout from logged states (`rollout_steps`): at every step
+/// and state value, Huber's loss (Huber 1964; ×2, so it is the squared error below δ) of the
+/// error in target standard deviations, with δ = `huber_delta` × the target's robust scale
+/// (1.4826 × its median absolute deviation), weighted by (target std / state std)² scaled to
+/// a mean of 1 (the state std floored at [`MIN_SCALE`], as `wm eval` measures errors), and
+/// averaged over values, windows and steps.
 pub fn train(
     config: &Arc<ScenarioConfig>,
     episodes: &[PreparedEpisode],
@@ -433,11 +473,12 @@ pub fn train(
 
     // Episodes shorter than the rollout use what they have.
     let k = options.rollout_steps.min(episodes.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
-    let huber_delta = robust_target_scale(episodes, &train_transitions, &model_config.normalization, hybrid)
+    let huber_delta: Vec<f32> = robust_target_scale(episodes, &train_transitions, &model_config.normalization, hybrid)
         .iter()
         .map(|scale| scale * options.huber_delta as f32)
         .collect();
-    let context = Context { episodes, config: &model_config, k, device: Device::Cpu, huber_delta };
+    let constants = LossConstants::new(&model_config, &huber_delta, &Device::Cpu).map_err(net)?;
+    let context = Context { episodes, config: &model_config, k, device: Device::Cpu, constants };
     let train_windows = windows(episodes, &train_set, k);
     let validation_windows = windows(episodes, &validation_set, k);
     if train_windows.is_empty() || validation_windows.is_empty() {
