@@ -3,7 +3,7 @@
 #   scripts/mujoco-reality-gap.sh cartpole|reacher|arm7 [OUT]
 # "Reality" is MuJoCo (scripts/mujoco_reality.py) loading the scenario's own URDF, twice: as it
 # is, and with rotor armature and a payload rapier's nominal model lacks. For each, 200 training
-# episodes (seed 0) and 100 held-out (seed 9001) are logged; a hybrid and a learned model are
+# episodes (seed 0) and 100 held-out (seed 9001) are logged (cart-pole: 100 and 50); a hybrid and a learned model are
 # trained on the same data with the same settings and measured open loop (`wm eval`, with the
 # disagreement flag's precision and recall). Last, the model trained on MuJoCo as it is is
 # evaluated on the armature-and-payload episodes: a reality it has not seen, where the flag
@@ -19,9 +19,13 @@ out=${2:-results/mujoco-reality-gap/$robot}
 # engine: options for both realities. The arm's wrist (0.0004 kg·m² about joint 7 under a servo
 # with kd 20 N·m·s/rad: a 20 µs time constant) needs MuJoCo's force-limited servo stepped below
 # about 40 µs, or it chatters between its force limits; rapier's implicit motor steps it at 2 ms.
+# episodes, heldout: episodes logged for training and held out; the cart-pole's run 500 steps
+# (the others' 100 or 200), so half as many give it about as many transitions.
 engine=()
+episodes=200
+heldout=100
 case $robot in
-  cartpole) scenario=cartpole-balance; noise=0,0.9,1.0,1.1,1.2,1.3,1.4
+  cartpole) scenario=cartpole-balance; noise=0,0.9,1.0,1.1,1.2,1.3,1.4; episodes=100; heldout=50
     changes=(--armature slider=0.2 --payload pole=0.03@0,0,1.0) ;;
   reacher) scenario=reacher-2link; noise=0,0.5,0.75,1,1.25,1.5,2
     changes=(--armature shoulder=0.0001 elbow=0.0001 --payload fingertip=0.01) ;;
@@ -39,9 +43,10 @@ mkdir -p "$out"
 for reality in as-is changed; do
   extra=("${engine[@]}")
   [ "$reality" = changed ] && extra+=("${changes[@]}")
-  [ -d "$out/$reality-data" ] || "$python" scripts/mujoco_reality.py "$scenario" --out "$out/$reality-data" "${extra[@]}"
+  [ -d "$out/$reality-data" ] || "$python" scripts/mujoco_reality.py "$scenario" --out "$out/$reality-data" \
+    --episodes "$episodes" "${extra[@]}"
   [ -d "$out/$reality-heldout" ] || "$python" scripts/mujoco_reality.py "$scenario" --out "$out/$reality-heldout" \
-    --seed 9001 --episodes 100 "${extra[@]}"
+    --seed 9001 --episodes "$heldout" "${extra[@]}"
   for kind in hybrid learned; do
     model="$out/$reality-$kind.json"
     [ -f "$model" ] || $dreamrig wm train --dataset "$out/$reality-data" --scenario "$scenario" --kind "$kind" \
