@@ -50,55 +50,26 @@ def noise_rng(seed: int, policy: int, episode: int) -> np.random.Generator:
 
 
 class MujocoReference:
-    """The scenario's robot in MuJoCo (as `mujoco_reality.py` builds it), scored by a dreamrig
-    physics world of the scenario through `Worlds.step_to`."""
+    """The scenario's robot in MuJoCo (`mujoco_reality.MujocoRobot`), scored by a dreamrig physics
+    world of the scenario through `Worlds.step_to`."""
 
     def __init__(self, scenario: str, args: argparse.Namespace):
         self.worlds = dreamrig.Worlds(scenario)
         path = Path(self.worlds.scenario_path)
         config = yaml.safe_load(path.read_text())
-        timing = config["timing"]
-        physics_dt, control_period = float(timing["physics_dt"]), float(timing["control_period"])
-        self.substeps = round(control_period / physics_dt) * args.substeps
-        armature = reality.pairs(args.armature, "armature")
-        self.model = reality.build_model(config, path, physics_dt / args.substeps, armature, reality.payloads(args.payload),
-                                         args.self_collision)
-        self.data = mujoco.MjData(self.model)
-        names = self.worlds.state_names
-        joints = [n[len("robot.joint."):-len(".position")] for n in names if n.endswith(".position")]
-        if len(joints) * 2 != len(names):
-            reality.fail("the scenario's state holds more than joints (a free base or objects)")
-        self.qpos = [self.model.jnt_qposadr[self.model.joint(j).id] for j in joints]
-        self.qvel = [self.model.jnt_dofadr[self.model.joint(j).id] for j in joints]
-        self.laws = reality.actuator_law(config, self.model, joints)
-
-    def values(self) -> np.ndarray:
-        """MuJoCo's state in dreamrig's order: joint positions, then velocities."""
-        return np.concatenate([self.data.qpos[self.qpos], self.data.qvel[self.qvel]])
+        self.robot = reality.MujocoRobot(self.worlds, config, path, reality.pairs(args.armature, "armature"),
+                                         reality.payloads(args.payload), args.substeps, args.self_collision)
 
     def reset(self, seed: int) -> dict:
         """Starts episode `seed` where the scenario's reset puts the robot; its observation."""
         observation, _ = self.worlds.reset([seed])
-        start = self.worlds.get_state(0).values
-        n = len(self.qpos)
-        mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[self.qpos] = start[:n]
-        self.data.qvel[self.qvel] = start[n:]
-        mujoco.mj_forward(self.model, self.data)
+        self.robot.reset_to(self.worlds.get_state(0).values)
         return {k: v[0] for k, v in observation.items()}
 
     def step(self, action: np.ndarray) -> tuple[dict, bool, bool]:
         """One control period in MuJoCo under the scenario's actuator law, scored by the task:
         (observation, episode over, success)."""
-        tau = np.zeros(self.model.nv)
-        for i, (dof, servo, kind, _kp, _kd, _effort) in enumerate(self.laws):
-            if kind == "torque":
-                tau[dof] = action[i]
-            else:
-                self.data.ctrl[servo] = action[i]
-        self.data.qfrc_applied[:] = tau
-        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
-        values = self.values()
+        values = self.robot.step(action)
         if not np.all(np.isfinite(values)):
             raise dreamrig.SimulationError("MuJoCo's state became non-finite")
         observation, _reward, terminated, truncated, info = self.worlds.step_to(action, values)

@@ -169,6 +169,53 @@ def actuator_law(scenario: dict, model, names: list[str]):
     return laws
 
 
+class MujocoRobot:
+    """The scenario's robot in MuJoCo, as this script logs it and `mujoco_compare.py` ranks policies
+    on it: `build_model`'s model, stepped a control period at a time under the scenario's actuator
+    law, with its state in dreamrig's order (joint positions, then velocities)."""
+
+    def __init__(self, worlds, scenario: dict, scenario_path: Path, armature: dict, payload: list, substeps: int,
+                 self_collision: bool):
+        timing = scenario["timing"]
+        physics_dt, control_period = float(timing["physics_dt"]), float(timing["control_period"])
+        self.nstep = round(control_period / physics_dt) * substeps
+        self.model = build_model(scenario, scenario_path, physics_dt / substeps, armature, payload, self_collision)
+        self.data = mujoco.MjData(self.model)
+        names = worlds.state_names
+        self.joints = [n[len("robot.joint."):-len(".position")] for n in names if n.endswith(".position")]
+        if len(self.joints) * 2 != len(names):
+            fail("the scenario's state holds more than joints (a free base or objects)")
+        self.qpos = [self.model.jnt_qposadr[self.model.joint(j).id] for j in self.joints]
+        self.qvel = [self.model.jnt_dofadr[self.model.joint(j).id] for j in self.joints]
+        self.laws = actuator_law(scenario, self.model, self.joints)
+
+    def values(self) -> np.ndarray:
+        """The state in dreamrig's order: joint positions, then velocities."""
+        return np.concatenate([self.data.qpos[self.qpos], self.data.qvel[self.qvel]])
+
+    def reset_to(self, values: np.ndarray) -> None:
+        """Puts the robot at rest in the state `values` (dreamrig's order)."""
+        n = len(self.joints)
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[self.qpos] = values[:n]
+        self.data.qvel[self.qvel] = values[n:]
+        mujoco.mj_forward(self.model, self.data)
+
+    def step(self, action: np.ndarray) -> np.ndarray:
+        """One control period under `action`; the new state (non-finite if MuJoCo's diverged)."""
+        # The action holds for the control period: torques as applied forces, position targets
+        # as the servos' controls, both constant over its physics steps.
+        tau = np.zeros(self.model.nv)
+        for i, (dof, servo, kind, _kp, _kd, _effort) in enumerate(self.laws):
+            if kind == "torque":
+                tau[dof] = action[i]
+            else:
+                self.data.ctrl[servo] = action[i]
+        self.data.qfrc_applied[:] = tau
+        mujoco.mj_step(self.model, self.data, nstep=self.nstep)
+        return self.values()
+
+
 def write_dataset(out: Path, fps: int, state_names, action_names, episodes, robot_type: str) -> None:
     """LeRobot v3.0 with dreamrig's episode columns; `episodes`: (seed, policy, states[T,S], actions[T,A])."""
     staging = out.parent / f".{out.name}.staging"
@@ -251,13 +298,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.out.exists():
         fail(f"--out {args.out} exists; choose a new folder")
-    noise_levels = [float(x) for x in args.action_noise.split(",")]
+    try:
+        noise_levels = [float(x) for x in args.action_noise.split(",")]
+    except ValueError:
+        fail(f"--action-noise {args.action_noise!r}: expected comma-separated numbers")
     worlds = dreamrig.Worlds(args.scenario)
     scenario_path = Path(worlds.scenario_path)
     scenario = yaml.safe_load(scenario_path.read_text())
-    timing = scenario["timing"]
-    physics_dt, control_period = float(timing["physics_dt"]), float(timing["control_period"])
-    substeps = round(control_period / physics_dt)
+    control_period = float(scenario["timing"]["control_period"])
     fps = round(1 / control_period)
     if abs(fps * control_period - 1) > 1e-9:
         fail(f"timing.control_period {control_period}: LeRobot needs whole frames per second")
@@ -267,16 +315,10 @@ def main() -> None:
         fail(f"--steps {args.steps}: expected at least 2 (an episode needs a transition)")
     if args.episodes < 1:
         fail(f"--episodes {args.episodes}: expected at least 1")
-    model = build_model(scenario, scenario_path, physics_dt / args.substeps, pairs(args.armature, "armature"), payloads(args.payload),
+    robot = MujocoRobot(worlds, scenario, scenario_path, pairs(args.armature, "armature"), payloads(args.payload), args.substeps,
                         args.self_collision)
-    data = mujoco.MjData(model)
     state_names = worlds.state_names
-    joints = [n[len("robot.joint."):-len(".position")] for n in state_names if n.endswith(".position")]
-    if len(joints) * 2 != len(state_names):
-        fail("the scenario's state holds more than joints (a free base or objects)")
-    qpos = [model.jnt_qposadr[model.joint(j).id] for j in joints]
-    qvel = [model.jnt_dofadr[model.joint(j).id] for j in joints]
-    laws = actuator_law(scenario, model, joints)
+    joints = robot.joints
     bounds = []
     for name, (lo, hi) in ((scenario.get("task") or {}).get("failure_joint_bounds") or {}).items():
         if name not in joints:
@@ -293,33 +335,20 @@ def main() -> None:
         noise = noise_levels[k % len(noise_levels)]
         worlds.reset([seed])
         start = worlds.get_state(0)
-        mujoco.mj_resetData(model, data)
-        data.qpos[qpos] = start.values[: len(joints)]
-        data.qvel[qvel] = start.values[len(joints):]
-        mujoco.mj_forward(model, data)
+        robot.reset_to(start.values)
         policy.reset([seed])
         states, actions = [], []
+        values = robot.values()
         for _ in range(horizon):
-            values = np.concatenate([data.qpos[qpos], data.qvel[qvel]])
             observation = worlds.set_state(start.with_values(values))
             action = policy({f: v[None] for f, v in observation.items()})[0]
             action = np.clip(action + noise * (high - low) * rng.uniform(-0.5, 0.5, len(action)), low, high)
             states.append(values)
             actions.append(action)
-            # The action holds for the control period: torques as applied forces, position
-            # targets as the servos' controls, both constant over its physics steps.
-            tau = np.zeros(model.nv)
-            for i, (dof, servo, kind, kp, kd, effort) in enumerate(laws):
-                if kind == "torque":
-                    tau[dof] = action[i]
-                else:
-                    data.ctrl[servo] = action[i]
-            data.qfrc_applied[:] = tau
-            mujoco.mj_step(model, data, nstep=substeps * args.substeps)
-            if not np.all(np.isfinite(data.qpos)):
+            values = robot.step(action)
+            if not np.all(np.isfinite(values)):
                 fail(f"episode {k}: MuJoCo's state became non-finite")
-            after = data.qpos[qpos]
-            if any(not lo <= after[j] <= hi for j, lo, hi in bounds):
+            if any(not lo <= values[j] <= hi for j, lo, hi in bounds):
                 break  # the task failed: dreamrig ends the episode here too
         # As dreamrig records: a frame per step (the state before the action); the state after the
         # last action is not a frame.
@@ -328,12 +357,12 @@ def main() -> None:
                   "it has no transition and is not logged", file=sys.stderr)
             continue
         episodes.append((seed, f"{args.policy}+noise{noise}", np.asarray(states), np.asarray(actions)))
-    write_dataset(args.out, fps, state_names, spec["names"], episodes, f"mujoco:{scenario['name']}")
     if not episodes:
         fail("no episode lasted two steps; nothing to log")
+    write_dataset(args.out, fps, state_names, spec["names"], episodes, f"mujoco:{scenario['name']}")
     frames = sum(len(e[2]) for e in episodes)
     print(f"wrote {args.out}: {len(episodes)} episodes, {frames} frames (at most {horizon} each) at {fps} fps (MuJoCo {mujoco.__version__} "
-          f"at {model.opt.timestep * 1000:g} ms, "
+          f"at {robot.model.opt.timestep * 1000:g} ms, "
           f"armature {pairs(args.armature, 'armature') or 'none'}, payload {payloads(args.payload) or 'the scenario' + chr(39) + 's'})")
 
 

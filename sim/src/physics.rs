@@ -396,6 +396,18 @@ impl PhysicsWorld {
         Ok(self.default_action(&self.episode()?.params))
     }
 
+    /// Checks a state given from outside: one value per state value, all finite.
+    fn check_state_values(&self, values: &[f64]) -> Result<(), SimError> {
+        let expected = self.layout.state_layout.len;
+        if values.len() != expected {
+            return Err(SimError::StateLength { expected, got: values.len() });
+        }
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(SimError::StateNotFinite { index, name: self.layout.state.names[index].clone(), value: values[index] });
+        }
+        Ok(())
+    }
+
     fn check_finite(&self, episode: &Episode) -> Result<(), SimError> {
         let values = self.state_values(&episode.scene);
         if let Some(index) = values.iter().position(|v| !v.is_finite()) {
@@ -470,13 +482,7 @@ impl World for PhysicsWorld {
     }
 
     fn step_to(&mut self, action: &[f64], next: &[f64]) -> Result<StepResult, SimError> {
-        let expected = self.layout.state_layout.len;
-        if next.len() != expected {
-            return Err(SimError::StateLength { expected, got: next.len() });
-        }
-        if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-            return Err(SimError::StateNotFinite { index, name: self.layout.state.names[index].clone(), value: next[index] });
-        }
+        self.check_state_values(next)?;
         let clipped = self.begin_step(action)?;
         self.replace_state_values(next)?;
         let collision = self.scene().and_then(obstacle_clearance).is_some_and(|c| c <= 1e-3);
@@ -508,13 +514,7 @@ impl World for PhysicsWorld {
     }
 
     fn set_state(&mut self, state: &WorldState) -> Result<(), SimError> {
-        let expected = self.layout.state_layout.len;
-        if state.values.len() != expected {
-            return Err(SimError::StateLength { expected, got: state.values.len() });
-        }
-        if let Some(index) = state.values.iter().position(|v| !v.is_finite()) {
-            return Err(SimError::StateNotFinite { index, name: self.layout.state.names[index].clone(), value: state.values[index] });
-        }
+        self.check_state_values(&state.values)?;
         let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
         // A copy of the episode's never-stepped scene, rather than an edit of the current one,
         // leaves no solver cache behind, so the future depends on the state alone.

@@ -13,11 +13,12 @@ fn mean_std<'a>(rows: impl Iterator<Item = &'a [f64]>, width: usize) -> (Vec<f32
 }
 
 /// The statistics of the training transitions `(episode, t)`: states, actions, the prior's
-/// changes (hybrid only) and the targets (the state change, minus the prior's for a hybrid).
-/// `s` and `a` are the state and action widths.
+/// changes (hybrid only) and `targets` (from [`targets`], one row per transition). `s` and `a`
+/// are the state and action widths.
 pub(crate) fn normalization(
     episodes: &[PreparedEpisode],
     transitions: &[(usize, usize)],
+    targets: &[Vec<f64>],
     s: usize,
     a: usize,
     hybrid: bool,
@@ -26,14 +27,13 @@ pub(crate) fn normalization(
     let (action_mean, action_std) = mean_std(transitions.iter().map(|&(e, t)| episodes[e].trajectory.actions[t].as_slice()), a);
     let (prior_mean, prior_std) =
         if hybrid { mean_std(transitions.iter().map(|&(e, t)| episodes[e].prior[t].as_slice()), s) } else { (Vec::new(), Vec::new()) };
-    let targets = targets(episodes, transitions, s, hybrid);
     let (target_mean, target_std) = mean_std(targets.iter().map(Vec::as_slice), s);
     Normalization { state_mean, state_std, action_mean, action_std, prior_mean, prior_std, target_mean, target_std }
 }
 
 /// The network's target of each transition `(episode, t)`: the state change, minus the prior's
 /// change for a hybrid.
-fn targets(episodes: &[PreparedEpisode], transitions: &[(usize, usize)], s: usize, hybrid: bool) -> Vec<Vec<f64>> {
+pub(crate) fn targets(episodes: &[PreparedEpisode], transitions: &[(usize, usize)], s: usize, hybrid: bool) -> Vec<Vec<f64>> {
     transitions
         .iter()
         .map(|&(e, t)| {
@@ -57,19 +57,13 @@ fn targets(episodes: &[PreparedEpisode], transitions: &[(usize, usize)], s: usiz
 const MAD_TO_STD: f64 = 1.482_602_218_505_602;
 
 /// A scale of each target value that a few outliers cannot inflate: 1.4826 × the median
-/// absolute deviation from the median over the training transitions, in units of `target_std`
+/// absolute deviation from the median over `targets` (the training transitions' rows), in units of `target_std`
 /// (one per state value), floored at 0.01 (a value that is almost always exactly predicted by
 /// the prior would otherwise get a zero scale). Where the targets are normal it is about 1;
 /// where a few transitions carry most of the variance (contacts at a joint limit) it is far
 /// below 1. The rollout loss's Huber threshold is measured in it.
-pub(crate) fn robust_target_scale(
-    episodes: &[PreparedEpisode],
-    transitions: &[(usize, usize)],
-    normalization: &Normalization,
-    hybrid: bool,
-) -> Vec<f32> {
+pub(crate) fn robust_target_scale(targets: &[Vec<f64>], normalization: &Normalization) -> Vec<f32> {
     let s = normalization.target_std.len();
-    let targets = targets(episodes, transitions, s, hybrid);
     let median = |values: &mut Vec<f64>| -> f64 {
         values.sort_by(f64::total_cmp);
         let n = values.len();

@@ -11,7 +11,7 @@ use crate::world_model::fidelity::MIN_SCALE;
 use crate::world_model::gate::{gate_correction, CorrectionGate};
 use crate::world_model::identify::IdentifiedPrior;
 use crate::world_model::model::*;
-use crate::world_model::normalize::{normalization, robust_target_scale};
+use crate::world_model::normalize::{normalization, robust_target_scale, targets};
 use crate::world_model::prepare::PreparedEpisode;
 use crate::world_model::WorldModelError;
 use candle_core::{DType, Device, Module, Tensor, Var};
@@ -452,7 +452,8 @@ pub fn train(
     if train_transitions.is_empty() {
         return Err(WorldModelError::Data("the training episodes hold no transitions (each needs at least two frames)".into()));
     }
-    let normalization = normalization(episodes, &train_transitions, s, a, hybrid);
+    let targets = targets(episodes, &train_transitions, s, hybrid);
+    let normalization = normalization(episodes, &train_transitions, &targets, s, a, hybrid);
     let mut model_config = WorldModelConfig {
         format: WORLD_MODEL_FORMAT.into(),
         kind: options.kind,
@@ -473,10 +474,8 @@ pub fn train(
 
     // Episodes shorter than the rollout use what they have.
     let k = options.rollout_steps.min(episodes.iter().map(|e| e.trajectory.transitions()).max().unwrap_or(1)).max(1);
-    let huber_delta: Vec<f32> = robust_target_scale(episodes, &train_transitions, &model_config.normalization, hybrid)
-        .iter()
-        .map(|scale| scale * options.huber_delta as f32)
-        .collect();
+    let huber_delta: Vec<f32> =
+        robust_target_scale(&targets, &model_config.normalization).iter().map(|scale| scale * options.huber_delta as f32).collect();
     let constants = LossConstants::new(&model_config, &huber_delta, &Device::Cpu).map_err(net)?;
     let context = Context { episodes, config: &model_config, k, device: Device::Cpu, constants };
     let train_windows = windows(episodes, &train_set, k);
