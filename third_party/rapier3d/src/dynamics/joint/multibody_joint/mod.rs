@@ -17,6 +17,11 @@ pub use self::unit_multibody_joint::{
 };
 
 #[cfg(feature = "alloc")]
+pub use self::mass_factorization::{DenseLu, MassFactorization};
+
+#[cfg(feature = "alloc")]
+mod mass_factorization;
+#[cfg(feature = "alloc")]
 mod multibody;
 mod multibody_joint_handle;
 #[cfg(feature = "alloc")]

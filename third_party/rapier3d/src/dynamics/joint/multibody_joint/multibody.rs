@@ -1,3 +1,4 @@
+use super::mass_factorization::{DenseLu, MassFactorization};
 use super::multibody_link::{MultibodyLink, MultibodyLinkVec};
 use super::multibody_workspace::MultibodyWorkspace;
 use crate::alloc_prelude::*;
@@ -14,9 +15,7 @@ use crate::prelude::MultibodyJoint;
 #[cfg(feature = "dim3")]
 use crate::utils::mat_to_na;
 use crate::utils::{AngularInertiaOps, CrossProduct, CrossProductMatrix, IndexMut2, vect_to_na};
-use na::{
-    self, DMatrix, DVectorView, DVectorViewMut, Dyn, LU, OMatrix, SMatrix, SVector, StorageMut,
-};
+use na::{self, DMatrix, DVectorView, DVectorViewMut, Dyn, OMatrix, SMatrix, SVector, StorageMut};
 
 #[cfg(doc)]
 use crate::prelude::{GenericJoint, RigidBody};
@@ -110,13 +109,15 @@ pub struct Multibody {
     //       move dofs from/to a format that matches the augmented mass.
     // TODO: use sparse matrices?
     augmented_mass: DMatrix<Real>,
-    inv_augmented_mass: LU<Real, Dyn, Dyn>,
+    // Symmetric positive-definite: Cholesky (LU fallback), storage reused every substep.
+    inv_augmented_mass: MassFactorization,
     // The indexing sequence for moving all kinematics degrees of
     // freedoms to the end of the generalized coordinates vector.
     augmented_mass_indices: IndexSequence,
 
     acc_augmented_mass: DMatrix<Real>,
-    acc_inv_augmented_mass: LU<Real, Dyn, Dyn>,
+    // Not symmetric (gyroscopic and Coriolis terms): LU, storage reused every substep.
+    acc_inv_augmented_mass: DenseLu,
 
     ndofs: usize,
     pub(crate) root_is_dynamic: bool,
@@ -157,9 +158,9 @@ impl Multibody {
             accelerations: DVector::zeros(0),
             body_jacobians: Vec::new(),
             augmented_mass: DMatrix::zeros(0, 0),
-            inv_augmented_mass: LU::new(DMatrix::zeros(0, 0)),
+            inv_augmented_mass: MassFactorization::default(),
             acc_augmented_mass: DMatrix::zeros(0, 0),
-            acc_inv_augmented_mass: LU::new(DMatrix::zeros(0, 0)),
+            acc_inv_augmented_mass: DenseLu::default(),
             augmented_mass_indices: IndexSequence::new(),
             ndofs: 0,
             solver_id: 0,
@@ -363,7 +364,7 @@ impl Multibody {
     }
 
     /// The inverse augmented mass matrix of this multibody.
-    pub fn inv_augmented_mass(&self) -> &LU<Real, Dyn, Dyn> {
+    pub fn inv_augmented_mass(&self) -> &MassFactorization {
         &self.inv_augmented_mass
     }
 
@@ -539,11 +540,13 @@ impl Multibody {
         let check_implicit_coriolis_divergence = dt * self.velocities.amax() >= 1.0e-3;
         // Generalized forces that derive from positions or external inputs
         // (gravity, user forces, spring position terms).
-        let mut pos_forces = DVector::zeros(if check_implicit_coriolis_divergence {
-            self.ndofs
-        } else {
-            0
-        });
+        // Workspace buffers, taken out for the duration of the call (no allocation once sized).
+        let mut pos_forces = core::mem::replace(&mut self.workspace.pos_forces, DVector::zeros(0));
+        let mut gen_forces = core::mem::replace(&mut self.workspace.gen_forces, DVector::zeros(0));
+        if check_implicit_coriolis_divergence {
+            MultibodyWorkspace::sized(&mut pos_forces, self.ndofs);
+            pos_forces.fill(0.0);
+        }
 
         // Eqn 42 to 45
         for i in 0..self.links.len() {
@@ -645,11 +648,10 @@ impl Multibody {
 
         // Snapshot the full generalized forces: the energy guard may need them
         // for a re-solve with the plain mass matrix.
-        let gen_forces = if check_implicit_coriolis_divergence {
-            self.accelerations.clone()
-        } else {
-            DVector::zeros(0)
-        };
+        if check_implicit_coriolis_divergence {
+            MultibodyWorkspace::sized(&mut gen_forces, self.ndofs);
+            gen_forces.copy_from(&self.accelerations);
+        }
 
         self.augmented_mass_indices
             .with_rearranged_rows_mut(&mut self.accelerations, |accs| {
@@ -659,6 +661,8 @@ impl Multibody {
         if check_implicit_coriolis_divergence {
             self.free_velocity_energy_guard(dt, &gen_forces, &pos_forces);
         }
+        self.workspace.pos_forces = pos_forces;
+        self.workspace.gen_forces = gen_forces;
     }
 
     // If the semi-implicit coriolis solve introduces more energy than the external
@@ -677,37 +681,51 @@ impl Multibody {
         }
 
         // Move all quantities to the kinematic-reduced ordering of the
-        // factorized matrices (no-op when there is no kinematic dof).
-        let mut v = self.velocities.clone();
-        let mut f = gen_forces.clone();
-        let mut f_pos = pos_forces.clone();
-        self.augmented_mass_indices.rearrange_rows(&mut v, true);
-        self.augmented_mass_indices.rearrange_rows(&mut f, true);
-        self.augmented_mass_indices.rearrange_rows(&mut f_pos, true);
+        // factorized matrices (no-op when there is no kinematic dof), in workspace
+        // buffers (no allocation once sized).
+        let mut buffers = core::mem::replace(
+            &mut self.workspace.guard,
+            core::array::from_fn(|_| DVector::zeros(0)),
+        );
+        let [v, f, f_pos, a, m_a, m_v] = &mut buffers;
+        for buffer in [&mut *v, &mut *f, &mut *f_pos, &mut *a, &mut *m_a, &mut *m_v] {
+            MultibodyWorkspace::sized(buffer, self.ndofs);
+        }
+        v.copy_from(&self.velocities);
+        f.copy_from(gen_forces);
+        f_pos.copy_from(pos_forces);
+        a.copy_from(&self.accelerations);
+        self.augmented_mass_indices.rearrange_rows(v, true);
+        self.augmented_mass_indices.rearrange_rows(f, true);
+        self.augmented_mass_indices.rearrange_rows(f_pos, true);
+        self.augmented_mass_indices.rearrange_rows(a, true);
 
         let m = self.augmented_mass.view((0, 0), (eff_dim, eff_dim));
         let v = v.rows(0, eff_dim);
         let f = f.rows(0, eff_dim);
         let f_pos = f_pos.rows(0, eff_dim);
+        let a = a.rows(0, eff_dim);
 
-        let energy_delta_minus_work = |accelerations: &DVector| -> Option<Real> {
-            let mut a = accelerations.clone();
-            self.augmented_mass_indices.rearrange_rows(&mut a, true);
-            let a = a.rows(0, eff_dim).into_owned();
-            if !a.iter().all(|x| x.is_finite()) {
-                return None;
-            }
-            let m_a = m * &a;
+        // The kinetic energy added by the accelerations minus the external forces' work, or
+        // `None` when the accelerations are not finite.
+        let excess = if a.iter().all(|x| x.is_finite()) {
+            let mut m_a = m_a.rows_mut(0, eff_dim);
+            m_a.gemv(1.0, &m, &a, 0.0);
+            let mut m_v = m_v.rows_mut(0, eff_dim);
+            m_v.gemv(1.0, &m, &v, 0.0);
             let energy_delta = dt * v.dot(&m_a) + 0.5 * dt * dt * a.dot(&m_a);
             let work = dt * v.dot(&f) + 0.5 * dt * dt * a.dot(&f_pos);
             // Margin: a small fraction of the current kinetic energy to absorb
             // discretization error on healthy steps.
-            let kinetic_energy = 0.5 * v.dot(&(m * v));
+            let kinetic_energy = 0.5 * v.dot(&m_v);
             let energy_margin = 1.0e-2 * kinetic_energy + 1.0e-8;
             Some(energy_delta - work - energy_margin)
+        } else {
+            None
         };
+        self.workspace.guard = buffers;
 
-        match energy_delta_minus_work(&self.accelerations) {
+        match excess {
             Some(excess) if excess <= 0.0 => (), // Implicit update didn’t introduce too much extra energy.
             _ => {
                 // The implicit solve injected energy (or produced non-finite
@@ -848,7 +866,12 @@ impl Multibody {
             let rb = &bodies[link.rigid_body];
             let rb_mass = rb.mprops.effective_mass();
             let rb_inertia = rb.mprops.effective_angular_inertia().into_matrix();
-            let body_jacobian = &self.body_jacobians[i];
+            // Only the first `k` columns of this link's Jacobian (and of its Coriolis terms) can
+            // be non-zero: the dofs of its ancestors and its own, which come before every other
+            // dof in assembly order (a parent's dofs precede its children's). Its contribution to
+            // the mass matrices is confined to their leading `k × k` block.
+            let k = link.assembly_id + link.joint.ndofs();
+            let body_jacobian = self.body_jacobians[i].columns(0, k);
 
             // NOTE: the mass matrix index reordering operates on the assumption that the assembly
             //       ids are traversed in order. This assert is here to ensure the assumption always
@@ -887,10 +910,22 @@ impl Multibody {
             let rb_mass_matrix_wo_gyro = concat_rb_mass_matrix(rb_mass, rb_inertia.into());
             #[allow(clippy::useless_conversion)] // Needed in 3D, no-op in 2D
             let rb_mass_matrix = concat_rb_mass_matrix(rb_mass, augmented_inertia.into());
-            self.augmented_mass
-                .quadform(1.0, &rb_mass_matrix_wo_gyro, body_jacobian, 1.0);
-            self.acc_augmented_mass
-                .quadform(1.0, &rb_mass_matrix, body_jacobian, 1.0);
+            // (`quadform` reads the first column unconditionally: skip a link with no dof above
+            // it, such as a fixed root.)
+            if k > 0 {
+                self.augmented_mass.view_mut((0, 0), (k, k)).quadform(
+                    1.0,
+                    &rb_mass_matrix_wo_gyro,
+                    &body_jacobian,
+                    1.0,
+                );
+                self.acc_augmented_mass.view_mut((0, 0), (k, k)).quadform(
+                    1.0,
+                    &rb_mass_matrix,
+                    &body_jacobian,
+                    1.0,
+                );
+            }
 
             /*
              *
@@ -1017,8 +1052,12 @@ impl Multibody {
                 i_coriolis_dt_w.gemm(dt, &mat_to_na(rb_inertia), coriolis_w, 0.0);
             }
 
-            self.acc_augmented_mass
-                .gemm_tr(1.0, rb_j, &self.i_coriolis_dt, 1.0);
+            self.acc_augmented_mass.view_mut((0, 0), (k, k)).gemm_tr(
+                1.0,
+                &rb_j.columns(0, k),
+                &self.i_coriolis_dt.columns(0, k),
+                1.0,
+            );
         }
 
         /*
@@ -1071,16 +1110,14 @@ impl Multibody {
         self.augmented_mass_indices
             .rearrange_rows(&mut self.augmented_mass, true);
 
-        // TODO: avoid allocation inside LU at each timestep.
-        self.acc_inv_augmented_mass = LU::new(
+        // Both factorizations reuse their storage: no allocation once the size is known.
+        self.acc_inv_augmented_mass.factor(
             self.acc_augmented_mass
-                .view((0, 0), (effective_dim, effective_dim))
-                .into_owned(),
+                .view((0, 0), (effective_dim, effective_dim)),
         );
-        self.inv_augmented_mass = LU::new(
+        self.inv_augmented_mass.factor(
             self.augmented_mass
-                .view((0, 0), (effective_dim, effective_dim))
-                .into_owned(),
+                .view((0, 0), (effective_dim, effective_dim)),
         );
     }
 

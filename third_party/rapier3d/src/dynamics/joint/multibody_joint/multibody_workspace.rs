@@ -8,6 +8,13 @@ use crate::math::{DVector, Real};
 pub(crate) struct MultibodyWorkspace {
     pub accs: Vec<RigidBodyVelocity<Real>>,
     pub ndofs_vec: DVector,
+    /// Generalized forces from positions and external inputs (`update_acceleration`).
+    pub pos_forces: DVector,
+    /// All generalized forces, before the solve (`update_acceleration`).
+    pub gen_forces: DVector,
+    /// The energy guard's velocities, forces, position forces, accelerations, `M a` and `M v`,
+    /// in the kinematic-reduced ordering.
+    pub guard: [DVector; 6],
 }
 
 impl MultibodyWorkspace {
@@ -16,6 +23,16 @@ impl MultibodyWorkspace {
         MultibodyWorkspace {
             accs: Vec::new(),
             ndofs_vec: DVector::zeros(0),
+            pos_forces: DVector::zeros(0),
+            gen_forces: DVector::zeros(0),
+            guard: core::array::from_fn(|_| DVector::zeros(0)),
+        }
+    }
+
+    /// `buffer` with `n` rows: unchanged (no allocation) when it already has them, else zeroed.
+    pub fn sized(buffer: &mut DVector, n: usize) {
+        if buffer.len() != n {
+            *buffer = DVector::zeros(n);
         }
     }
 

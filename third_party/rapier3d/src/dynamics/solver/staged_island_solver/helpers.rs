@@ -98,8 +98,15 @@ impl VelocitySolver {
             }
         }
 
-        self.generic_solver_vels_increment = DVector::zeros(multibody_solver_id as usize);
-        self.generic_solver_vels = DVector::zeros(multibody_solver_id as usize);
+        // Reuse the buffers when the island's multibody dofs did not change (no allocation).
+        let n = multibody_solver_id as usize;
+        if self.generic_solver_vels_increment.len() != n {
+            self.generic_solver_vels_increment = DVector::zeros(n);
+            self.generic_solver_vels = DVector::zeros(n);
+        } else {
+            self.generic_solver_vels_increment.fill(0.0);
+            self.generic_solver_vels.fill(0.0);
+        }
 
         for link in &self.multibody_roots {
             let multibody = multibodies
