@@ -87,6 +87,13 @@ const MALFORMED: &[(&str, &[&str])] = &[
     ("missing-mesh-urdf.yaml", &["missing-mesh.urdf: link \"arm\": <collision> mesh \"meshes/arm.stl\":", "meshes/arm.stl does not exist"]),
     ("unknown-joint.yaml", &["robot.actuators[0].joint: expected a movable joint of the robot (shoulder, elbow), got wrist"]),
     ("not-a-multiple.yaml", &["timing.control_period: expected a whole multiple of physics_dt (0.002), got 0.015"]),
+    (
+        "solver-out-of-range.yaml",
+        &[
+            "timing.solver.substeps: expected a positive integer, got 0",
+            "timing.solver.iterations: expected an integer from 1 to 64, got 1000",
+        ],
+    ),
     ("bad-version.yaml", &["bad-version.yaml:1:1: version: expected 1"]),
     ("two-shapes.yaml", &["world.objects[0]: expected a shape: exactly one of box, sphere, cylinder, capsule, urdf, got box and sphere"]),
     ("missing-task.yaml", &["missing field `task`"]),

@@ -15,6 +15,8 @@
 // once per bad file, so their size on the error path does not matter.
 #![allow(clippy::result_large_err)]
 
+/// How far physics settings take a scenario's trajectories from a fine reference.
+pub mod accuracy;
 /// Atomic, durable file writes (temporary file, fsync, rename, fsync of the folder).
 pub mod atomic;
 /// The batched world API: [`WorldBatch`], B worlds of one scenario stepped together.

@@ -396,11 +396,16 @@ impl SceneTemplates {
     }
 }
 
-/// rapier's integration parameters for `config`: `dt` = `timing.physics_dt` (s), no warm
-/// starting (so the next state is a function of the state vector alone), rapier's other defaults.
+/// rapier's integration parameters for `config`: `dt` = `timing.physics_dt` (s), the solver
+/// settings of `timing.solver`, no warm starting (so the next state is a function of the state
+/// vector alone), rapier's other defaults.
 pub fn integration_parameters(config: &ScenarioConfig) -> IntegrationParameters {
+    let solver = &config.timing.solver;
     IntegrationParameters {
         dt: config.timing.physics_dt as Real,
+        num_solver_iterations: solver.substeps as usize,
+        num_internal_pgs_iterations: solver.iterations as usize,
+        num_internal_stabilization_iterations: solver.stabilization_iterations as usize,
         // Warm starting carries contact impulses from one step to the next: solver state that
         // the state vector does not hold. Without it the future is a function of the state.
         warmstart_coefficient: 0.0,

@@ -6,6 +6,14 @@ pub struct ValidateArgs {
     /// Scenario files to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Measure every file's physics settings against a fine reference (by default only files
+    /// that set `timing.solver` are measured). A setting whose trajectories leave the tolerance
+    /// gets a warning; the exit code stays 0.
+    #[arg(long, conflicts_with = "no_accuracy")]
+    pub accuracy: bool,
+    /// Skip the accuracy measurement, even for files that set `timing.solver`.
+    #[arg(long)]
+    pub no_accuracy: bool,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -23,6 +31,15 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                     c.sensors.len(),
                     format!("{:?}", c.task.kind).to_lowercase()
                 );
+                if args.accuracy || (c.timing.solver_given && !args.no_accuracy) {
+                    match dreamrig_sim::accuracy::measure(c, 0) {
+                        Ok(report) if report.within_tolerance() => println!("  accuracy: {report}"),
+                        Ok(report) => {
+                            eprintln!("warning: {}: timing: too coarse to stay within the accuracy tolerance: {report}", file.display())
+                        }
+                        Err(e) => eprintln!("warning: {}: timing: the accuracy measurement failed: {e}", file.display()),
+                    }
+                }
             }
             Err(errors) => {
                 failed += 1;

@@ -550,7 +550,7 @@ pub struct ObstacleFieldSpec {
 }
 
 /// The `timing` section: `physics_dt` from 1 µs to 0.1 s, and `control_period` (up to 10 s) a
-/// whole multiple of it, at most 100 000 physics steps.
+/// whole multiple of it, at most 100 000 physics steps; optionally rapier's solver settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimingSpec {
@@ -558,6 +558,25 @@ pub struct TimingSpec {
     pub physics_dt: f64,
     /// Time between two policy actions in seconds; a whole multiple of `physics_dt`.
     pub control_period: f64,
+    /// rapier's constraint-solver settings (`timing.solver`); rapier's defaults when absent.
+    #[serde(default)]
+    pub solver: SolverSpec,
+}
+
+/// `timing.solver`: rapier's solver settings for each physics step. Every key is optional and
+/// defaults to rapier's own default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SolverSpec {
+    /// Solver substeps per physics step (rapier `num_solver_iterations`, default 4): the step is
+    /// split into this many TGS-soft substeps, each with its own dynamics evaluation.
+    pub substeps: Option<i64>,
+    /// Projected Gauss–Seidel iterations per substep (rapier `num_internal_pgs_iterations`,
+    /// default 1).
+    pub iterations: Option<i64>,
+    /// Unbiased stabilization iterations per substep (rapier
+    /// `num_internal_stabilization_iterations`, default 1; 0 skips the unbiased pass).
+    pub stabilization_iterations: Option<i64>,
 }
 
 /// The `dynamics` section: which backend steps the world (default `physics`, no model).
