@@ -10,14 +10,16 @@ with the ground only, as dreamrig's do). It then measures physics steps per seco
 
 - MuJoCo: `mujoco.rollout` running 1 s episodes from the same initial state, 1 and 2 threads;
 - dreamrig: `examples/physics_rate.rs` (a batch of worlds, episodes reset as they end), 1 and 2
-  threads.
+  threads. Its control period is the physics step, so each of its steps is a whole environment
+  step (the action applied, the physics step, the task checked; no sensor): a little more than
+  MuJoCo's `mj_step`.
 
 It prints one Markdown table with the accuracy setting of each side and the ratio
 dreamrig/MuJoCo (above 1: dreamrig is faster), and writes the figures as JSON to --json.
 
 A second table compares environment steps per second of whole evaluations: `dreamrig eval`
-(the scenario's shipped controller, 1 and 2 worker threads; wall time of the command, steps as
-it reports them) against a Gymnasium loop (one environment, a linear balance law on
+(the scenario's shipped controller, 1 and 2 worker threads; wall time of the whole command,
+process start and result files included, steps as it reports them) against a Gymnasium loop (one environment, a linear balance law on
 InvertedPendulum-v5 and a zero policy on Reacher-v5, as scripts/bench_gymnasium.py) and its
 synchronous vector environment (8 environments, 1 thread; Gymnasium has no threaded one).
 
@@ -99,7 +101,7 @@ def absolute_mesh_urdf(urdf: str, out_dir: Path) -> str:
                 path = base / name
             mesh.set("filename", str(path.resolve()))
     extension = ET.SubElement(root, "mujoco")
-    ET.SubElement(extension, "compiler", {"strippath": "false", "discardvisual": "true", "balanceinertia": "true"})
+    ET.SubElement(extension, "compiler", {"strippath": "false", "discardvisual": "true"})
     out = out_dir / (Path(urdf).stem + f"-{abs(hash(urdf)) % 10**8}.urdf")
     tree.write(out)
     return str(out)
@@ -109,8 +111,11 @@ def mujoco_model(urdf: str, fixed: bool, position, ground: bool, out_dir: Path):
     spec = mujoco.MjSpec.from_file(absolute_mesh_urdf(urdf, out_dir))
     spec.option.timestep = PHYSICS_DT
     root = spec.worldbody.first_body()
-    root.pos = position
     if not fixed:
+        # A free base starts where dreamrig's scenario puts it. A fixed one keeps the URDF's
+        # frame, as dreamrig's does at base position [0, 0, 0] (MuJoCo folds a `world` root
+        # link into its world body, so the first body may be the first moving link).
+        root.pos = position
         root.add_freejoint()
     if ground:
         # Robot geoms collide with the ground only (dreamrig's robots do not collide with

@@ -4,8 +4,8 @@
 //!
 //! The measurement: one episode of the scenario (nominal physics, the episode's seeded initial
 //! state) is rolled out twice under the same open-loop excitation, once with the scenario's
-//! settings and once with [`reference_timing`] (a physics step of at most 0.1 ms and a solver
-//! run well past convergence). At every control step each coordinate's difference (joint
+//! settings and once with [`reference_timing`] (a physics step of at most 0.1 ms and half the
+//! setting's, and a solver run well past convergence). At every control step each coordinate's difference (joint
 //! positions, base and object poses: the trajectory; velocities are left out, as they differ
 //! most in the first instants of a stiff servo's transient without moving the trajectory) is
 //! divided by that coordinate's spread (its standard deviation over the reference trajectory,
@@ -35,9 +35,9 @@ pub const EPISODE_SECONDS: f64 = 2.0;
 /// Largest physics step of the reference, s.
 pub const REFERENCE_DT: f64 = 1.0e-4;
 
-/// The reference solver: 2 substeps (50 µs each at [`REFERENCE_DT`]) of 4 Gauss–Seidel and 2
-/// stabilization iterations.
-pub const REFERENCE_SOLVER: SolverConfig = SolverConfig { substeps: 2, iterations: 4, stabilization_iterations: 2 };
+/// The least the reference solver runs: 4 substeps (25 µs each at [`REFERENCE_DT`]) of 4
+/// Gauss–Seidel and 2 stabilization iterations (more where the setting measured runs more).
+pub const REFERENCE_SOLVER: SolverConfig = SolverConfig { substeps: 4, iterations: 4, stabilization_iterations: 2 };
 
 /// How one setting compares with the reference.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,9 +50,10 @@ pub struct AccuracyReport {
     pub steps: usize,
     /// Largest |coordinate − reference| / spread over the steps and the coordinates.
     pub error: f64,
-    /// The coordinate (state value name) where that largest error occurred.
+    /// The coordinate (state value name) where that largest error occurred; empty when no
+    /// coordinate differs at all (or the world has none).
     pub worst_value: String,
-    /// Control step (1-based) where it occurred.
+    /// Control step (1-based) where it occurred; 0 when no coordinate differs.
     pub worst_step: usize,
     /// [`TOLERANCE`].
     pub tolerance: f64,
@@ -89,16 +90,24 @@ impl std::fmt::Display for AccuracyReport {
 }
 
 /// The reference for `timing`: the same control period, split into physics steps of at most
-/// [`REFERENCE_DT`] (and no longer than `timing`'s), with [`REFERENCE_SOLVER`].
+/// [`REFERENCE_DT`] and at most half of `timing`'s, with each solver setting the larger of
+/// [`REFERENCE_SOLVER`]'s and `timing`'s: always finer than the setting it judges.
 pub fn reference_timing(timing: &TimingConfig) -> TimingConfig {
     let period = timing.control_period();
-    let per_step = (period / REFERENCE_DT.min(timing.physics_dt)).ceil().max(timing.substeps as f64) as u32;
-    TimingConfig { physics_dt: period / per_step as f64, substeps: per_step, solver: REFERENCE_SOLVER, solver_given: true }
+    let per_step = (period / REFERENCE_DT.min(0.5 * timing.physics_dt)).ceil().max(2.0 * timing.substeps as f64) as u32;
+    let (r, s) = (REFERENCE_SOLVER, timing.solver);
+    let solver = SolverConfig {
+        substeps: r.substeps.max(s.substeps),
+        iterations: r.iterations.max(s.iterations),
+        stabilization_iterations: r.stabilization_iterations.max(s.stabilization_iterations),
+    };
+    TimingConfig { physics_dt: period / per_step as f64, substeps: per_step, solver, solver_given: true }
 }
 
 /// A smooth open-loop excitation for `steps` control steps of `period` s: per action value, the
 /// sum of three sinusoids (0.2 to 2 Hz, random phases, drawn from `seed`) spanning the middle
-/// half of the value's range (±1 where a bound is not finite). Shape: `steps` × action length.
+/// half of the value's range; where a bound is not finite, ±1 around 0 (no finite bound) or
+/// around 2 inside the finite one. Shape: `steps` × action length.
 pub fn excitation(spec: &ActionSpec, seed: u64, steps: usize, period: f64) -> Vec<Vec<f64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let waves: Vec<[(f64, f64); 3]> = (0..spec.len())
@@ -110,7 +119,13 @@ pub fn excitation(spec: &ActionSpec, seed: u64, steps: usize, period: f64) -> Ve
             (0..spec.len())
                 .map(|i| {
                     let (lo, hi) = (spec.low[i], spec.high[i]);
-                    let (mid, half) = if lo.is_finite() && hi.is_finite() { (0.5 * (lo + hi), 0.5 * (hi - lo)) } else { (0.0, 1.0) };
+                    // `half` is twice the swing: the signal spans mid ± half / 2.
+                    let (mid, half) = match (lo.is_finite(), hi.is_finite()) {
+                        (true, true) => (0.5 * (lo + hi), 0.5 * (hi - lo)),
+                        (true, false) => (lo + 2.0, 2.0),
+                        (false, true) => (hi - 2.0, 2.0),
+                        (false, false) => (0.0, 2.0),
+                    };
                     let signal: f64 = waves[i].iter().map(|(hz, phase)| (std::f64::consts::TAU * hz * t + phase).sin()).sum::<f64>() / 3.0;
                     mid + 0.5 * half * signal
                 })
@@ -127,7 +142,7 @@ pub fn excitation(spec: &ActionSpec, seed: u64, steps: usize, period: f64) -> Ve
 pub fn measure(config: &ScenarioConfig, seed: u64) -> Result<AccuracyReport, SimError> {
     let mut config = config.nominal_physics();
     let period = config.timing.control_period();
-    let steps = ((EPISODE_SECONDS / period).ceil() as usize).clamp(1, config.task.horizon_steps as usize);
+    let steps = ((EPISODE_SECONDS / period).ceil() as usize).clamp(1, config.task.horizon_steps.max(1) as usize);
     // The whole episode is compared: nothing the task checks may end it early.
     config.task.horizon_steps = steps as u32 + 1;
     config.task.success_hold_steps = u32::MAX;
@@ -164,13 +179,13 @@ pub fn measure(config: &ScenarioConfig, seed: u64) -> Result<AccuracyReport, Sim
             var.sqrt().max(SPREAD_FLOOR)
         })
         .collect();
-    let (mut error, mut worst_value, mut worst_step) = (0.0_f64, 0, 0);
+    let (mut error, mut worst_value, mut worst_step) = (0.0_f64, None, 0);
     for (k, (a, b)) in fast.iter().zip(&fine).enumerate() {
         for i in 0..width {
             let e = (a[i] - b[i]).abs() / spread[i];
             // NaN compares false: a non-finite state is an error, caught by the world itself.
             if e > error {
-                (error, worst_value, worst_step) = (e, i, k + 1);
+                (error, worst_value, worst_step) = (e, Some(i), k + 1);
             }
         }
     }
@@ -179,7 +194,7 @@ pub fn measure(config: &ScenarioConfig, seed: u64) -> Result<AccuracyReport, Sim
         reference: reference.timing,
         steps,
         error,
-        worst_value: names.get(worst_value).cloned().unwrap_or_default(),
+        worst_value: worst_value.and_then(|i| names.get(i).cloned()).unwrap_or_default(),
         worst_step,
         tolerance: TOLERANCE,
     })

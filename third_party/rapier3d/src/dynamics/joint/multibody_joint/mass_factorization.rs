@@ -90,14 +90,16 @@ impl DenseLu {
 /// chain), so that such a multibody behaves as it did with LU alone.
 ///
 /// The storage of both is kept across calls to [`MassFactorization::factor`]: refactoring the
-/// matrix every substep allocates nothing once the multibody's size is known.
+/// matrix every substep allocates nothing once the multibody's size is known. Once a matrix has
+/// not been positive-definite, the multibody stays on LU (which also solves positive-definite
+/// systems), since `Cholesky::new` drops its storage when it fails.
 #[cfg_attr(feature = "serde-serialize", derive(Serialize, Deserialize))]
 #[derive(Clone, Debug)]
 pub struct MassFactorization {
-    /// The Cholesky factor, when the last matrix was positive-definite.
+    /// The Cholesky factor, when the last matrix was positive-definite and `lu_only` is false.
     cholesky: Option<Cholesky<Real, Dyn>>,
-    /// Storage for the next Cholesky factorization while `cholesky` is `None`.
-    spare: DMatrix<Real>,
+    /// Set when a matrix was not positive-definite: every later factorization is LU.
+    lu_only: bool,
     /// The fallback, used when `cholesky` is `None`.
     lu: DenseLu,
 }
@@ -106,7 +108,7 @@ impl Default for MassFactorization {
     fn default() -> Self {
         Self {
             cholesky: None,
-            spare: DMatrix::zeros(0, 0),
+            lu_only: false,
             lu: DenseLu::default(),
         }
     }
@@ -117,18 +119,23 @@ impl MassFactorization {
     /// factorization's storage.
     pub fn factor(&mut self, m: DMatrixView<'_, Real>) {
         let n = m.nrows();
+        if self.lu_only {
+            self.lu.factor(m);
+            return;
+        }
         let mut storage = match self.cholesky.take() {
             Some(cholesky) => cholesky.unpack_dirty(),
-            None => core::mem::replace(&mut self.spare, DMatrix::zeros(0, 0)),
+            None => DMatrix::zeros(n, n), // The first factorization.
         };
         if storage.shape() != (n, n) {
             storage = DMatrix::zeros(n, n);
         }
         storage.copy_from(&m);
         // `Cholesky::new` consumes its storage even when it fails (the matrix is then not
-        // positive-definite): that rare path allocates a new one next time.
+        // positive-definite): from then on this multibody uses LU only.
         self.cholesky = Cholesky::new(storage);
         if self.cholesky.is_none() {
+            self.lu_only = true;
             self.lu.factor(m);
         }
     }
@@ -148,6 +155,12 @@ impl MassFactorization {
     {
         match &self.cholesky {
             Some(cholesky) => {
+                // nalgebra's Cholesky solve indexes without bounds checks: check the size here.
+                assert_eq!(
+                    cholesky.l_dirty().nrows(),
+                    b.nrows(),
+                    "Cholesky solve matrix dimension mismatch."
+                );
                 cholesky.solve_mut(b);
                 true
             }
@@ -205,5 +218,13 @@ mod tests {
         let mut x = na::DVector::from_row_slice(&[2.0, 3.0]);
         assert!(f.solve_mut(&mut x));
         assert_eq!(x.as_slice(), &[3.0, 2.0]);
+        // It stays on LU, even for a positive-definite matrix, and still solves it.
+        let m = spd(2);
+        f.factor(m.view((0, 0), (2, 2)));
+        assert!(!f.is_cholesky());
+        let b = na::DVector::from_row_slice(&[1.0, -1.0]);
+        let mut x = b.clone();
+        assert!(f.solve_mut(&mut x));
+        assert!((&m * &x - &b).amax() < 1.0e-4);
     }
 }
