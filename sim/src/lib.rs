@@ -33,6 +33,8 @@ pub mod observer;
 pub mod physics;
 /// Per-episode randomization drawn from the seed ([`EpisodeParameters`]).
 pub mod randomize;
+/// Camera images (colour, depth, segmentation) rasterized by wgpu from poses and meshes.
+pub mod render;
 /// URDF robots, checked before rapier sees them ([`robot::RobotModel`]).
 pub mod robot;
 /// Scenario files: YAML spec, validated config, positions of keys in the file.

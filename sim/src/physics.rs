@@ -5,17 +5,17 @@ use crate::randomize::{episode_rng, sample_parameters, EpisodeParameters, NOISE_
 use crate::robot::JointKind;
 use crate::scenario::config::*;
 use crate::scene::{
-    build_pristine, joint_coordinate, link_velocities, read_articulation, read_object, ColliderOwner, PristineScene, Scene, SceneTemplates,
-    StateLayout,
+    build_pristine, joint_coordinate, link_velocities_into, read_articulation, read_object, ColliderOwner, PristineScene, Scene,
+    SceneTemplates, StateLayout,
 };
-use crate::sensors::{read_sensor, sensor_fields, SensorContext};
+use crate::sensors::{read_sensor, reads_velocities, sensor_fields, sensor_rays, SensorContext};
 use crate::task::{evaluate_task, tracked_position, TaskProgress};
 use crate::world::*;
 use rand_chacha::ChaCha8Rng;
 use rapier3d::glamx::Vec3;
 use rapier3d::math::Real;
 use rapier3d::prelude::*;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// The parts of a world that do not change between episodes: specs and prebuilt templates.
@@ -30,6 +30,12 @@ pub struct WorldLayout {
     pub state_layout: StateLayout,
     /// Index of the first observation field of each sensor.
     sensor_field_start: Vec<usize>,
+    /// Each sensor's ray directions in its own frame ([`sensor_rays`]), computed once.
+    sensor_rays: Vec<Vec<Vec3>>,
+    /// Whether any sensor reads link velocities (IMU, odometry) and any reads accelerations
+    /// (IMU): the velocities are computed per step only then.
+    reads_velocities: bool,
+    reads_accelerations: bool,
 }
 
 impl WorldLayout {
@@ -91,6 +97,9 @@ impl WorldLayout {
             state: StateSpec { names: state_layout.names.clone() },
             state_layout,
             sensor_field_start,
+            sensor_rays: config.sensors.iter().map(sensor_rays).collect(),
+            reads_velocities: config.sensors.iter().any(reads_velocities),
+            reads_accelerations: config.sensors.iter().any(|s| matches!(s.kind, SensorKind::Imu { .. })),
         }
     }
 }
@@ -108,7 +117,13 @@ struct Episode {
     /// Last reading of each observation field (sensors hold values between updates).
     readings: Vec<Vec<f32>>,
     efforts: Vec<f64>,
-    previous_velocities: HashMap<RigidBodyHandle, Vec3>,
+    /// Link velocities now and at the start of the last control step (see
+    /// [`WorldLayout::reads_velocities`]), buffers reused every step.
+    velocities: Vec<(RigidBodyHandle, Vec3, Vec3)>,
+    previous_velocities: Vec<(RigidBodyHandle, Vec3, Vec3)>,
+    /// Generalized positions and velocities of the robot read when actuating, reused every step.
+    scratch_positions: Vec<f64>,
+    scratch_velocities: Vec<f64>,
 }
 
 /// A world simulated by rapier.
@@ -168,18 +183,21 @@ impl PhysicsWorld {
         positions
     }
 
-    /// Applies an action to the actuators: motor targets for position and velocity actuators,
-    /// body torques for torque actuators. Returns the effort each joint will apply.
-    fn apply_action(config: &ScenarioConfig, scene: &mut Scene, params: &EpisodeParameters, action: &[f64]) -> Vec<f64> {
+    /// Applies the episode's action to the actuators: motor targets for position and velocity
+    /// actuators, body torques for torque actuators. Writes the effort each joint will apply to
+    /// `episode.efforts`.
+    fn apply_action(config: &ScenarioConfig, episode: &mut Episode, action: &[f64]) {
+        let Episode { scene, params, efforts, scratch_positions: positions, scratch_velocities: velocities, .. } = episode;
         let gain = params.actuator_gain_scale;
-        let robot = scene.robot.clone();
-        let mut efforts = vec![0.0; config.robot.model.joints.len()];
-        let mut positions = Vec::new();
-        let mut velocities = Vec::new();
-        read_articulation(&scene.rapier, &robot, &mut positions, &mut velocities);
+        let Scene { rapier, robot, .. } = scene;
+        efforts.clear();
+        efforts.resize(config.robot.model.joints.len(), 0.0);
+        positions.clear();
+        velocities.clear();
+        read_articulation(rapier, robot, positions, velocities);
         let (oq, ov) = if robot.floating { (7, 6) } else { (0, 0) };
         for body in robot.links.values() {
-            if let Some(b) = scene.rapier.bodies.get_mut(*body) {
+            if let Some(b) = rapier.bodies.get_mut(*body) {
                 b.reset_forces(false);
                 b.reset_torques(false);
             }
@@ -201,7 +219,7 @@ impl PhysicsWorld {
                                 _ => (0.0, command, 0.0, kd * gain),
                             };
                             efforts[*joint] = (stiffness * (target_position - q) + damping * (target_velocity - qd)).clamp(-limit, limit);
-                            if let Some(multibody) = robot.multibody_mut(&mut scene.rapier) {
+                            if let Some(multibody) = robot.multibody_mut(rapier) {
                                 let data = &mut multibody.link_mut(slot.link_id).expect("joint link").joint.data;
                                 data.set_motor_model(axis, MotorModel::ForceBased);
                                 data.set_motor(axis, target_position as Real, target_velocity as Real, stiffness as Real, damping as Real);
@@ -213,7 +231,7 @@ impl PhysicsWorld {
                             // limited torque.
                             let torque = command.clamp(-effort_limit, *effort_limit) * gain;
                             efforts[*joint] = torque;
-                            apply_joint_effort(scene, slot, torque);
+                            apply_joint_effort(rapier, robot, slot, torque);
                         }
                     }
                 }
@@ -228,7 +246,7 @@ impl PhysicsWorld {
                         let slot = &robot.joints[joint];
                         let limit = effort_limit * gain;
                         efforts[joint] = (kd * gain * (target - velocities[ov + joint])).clamp(-limit, limit);
-                        if let Some(multibody) = robot.multibody_mut(&mut scene.rapier) {
+                        if let Some(multibody) = robot.multibody_mut(rapier) {
                             let data = &mut multibody.link_mut(slot.link_id).expect("joint link").joint.data;
                             data.set_motor_model(JointAxis::AngX, MotorModel::ForceBased);
                             data.set_motor_velocity(JointAxis::AngX, target as Real, (kd * gain) as Real);
@@ -238,23 +256,23 @@ impl PhysicsWorld {
                 }
             }
         }
-        efforts
     }
 
     fn observe_episode(config: &ScenarioConfig, layout: &WorldLayout, episode: &mut Episode, force_all: bool) -> Observation {
-        let velocities: HashMap<RigidBodyHandle, (Vec3, Vec3)> =
-            link_velocities(&episode.scene.rapier, &episode.scene.robot).into_iter().map(|(h, v, w)| (h, (v, w))).collect();
+        if layout.reads_velocities {
+            link_velocities_into(&episode.scene.rapier, &episode.scene.robot, &mut episode.velocities);
+        }
         let context = SensorContext {
-            velocities: &velocities,
+            velocities: &episode.velocities,
             gravity: Vec3::new(config.world.gravity[0] as Real, config.world.gravity[1] as Real, config.world.gravity[2] as Real),
             control_period: config.timing.control_period(),
             previous_velocities: &episode.previous_velocities,
             joint_efforts: &episode.efforts,
             noise_scale: episode.params.sensor_noise_scale,
         };
-        for (sensor, start) in config.sensors.iter().zip(&layout.sensor_field_start) {
+        for ((sensor, start), rays) in config.sensors.iter().zip(&layout.sensor_field_start).zip(&layout.sensor_rays) {
             if force_all || episode.step % sensor.period_steps as u64 == 0 {
-                let values = read_sensor(sensor, &episode.scene, &context, &mut episode.noise);
+                let values = read_sensor(sensor, rays, &episode.scene, &context, &mut episode.noise);
                 for (k, v) in values.into_iter().enumerate() {
                     episode.readings[start + k] = v;
                 }
@@ -269,9 +287,10 @@ impl PhysicsWorld {
         Observation { spec: layout.observation.clone(), fields: episode.readings.clone() }
     }
 
-    fn record_velocities(episode: &mut Episode) {
-        episode.previous_velocities =
-            link_velocities(&episode.scene.rapier, &episode.scene.robot).into_iter().map(|(h, v, _)| (h, v)).collect();
+    fn record_velocities(layout: &WorldLayout, episode: &mut Episode) {
+        if layout.reads_accelerations {
+            link_velocities_into(&episode.scene.rapier, &episode.scene.robot, &mut episode.previous_velocities);
+        }
     }
 
     /// First part of a step: checks and clips the action, passes it through the latency
@@ -286,8 +305,8 @@ impl PhysicsWorld {
             action.iter().zip(self.layout.action.low.iter().zip(&self.layout.action.high)).map(|(a, (lo, hi))| a.clamp(*lo, *hi)).collect();
         episode.pending.push_back(clipped.clone());
         let applied = episode.pending.pop_front().expect("just pushed");
-        Self::record_velocities(episode);
-        episode.efforts = Self::apply_action(&self.config, &mut episode.scene, &episode.params, &applied);
+        Self::record_velocities(&self.layout, episode);
+        Self::apply_action(&self.config, episode, &applied);
         Ok(clipped)
     }
 
@@ -422,16 +441,21 @@ impl PhysicsWorld {
 }
 
 /// Applies a joint force or torque as equal and opposite wrenches on the two links it joins.
-fn apply_joint_effort(scene: &mut Scene, slot: &crate::scene::JointSlot, effort: f64) {
-    let Some(multibody) = scene.robot.multibody(&scene.rapier) else { return };
+fn apply_joint_effort(
+    rapier: &mut rapier3d::pipeline::PhysicsWorld,
+    robot: &crate::scene::Articulation,
+    slot: &crate::scene::JointSlot,
+    effort: f64,
+) {
+    let Some(multibody) = robot.multibody(rapier) else { return };
     let Some(link) = multibody.link(slot.link_id) else { return };
     let frame = link.joint().data.local_frame2;
-    let child_pose = *scene.rapier.bodies[slot.child].position();
+    let child_pose = *rapier.bodies[slot.child].position();
     let axis = child_pose.rotation * (frame.rotation * Vec3::X);
     let wrench = axis * effort as Real;
     let angular = slot.kind != JointKind::Prismatic;
     for (body, sign) in [(slot.child, 1.0), (slot.parent, -1.0)] {
-        if let Some(b) = scene.rapier.bodies.get_mut(body) {
+        if let Some(b) = rapier.bodies.get_mut(body) {
             if angular {
                 b.add_torque(wrench * sign, false);
             } else {
@@ -458,12 +482,15 @@ impl World for PhysicsWorld {
             done: false,
             readings: self.layout.observation.fields.iter().map(|f| vec![0.0; f.len()]).collect(),
             efforts: vec![0.0; self.config.robot.model.joints.len()],
-            previous_velocities: HashMap::new(),
+            velocities: Vec::new(),
+            previous_velocities: Vec::new(),
+            scratch_positions: Vec::new(),
+            scratch_velocities: Vec::new(),
             params,
         };
-        Self::record_velocities(&mut episode);
+        Self::record_velocities(&self.layout, &mut episode);
         // Position actuators hold the initial pose from the first instant.
-        episode.efforts = Self::apply_action(&self.config, &mut episode.scene, &episode.params, &default_action);
+        Self::apply_action(&self.config, &mut episode, &default_action);
         episode.efforts.fill(0.0);
         let observation = Self::observe_episode(&self.config, &self.layout, &mut episode, true);
         let goal_distance = (self.config.task.kind != TaskKind::Balance).then(|| {
@@ -525,7 +552,7 @@ impl World for PhysicsWorld {
         episode.noise = episode_rng(state.noise.seed, NOISE_STREAM);
         episode.noise.set_word_pos(state.noise.word_pos);
         episode.done = false;
-        Self::record_velocities(episode);
+        Self::record_velocities(&self.layout, episode);
         let tracked = tracked_position(&self.config, &episode.scene);
         episode.progress.previous_distance = (self.config.task.kind != TaskKind::Balance)
             .then(|| crate::task::distance(&tracked, &episode.params.goal, self.config.task.kind));
@@ -592,16 +619,15 @@ pub fn obstacle_clearance(scene: &Scene) -> Option<f64> {
     best
 }
 
-/// Whether a robot link is in contact with an obstacle.
+/// Whether a robot link is in contact with an obstacle: the contact graph's edges at each
+/// obstacle collider only, so a scene without obstacles costs nothing and one with a few walks a
+/// few pairs, not every contact of the scene.
 pub fn touches_obstacle(scene: &Scene) -> bool {
-    scene.rapier.narrow_phase.contact_pairs().any(|pair| {
-        let owners = (scene.owners.get(&pair.collider1), scene.owners.get(&pair.collider2));
-        let robot_obstacle = matches!(
-            owners,
-            (Some(ColliderOwner::RobotLink(_)), Some(ColliderOwner::Obstacle(_)))
-                | (Some(ColliderOwner::Obstacle(_)), Some(ColliderOwner::RobotLink(_)))
-        );
-        robot_obstacle && pair.has_any_active_contact()
+    scene.obstacle_colliders.iter().any(|obstacle| {
+        scene.rapier.narrow_phase.contact_pairs_with(*obstacle).any(|pair| {
+            let other = if pair.collider1 == *obstacle { pair.collider2 } else { pair.collider1 };
+            matches!(scene.owners.get(&other), Some(ColliderOwner::RobotLink(_))) && pair.has_any_active_contact()
+        })
     })
 }
 

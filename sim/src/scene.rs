@@ -221,6 +221,9 @@ pub struct Scene {
     pub objects: Vec<ObjectBody>,
     /// Which part of the scene each collider belongs to.
     pub owners: HashMap<ColliderHandle, ColliderOwner>,
+    /// The colliders of the static obstacles ([`ColliderOwner::Obstacle`]), for collision
+    /// checks that walk only their contact pairs.
+    pub obstacle_colliders: Vec<ColliderHandle>,
 }
 
 fn shape_collider(shape: &ShapeConfig) -> Option<ColliderBuilder> {
@@ -446,7 +449,11 @@ impl PristineScene {
         rapier.colliders = self.colliders.clone();
         rapier.multibody_joints = self.multibody_joints.clone();
         rapier.impulse_joints = self.impulse_joints.clone();
-        let mut scene = Scene { rapier, robot: self.robot.clone(), objects: self.objects.clone(), owners: self.owners.clone() };
+        let mut obstacle_colliders: Vec<ColliderHandle> =
+            self.owners.iter().filter(|(_, owner)| matches!(owner, ColliderOwner::Obstacle(_))).map(|(handle, _)| *handle).collect();
+        obstacle_colliders.sort_by_key(|h| h.into_raw_parts());
+        let mut scene =
+            Scene { rapier, robot: self.robot.clone(), objects: self.objects.clone(), owners: self.owners.clone(), obstacle_colliders };
         let robot = &self.robot;
         match state {
             None => {
@@ -693,13 +700,24 @@ pub fn write_articulation(world: &mut RapierWorld, articulation: &Articulation, 
 /// current state: rapier refreshes a link body's velocity only at the start of each substep,
 /// so after a step the bodies hold the velocities of one substep earlier.
 pub fn link_velocities(world: &RapierWorld, articulation: &Articulation) -> Vec<(RigidBodyHandle, Vec3, Vec3)> {
+    let mut out = Vec::new();
+    link_velocities_into(world, articulation, &mut out);
+    out
+}
+
+/// [`link_velocities`] written into `out` (cleared first), so that a caller stepping every
+/// control period reuses one buffer: one entry per multibody link, in rapier's link order.
+pub fn link_velocities_into(world: &RapierWorld, articulation: &Articulation, out: &mut Vec<(RigidBodyHandle, Vec3, Vec3)>) {
+    out.clear();
     let Some(multibody) = articulation.multibody(world) else {
         // One rigid body (no movable joints): its own velocity.
         let body = &world.bodies[articulation.root];
-        return vec![(articulation.root, body.linvel(), body.angvel())];
+        out.push((articulation.root, body.linvel(), body.angvel()));
+        return;
     };
-    let v: Vec<Real> = multibody.generalized_velocity().iter().copied().collect();
-    let mut out: Vec<(RigidBodyHandle, Vec3, Vec3)> = Vec::with_capacity(multibody.num_links());
+    let v = multibody.generalized_velocity();
+    let v = v.as_slice();
+    out.reserve(multibody.num_links());
     for link in multibody.links() {
         let handle = link.rigid_body_handle();
         let joint = link.joint();
@@ -724,7 +742,6 @@ pub fn link_velocities(world: &RapierWorld, articulation: &Articulation) -> Vec<
             }
         }
     }
-    out
 }
 
 fn set_link_velocities(world: &mut RapierWorld, articulation: &Articulation) {

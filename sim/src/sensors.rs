@@ -8,6 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rapier3d::glamx::{Quat, Vec3};
 use rapier3d::math::{Pose, Real};
+use rapier3d::parry::bounding_volume::BoundingVolume;
+use rapier3d::parry::partitioning::{Bvh, BvhBuildStrategy};
 use rapier3d::parry::query::Ray;
 use rapier3d::prelude::*;
 use rayon::prelude::*;
@@ -18,11 +20,12 @@ pub struct SensorContext<'a> {
     pub gravity: Vec3,
     /// Control period in s, over which accelerometers difference velocities.
     pub control_period: f64,
-    /// Link velocities (linear, angular) now, and linear velocities at the start of the last
-    /// control step, for accelerometers.
-    pub velocities: &'a std::collections::HashMap<RigidBodyHandle, (Vec3, Vec3)>,
-    /// Linear velocity (world frame, m/s) of each link body at the start of the last control step.
-    pub previous_velocities: &'a std::collections::HashMap<RigidBodyHandle, Vec3>,
+    /// Velocity of each link body now (body, linear m/s, angular rad/s, world frame), from
+    /// [`crate::scene::link_velocities`]; empty when no sensor of the scenario reads velocities.
+    pub velocities: &'a [(RigidBodyHandle, Vec3, Vec3)],
+    /// The same at the start of the last control step (accelerometers difference the linear
+    /// velocities); empty when no sensor reads accelerations.
+    pub previous_velocities: &'a [(RigidBodyHandle, Vec3, Vec3)],
     /// Effort applied by each joint's actuator during the last control step.
     pub joint_efforts: &'a [f64],
     /// Factor on every noise standard deviation (the episode's `sensor_noise_scale`).
@@ -125,9 +128,31 @@ pub fn link_pose(scene: &Scene, link: &str) -> Pose {
     scene.robot.links.get(link).map(|h| *scene.rapier.bodies[*h].position()).unwrap_or(Pose::IDENTITY)
 }
 
-/// Reads one sensor. Noise is drawn after the noiseless values are computed, always in the
-/// same order, so readings are a function of the state and the noise RNG alone.
-pub fn read_sensor(sensor: &SensorConfig, scene: &Scene, context: &SensorContext, rng: &mut ChaCha8Rng) -> Vec<Vec<f32>> {
+/// A body's (linear, angular) velocity in a list from [`crate::scene::link_velocities`]. A
+/// linear search: a robot has tens of links, and only IMUs and odometry ask.
+fn velocity_of(velocities: &[(RigidBodyHandle, Vec3, Vec3)], handle: RigidBodyHandle) -> Option<(Vec3, Vec3)> {
+    velocities.iter().find(|(h, _, _)| *h == handle).map(|(_, v, w)| (*v, *w))
+}
+
+/// Whether a sensor reads link velocities (IMUs and odometry): worlds compute them only then.
+pub fn reads_velocities(sensor: &SensorConfig) -> bool {
+    matches!(sensor.kind, SensorKind::Imu { .. } | SensorKind::Odometry { .. })
+}
+
+/// The ray directions of a ray-cast sensor in its own frame ([`lidar_directions`],
+/// [`camera_directions`]), computed once per world; empty for every other kind.
+pub fn sensor_rays(sensor: &SensorConfig) -> Vec<Vec3> {
+    match &sensor.kind {
+        SensorKind::Lidar(l) => lidar_directions(l),
+        SensorKind::DepthCamera(d) => camera_directions(d),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads one sensor. `rays` are the sensor's [`sensor_rays`]. Noise is drawn after the
+/// noiseless values are computed, always in the same order, so readings are a function of the
+/// state and the noise RNG alone.
+pub fn read_sensor(sensor: &SensorConfig, rays: &[Vec3], scene: &Scene, context: &SensorContext, rng: &mut ChaCha8Rng) -> Vec<Vec<f32>> {
     let s = context.noise_scale;
     match &sensor.kind {
         SensorKind::JointState { joints, position_noise, velocity_noise } => {
@@ -145,8 +170,8 @@ pub fn read_sensor(sensor: &SensorConfig, scene: &Scene, context: &SensorContext
             let handle = scene.robot.links[link];
             let body = &scene.rapier.bodies[handle];
             let rotation = body.position().rotation;
-            let (velocity, angular_velocity) = context.velocities.get(&handle).copied().unwrap_or_default();
-            let previous = context.previous_velocities.get(&handle).copied().unwrap_or(velocity);
+            let (velocity, angular_velocity) = velocity_of(context.velocities, handle).unwrap_or_default();
+            let previous = velocity_of(context.previous_velocities, handle).map_or(velocity, |(v, _)| v);
             let acceleration = (velocity - previous) / context.control_period as Real;
             // An accelerometer measures specific force: at rest it reads +g upwards.
             let specific_force = rotation.inverse() * (acceleration - context.gravity);
@@ -160,7 +185,7 @@ pub fn read_sensor(sensor: &SensorConfig, scene: &Scene, context: &SensorContext
         SensorKind::Odometry { link, position_noise, velocity_noise } => {
             let handle = scene.robot.links[link];
             let pose = scene.rapier.bodies[handle].position();
-            let (linear, angular) = context.velocities.get(&handle).copied().unwrap_or_default();
+            let (linear, angular) = velocity_of(context.velocities, handle).unwrap_or_default();
             let mut p = Vec::with_capacity(3);
             push3(&mut p, pose.translation, position_noise * s, rng);
             let mut v = Vec::with_capacity(3);
@@ -191,15 +216,13 @@ pub fn read_sensor(sensor: &SensorConfig, scene: &Scene, context: &SensorContext
         }
         SensorKind::Lidar(l) => {
             let mount = link_pose(scene, &l.link) * pose_from(l.mount.position, l.mount.rpy);
-            let directions = lidar_directions(l);
-            let mut ranges = cast_rays(scene, &mount, &directions, l.range_min, l.range_max, false);
+            let mut ranges = cast_rays(scene, &mount, rays, l.range_min, l.range_max, false);
             add_range_noise(&mut ranges, l.noise * s, l.range_min, l.range_max, rng);
             vec![ranges]
         }
         SensorKind::DepthCamera(d) => {
             let mount = link_pose(scene, &d.link) * pose_from(d.mount.position, d.mount.rpy);
-            let directions = camera_directions(d);
-            let mut depth = cast_rays(scene, &mount, &directions, d.range_min, d.range_max, true);
+            let mut depth = cast_rays(scene, &mount, rays, d.range_min, d.range_max, true);
             add_range_noise(&mut depth, d.noise * s, d.range_min, d.range_max, rng);
             vec![depth]
         }
@@ -254,15 +277,41 @@ pub fn camera_directions(d: &DepthCameraConfig) -> Vec<Vec3> {
 /// Distance to the first surface along each ray, or `range_max` when nothing is hit within
 /// range. With `along_axis`, the distance is measured along the sensor's x axis (depth images)
 /// and the directions need not be unit length.
+///
+/// Every collider but the robot's own is a target (a sensor mounted on the robot would see its
+/// own links first). Bounded targets go into a bounding-volume hierarchy (parry's `Bvh`) built
+/// from their current AABBs for this reading, so a ray visits only the shapes along it; planes
+/// (unbounded) are tested directly. Each target's first hit counts when it is at least
+/// `range_min` away; the nearest of those is the reading, the same minimum as testing every
+/// target in turn.
+///
+/// The BVH is built here rather than taken from rapier's broad phase: that one is refreshed at
+/// the start of each physics step, so it is empty in a scene that was never stepped (the first
+/// observation of an episode, a state just written) and lags a moving object by one step.
+/// How much each target's AABB is grown in the ray BVH (m), so that the shape's own ray test
+/// alone decides every hit, as when each target is tested in turn: a ray grazing a box's edge
+/// must not be lost to the round-off of the AABB's slab test, and parry's ray cast on a
+/// cylinder (GJK, with a tolerance) reports grazing hits up to about 2 mm outside the shape.
+const AABB_MARGIN: Real = 0.01;
+
 fn cast_rays(scene: &Scene, mount: &Pose, directions: &[Vec3], range_min: f64, range_max: f64, along_axis: bool) -> Vec<f32> {
-    // The sensor is mounted on the robot: its own links would hide everything.
-    let targets: Vec<(&Collider, bool)> = scene
-        .rapier
-        .colliders
-        .iter()
-        .filter(|(handle, _)| !matches!(scene.owners.get(handle), Some(ColliderOwner::RobotLink(_))))
-        .map(|(_, c)| (c, c.shape().as_halfspace().is_some()))
-        .collect();
+    let mut bounded: Vec<&Collider> = Vec::new();
+    let mut unbounded: Vec<&Collider> = Vec::new();
+    for (handle, collider) in scene.rapier.colliders.iter() {
+        if matches!(scene.owners.get(&handle), Some(ColliderOwner::RobotLink(_))) {
+            continue;
+        }
+        if collider.shape().as_halfspace().is_some() {
+            unbounded.push(collider);
+        } else {
+            bounded.push(collider);
+        }
+    }
+    let bvh = Bvh::from_iter(BvhBuildStrategy::Binned, bounded.iter().map(|c| c.compute_aabb().loosened(AABB_MARGIN)).enumerate());
+    let (range_min, range_max) = (range_min as Real, range_max as Real);
+    let first_hit = |collider: &Collider, ray: &Ray, max: Real| -> Option<Real> {
+        collider.shape().cast_ray(collider.position(), ray, max, true).filter(|t| *t >= range_min && *t < max)
+    };
     let origin = mount.translation;
     directions
         .par_iter()
@@ -272,19 +321,21 @@ fn cast_rays(scene: &Scene, mount: &Pose, directions: &[Vec3], range_min: f64, r
             let unit_local = *local / length;
             let direction = mount.rotation * unit_local;
             let ray = Ray::new(origin, direction);
-            let mut nearest = range_max as Real;
-            for (collider, _) in &targets {
-                if let Some(t) = collider.shape().cast_ray(collider.position(), &ray, nearest, true) {
-                    if t >= range_min as Real && t < nearest {
-                        nearest = t;
-                    }
+            let mut nearest = range_max;
+            for collider in &unbounded {
+                if let Some(t) = first_hit(collider, &ray, nearest) {
+                    nearest = t;
                 }
             }
-            let distance = if along_axis { nearest * unit_local.x } else { nearest };
-            if nearest >= range_max as Real {
-                range_max as f32
+            if let Some((_, t)) = bvh.cast_ray(&ray, nearest, |leaf, best| first_hit(bounded[leaf as usize], &ray, best)) {
+                nearest = nearest.min(t);
+            }
+            if nearest >= range_max {
+                range_max
+            } else if along_axis {
+                nearest * unit_local.x
             } else {
-                distance
+                nearest
             }
         })
         .collect()
@@ -297,5 +348,70 @@ fn add_range_noise(values: &mut [f32], std: f64, range_min: f64, range_max: f64,
     for v in values.iter_mut() {
         let noisy = *v as f64 + gaussian(rng, std);
         *v = noisy.clamp(range_min, range_max) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PhysicsWorld, Scenario, World};
+    use std::path::Path;
+
+    /// Every non-robot collider tested in turn: what [`cast_rays`] must equal.
+    fn cast_rays_one_by_one(scene: &Scene, mount: &Pose, directions: &[Vec3], range_min: f64, range_max: f64) -> Vec<f32> {
+        directions
+            .iter()
+            .map(|local| {
+                let ray = Ray::new(mount.translation, mount.rotation * (*local / local.length()));
+                let mut nearest = range_max as Real;
+                for (handle, collider) in scene.rapier.colliders.iter() {
+                    if matches!(scene.owners.get(&handle), Some(ColliderOwner::RobotLink(_))) {
+                        continue;
+                    }
+                    if let Some(t) = collider.shape().cast_ray(collider.position(), &ray, nearest, true) {
+                        if t >= range_min as Real && t < nearest {
+                            nearest = t;
+                        }
+                    }
+                }
+                nearest
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rays_through_the_bvh_read_what_testing_every_collider_reads() {
+        // The navigation scene: ground, walls and an obstacle field of 8 cylinders; a dense
+        // full-circle fan from the base at three heights, for several episodes' layouts.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/diffdrive-nav.yaml");
+        let scenario = Scenario::load(&path).unwrap();
+        let mut world = PhysicsWorld::new(scenario.config.clone());
+        let fan: Vec<Vec3> = (0..720)
+            .flat_map(|i| {
+                let a = i as f32 * std::f32::consts::TAU / 720.0;
+                [-0.3f32, 0.0, 0.2].map(|z| Vec3::new(a.cos(), a.sin(), z))
+            })
+            .collect();
+        let mut hits = 0;
+        for seed in 0..4 {
+            world.reset(seed).unwrap();
+            for _ in 0..20 {
+                world.step(&[0.3, 0.4]).unwrap();
+            }
+            let scene = world.scene().unwrap();
+            let mount = *scene.rapier.bodies[scene.robot.root].position() * Pose::from_translation(Vec3::new(0.0, 0.0, 0.1));
+            let fast = cast_rays(scene, &mount, &fan, 0.05, 6.0, false);
+            let slow = cast_rays_one_by_one(scene, &mount, &fan, 0.05, 6.0);
+            for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
+                assert_eq!(
+                    f.to_bits(),
+                    s.to_bits(),
+                    "seed {seed}, ray {i} ({:?}): {f} m through the BVH, {s} m testing every collider",
+                    fan[i]
+                );
+            }
+            hits += fast.iter().filter(|r| **r < 6.0).count();
+        }
+        assert!(hits > 1000, "the fan must see the obstacles and the ground: {hits} hits");
     }
 }
