@@ -121,21 +121,31 @@ impl MeshData {
         mesh
     }
 
-    /// A capsule along z: a cylinder of `half_length` capped by hemispheres of `radius`.
+    /// A capsule along z: a cylinder of `half_length` capped by hemispheres of `radius`. Built
+    /// as a latitude-longitude sphere whose upper rings (the equator included) sit `half_length`
+    /// up and whose lower rings (the equator again) sit `half_length` down: the band between the
+    /// two equator copies is the wall.
     pub fn capsule(radius: f32, half_length: f32) -> MeshData {
-        let mut mesh = MeshData::sphere(radius);
-        // Stretch the sphere's two halves apart; the equator ring is duplicated by the
-        // latitude rings' seam only where polar = π/2, which lands on the cylinder's ends.
-        for p in &mut mesh.positions {
-            p[2] += if p[2] >= 0.0 { half_length } else { -half_length };
+        let (half_rings, segments) = (SEGMENTS / 4, SEGMENTS);
+        let mut mesh = MeshData::default();
+        // Ring k of 2·half_rings + 2: 0..=half_rings on the upper cap, then half_rings..=2·half_rings on the lower.
+        for k in 0..=(2 * half_rings + 1) {
+            let (i, shift) = if k <= half_rings { (k, half_length) } else { (k - 1, -half_length) };
+            let polar = PI * i as f32 / (2 * half_rings) as f32;
+            for j in 0..=segments {
+                let azimuth = TAU * j as f32 / segments as f32;
+                let n = [polar.sin() * azimuth.cos(), polar.sin() * azimuth.sin(), polar.cos()];
+                mesh.positions.push([n[0] * radius, n[1] * radius, n[2] * radius + shift]);
+                mesh.normals.push(n);
+            }
         }
-        let side = MeshData::cylinder(radius, half_length);
-        // The cylinder's wall only: its first 2·(SEGMENTS + 1) vertices and 6·SEGMENTS indices.
-        let base = mesh.positions.len() as u32;
-        let wall_vertices = 2 * (SEGMENTS as usize + 1);
-        mesh.positions.extend_from_slice(&side.positions[..wall_vertices]);
-        mesh.normals.extend_from_slice(&side.normals[..wall_vertices]);
-        mesh.indices.extend(side.indices[..6 * SEGMENTS as usize].iter().map(|i| base + i));
+        let stride = segments + 1;
+        for k in 0..(2 * half_rings + 1) {
+            for j in 0..segments {
+                let (a, b) = (k * stride + j, (k + 1) * stride + j);
+                mesh.indices.extend([a, b, a + 1, a + 1, b, b + 1]);
+            }
+        }
         mesh
     }
 

@@ -367,6 +367,7 @@ struct CameraUniform {
     light_direction: [f32; 4],
     light_color: [f32; 4],
     ambient: [f32; 4],
+    eye: [f32; 4],
 }
 
 #[repr(C)]
@@ -500,7 +501,21 @@ impl SceneRenderer {
                 d.segment
             )));
         }
+        if let Some(d) = drawables.iter().find(|d| {
+            !(d.translation.is_finite() && d.rotation.is_finite() && d.scale.is_finite()) || d.scale.x * d.scale.y * d.scale.z == 0.0
+        }) {
+            return Err(RenderError::Invalid(format!(
+                "a drawable at {:?} rotated {:?} scaled {:?}: pose and scale must be finite and the scale non-zero",
+                d.translation, d.rotation, d.scale
+            )));
+        }
         let limits = self.device.device.limits();
+        if padded_row(camera.width) as u64 * camera.height as u64 > limits.max_buffer_size {
+            return Err(RenderError::Invalid(format!(
+                "a camera image of {}×{} pixels; this device reads back at most {} bytes per image plane",
+                camera.width, camera.height, limits.max_buffer_size
+            )));
+        }
         if camera.width > limits.max_texture_dimension_2d || camera.height > limits.max_texture_dimension_2d {
             return Err(RenderError::Invalid(format!(
                 "a camera image of {}×{} pixels; this device draws at most {} pixels a side",
@@ -522,6 +537,7 @@ impl SceneRenderer {
             light_direction: [light.x, light.y, light.z, 0.0],
             light_color: [lighting.color[0], lighting.color[1], lighting.color[2], 1.0],
             ambient: [lighting.ambient[0], lighting.ambient[1], lighting.ambient[2], 1.0],
+            eye: [camera.translation.x, camera.translation.y, camera.translation.z, 1.0],
         };
         let mut instances: Vec<InstanceUniform> = drawables
             .iter()
@@ -620,10 +636,44 @@ impl SceneRenderer {
             );
         }
         queue.submit([encoder.finish()]);
+        let mapped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for buffer in &targets.readback {
-            buffer.map_async(wgpu::MapMode::Read, .., |_| {});
+            let mapped = mapped.clone();
+            buffer.map_async(wgpu::MapMode::Read, .., move |result| {
+                if result.is_ok() {
+                    mapped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
         }
+        let result = Self::read_back(device, targets, &mapped);
+        for buffer in &targets.readback {
+            buffer.unmap();
+        }
+        let frame = match result {
+            Ok(frame) => frame,
+            Err(e) => {
+                // The targets may be what failed (out of memory): the next render makes new ones.
+                self.targets = None;
+                return Err(e);
+            }
+        };
+        if let Some(error) = pollster::block_on(oom.pop()) {
+            self.targets = None;
+            return Err(RenderError::Device(error.to_string()));
+        }
+        if let Some(error) = pollster::block_on(scope.pop()) {
+            self.targets = None;
+            return Err(RenderError::Device(error.to_string()));
+        }
+        Ok(frame)
+    }
+
+    /// Waits for the copies and reads the three planes out of the mapped readback buffers.
+    fn read_back(device: &wgpu::Device, targets: &Targets, mapped: &std::sync::atomic::AtomicUsize) -> Result<Frame, RenderError> {
         device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| RenderError::Device(e.to_string()))?;
+        if mapped.load(std::sync::atomic::Ordering::SeqCst) != targets.readback.len() {
+            return Err(RenderError::Device("the image could not be read back from the device".into()));
+        }
         let (w, h, row) = (targets.width as usize, targets.height as usize, targets.padded_row as usize);
         let mut rgb = Vec::with_capacity(w * h * 3);
         let mut depth = Vec::with_capacity(w * h);
@@ -642,22 +692,13 @@ impl SceneRenderer {
                 depth.extend(depth_bytes[start..start + 4 * w].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
             }
         }
-        for buffer in &targets.readback {
-            buffer.unmap();
-        }
         // Where nothing was drawn the depth target holds its clear value: REP-117 says +inf.
         for (d, s) in depth.iter_mut().zip(&segmentation) {
             if *s == 0 {
                 *d = f32::INFINITY;
             }
         }
-        if let Some(error) = pollster::block_on(oom.pop()) {
-            return Err(RenderError::Device(error.to_string()));
-        }
-        if let Some(error) = pollster::block_on(scope.pop()) {
-            return Err(RenderError::Device(error.to_string()));
-        }
-        Ok(Frame { width: camera.width, height: camera.height, rgb, depth, segmentation })
+        Ok(Frame { width: targets.width, height: targets.height, rgb, depth, segmentation })
     }
 }
 

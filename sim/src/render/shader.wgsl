@@ -11,6 +11,8 @@ struct Camera {
     light_color: vec4<f32>,
     // Ambient light colour.
     ambient: vec4<f32>,
+    // Camera position, world frame.
+    eye: vec4<f32>,
 };
 
 struct Instance {
@@ -32,6 +34,7 @@ struct VertexOutput {
     @location(0) normal: vec3<f32>,
     @location(1) depth: f32,
     @location(2) @interpolate(flat) instance: u32,
+    @location(3) world: vec3<f32>,
 };
 
 @vertex
@@ -44,6 +47,7 @@ fn vs_main(@location(0) position: vec3<f32>, @location(1) normal: vec3<f32>, @bu
     out.normal = normal_matrix * normal;
     out.depth = (camera.view * world).x;
     out.instance = index;
+    out.world = world.xyz;
     return out;
 }
 
@@ -54,11 +58,11 @@ struct FragmentOutput {
 };
 
 @fragment
-fn fs_main(in: VertexOutput, @builtin(front_facing) front: bool) -> FragmentOutput {
+fn fs_main(in: VertexOutput) -> FragmentOutput {
     let instance = instances[in.instance];
-    // Meshes from the wild do not agree on winding: shade both sides.
+    // Light the side that faces the camera, whatever the winding or a mirroring scale says.
     var n = normalize(in.normal);
-    if (!front) {
+    if (dot(n, camera.eye.xyz - in.world) < 0.0) {
         n = -n;
     }
     let lambert = max(dot(n, -camera.light_direction.xyz), 0.0);
