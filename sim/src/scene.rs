@@ -429,6 +429,8 @@ pub struct PristineScene {
     robot: Articulation,
     objects: Vec<ObjectBody>,
     owners: HashMap<ColliderHandle, ColliderOwner>,
+    /// The obstacles' colliders, in handle order (see [`Scene::obstacle_colliders`]).
+    obstacle_colliders: Vec<ColliderHandle>,
     /// The episode's initial joint positions (rad or m, in model order).
     initial_joints: Vec<f64>,
 }
@@ -449,11 +451,13 @@ impl PristineScene {
         rapier.colliders = self.colliders.clone();
         rapier.multibody_joints = self.multibody_joints.clone();
         rapier.impulse_joints = self.impulse_joints.clone();
-        let mut obstacle_colliders: Vec<ColliderHandle> =
-            self.owners.iter().filter(|(_, owner)| matches!(owner, ColliderOwner::Obstacle(_))).map(|(handle, _)| *handle).collect();
-        obstacle_colliders.sort_by_key(|h| h.into_raw_parts());
-        let mut scene =
-            Scene { rapier, robot: self.robot.clone(), objects: self.objects.clone(), owners: self.owners.clone(), obstacle_colliders };
+        let mut scene = Scene {
+            rapier,
+            robot: self.robot.clone(),
+            objects: self.objects.clone(),
+            owners: self.owners.clone(),
+            obstacle_colliders: self.obstacle_colliders.clone(),
+        };
         let robot = &self.robot;
         match state {
             None => {
@@ -617,6 +621,9 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
             body.activation_mut().angular_threshold = -1.0;
         }
     }
+    let mut obstacle_colliders: Vec<ColliderHandle> =
+        owners.iter().filter(|(_, owner)| matches!(owner, ColliderOwner::Obstacle(_))).map(|(handle, _)| *handle).collect();
+    obstacle_colliders.sort_by_key(|h| h.into_raw_parts());
     Ok(PristineScene {
         gravity: rapier.gravity,
         integration_parameters: rapier.integration_parameters,
@@ -627,6 +634,7 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
         robot,
         objects,
         owners,
+        obstacle_colliders,
         initial_joints: params.initial_joints.clone(),
     })
 }

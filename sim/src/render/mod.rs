@@ -335,6 +335,27 @@ pub struct Drawable {
     pub segment: u32,
 }
 
+impl Drawable {
+    /// Checks that the mesh index is below `meshes`, the segment id at least 1, and the pose
+    /// and scale finite with no zero scale (a singular model matrix has no normal matrix).
+    fn check(&self, meshes: usize) -> Result<(), RenderError> {
+        if self.mesh >= meshes || self.segment == 0 {
+            return Err(RenderError::Invalid(format!(
+                "a drawable of mesh {} (of {meshes}) with segment id {} (ids start at 1)",
+                self.mesh, self.segment
+            )));
+        }
+        let finite = self.translation.is_finite() && self.rotation.is_finite() && self.scale.is_finite();
+        if !finite || self.scale.x * self.scale.y * self.scale.z == 0.0 {
+            return Err(RenderError::Invalid(format!(
+                "a drawable at {:?} rotated {:?} scaled {:?}: pose and scale must be finite and the scale non-zero",
+                self.translation, self.rotation, self.scale
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A rendered image: `rgb` is height × width × 3 bytes, `depth` height × width metres along
 /// the optical axis (+inf where nothing is hit), `segmentation` height × width ids (0 where
 /// nothing is hit); all row-major from the top-left pixel.
@@ -493,21 +514,8 @@ impl SceneRenderer {
     /// segment id is out of range; [`RenderError::Device`] when the device fails.
     pub fn render(&mut self, drawables: &[Drawable], camera: &CameraView, lighting: &Lighting) -> Result<Frame, RenderError> {
         camera.check()?;
-        if let Some(d) = drawables.iter().find(|d| d.mesh >= self.meshes.len() || d.segment == 0) {
-            return Err(RenderError::Invalid(format!(
-                "a drawable of mesh {} (of {}) with segment id {} (ids start at 1)",
-                d.mesh,
-                self.meshes.len(),
-                d.segment
-            )));
-        }
-        if let Some(d) = drawables.iter().find(|d| {
-            !(d.translation.is_finite() && d.rotation.is_finite() && d.scale.is_finite()) || d.scale.x * d.scale.y * d.scale.z == 0.0
-        }) {
-            return Err(RenderError::Invalid(format!(
-                "a drawable at {:?} rotated {:?} scaled {:?}: pose and scale must be finite and the scale non-zero",
-                d.translation, d.rotation, d.scale
-            )));
+        for drawable in drawables {
+            drawable.check(self.meshes.len())?;
         }
         let limits = self.device.device.limits();
         if padded_row(camera.width) as u64 * camera.height as u64 > limits.max_buffer_size {
@@ -649,23 +657,17 @@ impl SceneRenderer {
         for buffer in &targets.readback {
             buffer.unmap();
         }
-        let frame = match result {
-            Ok(frame) => frame,
-            Err(e) => {
-                // The targets may be what failed (out of memory): the next render makes new ones.
-                self.targets = None;
-                return Err(e);
-            }
+        // The scopes are popped innermost first; one left unpopped is popped when dropped.
+        let device_error = [oom, scope].into_iter().find_map(|scope| pollster::block_on(scope.pop()));
+        let result = match device_error {
+            Some(error) => Err(RenderError::Device(error.to_string())),
+            None => result,
         };
-        if let Some(error) = pollster::block_on(oom.pop()) {
+        if result.is_err() {
+            // The targets may be what failed (out of memory): the next render makes new ones.
             self.targets = None;
-            return Err(RenderError::Device(error.to_string()));
         }
-        if let Some(error) = pollster::block_on(scope.pop()) {
-            self.targets = None;
-            return Err(RenderError::Device(error.to_string()));
-        }
-        Ok(frame)
+        result
     }
 
     /// Waits for the copies and reads the three planes out of the mapped readback buffers.
