@@ -6,6 +6,14 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Mesa's Vulkan device-selection layer, loaded with its drivers, connects to a Wayland or
+    // X display to find the one driving the screen, and prints an error where there is none
+    // (a server, a container, CI). Cameras render off-screen on whichever device wgpu picks, so
+    // the layer is off unless the user asked for it.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // The first statement of `main`: no other thread exists yet to read the environment.
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     let args = cli::Cli::parse();
     // A closed pipe (`dreamrig dataset info DIR | head`) ends a command that only prints
     // quietly, as it ends any Unix tool, instead of making `println!` panic. Rust starts

@@ -229,6 +229,35 @@ fn a_rerun_recording_of_a_run_reads_back_in_rerun_sdk() {
 }
 
 #[test]
+fn a_rerun_recording_shows_each_camera_as_a_pinhole_with_its_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pusher.rrd");
+    let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
+        .args(["run", "pusher-camera", "--policy", "auto", "--seed", "2", "--rerun", path.to_str().unwrap()])
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let steps: u64 = String::from_utf8_lossy(&out.stdout)
+        .split(" steps)")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    let check = Command::new(common::python()).arg(common::repo().join("tests/python/check_rerun.py")).arg(&path).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let components = &report["components"];
+    let has = |entity: &str, component: &str| components[entity].as_array().is_some_and(|c| c.contains(&component.into()));
+    // The overhead camera is fixed in the world: a pinhole with its intrinsics under /world/top.
+    assert!(has("/world/top", "Pinhole:image_from_camera") && has("/world/top", "Pinhole:resolution"), "{report}");
+    assert!(has("/world/top", "Transform3D:translation"), "{report}");
+    // The image the policy saw at every step, as the lidar points are logged.
+    assert!(has("/world/top/rgb", "Image:buffer"), "{report}");
+    assert_eq!(report["entities"]["/world/top/rgb"]["rows"].as_u64(), Some(steps), "{report}");
+}
+
+#[test]
 fn an_evaluation_records_every_episode_to_mcap_and_rerun() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("spec.yaml");

@@ -1,11 +1,11 @@
 //! Logging a world to Rerun: the robot's URDF visuals moved by their link poses, lidar
-//! points, depth images, the goal, and actions and rewards as scalars, on the timelines
+//! points, depth images, cameras (pinholes with their RGB, depth and segmentation images), the goal, and actions and rewards as scalars, on the timelines
 //! `step` and `sim_time`.
 
 use crate::ros2::transforms::{self, Transform};
 use dreamrig_sim::robot::urdf_rs;
 use dreamrig_sim::scenario::config::{ScenarioConfig, SensorKind};
-use dreamrig_sim::{LinkPose, Observation};
+use dreamrig_sim::{ImageData, LinkPose, Observation};
 use std::path::{Path, PathBuf};
 
 /// Why a Rerun recording could not be opened, logged to or finished.
@@ -52,6 +52,13 @@ struct DepthView {
     prefix: String,
     width: u32,
     height: u32,
+}
+
+/// A `camera` sensor: the entity its pinhole is logged at, and its images.
+#[derive(Clone)]
+struct CameraView {
+    entity: String,
+    images: Vec<dreamrig_sim::ImageSpec>,
 }
 
 /// One Rerun recording (a file, or a stream to a viewer) that loggers write into.
@@ -119,6 +126,7 @@ pub struct RerunLogger {
     action_names: Vec<String>,
     lidars: Vec<LidarView>,
     depth: Vec<DepthView>,
+    cameras: Vec<CameraView>,
 }
 
 fn rerun_color(material: &Option<urdf_rs::Material>) -> rerun::Color {
@@ -172,9 +180,44 @@ impl RerunLogger {
             Some(path) => (format!("{path}/world"), format!("{path}/")),
             None => ("world".to_string(), String::new()),
         };
-        let logger = Self { stream: recording.stream.clone(), root, plots, action_names: action_names.to_vec(), lidars, depth };
+        let mut logger =
+            Self { stream: recording.stream.clone(), root, plots, action_names: action_names.to_vec(), lidars, depth, cameras: Vec::new() };
         logger.log_robot_visuals(config)?;
+        logger.log_cameras(config)?;
         Ok(logger)
+    }
+
+    /// Each `camera` as a Rerun pinhole (static): under its link's entity, so that it moves
+    /// with the link, or under the world for a fixed camera, with its mount as the entity's
+    /// transform. Intrinsics are OpenCV's (pixel centres at integers), Rerun's principal point
+    /// counts from the pixel corner: cx + ½, cy + ½. The camera frame is REP-103's (x forward,
+    /// y left, z up: Rerun's `FLU`). Segment ids get the scene's legend as class labels.
+    fn log_cameras(&mut self, config: &ScenarioConfig) -> Result<(), RerunError> {
+        let Some(visuals) = &config.visuals else { return Ok(()) };
+        for sensor in &config.sensors {
+            let SensorKind::Camera(camera) = &sensor.kind else { continue };
+            let entity = match &camera.link {
+                Some(link) => format!("{}/robot/{link}/{}", self.root, sensor.name),
+                None => format!("{}/{}", self.root, sensor.name),
+            };
+            let mount = transforms::from_xyz_rpy(camera.mount.position, camera.mount.rpy);
+            self.stream.log_static(entity.as_str(), &rerun_transform(&mount)).map_err(stream_error)?;
+            let pinhole = rerun::Pinhole::from_focal_length_and_resolution(
+                [camera.fx as f32, camera.fy as f32],
+                [camera.width as f32, camera.height as f32],
+            )
+            .with_principal_point([camera.cx as f32 + 0.5, camera.cy as f32 + 0.5])
+            .with_camera_xyz(rerun::components::ViewCoordinates::FLU);
+            self.stream.log_static(entity.as_str(), &pinhole).map_err(stream_error)?;
+            if camera.segmentation {
+                let classes: Vec<(u16, &str)> =
+                    visuals.legend.iter().enumerate().map(|(i, name)| ((i + 1).min(u16::MAX as usize) as u16, name.as_str())).collect();
+                self.stream.log_static(entity.as_str(), &rerun::AnnotationContext::new(classes)).map_err(stream_error)?;
+            }
+            let images = dreamrig_sim::render::camera_images(&sensor.name, camera, visuals);
+            self.cameras.push(CameraView { entity, images });
+        }
+        Ok(())
     }
 
     /// The URDF's visual shapes, each under its link's entity, so that logging a link's pose
@@ -308,6 +351,29 @@ impl RerunLogger {
             let image = rerun::DepthImage::from_data_type_and_bytes(bytes, [camera.width, camera.height], rerun::ChannelDatatype::F32)
                 .with_meter(1.0);
             self.stream.log(format!("{}cameras/{}", self.plots, camera.prefix), &image).map_err(stream_error)?;
+        }
+        for camera in &self.cameras {
+            for spec in &camera.images {
+                let Some(data) = observation.image(&spec.name) else { continue };
+                let output = spec.name.rsplit('.').next().unwrap_or("image");
+                let path = format!("{}/{output}", camera.entity);
+                let size = [spec.width, spec.height];
+                let bytes = data.as_bytes().to_vec();
+                let logged = match data {
+                    ImageData::U8(_) => self.stream.log(path, &rerun::Image::from_rgb24(bytes, size)),
+                    ImageData::F32(_) => self
+                        .stream
+                        .log(path, &rerun::DepthImage::from_data_type_and_bytes(bytes, size, rerun::ChannelDatatype::F32).with_meter(1.0)),
+                    ImageData::U16(_) => self.stream.log(
+                        path,
+                        &rerun::SegmentationImage::new(
+                            bytes,
+                            rerun::components::ImageFormat::segmentation(size, rerun::ChannelDatatype::U16),
+                        ),
+                    ),
+                };
+                logged.map_err(stream_error)?;
+            }
         }
         Ok(())
     }

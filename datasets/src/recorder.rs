@@ -7,11 +7,22 @@ use crate::DatasetError;
 use dreamrig_sim::observer::slot_mut;
 use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ObserverError, Scenario, StepObserver, StepView};
 
-/// Frames per second of a scenario's control loop; LeRobot needs a whole number.
+/// Frames per second of a scenario's control loop; LeRobot needs a whole number. Every command
+/// that writes a dataset asks this first.
 ///
 /// Errors: [`DatasetError::Mismatch`] when the control rate (1 / `timing.control_period`) is not
-/// a whole number of hertz (to within 10⁻⁶).
+/// a whole number of hertz (to within 10⁻⁶), or when the scenario has a `camera`: its images
+/// would be LeRobot video features, which dreamrig does not write yet, and a dataset without
+/// them would silently lack what the policy saw.
 pub fn fps_of(scenario: &Scenario) -> Result<u32, DatasetError> {
+    if let Some(camera) = scenario.config.sensors.iter().find(|s| matches!(s.kind, dreamrig_sim::scenario::config::SensorKind::Camera(_))) {
+        return Err(DatasetError::Mismatch(format!(
+            "{}: camera \"{}\" renders images, and datasets with camera images (LeRobot video features) are not written yet; \
+             record a scenario without cameras",
+            scenario.path.display(),
+            camera.name
+        )));
+    }
     let rate = 1.0 / scenario.config.timing.control_period();
     let fps = rate.round();
     if (rate - fps).abs() > 1e-6 || fps < 1.0 {

@@ -68,6 +68,11 @@ class Worlds:
     def state_names(self) -> list[str]: ...
     def observation_fields(self) -> list[dict[str, Any]]:
         """One dict per field: `name`, `shape`, `unit`, `element_names`, `low`, `high` (float64, flat)."""
+    def observation_images(self) -> list[dict[str, Any]]:
+        """One dict per camera image: `name` (`CAMERA.rgb`, `.depth`, `.segmentation`), `camera`,
+        `shape` ([H, W, C]), `dtype` (`uint8`, `float32`, `uint16`), `encoding` (ROS: `rgb8`,
+        `32FC1`, `16UC1`), `unit`, `intrinsics` ([fx, fy, cx, cy], pixels), `legend` (segment id
+        k is `legend[k - 1]`). Empty without cameras."""
     def action_spec(self) -> dict[str, Any]:
         """`names`, `units`, `low`, `high` (float64 arrays of the action's length A)."""
     def lerobot_layout(self) -> dict[str, Any]:

@@ -33,7 +33,9 @@ _SEED_LIMIT = 2**64
 
 
 def observation_space(worlds: _dreamrig.Worlds) -> spaces.Dict:
-    """The observation space of a scenario's worlds: one float32 `Box` per field."""
+    """The observation space of a scenario's worlds: one float32 `Box` per field, then one `Box`
+    of shape (H, W, C) per camera image (`uint8` RGB in 0–255, `float32` depth in metres with
+    +inf where nothing is hit, `uint16` segment ids)."""
     fields = {}
     for field in worlds.observation_fields():
         shape = tuple(field["shape"])
@@ -49,6 +51,14 @@ def observation_space(worlds: _dreamrig.Worlds) -> spaces.Dict:
             low, high = low - 1e-3, high + 1e-3
         low, high = low.astype(np.float32), high.astype(np.float32)
         fields[field["name"]] = spaces.Box(low, high, shape=shape, dtype=np.float32)
+    for image in worlds.observation_images():
+        shape = tuple(image["shape"])
+        dtype = np.dtype(image["dtype"])
+        if dtype == np.float32:
+            fields[image["name"]] = spaces.Box(0.0, np.inf, shape=shape, dtype=np.float32)
+        else:
+            high = 255 if dtype == np.uint8 else np.iinfo(dtype).max
+            fields[image["name"]] = spaces.Box(0, high, shape=shape, dtype=dtype)
     return spaces.Dict(fields)
 
 

@@ -18,7 +18,8 @@ use dreamrig_policies::{BatchPolicy, Policy, PolicyError as RustPolicyError};
 use dreamrig_sim::scenario::config::ScenarioConfig;
 use dreamrig_sim::scenario::overrides::ScenarioOverrides;
 use dreamrig_sim::{
-    ActionSpec, Observation, ObservationSpec, Scenario, StateSpec, StepInfo, StepResult, WorldBatch, WorldState as RustWorldState,
+    ActionSpec, ImageData, Observation, ObservationSpec, PixelType, Scenario, StateSpec, StepInfo, StepResult, WorldBatch,
+    WorldState as RustWorldState,
 };
 use numpy::{IntoPyArray, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyTypeError, PyValueError};
@@ -96,7 +97,58 @@ fn observation_arrays<'py>(py: Python<'py>, spec: &ObservationSpec, rows: &[&Obs
         let array = values.into_pyarray(py).reshape(shape)?;
         dict.set_item(&field.name, array)?;
     }
+    for (i, image) in spec.images.iter().enumerate() {
+        let mut shape = vec![rows.len()];
+        shape.extend_from_slice(&image.shape());
+        let array = match image.dtype {
+            PixelType::U8 => image_rows(rows, i, image.len(), |d| if let ImageData::U8(v) = d { Some(v) } else { None })
+                .into_pyarray(py)
+                .reshape(shape)?
+                .into_any(),
+            PixelType::U16 => image_rows(rows, i, image.len(), |d| if let ImageData::U16(v) = d { Some(v) } else { None })
+                .into_pyarray(py)
+                .reshape(shape)?
+                .into_any(),
+            PixelType::F32 => image_rows(rows, i, image.len(), |d| if let ImageData::F32(v) = d { Some(v) } else { None })
+                .into_pyarray(py)
+                .reshape(shape)?
+                .into_any(),
+        };
+        dict.set_item(&image.name, array)?;
+    }
     Ok(dict)
+}
+
+/// Image `i` of every row, concatenated (zeros for a row whose image has another type, which a
+/// world never produces).
+fn image_rows<T: Copy + Default>(rows: &[&Observation], i: usize, len: usize, pick: impl Fn(&ImageData) -> Option<&Vec<T>>) -> Vec<T> {
+    let mut values = Vec::with_capacity(rows.len() * len);
+    for row in rows {
+        match row.images.get(i).and_then(&pick) {
+            Some(v) if v.len() == len => values.extend_from_slice(v),
+            _ => values.resize(values.len() + len, T::default()),
+        }
+    }
+    values
+}
+
+/// The observation's images: a list of dicts with `name`, `camera`, `shape` ([H, W, C]),
+/// `dtype` (numpy name), `encoding` (ROS), `unit`, `intrinsics` ([fx, fy, cx, cy]) and `legend`.
+fn image_dicts<'py>(py: Python<'py>, spec: &ObservationSpec) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for image in &spec.images {
+        let d = PyDict::new(py);
+        d.set_item("name", &image.name)?;
+        d.set_item("camera", &image.camera)?;
+        d.set_item("shape", image.shape().to_vec())?;
+        d.set_item("dtype", image.dtype.name())?;
+        d.set_item("encoding", &image.encoding)?;
+        d.set_item("unit", &image.unit)?;
+        d.set_item("intrinsics", image.intrinsics.to_vec())?;
+        d.set_item("legend", image.legend.clone())?;
+        list.append(d)?;
+    }
+    Ok(list)
 }
 
 /// Gymnasium's `info` for B steps: one array per key (`nan` where a value does not apply).
@@ -247,6 +299,14 @@ impl Worlds {
     /// `low`, `high` (float64 arrays of the field's flat length; ±inf where unbounded).
     fn observation_fields<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         field_dicts(py, &self.observation)
+    }
+
+    /// The camera images of each observation: a list of dicts with `name` (e.g. `front.rgb`),
+    /// `camera`, `shape` ([H, W, C]), `dtype` (`uint8`, `uint16` or `float32`), `encoding` (ROS:
+    /// `rgb8`, `32FC1`, `16UC1`), `unit`, `intrinsics` ([fx, fy, cx, cy], pixels) and `legend`
+    /// (segmentation: the name of id k at k − 1). Empty without cameras.
+    fn observation_images<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        image_dicts(py, &self.observation)
     }
 
     /// The action: a dict with `names`, `units`, `low`, `high` (float64 arrays of the action's length).
@@ -605,9 +665,39 @@ fn observations_from_arrays(spec: &Arc<ObservationSpec>, observation: &Bound<'_,
         let flat: Vec<f32> = view.iter().copied().collect();
         fields.push(flat.chunks(field.len().max(1)).map(<[f32]>::to_vec).collect());
     }
+    let mut images: Vec<Vec<ImageData>> = Vec::new();
+    for image in &spec.images {
+        let value = dict.get_item(&image.name)?.ok_or_else(|| PyValueError::new_err(format!("observation: no image {:?}", image.name)))?;
+        let expected = |got: &[usize]| {
+            PyValueError::new_err(format!("observation[{:?}]: expected shape (B, {:?}), got {got:?}", image.name, image.shape()))
+        };
+        let wrong_type = || PyTypeError::new_err(format!("observation[{:?}]: expected a {} array", image.name, image.dtype.name()));
+        macro_rules! rows_of {
+            ($t:ty, $variant:ident) => {{
+                let array: numpy::PyReadonlyArrayDyn<'_, $t> = value.extract().map_err(|_| wrong_type())?;
+                let view = array.as_array();
+                let rows = view.shape().first().copied().unwrap_or(0);
+                if view.len() != rows * image.len() || b.is_some_and(|b| b != rows) {
+                    return Err(expected(view.shape()));
+                }
+                b = Some(rows);
+                let flat: Vec<$t> = view.iter().copied().collect();
+                flat.chunks(image.len().max(1)).map(|c| ImageData::$variant(c.to_vec())).collect::<Vec<_>>()
+            }};
+        }
+        images.push(match image.dtype {
+            PixelType::U8 => rows_of!(u8, U8),
+            PixelType::U16 => rows_of!(u16, U16),
+            PixelType::F32 => rows_of!(f32, F32),
+        });
+    }
     let b = b.unwrap_or(0);
     Ok((0..b)
-        .map(|i| Observation { spec: spec.clone(), fields: fields.iter().map(|f| f.get(i).cloned().unwrap_or_default()).collect() })
+        .map(|i| Observation {
+            spec: spec.clone(),
+            fields: fields.iter().map(|f| f.get(i).cloned().unwrap_or_default()).collect(),
+            images: images.iter().map(|im| im[i].clone()).collect(),
+        })
         .collect())
 }
 
@@ -772,8 +862,11 @@ impl BatchPolicy for PythonBatch {
         }
         // An episode whose reset failed never had an observation: its row is zeros, and it
         // gets no action (the engine already ended it).
-        let zeros =
-            Observation { spec: self.observation.clone(), fields: self.observation.fields.iter().map(|f| vec![0.0; f.len()]).collect() };
+        let zeros = Observation {
+            spec: self.observation.clone(),
+            fields: self.observation.fields.iter().map(|f| vec![0.0; f.len()]).collect(),
+            images: self.observation.images.iter().map(ImageData::zeros).collect(),
+        };
         let rows: Vec<&Observation> = self.last.iter().map(|o| o.as_ref().unwrap_or(&zeros)).collect();
         let b = rows.len();
         let actions: Vec<f64> = Python::attach(|py| -> PyResult<Vec<f64>> {

@@ -244,3 +244,19 @@ def test_rank_agreement_is_what_wm_compare_reports():
     assert swapped["mmrv"] == pytest.approx(1.0 / 3.0)
     with pytest.raises(ValueError, match="one per policy"):
         dreamrig.rank_agreement([1.0], [1.0, 0.0])
+
+
+def test_camera_images_are_observations_with_their_shape_and_dtype():
+    env = dreamrig.make("pusher-camera")
+    space = env.observation_space["top.rgb"]
+    assert space.shape == (64, 64, 3) and space.dtype == np.uint8
+    first, _ = env.reset(seed=1)
+    assert env.observation_space.contains(first)
+    assert first["top.rgb"].shape == (64, 64, 3) and first["top.rgb"].dtype == np.uint8
+    # The red box is in view: some pixels are much redder than green and blue.
+    rgb = first["top.rgb"].astype(int)
+    assert ((rgb[..., 0] - np.maximum(rgb[..., 1], rgb[..., 2])) > 80).sum() > 4
+    other, _ = env.reset(seed=2)
+    assert not np.array_equal(first["top.rgb"], other["top.rgb"]), "another seed puts the box elsewhere"
+    (image,) = dreamrig.Worlds("pusher-camera").observation_images()
+    assert image["name"] == "top.rgb" and image["encoding"] == "rgb8" and len(image["intrinsics"]) == 4

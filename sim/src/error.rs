@@ -190,4 +190,7 @@ pub enum SimError {
     /// The world cannot do what was asked of it (e.g. [`crate::World::step_to`] on a model world).
     #[error("{0}")]
     Unsupported(String),
+    /// A camera could not render (no rendering device, or the device failed).
+    #[error("camera: {0}")]
+    Render(#[from] crate::render::RenderError),
 }

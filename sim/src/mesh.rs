@@ -186,6 +186,34 @@ pub const FORMATS: &[&str] = &["stl", "obj", "dae"];
 /// A message when the file cannot be read, is not one of [`FORMATS`], does not parse, holds no
 /// triangle, or has a non-finite vertex or an out-of-range index.
 pub fn load(path: &Path) -> Result<Mesh, String> {
+    let parts = load_parts(path)?;
+    let mut mesh = Mesh { vertices: Vec::new(), triangles: Vec::new() };
+    for part in parts {
+        let base = u32::try_from(mesh.vertices.len()).map_err(|_| "has more than 2³² vertices".to_string())?;
+        mesh.triangles.extend(part.mesh.triangles.iter().map(|t| t.map(|i| i + base)));
+        mesh.vertices.extend(part.mesh.vertices);
+    }
+    Ok(mesh)
+}
+
+/// One sub-mesh of a file, with the diffuse colour and texture its material gives it (COLLADA
+/// and OBJ files carry materials; STL files do not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshPart {
+    /// The sub-mesh's triangles (at least one).
+    pub mesh: Mesh,
+    /// Diffuse colour, RGBA in 0–1, when the material has one.
+    pub color: Option<[f32; 4]>,
+    /// Diffuse texture file, when the material names one.
+    pub texture: Option<PathBuf>,
+}
+
+/// Reads a mesh file as [`load`] does, keeping its sub-meshes apart with their materials (what a
+/// camera draws); parts without triangles are dropped.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_parts(path: &Path) -> Result<Vec<MeshPart>, String> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if !FORMATS.contains(&extension.as_str()) {
         return Err(format!("unsupported format .{extension}; expected .stl, .obj or .dae"));
@@ -203,25 +231,32 @@ pub fn load(path: &Path) -> Result<Mesh, String> {
         mesh_loader::Loader::default().load(path)
     }
     .map_err(|e| format!("cannot be loaded: {e}"))?;
-    let mut mesh = Mesh { vertices: Vec::new(), triangles: Vec::new() };
-    for part in scene.meshes {
-        let base = u32::try_from(mesh.vertices.len()).map_err(|_| "has more than 2³² vertices".to_string())?;
+    let mut parts = Vec::new();
+    for (index, part) in scene.meshes.into_iter().enumerate() {
         let count = part.vertices.len() as u64;
         for face in &part.faces {
             if let Some(bad) = face.iter().find(|&&i| u64::from(i) >= count) {
                 return Err(format!("a face refers to vertex {bad} of a part with {count} vertices"));
             }
-            mesh.triangles.push(face.map(|i| i + base));
         }
         if let Some(v) = part.vertices.iter().find(|v| v.iter().any(|c| !c.is_finite())) {
             return Err(format!("has a non-finite vertex {v:?}"));
         }
-        mesh.vertices.extend(part.vertices);
+        if part.faces.is_empty() {
+            continue;
+        }
+        // mesh-loader gives one material per mesh, in mesh order.
+        let material = scene.materials.get(index);
+        parts.push(MeshPart {
+            mesh: Mesh { vertices: part.vertices, triangles: part.faces },
+            color: material.and_then(|m| m.color.diffuse).filter(|c| c.iter().all(|v| v.is_finite())),
+            texture: material.and_then(|m| m.texture.diffuse.clone()),
+        });
     }
-    if mesh.triangles.is_empty() {
+    if parts.is_empty() {
         return Err("contains no triangles".to_string());
     }
-    Ok(mesh)
+    Ok(parts)
 }
 
 /// Whether `bytes` have the binary STL layout: an 80-byte header, a little-endian `u32`

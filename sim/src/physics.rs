@@ -2,6 +2,7 @@
 
 use crate::error::SimError;
 use crate::randomize::{episode_rng, sample_parameters, EpisodeParameters, NOISE_STREAM};
+use crate::render::CameraRig;
 use crate::robot::JointKind;
 use crate::scenario::config::*;
 use crate::scene::{
@@ -30,6 +31,8 @@ pub struct WorldLayout {
     pub state_layout: StateLayout,
     /// Index of the first observation field of each sensor.
     sensor_field_start: Vec<usize>,
+    /// Per sensor: for a camera, its index among the cameras and the index of its first image.
+    cameras: Vec<Option<(usize, usize)>>,
     /// Each sensor's ray directions in its own frame ([`sensor_rays`]), computed once.
     sensor_rays: Vec<Vec<Vec3>>,
     /// Whether any sensor reads link velocities (IMU, odometry) and any reads accelerations
@@ -45,10 +48,21 @@ impl WorldLayout {
     /// differential drive (m/s, rad/s), and the [`StateLayout`]. Cannot fail.
     pub fn new(config: &ScenarioConfig) -> Self {
         let mut fields = Vec::new();
+        let mut images = Vec::new();
         let mut sensor_field_start = Vec::new();
+        let mut cameras = Vec::new();
+        let mut camera_count = 0;
         for sensor in &config.sensors {
             sensor_field_start.push(fields.len());
             fields.extend(sensor_fields(sensor, config));
+            match (&sensor.kind, &config.visuals) {
+                (SensorKind::Camera(camera), Some(visuals)) => {
+                    cameras.push(Some((camera_count, images.len())));
+                    camera_count += 1;
+                    images.extend(crate::render::camera_images(&sensor.name, camera, visuals));
+                }
+                _ => cameras.push(None),
+            }
         }
         if config.task.kind != TaskKind::Balance {
             let inf = f64::INFINITY;
@@ -92,11 +106,12 @@ impl WorldLayout {
         }
         let state_layout = StateLayout::new(config);
         Self {
-            observation: Arc::new(ObservationSpec { fields }),
+            observation: Arc::new(ObservationSpec { fields, images }),
             action,
             state: StateSpec { names: state_layout.names.clone() },
             state_layout,
             sensor_field_start,
+            cameras,
             sensor_rays: config.sensors.iter().map(sensor_rays).collect(),
             reads_velocities: config.sensors.iter().any(reads_velocities),
             reads_accelerations: config.sensors.iter().any(|s| matches!(s.kind, SensorKind::Imu { .. })),
@@ -116,6 +131,8 @@ struct Episode {
     done: bool,
     /// Last reading of each observation field (sensors hold values between updates).
     readings: Vec<Vec<f32>>,
+    /// Last image of each camera output (cameras hold their images between updates).
+    images: Vec<ImageData>,
     efforts: Vec<f64>,
     /// Link velocities now and at the start of the last control step (see
     /// [`WorldLayout::reads_velocities`]), buffers reused every step.
@@ -132,6 +149,8 @@ pub struct PhysicsWorld {
     templates: SceneTemplates,
     layout: WorldLayout,
     episode: Option<Episode>,
+    /// Renders the cameras, when the scenario has any.
+    cameras: Option<CameraRig>,
 }
 
 impl PhysicsWorld {
@@ -140,7 +159,8 @@ impl PhysicsWorld {
     pub fn new(config: Arc<ScenarioConfig>) -> Self {
         let templates = SceneTemplates::new(&config);
         let layout = WorldLayout::new(&config);
-        Self { config, templates, layout, episode: None }
+        let cameras = config.visuals.clone().map(CameraRig::new);
+        Self { config, templates, layout, episode: None, cameras }
     }
 
     /// The validated scenario this world simulates.
@@ -258,7 +278,17 @@ impl PhysicsWorld {
         }
     }
 
-    fn observe_episode(config: &ScenarioConfig, layout: &WorldLayout, episode: &mut Episode, force_all: bool) -> Observation {
+    /// Reads the sensors due at this step (all with `force_all`) and renders the cameras due.
+    ///
+    /// # Errors
+    /// [`SimError::Render`] when a camera cannot render.
+    fn observe_episode(
+        config: &ScenarioConfig,
+        layout: &WorldLayout,
+        episode: &mut Episode,
+        mut cameras: Option<&mut CameraRig>,
+        force_all: bool,
+    ) -> Result<Observation, SimError> {
         if layout.reads_velocities {
             link_velocities_into(&episode.scene.rapier, &episode.scene.robot, &mut episode.velocities);
         }
@@ -270,8 +300,20 @@ impl PhysicsWorld {
             joint_efforts: &episode.efforts,
             noise_scale: episode.params.sensor_noise_scale,
         };
-        for ((sensor, start), rays) in config.sensors.iter().zip(&layout.sensor_field_start).zip(&layout.sensor_rays) {
+        let mut placed = false;
+        for (((sensor, start), rays), camera) in
+            config.sensors.iter().zip(&layout.sensor_field_start).zip(&layout.sensor_rays).zip(&layout.cameras)
+        {
             if force_all || episode.step % sensor.period_steps as u64 == 0 {
+                if let (SensorKind::Camera(c), Some((index, first)), Some(rig)) = (&sensor.kind, camera, cameras.as_deref_mut()) {
+                    if !placed {
+                        rig.update(&episode.scene, &episode.params);
+                        placed = true;
+                    }
+                    let images = &mut episode.images[*first..];
+                    rig.render(c, *index, &episode.scene, &episode.params, &config.world.lighting, episode.step, images)?;
+                    continue;
+                }
                 let values = read_sensor(sensor, rays, &episode.scene, &context, &mut episode.noise);
                 for (k, v) in values.into_iter().enumerate() {
                     episode.readings[start + k] = v;
@@ -284,7 +326,7 @@ impl PhysicsWorld {
             episode.readings[n - 2] = episode.params.goal.iter().map(|v| *v as f32).collect();
             episode.readings[n - 1] = tracked.iter().map(|v| *v as f32).collect();
         }
-        Observation { spec: layout.observation.clone(), fields: episode.readings.clone() }
+        Ok(Observation { spec: layout.observation.clone(), fields: episode.readings.clone(), images: episode.images.clone() })
     }
 
     fn record_velocities(layout: &WorldLayout, episode: &mut Episode) {
@@ -355,7 +397,7 @@ impl PhysicsWorld {
         let episode = self.episode.as_ref().expect("episode exists");
         self.check_finite(episode)?;
         let episode = self.episode.as_mut().expect("episode exists");
-        let observation = Self::observe_episode(&self.config, &self.layout, episode, false);
+        let observation = Self::observe_episode(&self.config, &self.layout, episode, self.cameras.as_mut(), false)?;
         let outcome = evaluate_task(&self.config, &episode.scene, &episode.params, &mut episode.progress, clipped, collision, episode.step);
         episode.done = outcome.terminated || outcome.truncated;
         Ok(StepResult {
@@ -481,6 +523,7 @@ impl World for PhysicsWorld {
             progress: TaskProgress::default(),
             done: false,
             readings: self.layout.observation.fields.iter().map(|f| vec![0.0; f.len()]).collect(),
+            images: self.layout.observation.images.iter().map(ImageData::zeros).collect(),
             efforts: vec![0.0; self.config.robot.model.joints.len()],
             velocities: Vec::new(),
             previous_velocities: Vec::new(),
@@ -492,7 +535,7 @@ impl World for PhysicsWorld {
         // Position actuators hold the initial pose from the first instant.
         Self::apply_action(&self.config, &mut episode, &default_action);
         episode.efforts.fill(0.0);
-        let observation = Self::observe_episode(&self.config, &self.layout, &mut episode, true);
+        let observation = Self::observe_episode(&self.config, &self.layout, &mut episode, self.cameras.as_mut(), true)?;
         let goal_distance = (self.config.task.kind != TaskKind::Balance).then(|| {
             let tracked = tracked_position(&self.config, &episode.scene);
             crate::task::distance(&tracked, &episode.params.goal, self.config.task.kind)
@@ -561,7 +604,7 @@ impl World for PhysicsWorld {
 
     fn observe(&mut self) -> Result<Observation, SimError> {
         let episode = self.episode.as_mut().ok_or(SimError::NotReset)?;
-        Ok(Self::observe_episode(&self.config, &self.layout, episode, true))
+        Self::observe_episode(&self.config, &self.layout, episode, self.cameras.as_mut(), true)
     }
 
     fn control_period(&self) -> f64 {

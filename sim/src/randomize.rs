@@ -10,6 +10,23 @@ use rand_distr::{Distribution as _, Normal};
 pub const PARAMETER_STREAM: u64 = 0;
 /// Stream of an episode seed that sensor noise draws from (see [`PARAMETER_STREAM`]).
 pub const NOISE_STREAM: u64 = 1;
+/// Stream of an episode seed that camera appearance (light, colours, mounts) draws from, so
+/// randomizing what cameras see changes no physics.
+pub const APPEARANCE_STREAM: u64 = 2;
+
+/// What cameras see in one episode, drawn from `randomize.appearance` on [`APPEARANCE_STREAM`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AppearanceParameters {
+    /// Factor on the light's colours (≥ 0).
+    pub light_intensity: f64,
+    /// Rotation of the light's direction about the world's z axis, rad.
+    pub light_azimuth: f64,
+    /// Factor per colour channel of each segment, `color_scales[id − 1]`; empty when colours
+    /// are not randomized.
+    pub color_scales: Vec<[f64; 3]>,
+    /// Offset of each camera's mount (position m, rpy rad), in sensor order over the cameras.
+    pub camera_offsets: Vec<PoseConfig>,
+}
 
 /// ChaCha8 RNG for one stream of an episode seed: `ChaCha8Rng::seed_from_u64(seed)` with
 /// `set_stream(stream)`, so streams never share draws and a seed always gives the same ones.
@@ -49,6 +66,9 @@ pub struct EpisodeParameters {
     pub sensor_noise_scale: f64,
     /// Control steps between an action and its application: 0 when not randomized, at most 1000.
     pub action_latency_steps: u32,
+    /// What cameras see, when the scenario has a camera and randomizes its appearance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appearance: Option<AppearanceParameters>,
 }
 
 /// Draws one value, in the units of the parameter: `Constant` as is, `Uniform(lo, hi)` as
@@ -130,7 +150,33 @@ pub fn sample_parameters(config: &ScenarioConfig, seed: u64) -> EpisodeParameter
         actuator_gain_scale,
         sensor_noise_scale,
         action_latency_steps,
+        appearance: sample_appearance(config, seed),
     }
+}
+
+/// Draws the episode's appearance on its own stream: light intensity, light azimuth, then per
+/// segment three colour factors, then per camera three position and three rpy offsets.
+fn sample_appearance(config: &ScenarioConfig, seed: u64) -> Option<AppearanceParameters> {
+    let a = &config.randomize.appearance;
+    let visuals = config.visuals.as_ref()?;
+    if !a.is_randomized() {
+        return None;
+    }
+    let mut rng = episode_rng(seed, APPEARANCE_STREAM);
+    let light_intensity = sample_or(&a.light_intensity, 1.0, &mut rng).max(0.0);
+    let light_azimuth = sample_or(&a.light_azimuth, 0.0, &mut rng);
+    let color_scales = match &a.color_scale {
+        Some(d) => visuals.legend.iter().map(|_| [0; 3].map(|_| sample(d, &mut rng).max(0.0))).collect(),
+        None => Vec::new(),
+    };
+    let cameras = config.sensors.iter().filter(|s| matches!(s.kind, SensorKind::Camera(_))).count();
+    let camera_offsets = (0..cameras)
+        .map(|_| PoseConfig {
+            position: [0; 3].map(|_| sample_or(&a.camera_position, 0.0, &mut rng)),
+            rpy: [0; 3].map(|_| sample_or(&a.camera_rotation, 0.0, &mut rng)),
+        })
+        .collect();
+    Some(AppearanceParameters { light_intensity, light_azimuth, color_scales, camera_offsets })
 }
 
 /// Places cylinders by rejection sampling, keeping `clearance` free around the start and the

@@ -4,6 +4,7 @@
 use crate::error::SimError;
 use crate::mesh::{self, CollisionMode};
 use crate::randomize::EpisodeParameters;
+use crate::render::visuals::{BodyVisual, LinkVisuals, VisualAttachment, VisualModel, VisualPart, GROUND, UNIT_CYLINDER};
 use crate::robot::{urdf_rs, JointKind, RobotModel};
 use crate::scenario::config::*;
 use rapier3d::glamx::{EulerRot, Mat3, Quat, Vec3};
@@ -224,6 +225,8 @@ pub struct Scene {
     /// The colliders of the static obstacles ([`ColliderOwner::Obstacle`]), for collision
     /// checks that walk only their contact pairs.
     pub obstacle_colliders: Vec<ColliderHandle>,
+    /// What cameras draw, attached to the scene's bodies; empty when the scenario has no camera.
+    pub visuals: Arc<[VisualAttachment]>,
 }
 
 fn shape_collider(shape: &ShapeConfig) -> Option<ColliderBuilder> {
@@ -431,6 +434,8 @@ pub struct PristineScene {
     owners: HashMap<ColliderHandle, ColliderOwner>,
     /// The obstacles' colliders, in handle order (see [`Scene::obstacle_colliders`]).
     obstacle_colliders: Vec<ColliderHandle>,
+    /// What cameras draw (see [`Scene::visuals`]).
+    visuals: Arc<[VisualAttachment]>,
     /// The episode's initial joint positions (rad or m, in model order).
     initial_joints: Vec<f64>,
 }
@@ -457,6 +462,7 @@ impl PristineScene {
             objects: self.objects.clone(),
             owners: self.owners.clone(),
             obstacle_colliders: self.obstacle_colliders.clone(),
+            visuals: self.visuals.clone(),
         };
         let robot = &self.robot;
         match state {
@@ -520,11 +526,13 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
     let mut owners = HashMap::new();
     let friction = |nominal: f64| params.friction.unwrap_or(nominal) as Real;
 
+    let mut ground_body = None;
     if let Some(ground) = &config.world.ground {
         let body = rapier.bodies.insert(RigidBodyBuilder::fixed().translation(Vec3::new(0.0, 0.0, ground.height as Real)));
         let collider = ColliderBuilder::halfspace(rapier3d::na::Unit::new_unchecked(Vec3::Z)).friction(friction(ground.friction));
         let handle = rapier.colliders.insert_with_parent(collider, body, &mut rapier.bodies);
         owners.insert(handle, ColliderOwner::Ground);
+        ground_body = Some(body);
     }
     let mut obstacles: Vec<(BodyConfig, Pose)> =
         config.world.obstacles.iter().map(|o| (o.clone(), pose_from(o.pose.position, o.pose.rpy))).collect();
@@ -536,22 +544,47 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
                 pose: PoseConfig { position: [*x, *y, field.height / 2.0], rpy: [0.0; 3] },
                 mass: 0.0,
                 friction: 0.8,
+                color: DEFAULT_BODY_COLOR,
             };
             let pose = pose_from(body.pose.position, body.pose.rpy);
             obstacles.push((body, pose));
         }
     }
+    let mut visuals = Visuals::new(config.visuals.as_deref());
+    if let (Some(model), Some(ground)) = (config.visuals.as_deref(), ground_body) {
+        if let Some(color) = model.ground_color {
+            let part = VisualPart { local: Pose::IDENTITY, mesh: GROUND, scale: rapier3d::glamx::Vec3::ONE, color };
+            visuals.push(ground, part, model.ground_segment());
+        }
+    }
     for (index, (obstacle, pose)) in obstacles.iter().enumerate() {
         let body = rapier.bodies.insert(RigidBodyBuilder::fixed().pose(*pose));
+        let segment = visuals.model.map(|m| m.obstacle_segment(index));
         if let Some(builder) = shape_collider(&obstacle.shape) {
             let handle = rapier.colliders.insert_with_parent(builder.friction(friction(obstacle.friction)), body, &mut rapier.bodies);
             owners.insert(handle, ColliderOwner::Obstacle(index));
+            if let (Some(model), Some(segment)) = (visuals.model, segment) {
+                match model.obstacles.get(index) {
+                    Some(BodyVisual::Primitive(part)) => visuals.push(body, *part, segment),
+                    _ => {
+                        // An obstacle-field cylinder: the unit cylinder scaled to its size.
+                        if let ShapeConfig::Cylinder { radius, half_length } = obstacle.shape {
+                            let scale = rapier3d::glamx::Vec3::new(radius as Real, radius as Real, half_length as Real);
+                            let part = VisualPart { local: Pose::IDENTITY, mesh: UNIT_CYLINDER, scale, color: model.field_color };
+                            visuals.push(body, part, segment);
+                        }
+                    }
+                }
+            }
         } else if let Some(Some(template)) = templates.obstacles.get(index) {
             let articulation = insert_articulation(&mut rapier, template, *pose, 1.0, params.friction.or(Some(obstacle.friction)))?;
             for handle in articulation.links.values() {
                 for collider in rapier.bodies[*handle].colliders() {
                     owners.insert(*collider, ColliderOwner::Obstacle(index));
                 }
+            }
+            if let (Some(BodyVisual::Urdf(links)), Some(segment)) = (visuals.model.and_then(|m| m.obstacles.get(index)), segment) {
+                visuals.push_links(&articulation, links, |_| Some(segment));
             }
         }
     }
@@ -566,6 +599,11 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
                 &mut rapier.bodies,
             );
             owners.insert(handle, ColliderOwner::Object(index));
+            if let Some(model) = visuals.model {
+                if let Some(BodyVisual::Primitive(part)) = model.objects.get(index) {
+                    visuals.push(body, *part, model.object_segment(index));
+                }
+            }
             objects.push(ObjectBody::Rigid(body));
         } else {
             let template =
@@ -575,6 +613,11 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
             for handle in articulation.links.values() {
                 for collider in rapier.bodies[*handle].colliders() {
                     owners.insert(*collider, ColliderOwner::Object(index));
+                }
+            }
+            if let Some(model) = visuals.model {
+                if let Some(BodyVisual::Urdf(links)) = model.objects.get(index) {
+                    visuals.push_links(&articulation, links, |_| Some(model.object_segment(index)));
                 }
             }
             // A single-link URDF has no joints and so no multibody: it is a plain rigid body.
@@ -587,6 +630,9 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
     }
     let robot_pose = pose_from(params.base_position, params.base_rpy);
     let robot = insert_articulation(&mut rapier, &templates.robot, robot_pose, params.mass_scale, params.friction)?;
+    if let Some(model) = visuals.model {
+        visuals.push_links(&robot, &model.robot, |link| model.link_segment(link));
+    }
     for (link, friction) in &config.robot.link_friction {
         let colliders: Vec<ColliderHandle> = robot.links.get(link).map(|h| rapier.bodies[*h].colliders().to_vec()).unwrap_or_default();
         for handle in colliders {
@@ -635,8 +681,36 @@ pub fn build_pristine(config: &ScenarioConfig, templates: &SceneTemplates, param
         objects,
         owners,
         obstacle_colliders,
+        visuals: visuals.attachments.into(),
         initial_joints: params.initial_joints.clone(),
     })
+}
+
+/// Collects a scene's [`VisualAttachment`]s while it is built.
+struct Visuals<'a> {
+    model: Option<&'a VisualModel>,
+    attachments: Vec<VisualAttachment>,
+}
+
+impl<'a> Visuals<'a> {
+    fn new(model: Option<&'a VisualModel>) -> Self {
+        Visuals { model, attachments: Vec::new() }
+    }
+
+    fn push(&mut self, body: RigidBodyHandle, part: VisualPart, segment: u32) {
+        self.attachments.push(VisualAttachment { body, part, segment });
+    }
+
+    /// Every link's parts, on the link's body, with the segment `segment(link)` gives
+    /// (links in name order, so the draw order is fixed).
+    fn push_links(&mut self, articulation: &Articulation, links: &LinkVisuals, segment: impl Fn(&str) -> Option<u32>) {
+        for (link, parts) in links {
+            let (Some(body), Some(segment)) = (articulation.links.get(link), segment(link)) else { continue };
+            for part in parts {
+                self.push(*body, *part, segment);
+            }
+        }
+    }
 }
 
 pub(crate) fn joint_coordinate(joint: &MultibodyJoint) -> Real {

@@ -96,6 +96,7 @@ pub fn sensor_fields(sensor: &SensorConfig, config: &ScenarioConfig) -> Vec<Fiel
         SensorKind::DepthCamera(d) => {
             vec![field(format!("{n}.depth"), vec![d.height as usize, d.width as usize], "m", vec![], d.range_min, d.range_max)]
         }
+        SensorKind::Camera(_) => Vec::new(),
         SensorKind::LinkPose { .. } => vec![
             field(format!("{n}.position"), vec![3], "m", axes(""), -inf, inf),
             field(format!("{n}.orientation"), vec![4], "quaternion", quaternion_names(), -1.0, 1.0),
@@ -226,6 +227,8 @@ pub fn read_sensor(sensor: &SensorConfig, rays: &[Vec3], scene: &Scene, context:
             add_range_noise(&mut depth, d.noise * s, d.range_min, d.range_max, rng);
             vec![depth]
         }
+        // Cameras write images, not fields (crate::render::CameraRig).
+        SensorKind::Camera(_) => Vec::new(),
         SensorKind::LinkPose { link } => {
             let pose = link_pose(scene, link);
             vec![vec![pose.translation.x, pose.translation.y, pose.translation.z], quaternion(pose.rotation)]

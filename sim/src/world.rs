@@ -32,11 +32,125 @@ impl FieldSpec {
     }
 }
 
-/// What a world's observations contain, field by field.
+/// The element type of an image's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelType {
+    /// 8-bit unsigned (colour images, 0–255 per channel).
+    U8,
+    /// 16-bit unsigned (segment ids).
+    U16,
+    /// 32-bit float (depth in metres).
+    F32,
+}
+
+impl PixelType {
+    /// The numpy / Python array-API name of the type: `uint8`, `uint16` or `float32`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PixelType::U8 => "uint8",
+            PixelType::U16 => "uint16",
+            PixelType::F32 => "float32",
+        }
+    }
+}
+
+/// What one camera output holds: an image of `height` × `width` × `channels` pixels.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ImageSpec {
+    /// Dotted name, `CAMERA.rgb`, `CAMERA.depth` or `CAMERA.segmentation`.
+    pub name: String,
+    /// The camera sensor's name (the prefix of `name`).
+    pub camera: String,
+    /// Image height in pixels.
+    pub height: u32,
+    /// Image width in pixels.
+    pub width: u32,
+    /// Channels per pixel: 3 for RGB, 1 for depth and segmentation.
+    pub channels: u32,
+    /// Element type of the pixels.
+    pub dtype: PixelType,
+    /// The ROS `sensor_msgs/Image` encoding (REP-118): `rgb8`, `32FC1` (depth, m) or `16UC1` (segment ids).
+    pub encoding: String,
+    /// Unit of the values: empty for colours, `m` for depth, `id` for segment ids.
+    pub unit: String,
+    /// Pinhole intrinsics in pixels, OpenCV/ROS `CameraInfo` convention: [fx, fy, cx, cy].
+    pub intrinsics: [f64; 4],
+    /// Segmentation only: the name of each segment id, `legend[id − 1]` (`robot/LINK`,
+    /// `object/NAME`, `obstacle/NAME`, `ground`); id 0 is "nothing". Empty otherwise.
+    pub legend: Vec<String>,
+}
+
+impl ImageSpec {
+    /// The shape as [height, width, channels], the layout of [`ImageData`].
+    pub fn shape(&self) -> [usize; 3] {
+        [self.height as usize, self.width as usize, self.channels as usize]
+    }
+
+    /// Number of values: height × width × channels.
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// Whether the image holds no values (never, for a validated camera).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The pixels of one image, row-major from the top-left pixel, channels last ([H, W, C]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageData {
+    /// 8-bit pixels (RGB).
+    U8(Vec<u8>),
+    /// 16-bit pixels (segment ids).
+    U16(Vec<u16>),
+    /// Float pixels (depth in metres, +inf where nothing is hit).
+    F32(Vec<f32>),
+}
+
+impl ImageData {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            ImageData::U8(v) => v.len(),
+            ImageData::U16(v) => v.len(),
+            ImageData::F32(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All zeros of `spec`'s shape and type (an image before the camera's first frame).
+    pub fn zeros(spec: &ImageSpec) -> ImageData {
+        match spec.dtype {
+            PixelType::U8 => ImageData::U8(vec![0; spec.len()]),
+            PixelType::U16 => ImageData::U16(vec![0; spec.len()]),
+            PixelType::F32 => ImageData::F32(vec![0.0; spec.len()]),
+        }
+    }
+
+    /// The pixels as bytes in native (little-endian on every supported platform) order.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            ImageData::U8(v) => v,
+            ImageData::U16(v) => bytemuck::cast_slice(v),
+            ImageData::F32(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
+/// What a world's observations contain: vector fields, then camera images.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct ObservationSpec {
     /// The fields, in the order an [`Observation`] holds their values.
     pub fields: Vec<FieldSpec>,
+    /// The camera images, in the order an [`Observation`] holds them (sensor order, then
+    /// rgb, depth, segmentation per camera).
+    pub images: Vec<ImageSpec>,
 }
 
 impl ObservationSpec {
@@ -48,6 +162,11 @@ impl ObservationSpec {
     /// Position of the field called `name` in `fields` (and in [`Observation::fields`]).
     pub fn index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// Position of the image called `name` in `images` (and in [`Observation::images`]).
+    pub fn image_index(&self, name: &str) -> Option<usize> {
+        self.images.iter().position(|f| f.name == name)
     }
 }
 
@@ -83,22 +202,34 @@ pub struct StateSpec {
     pub names: Vec<String>,
 }
 
-/// One observation: the values of each field of the [`ObservationSpec`], in its order.
+/// One observation: the values of each field and each image of the [`ObservationSpec`], in its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     /// The spec these values follow, shared by every observation of the world.
     pub spec: Arc<ObservationSpec>,
     /// Values of each field, in spec order; each is flat (row-major) with the field's `len()` values.
     pub fields: Vec<Vec<f32>>,
+    /// Pixels of each image, in spec order ([`ObservationSpec::images`]); empty for worlds without cameras.
+    pub images: Vec<ImageData>,
 }
 
 impl Observation {
+    /// An observation without images.
+    pub fn new(spec: Arc<ObservationSpec>, fields: Vec<Vec<f32>>) -> Observation {
+        Observation { spec, fields, images: Vec::new() }
+    }
+
     /// The values of the field called `name`.
     pub fn get(&self, name: &str) -> Option<&[f32]> {
         self.spec.index(name).map(|i| self.fields[i].as_slice())
     }
 
-    /// All fields concatenated, in spec order (what a flat policy input is).
+    /// The pixels of the image called `name` (e.g. `front.rgb`).
+    pub fn image(&self, name: &str) -> Option<&ImageData> {
+        self.spec.image_index(name).and_then(|i| self.images.get(i))
+    }
+
+    /// All fields concatenated, in spec order (what a flat policy input is); images are not included.
     pub fn flatten(&self) -> Vec<f32> {
         self.fields.iter().flatten().copied().collect()
     }

@@ -754,7 +754,7 @@ fn log_replay(
     let mut placer = dreamrig_sim::PhysicsWorld::new(Arc::new(config.nominal_physics()));
     placer.reset(episode.trajectory.seed)?;
     // Only the links are drawn: sensors (lidar hits, depth images) are not part of a state.
-    let empty = dreamrig_sim::Observation { spec: Arc::new(dreamrig_sim::ObservationSpec::default()), fields: Vec::new() };
+    let empty = dreamrig_sim::Observation::new(Arc::new(dreamrig_sim::ObservationSpec::default()), Vec::new());
     let dt = config.timing.control_period();
     for step in &replayed.steps {
         let k = step.step + 1;

@@ -18,7 +18,11 @@
 //! - depth is the distance along the optical axis in metres, +inf where nothing is hit (REP-117);
 //! - segment ids are the caller's (≥ 1); 0 means nothing was hit.
 
+mod cameras;
 mod mesh;
+pub mod visuals;
+
+pub use cameras::{camera_images, CameraRig};
 
 pub use mesh::MeshData;
 
@@ -27,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 use wgpu::util::DeviceExt;
 
 /// What can go wrong when rendering.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RenderError {
     /// No adapter could be created: no GPU driver and no software Vulkan device.
     #[error(

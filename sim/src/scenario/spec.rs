@@ -193,6 +193,22 @@ pub struct WorldSpec {
     /// `world.objects`: movable bodies; each needs a `mass` (except `urdf` bodies). Their poses and velocities are world state.
     #[serde(default)]
     pub objects: Vec<BodySpec>,
+    /// `world.lighting`: what cameras see by; defaults to sunlight from above and a pale sky.
+    pub lighting: Option<LightingSpec>,
+}
+
+/// `world.lighting`: one directional light and an ambient term, colours as linear RGB in 0–1.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LightingSpec {
+    /// Direction the light travels, world frame (need not be unit length); default [0.3, 0.2, −1].
+    pub direction: Option<Vec<f64>>,
+    /// Colour of the directional light, [r, g, b] in 0–1; default [0.7, 0.7, 0.7].
+    pub color: Option<Vec<f64>>,
+    /// Colour of the ambient light, [r, g, b] in 0–1; default [0.35, 0.35, 0.35].
+    pub ambient: Option<Vec<f64>>,
+    /// Colour where nothing is hit (the sky), [r, g, b] in 0–1; default [0.62, 0.72, 0.82].
+    pub background: Option<Vec<f64>>,
 }
 
 fn default_ground() -> Option<GroundSpec> {
@@ -201,7 +217,7 @@ fn default_ground() -> Option<GroundSpec> {
 
 impl Default for WorldSpec {
     fn default() -> Self {
-        Self { gravity: None, ground: Some(GroundSpec::default()), obstacles: vec![], objects: vec![] }
+        Self { gravity: None, ground: Some(GroundSpec::default()), obstacles: vec![], objects: vec![], lighting: None }
     }
 }
 
@@ -217,11 +233,13 @@ pub struct GroundSpec {
     pub friction: Option<f64>,
     /// `height`: height of the plane (z) in m; default 0.
     pub height: Option<f64>,
+    /// `color`: what cameras see, [r, g, b] in 0–1; default [0.5, 0.5, 0.5].
+    pub color: Option<Vec<f64>>,
 }
 
 impl Default for GroundSpec {
     fn default() -> Self {
-        Self { enabled: true, friction: None, height: None }
+        Self { enabled: true, friction: None, height: None, color: None }
     }
 }
 
@@ -250,6 +268,9 @@ pub struct BodySpec {
     pub mass: Option<f64>,
     /// `friction`: Coulomb friction coefficient, 0 to 100; default 0.8.
     pub friction: Option<f64>,
+    /// `color`: what cameras see of a primitive shape, [r, g, b] in 0–1; default [0.6, 0.6, 0.6].
+    /// A `urdf` body takes its colours from its URDF's `<material>`s.
+    pub color: Option<Vec<f64>>,
 }
 
 /// `box:` shape of a body, centred on the body's pose.
@@ -296,6 +317,62 @@ pub struct SensorSpec {
     pub depth_camera: Option<DepthCameraSpec>,
     /// `link_pose`: noiseless world pose of a link.
     pub link_pose: Option<LinkPoseSpec>,
+    /// `camera`: rendered RGB, depth and segmentation images.
+    pub camera: Option<CameraSpec>,
+}
+
+/// `camera` sensor: a pinhole camera rendered by a rasterizer from the world state. Mounted on
+/// `link` at `position` (m) / `rpy` (rad), or fixed in the world frame when `link` is absent;
+/// the mount frame follows REP-103 (x forward along the optical axis, y left, z up), as for
+/// `depth_camera`. Give `vertical_fov_deg` or `intrinsics`, not both. Each of `outputs`
+/// becomes an image `NAME.rgb` ([H, W, 3] u8), `NAME.depth` ([H, W, 1] f32, m along the optical
+/// axis, +inf where nothing is hit) or `NAME.segmentation` ([H, W, 1] u16 segment ids).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraSpec {
+    /// Prefix of the image names; default `camera`.
+    pub name: Option<String>,
+    /// The robot link (URDF `<link name>`) the camera is mounted on; absent: fixed in the world frame.
+    pub link: Option<String>,
+    /// Mount position relative to the link (or the world), [x, y, z] in m; default [0, 0, 0].
+    pub position: Option<Vec<f64>>,
+    /// Mount orientation relative to the link (or the world), roll/pitch/yaw in rad; default [0, 0, 0].
+    pub rpy: Option<Vec<f64>>,
+    /// Image width in pixels, 1 to 4096.
+    pub width: i64,
+    /// Image height in pixels, 1 to 4096.
+    pub height: i64,
+    /// Vertical field of view in degrees, above 0 and below 180 (square pixels, centred principal point).
+    pub vertical_fov_deg: Option<f64>,
+    /// Full pinhole intrinsics in pixels (OpenCV/ROS `CameraInfo`): `fx`, `fy`, `cx`, `cy`.
+    pub intrinsics: Option<IntrinsicsSpec>,
+    /// Near clipping distance along the optical axis in m; default 0.01.
+    pub near: Option<f64>,
+    /// Far clipping distance along the optical axis in m; default 100.
+    pub far: Option<f64>,
+    /// Which images to produce: any of `rgb`, `depth`, `segmentation`; default `[rgb]`.
+    pub outputs: Option<Vec<String>>,
+    /// Standard deviation of Gaussian noise added to each colour channel, in 0–255 units; default 0.
+    pub rgb_noise: Option<f64>,
+    /// Standard deviation of Gaussian noise added to each depth, m; default 0.
+    pub depth_noise: Option<f64>,
+    /// Update rate in Hz, above 0 and at most the control rate; default every control step.
+    pub rate_hz: Option<f64>,
+}
+
+/// `camera.intrinsics`: focal lengths and principal point in pixels (OpenCV/ROS `CameraInfo`
+/// `K` = [fx 0 cx; 0 fy cy; 0 0 1]; pixel (u, v)'s centre is at (u, v)).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrinsicsSpec {
+    /// Horizontal focal length, pixels.
+    pub fx: f64,
+    /// Vertical focal length, pixels.
+    pub fy: f64,
+    /// Principal point column, pixels.
+    pub cx: f64,
+    /// Principal point row, pixels.
+    pub cy: f64,
 }
 
 /// `joint_state` sensor: `.position` (rad or m), `.velocity` (rad/s or m/s) and `.effort`
@@ -506,6 +583,25 @@ pub struct RandomizeSpec {
     pub sensor_noise_scale: Option<DistributionSpec>,
     /// Delay, in control steps, between a policy's action and its application.
     pub action_latency_steps: Option<DistributionSpec>,
+    /// What cameras see: light, colours and camera mounts (drawn on their own stream, so they
+    /// change no physics).
+    pub appearance: Option<AppearanceSpec>,
+}
+
+/// `randomize.appearance`: domain randomization for cameras. Every key is optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppearanceSpec {
+    /// Factor on the directional and ambient light's colours.
+    pub light_intensity: Option<DistributionSpec>,
+    /// Rotation of the light's direction about the world's z axis, degrees.
+    pub light_azimuth_deg: Option<DistributionSpec>,
+    /// Factor on each colour channel of each segment (link, object, obstacle, ground), drawn per channel.
+    pub color_scale: Option<DistributionSpec>,
+    /// Offset of each camera's mount position, m, drawn per axis.
+    pub camera_position: Option<DistributionSpec>,
+    /// Offset of each camera's mount roll, pitch and yaw, degrees, drawn per angle.
+    pub camera_rotation_deg: Option<DistributionSpec>,
 }
 
 /// Exactly one of `uniform`, `normal`, `choice` or `constant`.

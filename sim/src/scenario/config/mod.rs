@@ -59,6 +59,8 @@ pub struct ScenarioConfig {
     pub timing: TimingConfig,
     /// The validated `dynamics` section.
     pub dynamics: DynamicsConfig,
+    /// What cameras draw (every visual mesh read), when a sensor is a `camera`; `None` otherwise.
+    pub visuals: Option<Arc<crate::render::visuals::VisualModel>>,
 }
 
 impl ScenarioConfig {
@@ -355,6 +357,19 @@ impl ScenarioConfig {
                 DynamicsConfig::Physics
             }
         };
+        let has_camera = spec.sensors.iter().any(|s| s.camera.is_some());
+        let mut visuals = None;
+        if has_camera && c.errors.is_empty() {
+            match crate::render::visuals::VisualModel::build(&robot.model, &world, &randomize) {
+                Ok(model) => visuals = Some(Arc::new(model)),
+                Err(problems) => {
+                    for p in problems {
+                        let key = if p.key == "robot.urdf" && spec.robot.urdf.is_none() { "robot.builtin".to_string() } else { p.key };
+                        c.urdf(&key, &p.source, crate::robot::UrdfProblem { element: p.element, reason: p.reason });
+                    }
+                }
+            }
+        }
         if !c.errors.is_empty() {
             c.errors.sort_by_key(|e| match e {
                 ScenarioError::Invalid { line, column, .. } | ScenarioError::Urdf { line, column, .. } => (*line, *column),
@@ -372,6 +387,7 @@ impl ScenarioConfig {
             randomize,
             timing,
             dynamics,
+            visuals,
         })
     }
 }

@@ -45,6 +45,34 @@ pub struct RandomizationConfig {
     pub sensor_noise_scale: Option<Distribution>,
     /// Control steps between an action and its application, rounded (`action_latency_steps`); 0 to 1000.
     pub action_latency_steps: Option<Distribution>,
+    /// What cameras see (`appearance`).
+    pub appearance: AppearanceConfig,
+}
+
+/// Validated `randomize.appearance`: each `None` when not randomized.
+#[derive(Debug, Clone, Default)]
+pub struct AppearanceConfig {
+    /// Factor on the light's colours (`light_intensity`); ≥ 0.
+    pub light_intensity: Option<Distribution>,
+    /// Rotation of the light's direction about the world's z axis, rad (`light_azimuth_deg`).
+    pub light_azimuth: Option<Distribution>,
+    /// Factor on each colour channel of each segment, drawn per channel (`color_scale`); ≥ 0.
+    pub color_scale: Option<Distribution>,
+    /// Offset of each camera's mount position per axis, m (`camera_position`).
+    pub camera_position: Option<Distribution>,
+    /// Offset of each camera's mount roll, pitch and yaw, rad (`camera_rotation_deg`).
+    pub camera_rotation: Option<Distribution>,
+}
+
+impl AppearanceConfig {
+    /// Whether anything is randomized.
+    pub fn is_randomized(&self) -> bool {
+        self.light_intensity.is_some()
+            || self.light_azimuth.is_some()
+            || self.color_scale.is_some()
+            || self.camera_position.is_some()
+            || self.camera_rotation.is_some()
+    }
 }
 
 /// Validated obstacle field: `count` cylinders in `area` = [x_min, x_max, y_min, y_max] with
@@ -124,7 +152,35 @@ pub(super) fn randomize_config(c: &mut Checker, spec: &RandomizeSpec, model: &Ro
             c.invalid("randomize.action_latency_steps", "at most 1000 control steps of latency", format!("{d:?}"));
         }
     }
+    let appearance = match &spec.appearance {
+        None => AppearanceConfig::default(),
+        Some(a) => {
+            let key = "randomize.appearance";
+            let degrees = |d: Distribution| match d {
+                Distribution::Constant(v) => Distribution::Constant(v.to_radians()),
+                Distribution::Uniform(lo, hi) => Distribution::Uniform(lo.to_radians(), hi.to_radians()),
+                Distribution::Normal { mean, std } => Distribution::Normal { mean: mean.to_radians(), std: std.to_radians() },
+                Distribution::Choice(v) => Distribution::Choice(v.iter().map(|x| x.to_radians()).collect()),
+            };
+            let offset = |c: &mut Checker, name: &str, d: &Option<DistributionSpec>, max: f64, unit: &str| {
+                let k = format!("{key}.{name}");
+                let d = d.as_ref().and_then(|d| c.distribution(&k, d))?;
+                if distribution_min(&d) < -max || distribution_max(&d) > max {
+                    c.invalid(&k, format!("offsets of magnitude at most {max} {unit}"), format!("{d:?}"));
+                }
+                Some(d)
+            };
+            AppearanceConfig {
+                light_intensity: scale(c, &format!("{key}.light_intensity"), &a.light_intensity),
+                light_azimuth: offset(c, "light_azimuth_deg", &a.light_azimuth_deg, 360.0, "degrees").map(degrees),
+                color_scale: scale(c, &format!("{key}.color_scale"), &a.color_scale),
+                camera_position: offset(c, "camera_position", &a.camera_position, 10.0, "m"),
+                camera_rotation: offset(c, "camera_rotation_deg", &a.camera_rotation_deg, 180.0, "degrees").map(degrees),
+            }
+        }
+    };
     RandomizationConfig {
+        appearance,
         initial_joints,
         initial_base,
         goal,

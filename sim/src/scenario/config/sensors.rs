@@ -1,4 +1,4 @@
-//! Sensors section: joint state, IMU, odometry, contact, lidar and depth camera.
+//! Sensors section: joint state, IMU, odometry, contact, lidar, depth camera, link pose and camera.
 
 use super::*;
 
@@ -58,7 +58,48 @@ pub enum SensorKind {
         /// Robot link whose pose is reported (URDF link name).
         link: String,
     },
+    /// `camera`: rendered colour, depth and segmentation images.
+    Camera(CameraConfig),
 }
+
+/// Validated camera: mount (on a link, or in the world frame), image size, pinhole intrinsics
+/// in pixels (OpenCV/ROS convention), clipping distances in m, outputs and noise.
+#[derive(Debug, Clone)]
+pub struct CameraConfig {
+    /// Robot link the camera is mounted on (URDF link name); `None`: fixed in the world frame.
+    pub link: Option<String>,
+    /// Mount pose relative to the link or the world (`position` in m, `rpy` in rad); x is the optical axis.
+    pub mount: PoseConfig,
+    /// Image width in pixels (`width`, 1 to 4096).
+    pub width: u32,
+    /// Image height in pixels (`height`, 1 to 4096).
+    pub height: u32,
+    /// Focal lengths and principal point in pixels (`intrinsics`, or derived from `vertical_fov_deg`).
+    pub fx: f64,
+    /// Vertical focal length, pixels.
+    pub fy: f64,
+    /// Principal point column, pixels.
+    pub cx: f64,
+    /// Principal point row, pixels.
+    pub cy: f64,
+    /// Near clipping distance in m (`near`, default 0.01).
+    pub near: f64,
+    /// Far clipping distance in m (`far`, default 100).
+    pub far: f64,
+    /// Produce `NAME.rgb`.
+    pub rgb: bool,
+    /// Produce `NAME.depth`.
+    pub depth: bool,
+    /// Produce `NAME.segmentation`.
+    pub segmentation: bool,
+    /// Standard deviation of the colour noise, 0–255 units (`rgb_noise`, default 0).
+    pub rgb_noise: f64,
+    /// Standard deviation of the depth noise, m (`depth_noise`, default 0).
+    pub depth_noise: f64,
+}
+
+/// The outputs a camera can produce, in the order its images are listed.
+pub const CAMERA_OUTPUTS: [&str; 3] = ["rgb", "depth", "segmentation"];
 
 /// Validated lidar: mount pose relative to `link` (m, rad), `rays` per channel, `fov` and
 /// `vertical_fov` in rad (given in degrees), ranges and noise standard deviation in m.
@@ -125,6 +166,7 @@ pub(super) fn sensor_config(
             ("lidar", spec.lidar.is_some()),
             ("depth_camera", spec.depth_camera.is_some()),
             ("link_pose", spec.link_pose.is_some()),
+            ("camera", spec.camera.is_some()),
         ],
     )?;
     let k = format!("{key}.{which}");
@@ -255,6 +297,10 @@ pub(super) fn sensor_config(
                 }),
             )
         }
+        "camera" => {
+            let s = spec.camera.as_ref()?;
+            (s.name.clone(), s.rate_hz, SensorKind::Camera(camera_config(c, &k, s, model)))
+        }
         _ => {
             let s = spec.link_pose.as_ref()?;
             check_link(c, &format!("{k}.link"), model, &s.link);
@@ -263,4 +309,74 @@ pub(super) fn sensor_config(
     };
     let period_steps = c.rate(&format!("{k}.rate_hz"), rate_hz, timing);
     Some(SensorConfig { name: name.unwrap_or_else(|| which.to_string()), period_steps, kind })
+}
+
+fn camera_config(c: &mut Checker, k: &str, s: &CameraSpec, model: &RobotModel) -> CameraConfig {
+    if let Some(link) = &s.link {
+        check_link(c, &format!("{k}.link"), model, link);
+    }
+    let width = c.count(&format!("{k}.width"), s.width, 1, MAX_IMAGE_SIDE);
+    let height = c.count(&format!("{k}.height"), s.height, 1, MAX_IMAGE_SIDE);
+    let (w, h) = (width as f64, height as f64);
+    let (fx, fy, cx, cy) = match (s.vertical_fov_deg, &s.intrinsics) {
+        (Some(fov), None) => {
+            let fov =
+                c.number(&format!("{k}.vertical_fov_deg"), fov, 1e-3, 179.0, "an angle in degrees above 0 and below 180").to_radians();
+            let f = h / 2.0 / (fov / 2.0).tan();
+            (f, f, (w - 1.0) / 2.0, (h - 1.0) / 2.0)
+        }
+        (None, Some(i)) => {
+            let key = format!("{k}.intrinsics");
+            let focal = |c: &mut Checker, name: &str, v: f64| c.positive(&format!("{key}.{name}"), v, 1e6);
+            let fx = focal(c, "fx", i.fx);
+            let fy = focal(c, "fy", i.fy);
+            let cx = c.number(&format!("{key}.cx"), i.cx, -w, 2.0 * w, "a principal point column within a width of the image (pixels)");
+            let cy = c.number(&format!("{key}.cy"), i.cy, -h, 2.0 * h, "a principal point row within a height of the image (pixels)");
+            (fx, fy, cx, cy)
+        }
+        (Some(_), Some(_)) => {
+            c.invalid(&format!("{k}.intrinsics"), "either vertical_fov_deg or intrinsics, not both", "both");
+            (1.0, 1.0, 0.0, 0.0)
+        }
+        (None, None) => {
+            c.invalid(k, "vertical_fov_deg or intrinsics: {fx, fy, cx, cy}", "neither");
+            (1.0, 1.0, 0.0, 0.0)
+        }
+    };
+    let near = c.positive(&format!("{k}.near"), s.near.unwrap_or(0.01), MAX_LENGTH_M);
+    let far = c.positive(&format!("{k}.far"), s.far.unwrap_or(100.0), MAX_LENGTH_M);
+    if near >= far {
+        c.invalid(&format!("{k}.near"), format!("less than far ({far})"), near);
+    }
+    let outputs = s.outputs.clone().unwrap_or_else(|| vec!["rgb".to_string()]);
+    if outputs.is_empty() {
+        c.invalid(&format!("{k}.outputs"), format!("a non-empty list of {}", CAMERA_OUTPUTS.join(", ")), "an empty list");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (j, output) in outputs.iter().enumerate() {
+        if !CAMERA_OUTPUTS.contains(&output.as_str()) {
+            c.invalid(&format!("{k}.outputs[{j}]"), format!("one of {}", CAMERA_OUTPUTS.join(", ")), output);
+        } else if !seen.insert(output.as_str()) {
+            c.invalid(&format!("{k}.outputs[{j}]"), "each output once", format!("{output} again"));
+        }
+    }
+    let rgb_noise = c.non_negative(&format!("{k}.rgb_noise"), s.rgb_noise.unwrap_or(0.0), 255.0);
+    let depth_noise = c.non_negative(&format!("{k}.depth_noise"), s.depth_noise.unwrap_or(0.0), MAX_LENGTH_M);
+    CameraConfig {
+        link: s.link.clone(),
+        mount: c.pose(k, s.position.as_ref(), s.rpy.as_ref()),
+        width,
+        height,
+        fx,
+        fy,
+        cx,
+        cy,
+        near,
+        far,
+        rgb: seen.contains("rgb"),
+        depth: seen.contains("depth"),
+        segmentation: seen.contains("segmentation"),
+        rgb_noise,
+        depth_noise,
+    }
 }

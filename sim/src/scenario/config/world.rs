@@ -14,6 +14,45 @@ pub struct WorldConfig {
     pub obstacles: Vec<BodyConfig>,
     /// Movable bodies (`world.objects`), in the order of the state vector.
     pub objects: Vec<BodyConfig>,
+    /// What cameras see by (`world.lighting`).
+    pub lighting: LightingConfig,
+}
+
+/// Validated `world.lighting`: one directional light and an ambient term, linear RGB in 0–1.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LightingConfig {
+    /// Direction the light travels, world frame, non-zero (`direction`, default [0.3, 0.2, −1]).
+    pub direction: [f64; 3],
+    /// Colour of the directional light (`color`, default [0.7, 0.7, 0.7]).
+    pub color: [f64; 3],
+    /// Colour of the ambient light (`ambient`, default [0.35, 0.35, 0.35]).
+    pub ambient: [f64; 3],
+    /// Colour where nothing is hit (`background`, default [0.62, 0.72, 0.82]).
+    pub background: [f64; 3],
+}
+
+impl Default for LightingConfig {
+    fn default() -> Self {
+        LightingConfig { direction: [0.3, 0.2, -1.0], color: [0.7; 3], ambient: [0.35; 3], background: [0.62, 0.72, 0.82] }
+    }
+}
+
+/// Default colour of a primitive body (`color`), linear RGB.
+pub const DEFAULT_BODY_COLOR: [f64; 3] = [0.6, 0.6, 0.6];
+/// Default colour of the ground (`world.ground.color`), linear RGB.
+pub const DEFAULT_GROUND_COLOR: [f64; 3] = [0.5, 0.5, 0.5];
+
+impl Checker<'_> {
+    /// An [r, g, b] colour with each channel in 0–1.
+    fn color(&mut self, key: &str, value: Option<&Vec<f64>>, default: [f64; 3]) -> [f64; 3] {
+        let rgb = self.vector(key, value, default);
+        for (i, v) in rgb.iter().enumerate() {
+            if !(0.0..=1.0).contains(v) {
+                self.invalid(&format!("{key}[{i}]"), "a colour channel from 0 to 1", v);
+            }
+        }
+        rgb.map(|v| v.clamp(0.0, 1.0))
+    }
 }
 
 /// A ground plane at z = `height` (m) with Coulomb friction coefficient `friction`.
@@ -23,6 +62,8 @@ pub struct GroundConfig {
     pub friction: f64,
     /// Height of the plane (z) in m (`height`, default 0).
     pub height: f64,
+    /// What cameras see, linear RGB in 0–1 (`color`, default [0.5, 0.5, 0.5]).
+    pub color: [f64; 3],
 }
 
 /// A body's collision shape, lengths in m: box half-extents (half the scenario's `size`), radii,
@@ -79,6 +120,8 @@ pub struct BodyConfig {
     pub mass: f64,
     /// Coulomb friction coefficient, 0 to 100 (`friction`, default 0.8).
     pub friction: f64,
+    /// What cameras see of a primitive shape, linear RGB in 0–1 (`color`, default [0.6, 0.6, 0.6]).
+    pub color: [f64; 3],
 }
 
 pub(super) fn body_config(c: &mut Checker, key: &str, spec: &BodySpec, movable: bool, file: &Path) -> Option<BodyConfig> {
@@ -154,7 +197,11 @@ pub(super) fn body_config(c: &mut Checker, key: &str, spec: &BodySpec, movable: 
         (false, None) => 0.0,
     };
     let friction = c.non_negative(&format!("{key}.friction"), spec.friction.unwrap_or(0.8), 100.0);
-    Some(BodyConfig { name: spec.name.clone(), shape, pose, mass, friction })
+    if spec.color.is_some() && matches!(shape, ShapeConfig::Urdf { .. }) {
+        c.invalid(&format!("{key}.color"), "no colour for a urdf body (its <material>s colour it)", "a colour");
+    }
+    let color = c.color(&format!("{key}.color"), spec.color.as_ref(), DEFAULT_BODY_COLOR);
+    Some(BodyConfig { name: spec.name.clone(), shape, pose, mass, friction, color })
 }
 
 pub(super) fn world_config(c: &mut Checker, spec: &WorldSpec, file: &Path) -> WorldConfig {
@@ -163,6 +210,7 @@ pub(super) fn world_config(c: &mut Checker, spec: &WorldSpec, file: &Path) -> Wo
         Some(g) if g.enabled => Some(GroundConfig {
             friction: c.non_negative("world.ground.friction", g.friction.unwrap_or(0.8), 100.0),
             height: c.finite("world.ground.height", g.height.unwrap_or(0.0)),
+            color: c.color("world.ground.color", g.color.as_ref(), DEFAULT_GROUND_COLOR),
         }),
         _ => None,
     };
@@ -176,5 +224,21 @@ pub(super) fn world_config(c: &mut Checker, spec: &WorldSpec, file: &Path) -> Wo
             c.invalid(key, "unique body names", format!("\"{}\" used twice", body.name));
         }
     }
-    WorldConfig { gravity, ground, obstacles, objects }
+    let lighting = match &spec.lighting {
+        None => LightingConfig::default(),
+        Some(l) => {
+            let d = LightingConfig::default();
+            let direction = c.coordinates("world.lighting.direction", l.direction.as_ref(), d.direction);
+            if direction.iter().all(|v| *v == 0.0) {
+                c.invalid("world.lighting.direction", "a non-zero direction", "[0, 0, 0]");
+            }
+            LightingConfig {
+                direction,
+                color: c.color("world.lighting.color", l.color.as_ref(), d.color),
+                ambient: c.color("world.lighting.ambient", l.ambient.as_ref(), d.ambient),
+                background: c.color("world.lighting.background", l.background.as_ref(), d.background),
+            }
+        }
+    };
+    WorldConfig { gravity, ground, obstacles, objects, lighting }
 }
