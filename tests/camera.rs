@@ -78,6 +78,7 @@ fn an_obstacle_is_drawn_where_the_intrinsics_project_it_in_its_colour_and_segmen
         (Vec3::new(4.5, -0.2, 1.0), "obstacle/post", 2),
     ] {
         let (u, v, _) = view.project(point).unwrap();
+        assert!(u >= 0.0 && v >= 0.0, "{entry} must be in view: ({u}, {v})");
         let (u, v) = (u.round() as usize, v.round() as usize);
         assert!(u < w && v < h, "{entry} must be in view: ({u}, {v})");
         let pixel = v * w + u;
@@ -88,6 +89,7 @@ fn an_obstacle_is_drawn_where_the_intrinsics_project_it_in_its_colour_and_segmen
     }
     // The block is coloured by the <material> its <visual> names at robot level (teal).
     let (u, v, _) = view.project(Vec3::new(3.5, -1.6, 0.3)).unwrap();
+    assert!(u >= 0.0 && v >= 0.0 && u < w as f64 && v < h as f64, "the block must be in view: ({u}, {v})");
     let pixel = v.round() as usize * w + u.round() as usize;
     assert_eq!(seg[pixel], segment(&observation, "front.segmentation", "obstacle/block"));
     let colour = &rgb[pixel * 3..pixel * 3 + 3];
@@ -173,6 +175,7 @@ fn segmentation_names_the_robot_links_and_objects_it_shows() {
     let box_top = scene.rapier.bodies[body].position().translation + Vec3::new(0.0, 0.0, 0.04);
     for (point, entry) in [(tool, "robot/tool"), (box_top, "object/box")] {
         let (u, v, _) = view.project(point).unwrap();
+        assert!(u >= 0.0 && v >= 0.0 && u < spec.width as f64 && v < spec.height as f64, "{entry} must be in view: ({u}, {v})");
         let pixel = v.round() as usize * spec.width as usize + u.round() as usize;
         assert_eq!(seg[pixel], segment(&observation, "top.segmentation", entry), "{entry} at ({u:.1}, {v:.1})");
     }
@@ -192,8 +195,10 @@ fn images_of(path: &Path, seed: u64, steps: u64) -> Vec<Vec<u8>> {
     out
 }
 
+/// Worlds rendering at once on 1 and 2 rayon workers (lavapipe's own rasterizer threads are
+/// the process's, `LP_NUM_THREADS`) give the same bytes.
 #[test]
-fn the_same_state_renders_the_same_bytes_on_one_and_two_threads() {
+fn the_same_states_render_the_same_bytes_on_one_and_two_worker_threads() {
     let path = shipped("pusher-camera");
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -231,11 +236,17 @@ timing: {physics_dt: 0.002, control_period: 0.02}
 #[test]
 fn appearance_randomization_changes_what_cameras_see_and_no_physics() {
     let dir = tempfile::tempdir().unwrap();
-    let camera = "sensors:\n  - joint_state: {}\n  - camera: {link: head, rpy: [0, 0.3, 0], width: 32, height: 24, vertical_fov_deg: 60}\n";
-    let plain = scenario_file(&dir, &format!("{ROOM}{camera}"));
+    // Other randomization and a noisy sensor: draws on the parameter and noise streams that
+    // appearance must not disturb.
+    let camera = "sensors:\n  - imu: {link: head, acceleration_noise: 0.5}\n  - camera: {link: head, rpy: [0, 0.3, 0], width: 32, height: 24, vertical_fov_deg: 60}\n";
+    let room = ROOM
+        .replace("task:", "  objects:\n    - {name: can, cylinder: {radius: 0.1, length: 0.3}, position: [1.5, 0, 0.15], mass: 1}\ntask:");
+    let plain_yaml =
+        format!("{room}{camera}randomize:\n  friction: {{uniform: [0.3, 0.9]}}\n  objects: {{can: {{x: {{uniform: [-0.2, 0.2]}}}}}}\n");
+    let plain = scenario_file(&dir, &plain_yaml);
     let plain_images = images_of(&plain, 5, 2);
     let randomized_yaml = format!(
-        "{ROOM}{camera}randomize:\n  appearance: {{light_intensity: {{uniform: [0.5, 1.5]}}, light_azimuth_deg: {{uniform: [-90, 90]}}, \
+        "{plain_yaml}  appearance: {{light_intensity: {{uniform: [0.5, 1.5]}}, light_azimuth_deg: {{uniform: [-90, 90]}}, \
          color_scale: {{uniform: [0.7, 1.3]}}, camera_position: {{normal: {{mean: 0, std: 0.02}}}}, camera_rotation_deg: {{uniform: [-2, 2]}}}}\n"
     );
     let randomized_dir = tempfile::tempdir().unwrap();
@@ -244,13 +255,23 @@ fn appearance_randomization_changes_what_cameras_see_and_no_physics() {
     assert_eq!(a, images_of(&randomized, 5, 2), "the same seed draws the same appearance");
     assert_ne!(a, plain_images, "the appearance is randomized");
     assert_ne!(a, images_of(&randomized, 6, 2), "another seed draws another appearance");
-    // Drawn on their own stream: the physics of every seed is unchanged.
-    let states = |path: &Path| {
+    // Drawn on their own stream: the parameters, states and noisy readings of every seed are unchanged.
+    let run = |path: &Path| {
         let mut w: PhysicsWorld = world(path);
-        w.reset(5).unwrap();
-        (0..3).map(|_| w.step(&[]).map(|_| w.state().unwrap().values).unwrap()).collect::<Vec<_>>()
+        let (first, _) = w.reset(5).unwrap();
+        let mut parameters = w.parameters().unwrap().clone();
+        parameters.appearance = None;
+        let steps: Vec<_> = (0..3)
+            .map(|_| {
+                let result = w.step(&[]).unwrap();
+                (w.state().unwrap().values, result.observation.fields)
+            })
+            .collect();
+        (parameters, first.fields, steps)
     };
-    assert_eq!(states(&plain), states(&randomized));
+    let (a, b) = (run(&plain), run(&randomized));
+    assert!(a.0.friction.is_some() && a.0.object_positions[0][0] != 1.5, "friction and the can are randomized");
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -317,7 +338,12 @@ fn a_visual_the_camera_cannot_draw_is_an_error_naming_the_link_and_file() {
     <inertial><mass value="1"/><inertia ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.01"/></inertial>
     <visual><geometry><mesh filename="horn.stl"/></geometry></visual>
   </link>
+  <link name="fin">
+    <inertial><mass value="1"/><inertia ixx="0.01" ixy="0" ixz="0" iyy="0.01" iyz="0" izz="0.01"/></inertial>
+    <visual><geometry><box size="0 0.1 0.1"/></geometry></visual>
+  </link>
   <joint name="glue" type="fixed"><parent link="shell"/><child link="horn"/></joint>
+  <joint name="weld" type="fixed"><parent link="shell"/><child link="fin"/></joint>
 </robot>"#;
     std::fs::write(dir.path().join("ghost.urdf"), urdf).unwrap();
     let world = ROOM.replace("task:", "  objects:\n    - {name: ghost, urdf: ghost.urdf, position: [2, 0, 0.1]}\ntask:");
@@ -330,7 +356,16 @@ fn a_visual_the_camera_cannot_draw_is_an_error_naming_the_link_and_file() {
     assert!(errors.contains("world.objects[0].urdf"), "{errors}");
     assert!(errors.contains("link \"horn\"") && errors.contains("horn.stl"), "{errors}");
     assert!(errors.contains("link \"shell\"") && errors.contains("skin.png"), "{errors}");
+    assert!(errors.contains("link \"fin\"") && errors.contains("positive"), "{errors}");
     // Without a camera the missing visual mesh draws nothing and changes no physics: accepted.
     std::fs::write(&path, &world).unwrap();
     Scenario::load(&path).unwrap_or_else(|e| panic!("without a camera the scenario loads: {e}"));
+}
+
+#[test]
+fn two_sensors_of_one_name_are_an_error() {
+    let errors = load_errors(&format!(
+        "{ROOM}sensors:\n  - camera: {{link: head, width: 8, height: 8, vertical_fov_deg: 60}}\n  - camera: {{link: head, width: 4, height: 4, vertical_fov_deg: 60}}\n"
+    ));
+    assert!(errors.contains("sensors[1].camera.name") && errors.contains("sensors[0]"), "{errors}");
 }

@@ -191,7 +191,9 @@ impl RerunLogger {
     /// with the link, or under the world for a fixed camera, with its mount as the entity's
     /// transform. Intrinsics are OpenCV's (pixel centres at integers), Rerun's principal point
     /// counts from the pixel corner: cx + ½, cy + ½. The camera frame is REP-103's (x forward,
-    /// y left, z up: Rerun's `FLU`). Segment ids get the scene's legend as class labels.
+    /// y left, z up: Rerun's `FLU`). Segment ids get the scene's legend as class labels. The
+    /// mount is the scenario's: an episode's randomized mount offset
+    /// (`randomize.appearance.camera_position`/`camera_rotation_deg`) is not shown.
     fn log_cameras(&mut self, config: &ScenarioConfig) -> Result<(), RerunError> {
         let Some(visuals) = &config.visuals else { return Ok(()) };
         for sensor in &config.sensors {

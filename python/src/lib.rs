@@ -677,7 +677,7 @@ fn observations_from_arrays(spec: &Arc<ObservationSpec>, observation: &Bound<'_,
                 let array: numpy::PyReadonlyArrayDyn<'_, $t> = value.extract().map_err(|_| wrong_type())?;
                 let view = array.as_array();
                 let rows = view.shape().first().copied().unwrap_or(0);
-                if view.len() != rows * image.len() || b.is_some_and(|b| b != rows) {
+                if view.shape().get(1..) != Some(&image.shape()[..]) || b.is_some_and(|b| b != rows) {
                     return Err(expected(view.shape()));
                 }
                 b = Some(rows);

@@ -151,7 +151,7 @@ impl CameraRig {
             if camera.depth_noise > 0.0 {
                 for v in depth.iter_mut().filter(|v| v.is_finite()) {
                     let z: f64 = StandardNormal.sample(&mut rng);
-                    *v = (*v as f64 + z * camera.depth_noise).max(camera.near) as f32;
+                    *v = (*v as f64 + z * camera.depth_noise).clamp(camera.near, camera.far) as f32;
                 }
             }
             if let Some(s) = slot.next() {

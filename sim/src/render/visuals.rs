@@ -20,8 +20,8 @@ use std::path::PathBuf;
 /// light grey RViz and Gazebo draw such links in.
 pub const DEFAULT_VISUAL_COLOR: [f32; 3] = [0.7, 0.7, 0.7];
 
-/// Half-size of the drawn ground square, m: beyond any camera's sensible far plane.
-const GROUND_HALF_EXTENT: f32 = 1000.0;
+/// Half-size of the drawn ground square, m: the longest `far` a camera may have (10 km).
+const GROUND_HALF_EXTENT: f32 = 10_000.0;
 
 /// One drawn piece: a mesh of [`VisualModel::meshes`] at a pose in its body's frame, scaled
 /// along its own axes, in one colour (linear RGB, 0–1).
@@ -115,14 +115,15 @@ fn rgb(v: [f64; 3]) -> [f32; 3] {
 /// The meshes made of a file's parts: (index in the meshes, the part's own colour).
 type FileMeshes = Vec<(usize, Option<[f32; 3]>)>;
 
-struct Builder {
+struct Builder<'a> {
+    packages: &'a mesh::PackagePaths,
     meshes: Vec<MeshData>,
     capsules: BTreeMap<(u32, u32), usize>,
     files: BTreeMap<PathBuf, FileMeshes>,
     problems: Vec<VisualProblem>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn capsule(&mut self, radius: f32, half_length: f32) -> usize {
         let key = (radius.to_bits(), half_length.to_bits());
         if let Some(i) = self.capsules.get(&key) {
@@ -156,6 +157,22 @@ impl Builder {
                 let local = pose(visual.origin.xyz.0, visual.origin.rpy.0);
                 let color = self.material_color(model, key, &link.name, &visual.material);
                 let element = format!("link \"{}\"", link.name);
+                let sizes: Vec<f64> = match &visual.geometry {
+                    urdf_rs::Geometry::Box { size } => size.0.to_vec(),
+                    urdf_rs::Geometry::Sphere { radius } => vec![*radius],
+                    urdf_rs::Geometry::Cylinder { radius, length } => vec![*radius, *length],
+                    urdf_rs::Geometry::Capsule { radius, length } => vec![*radius, length + radius],
+                    urdf_rs::Geometry::Mesh { .. } => Vec::new(),
+                };
+                if sizes.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                    self.problems.push(VisualProblem {
+                        key: key.to_string(),
+                        source: model.source.clone(),
+                        element,
+                        reason: format!("<visual> geometry sizes must be positive and finite, got {sizes:?}"),
+                    });
+                    continue;
+                }
                 match &visual.geometry {
                     urdf_rs::Geometry::Box { size } => parts.push(VisualPart {
                         local,
@@ -224,23 +241,15 @@ impl Builder {
         };
         let mut out = Vec::new();
         for part in parts {
+            // mesh-loader gives a material's texture only when the file exists, as a path
+            // beside the mesh: it is not drawn (the diffuse colour is).
             if let Some(texture) = &part.texture {
-                let path = file.parent().map(|d| d.join(texture)).unwrap_or_else(|| texture.clone());
-                if !path.is_file() {
-                    self.problems.push(VisualProblem {
-                        key: key.to_string(),
-                        source: model.source.clone(),
-                        element: element.to_string(),
-                        reason: format!("<visual> mesh \"{filename}\" names texture {}, which does not exist", path.display()),
-                    });
-                } else {
-                    tracing::warn!(
-                        "{element} of {}: mesh {} has a texture ({}); cameras draw its material's diffuse colour instead",
-                        model.source.display(),
-                        file.display(),
-                        path.display()
-                    );
-                }
+                tracing::warn!(
+                    "{element} of {}: mesh {} has a texture ({}); cameras draw its material's diffuse colour instead",
+                    model.source.display(),
+                    file.display(),
+                    texture.display()
+                );
             }
             self.meshes.push(MeshData::from_triangles(&part.mesh.vertices, &part.mesh.triangles));
             out.push((self.meshes.len() - 1, part.color.map(|c| [c[0], c[1], c[2]])));
@@ -258,7 +267,7 @@ impl Builder {
         let texture = material.texture.as_ref().or(named.and_then(|m| m.texture.as_ref()));
         if let Some(texture) = texture.filter(|t| !t.filename.is_empty()) {
             let dir = model.source.parent().map(PathBuf::from).unwrap_or_default();
-            let found = mesh::PackagePaths::default().resolve(&texture.filename, &dir).ok().filter(|p| p.is_file());
+            let found = self.packages.resolve(&texture.filename, &dir).ok().filter(|p| p.is_file());
             match found {
                 None => self.problems.push(VisualProblem {
                     key: key.to_string(),
@@ -295,10 +304,17 @@ impl VisualModel {
     /// field, reading every visual mesh file once.
     ///
     /// # Errors
-    /// Every visual that cannot be drawn: a mesh file that was not found or does not load, a
-    /// texture file that does not exist.
-    pub fn build(model: &RobotModel, world: &WorldConfig, randomize: &RandomizationConfig) -> Result<VisualModel, Vec<VisualProblem>> {
+    /// Every visual that cannot be drawn: a primitive with a size that is not positive and
+    /// finite, a mesh file that was not found or does not load, a `<material>` texture file that
+    /// does not exist (resolved through `packages` as mesh files are); more than 65 535 segments.
+    pub fn build(
+        model: &RobotModel,
+        world: &WorldConfig,
+        randomize: &RandomizationConfig,
+        packages: &mesh::PackagePaths,
+    ) -> Result<VisualModel, Vec<VisualProblem>> {
         let mut b = Builder {
+            packages,
             meshes: vec![
                 MeshData::cuboid([1.0; 3]),
                 MeshData::sphere(1.0),
@@ -327,6 +343,18 @@ impl VisualModel {
         let ground_segment = legend.len() as u32 + 1;
         if world.ground.is_some() {
             legend.push("ground".to_string());
+        }
+        if legend.len() > u16::MAX as usize {
+            return Err(vec![VisualProblem {
+                key: "sensors".to_string(),
+                source: model.source.clone(),
+                element: "<robot>".to_string(),
+                reason: format!(
+                    "a camera's segment ids are 16-bit: at most {} links, objects and obstacles, and the scene has {}",
+                    u16::MAX,
+                    legend.len()
+                ),
+            }]);
         }
         Ok(VisualModel {
             meshes: b.meshes,

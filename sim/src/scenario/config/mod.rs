@@ -321,7 +321,20 @@ impl ScenarioConfig {
                 }
             }
         }
-        let sensors = spec.sensors.iter().enumerate().filter_map(|(i, s)| sensor_config(&mut c, i, s, &model, &timing)).collect();
+        let sensors: Vec<SensorConfig> =
+            spec.sensors.iter().enumerate().filter_map(|(i, s)| sensor_config(&mut c, i, s, &model, &timing)).collect();
+        // Sensor names prefix their observation fields and images: two alike would make one unreachable.
+        let mut names = std::collections::BTreeMap::new();
+        for (i, s) in spec.sensors.iter().enumerate() {
+            let (Some(kind), Some(name)) = (sensor_kind_name(s), sensor_name(s)) else { continue };
+            if let Some(first) = names.insert(name.clone(), i) {
+                c.invalid(
+                    &format!("sensors[{i}].{kind}.name"),
+                    format!("a sensor name not already used (sensors[{first}] is called \"{name}\"; give each sensor its own `name`)"),
+                    &name,
+                );
+            }
+        }
         let task = task_config(&mut c, &spec.task, &model, &world, &robot);
         let randomize = randomize_config(&mut c, &spec.randomize, &model, &world);
         let model_path = |c: &mut Checker| -> PathBuf {
@@ -360,7 +373,7 @@ impl ScenarioConfig {
         let has_camera = spec.sensors.iter().any(|s| s.camera.is_some());
         let mut visuals = None;
         if has_camera && c.errors.is_empty() {
-            match crate::render::visuals::VisualModel::build(&robot.model, &world, &randomize) {
+            match crate::render::visuals::VisualModel::build(&robot.model, &world, &randomize, &c.packages) {
                 Ok(model) => visuals = Some(Arc::new(model)),
                 Err(problems) => {
                     for p in problems {
@@ -390,4 +403,37 @@ impl ScenarioConfig {
             visuals,
         })
     }
+}
+
+/// The key of a sensor entry's kind (`joint_state`, `camera`, …), when exactly one is set.
+fn sensor_kind_name(s: &SensorSpec) -> Option<&'static str> {
+    let set = [
+        ("joint_state", s.joint_state.is_some()),
+        ("imu", s.imu.is_some()),
+        ("odometry", s.odometry.is_some()),
+        ("contact", s.contact.is_some()),
+        ("lidar", s.lidar.is_some()),
+        ("depth_camera", s.depth_camera.is_some()),
+        ("link_pose", s.link_pose.is_some()),
+        ("camera", s.camera.is_some()),
+    ];
+    let mut present = set.iter().filter(|(_, p)| *p).map(|(n, _)| *n);
+    let first = present.next()?;
+    present.next().is_none().then_some(first)
+}
+
+/// The name a sensor entry's fields take: its `name`, or its kind.
+fn sensor_name(s: &SensorSpec) -> Option<String> {
+    let kind = sensor_kind_name(s)?;
+    let name = match kind {
+        "joint_state" => s.joint_state.as_ref()?.name.clone(),
+        "imu" => s.imu.as_ref()?.name.clone(),
+        "odometry" => s.odometry.as_ref()?.name.clone(),
+        "contact" => s.contact.as_ref()?.name.clone(),
+        "lidar" => s.lidar.as_ref()?.name.clone(),
+        "depth_camera" => s.depth_camera.as_ref()?.name.clone(),
+        "link_pose" => s.link_pose.as_ref()?.name.clone(),
+        _ => s.camera.as_ref()?.name.clone(),
+    };
+    Some(name.unwrap_or_else(|| kind.to_string()))
 }

@@ -321,7 +321,7 @@ fn camera_config(c: &mut Checker, k: &str, s: &CameraSpec, model: &RobotModel) -
     let (fx, fy, cx, cy) = match (s.vertical_fov_deg, &s.intrinsics) {
         (Some(fov), None) => {
             let fov =
-                c.number(&format!("{k}.vertical_fov_deg"), fov, 1e-3, 179.0, "an angle in degrees above 0 and below 180").to_radians();
+                c.number(&format!("{k}.vertical_fov_deg"), fov, 1e-3, 179.999, "an angle in degrees above 0 and below 180").to_radians();
             let f = h / 2.0 / (fov / 2.0).tan();
             (f, f, (w - 1.0) / 2.0, (h - 1.0) / 2.0)
         }
