@@ -193,12 +193,11 @@ fn a_server_that_dies_or_stalls_fails_its_episodes_and_the_run_goes_on() {
     }
 }
 
-#[test]
-fn a_rerun_recording_of_a_run_reads_back_in_rerun_sdk() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nav.rrd");
+/// `dreamrig run SCENARIO --policy auto --seed SEED --rerun PATH`, then the recording as
+/// rerun-sdk reads it (tests/python/check_rerun.py): the episode's step count and the report.
+fn run_into_rerun(path: &std::path::Path, scenario: &str, seed: &str) -> (u64, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
-        .args(["run", "diffdrive-nav", "--policy", "auto", "--seed", "3", "--rerun", path.to_str().unwrap()])
+        .args(["run", scenario, "--policy", "auto", "--seed", seed, "--rerun", path.to_str().unwrap()])
         .current_dir(common::repo())
         .output()
         .unwrap();
@@ -209,9 +208,15 @@ fn a_rerun_recording_of_a_run_reads_back_in_rerun_sdk() {
         .and_then(|s| s.rsplit('(').next())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stdout)));
-    let check = Command::new(common::python()).arg(common::repo().join("tests/python/check_rerun.py")).arg(&path).output().unwrap();
+    let check = Command::new(common::python()).arg(common::repo().join("tests/python/check_rerun.py")).arg(path).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    (steps, serde_json::from_slice(&check.stdout).unwrap())
+}
+
+#[test]
+fn a_rerun_recording_of_a_run_reads_back_in_rerun_sdk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (steps, report) = run_into_rerun(&dir.path().join("nav.rrd"), "diffdrive-nav", "3");
     assert_eq!(report["sdk_version"].as_str().map(|v| &v[..5]), Some("0.36."));
     let timelines = report["timelines"].as_array().unwrap();
     assert!(timelines.contains(&"step".into()) && timelines.contains(&"sim_time".into()), "{report}");
@@ -231,22 +236,7 @@ fn a_rerun_recording_of_a_run_reads_back_in_rerun_sdk() {
 #[test]
 fn a_rerun_recording_shows_each_camera_as_a_pinhole_with_its_images() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pusher.rrd");
-    let out = Command::new(env!("CARGO_BIN_EXE_dreamrig"))
-        .args(["run", "pusher-camera", "--policy", "auto", "--seed", "2", "--rerun", path.to_str().unwrap()])
-        .current_dir(common::repo())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let steps: u64 = String::from_utf8_lossy(&out.stdout)
-        .split(" steps)")
-        .next()
-        .and_then(|s| s.rsplit('(').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stdout)));
-    let check = Command::new(common::python()).arg(common::repo().join("tests/python/check_rerun.py")).arg(&path).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let (steps, report) = run_into_rerun(&dir.path().join("pusher.rrd"), "pusher-camera", "2");
     let components = &report["components"];
     let has = |entity: &str, component: &str| components[entity].as_array().is_some_and(|c| c.contains(&component.into()));
     // The overhead camera is fixed in the world: a pinhole with its intrinsics under /world/top.

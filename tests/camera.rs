@@ -10,7 +10,7 @@ mod common;
 use common::{fixture, scripted_action, shipped, world};
 use dreamrig_sim::render::CameraView;
 use dreamrig_sim::scene::pose_from;
-use dreamrig_sim::{ImageData, Observation, PhysicsWorld, Scenario, World};
+use dreamrig_sim::{ImageData, ImageSpec, Observation, PhysicsWorld, Scenario, World};
 use rapier3d::glamx::Vec3;
 use std::path::Path;
 
@@ -42,12 +42,10 @@ fn segment(observation: &Observation, image: &str, entry: &str) -> u16 {
     index as u16 + 1
 }
 
-/// camera-room's `front` camera as a [`CameraView`]: the mast's head is 1 m above the origin
-/// and the camera is pitched 0.25 rad down.
-fn front_view(observation: &Observation) -> CameraView {
-    let spec = &observation.spec.images[0];
+/// The view of a camera image's intrinsics from a mount pose given here (position m, rpy rad).
+fn view_of(spec: &ImageSpec, position: [f64; 3], rpy: [f64; 3], far: f64) -> CameraView {
     let [fx, fy, cx, cy] = spec.intrinsics;
-    let mount = pose_from([0.0, 0.0, 1.0], [0.0, 0.25, 0.0]);
+    let mount = pose_from(position, rpy);
     CameraView {
         width: spec.width,
         height: spec.height,
@@ -56,10 +54,16 @@ fn front_view(observation: &Observation) -> CameraView {
         cx,
         cy,
         near: 0.01,
-        far: 20.0,
+        far,
         translation: mount.translation,
         rotation: mount.rotation,
     }
+}
+
+/// camera-room's `front` camera: the mast's head is 1 m above the origin and the camera is
+/// pitched 0.25 rad down.
+fn front_view(observation: &Observation) -> CameraView {
+    view_of(&observation.spec.images[0], [0.0, 0.0, 1.0], [0.0, 0.25, 0.0], 20.0)
 }
 
 #[test]
@@ -154,20 +158,7 @@ fn segmentation_names_the_robot_links_and_objects_it_shows() {
     // The overhead camera of pusher-camera.yaml: 1.1 m above (0.4, 0), looking down.
     let spec = observation.spec.images[0].clone();
     assert_eq!(spec.name, "top.rgb");
-    let mount = pose_from([0.4, 0.0, 1.1], [0.0, std::f64::consts::FRAC_PI_2, 0.0]);
-    let [fx, fy, cx, cy] = spec.intrinsics;
-    let view = CameraView {
-        width: spec.width,
-        height: spec.height,
-        fx,
-        fy,
-        cx,
-        cy,
-        near: 0.01,
-        far: 100.0,
-        translation: mount.translation,
-        rotation: mount.rotation,
-    };
+    let view = view_of(&spec, [0.4, 0.0, 1.1], [0.0, std::f64::consts::FRAC_PI_2, 0.0], 100.0);
     let seg = ids(&observation, "top.segmentation");
     let scene = world.scene().unwrap();
     let tool = dreamrig_sim::sensors::link_pose(scene, "tool").translation + Vec3::new(0.0, 0.0, 0.065);

@@ -58,14 +58,6 @@ impl CameraRig {
         CameraRig { model, renderer: None, drawables: Vec::new() }
     }
 
-    fn renderer(&mut self) -> Result<&mut SceneRenderer, SimError> {
-        if self.renderer.is_none() {
-            let device = RenderDevice::shared()?;
-            self.renderer = Some(SceneRenderer::new(device, &self.model.meshes)?);
-        }
-        Ok(self.renderer.as_mut().expect("just created"))
-    }
-
     /// Puts every visual of `scene` where its body is now, coloured by the episode's appearance.
     pub fn update(&mut self, scene: &Scene, params: &EpisodeParameters) {
         let scales = params.appearance.as_ref().map(|a| a.color_scales.as_slice()).unwrap_or_default();
@@ -123,10 +115,11 @@ impl CameraRig {
             rotation: mount.rotation,
         };
         let lighting = episode_lighting(lighting, params);
-        let drawables = std::mem::take(&mut self.drawables);
-        let frame = self.renderer().and_then(|r| Ok(r.render(&drawables, &view, &lighting)?));
-        self.drawables = drawables;
-        let frame = frame?;
+        let renderer = match &mut self.renderer {
+            Some(renderer) => renderer,
+            empty => empty.insert(SceneRenderer::new(RenderDevice::shared()?, &self.model.meshes)?),
+        };
+        let frame = renderer.render(&self.drawables, &view, &lighting)?;
         let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::fnv1a(&[
             b"camera-noise",
             &params.seed.to_le_bytes(),

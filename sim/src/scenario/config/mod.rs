@@ -321,19 +321,23 @@ impl ScenarioConfig {
                 }
             }
         }
-        let sensors: Vec<SensorConfig> =
-            spec.sensors.iter().enumerate().filter_map(|(i, s)| sensor_config(&mut c, i, s, &model, &timing)).collect();
         // Sensor names prefix their observation fields and images: two alike would make one unreachable.
+        let mut sensors: Vec<SensorConfig> = Vec::new();
         let mut names = std::collections::BTreeMap::new();
         for (i, s) in spec.sensors.iter().enumerate() {
-            let (Some(kind), Some(name)) = (sensor_kind_name(s), sensor_name(s)) else { continue };
-            if let Some(first) = names.insert(name.clone(), i) {
+            let Some(sensor) = sensor_config(&mut c, i, s, &model, &timing) else { continue };
+            if let Some(first) = names.insert(sensor.name.clone(), i) {
+                let kind = sensor_kinds(s).iter().find(|(_, set)| *set).map_or("", |(kind, _)| *kind);
                 c.invalid(
                     &format!("sensors[{i}].{kind}.name"),
-                    format!("a sensor name not already used (sensors[{first}] is called \"{name}\"; give each sensor its own `name`)"),
-                    &name,
+                    format!(
+                        "a sensor name not already used (sensors[{first}] is called \"{}\"; give each sensor its own `name`)",
+                        sensor.name
+                    ),
+                    &sensor.name,
                 );
             }
+            sensors.push(sensor);
         }
         let task = task_config(&mut c, &spec.task, &model, &world, &robot);
         let randomize = randomize_config(&mut c, &spec.randomize, &model, &world);
@@ -403,37 +407,4 @@ impl ScenarioConfig {
             visuals,
         })
     }
-}
-
-/// The key of a sensor entry's kind (`joint_state`, `camera`, …), when exactly one is set.
-fn sensor_kind_name(s: &SensorSpec) -> Option<&'static str> {
-    let set = [
-        ("joint_state", s.joint_state.is_some()),
-        ("imu", s.imu.is_some()),
-        ("odometry", s.odometry.is_some()),
-        ("contact", s.contact.is_some()),
-        ("lidar", s.lidar.is_some()),
-        ("depth_camera", s.depth_camera.is_some()),
-        ("link_pose", s.link_pose.is_some()),
-        ("camera", s.camera.is_some()),
-    ];
-    let mut present = set.iter().filter(|(_, p)| *p).map(|(n, _)| *n);
-    let first = present.next()?;
-    present.next().is_none().then_some(first)
-}
-
-/// The name a sensor entry's fields take: its `name`, or its kind.
-fn sensor_name(s: &SensorSpec) -> Option<String> {
-    let kind = sensor_kind_name(s)?;
-    let name = match kind {
-        "joint_state" => s.joint_state.as_ref()?.name.clone(),
-        "imu" => s.imu.as_ref()?.name.clone(),
-        "odometry" => s.odometry.as_ref()?.name.clone(),
-        "contact" => s.contact.as_ref()?.name.clone(),
-        "lidar" => s.lidar.as_ref()?.name.clone(),
-        "depth_camera" => s.depth_camera.as_ref()?.name.clone(),
-        "link_pose" => s.link_pose.as_ref()?.name.clone(),
-        _ => s.camera.as_ref()?.name.clone(),
-    };
-    Some(name.unwrap_or_else(|| kind.to_string()))
 }

@@ -147,6 +147,20 @@ pub struct DepthCameraConfig {
     pub noise: f64,
 }
 
+/// Each sensor kind's key and whether the entry sets it (exactly one must be set).
+pub(super) fn sensor_kinds(spec: &SensorSpec) -> [(&'static str, bool); 8] {
+    [
+        ("joint_state", spec.joint_state.is_some()),
+        ("imu", spec.imu.is_some()),
+        ("odometry", spec.odometry.is_some()),
+        ("contact", spec.contact.is_some()),
+        ("lidar", spec.lidar.is_some()),
+        ("depth_camera", spec.depth_camera.is_some()),
+        ("link_pose", spec.link_pose.is_some()),
+        ("camera", spec.camera.is_some()),
+    ]
+}
+
 pub(super) fn sensor_config(
     c: &mut Checker,
     i: usize,
@@ -155,20 +169,7 @@ pub(super) fn sensor_config(
     timing: &TimingConfig,
 ) -> Option<SensorConfig> {
     let key = format!("sensors[{i}]");
-    let which = c.one_of(
-        &key,
-        "a sensor",
-        &[
-            ("joint_state", spec.joint_state.is_some()),
-            ("imu", spec.imu.is_some()),
-            ("odometry", spec.odometry.is_some()),
-            ("contact", spec.contact.is_some()),
-            ("lidar", spec.lidar.is_some()),
-            ("depth_camera", spec.depth_camera.is_some()),
-            ("link_pose", spec.link_pose.is_some()),
-            ("camera", spec.camera.is_some()),
-        ],
-    )?;
+    let which = c.one_of(&key, "a sensor", &sensor_kinds(spec))?;
     let k = format!("{key}.{which}");
     let noise = |c: &mut Checker, field: &str, v: Option<f64>| c.non_negative(&format!("{k}.{field}"), v.unwrap_or(0.0), 1e6);
     let (name, rate_hz, kind) = match which {
