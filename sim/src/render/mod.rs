@@ -648,16 +648,17 @@ impl SceneRenderer {
             );
         }
         queue.submit([encoder.finish()]);
-        let mapped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (mapped, outcomes) = std::sync::mpsc::channel();
         for buffer in &targets.readback {
             let mapped = mapped.clone();
             buffer.map_async(wgpu::MapMode::Read, .., move |result| {
-                if result.is_ok() {
-                    mapped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
+                // The receiver outlives every callback it waits for; a send can only fail after it gave up.
+                let _ = mapped.send(result.is_ok());
             });
         }
-        let result = Self::read_back(device, targets, &mapped);
+        // Only the callbacks hold senders now: if wgpu drops one unrun, the wait ends.
+        drop(mapped);
+        let result = Self::read_back(device, targets, &outcomes);
         for buffer in &targets.readback {
             buffer.unmap();
         }
@@ -674,10 +675,28 @@ impl SceneRenderer {
         result
     }
 
-    /// Waits for the copies and reads the three planes out of the mapped readback buffers.
-    fn read_back(device: &wgpu::Device, targets: &Targets, mapped: &std::sync::atomic::AtomicUsize) -> Result<Frame, RenderError> {
-        device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| RenderError::Device(e.to_string()))?;
-        if mapped.load(std::sync::atomic::Ordering::SeqCst) != targets.readback.len() {
+    /// Waits for the copies and for every readback buffer's map callback, then reads the three
+    /// planes out of the mapped buffers.
+    ///
+    /// The device is shared: another thread's `poll` may be the one that finds a mapping done
+    /// and runs its callback, after this thread's `poll` has returned. So the callbacks' own
+    /// reports are waited for, polling again meanwhile so that progress never depends on
+    /// another thread.
+    fn read_back(device: &wgpu::Device, targets: &Targets, outcomes: &std::sync::mpsc::Receiver<bool>) -> Result<Frame, RenderError> {
+        let poll = |kind| device.poll(kind).map(|_| ()).map_err(|e| RenderError::Device(e.to_string()));
+        poll(wgpu::PollType::wait_indefinitely())?;
+        let mut mapped = 0;
+        for _ in 0..targets.readback.len() {
+            let ok = loop {
+                match outcomes.recv_timeout(std::time::Duration::from_millis(10)) {
+                    Ok(ok) => break ok,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => poll(wgpu::PollType::Poll)?,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break false,
+                }
+            };
+            mapped += usize::from(ok);
+        }
+        if mapped != targets.readback.len() {
             return Err(RenderError::Device("the image could not be read back from the device".into()));
         }
         let (w, h, row) = (targets.width as usize, targets.height as usize, targets.padded_row as usize);
