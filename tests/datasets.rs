@@ -357,3 +357,115 @@ fn seeds_are_uint64_and_datasets_that_stored_them_as_int64_read_the_same() {
     let again: Vec<u64> = LeRobotDataset::open(&root).unwrap().episode_metadata().unwrap().iter().map(|m| m.seed).collect();
     assert_eq!(again, seeds);
 }
+
+/// The per-file frame count of each video file of a dataset, by file path.
+fn video_frames(root: &Path) -> std::collections::BTreeMap<String, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    let dir = root.join("videos/observation.images.top/chunk-000");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let (frames, width, height) = dreamrig_datasets::video::mp4_frames(&path).expect("an MP4 with a video track");
+        assert_eq!((width, height), (64, 64));
+        out.insert(path.file_name().unwrap().to_string_lossy().into_owned(), frames);
+    }
+    out
+}
+
+#[test]
+fn camera_images_become_video_features_with_every_frame_and_appends_add_video_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pusher-camera");
+    let root_s = root.to_str().unwrap();
+    let first = dreamrig(&["dataset", "generate", "pusher-camera", "--episodes", "2", "--policy", "auto", "--out", root_s]);
+    assert!(first.status.success(), "{}", text(&first));
+    let dataset = LeRobotDataset::open(&root).unwrap();
+    let feature = dataset.info.feature("observation.images.top").expect("a video feature per camera");
+    assert_eq!((feature.dtype.as_str(), feature.shape.as_slice()), ("video", &[64, 64, 3][..]));
+    let video_info = feature.info.as_ref().expect("video info");
+    assert_eq!(video_info["video.codec"], "h264");
+    assert_eq!(video_info["video.fps"], 20);
+    assert_eq!(dataset.info.video_path.as_deref(), Some(dreamrig_datasets::VIDEO_PATH));
+    assert_eq!(video_frames(&root), [("file-000.mp4".to_string(), dataset.info.total_frames as u32)].into());
+
+    let second = dreamrig(&["dataset", "generate", "pusher-camera", "--episodes", "1", "--policy", "auto", "--out", root_s, "--append"]);
+    assert!(second.status.success(), "{}", text(&second));
+    let valid = dreamrig(&["dataset", "validate", root_s]);
+    assert!(valid.status.success(), "{}", text(&valid));
+    // Each data file has its video file, frame for frame; episodes tile their file in time.
+    let episodes = dreamrig_eval::tables::read_parquet(&root.join("meta/episodes/chunk-000/file-000.parquet")).unwrap();
+    let int = |name: &str| -> Vec<f64> { episodes.column(name).unwrap().i64().unwrap().iter().map(|v| v.unwrap() as f64).collect() };
+    let float = |name: &str| -> Vec<f64> { episodes.column(name).unwrap().f64().unwrap().iter().map(|v| v.unwrap()).collect() };
+    let (file, from, to, length) = (
+        int("videos/observation.images.top/file_index"),
+        float("videos/observation.images.top/from_timestamp"),
+        float("videos/observation.images.top/to_timestamp"),
+        int("length"),
+    );
+    assert_eq!(file, [0.0, 0.0, 1.0]);
+    assert_eq!((from[0], from[2]), (0.0, 0.0));
+    assert!((from[1] - to[0]).abs() < 1e-9 && (to[1] - from[1] - length[1] / 20.0).abs() < 1e-9);
+    let frames = video_frames(&root);
+    assert_eq!(frames["file-000.mp4"] as f64, length[0] + length[1]);
+    assert_eq!(frames["file-001.mp4"] as f64, length[2]);
+    // Image statistics are per channel in [0, 1] and count every frame.
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("meta/stats.json")).unwrap()).unwrap();
+    let image = &stats["observation.images.top"];
+    assert_eq!(image["count"][0].as_f64().unwrap(), length.iter().sum::<f64>());
+    for c in 0..3 {
+        let (min, mean, max) =
+            (image["min"][c][0][0].as_f64().unwrap(), image["mean"][c][0][0].as_f64().unwrap(), image["max"][c][0][0].as_f64().unwrap());
+        assert!((0.0..=1.0).contains(&min) && min <= mean && mean <= max && max <= 1.0, "channel {c}: {min} {mean} {max}");
+    }
+}
+
+#[test]
+fn camera_datasets_are_byte_identical_on_one_and_two_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |threads: &str| {
+        let root = dir.path().join(format!("t{threads}"));
+        let out =
+            dreamrig(&["dataset", "generate", "pusher-camera", "--episodes", "3", "--threads", threads, "--out", root.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        let video = std::fs::read(root.join("videos/observation.images.top/chunk-000/file-000.mp4")).unwrap();
+        let data = std::fs::read(root.join("data/chunk-000/file-000.parquet")).unwrap();
+        (video, data)
+    };
+    assert!(write("1") == write("2"), "the video or data bytes depend on the thread count");
+}
+
+#[test]
+fn a_camera_whose_size_cannot_be_video_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("odd");
+    let out = dreamrig(&["dataset", "generate", "tests/fixtures/odd-camera.yaml", "--episodes", "1", "--out", root.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(message.contains("odd-camera.yaml") && message.contains("camera \"front\"") && message.contains("47×48"), "{message}");
+    assert!(message.contains("must be even"), "{message}");
+    assert!(!root.exists(), "nothing is written");
+}
+
+#[test]
+fn run_writes_a_video_of_its_episodes_and_refuses_a_scenario_without_a_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("episodes.mp4");
+    let out = dreamrig(&["run", "pusher-camera", "--policy", "auto", "--episodes", "2", "--video", video.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let steps: u32 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("summary: 2 episodes, ").and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()))
+        .expect("a summary line");
+    let (frames, width, height) = dreamrig_datasets::video::mp4_frames(&video).unwrap();
+    assert_eq!((frames, width, height), (steps, 64, 64), "one frame per control step");
+    let duration = dreamrig_datasets::video::mp4_duration_s(&video).unwrap();
+    assert!((duration - steps as f64 * 0.05).abs() < 1e-6, "{duration} s for {steps} steps of 50 ms");
+
+    // No camera: a clear error, and the existing file is left as it was.
+    let before = std::fs::read(&video).unwrap();
+    let refused = dreamrig(&["run", "arm7-reach", "--video", video.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("has no camera with an rgb output"), "{}", text(&refused));
+    let unknown = dreamrig(&["run", "pusher-camera", "--video", video.to_str().unwrap(), "--video-camera", "wrist"]);
+    assert!(text(&unknown).contains("--video-camera wrist") && text(&unknown).contains("top"), "{}", text(&unknown));
+    assert_eq!(std::fs::read(&video).unwrap(), before);
+}

@@ -24,6 +24,11 @@ pub struct FeatureInfo {
     /// A list of element names, `null`, or (in some published datasets) a map of name lists.
     #[serde(default)]
     pub names: serde_json::Value,
+    /// Video features only: how the MP4 files are encoded (`video.height`, `video.width`,
+    /// `video.codec`, `video.pix_fmt`, `video.fps`, `video.channels`, `video.is_depth_map`,
+    /// `has_audio`), as lerobot's `get_video_info` writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<serde_json::Value>,
 }
 
 /// `meta/info.json`.
@@ -131,20 +136,62 @@ pub struct FrameLayout {
     /// Fields stored as features of their own (lidar ranges, depth images), flattened.
     /// Each pair: (observation field name, feature key `observation.<field>`).
     pub array_fields: Vec<(String, String)>,
-    /// Every feature of `info.json`, in the order of the data files' columns.
+    /// Camera RGB images stored as LeRobot video features (MP4 files, not data-file columns).
+    pub video_fields: Vec<VideoField>,
+    /// Every feature of `info.json`, in the order of the data files' columns (video features,
+    /// which have no column, after the observation arrays).
     pub features: Vec<(String, FeatureInfo)>,
 }
 
+/// A camera image recorded as a video feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoField {
+    /// The observation image, `CAMERA.rgb`.
+    pub image: String,
+    /// The feature key, `observation.images.CAMERA` (LeRobot's name for camera features).
+    pub key: String,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+}
+
 fn vector(dtype: &str, n: usize, names: Option<Vec<String>>) -> FeatureInfo {
-    FeatureInfo { dtype: dtype.into(), shape: vec![n], names: names.map(|n| serde_json::json!(n)).unwrap_or(serde_json::Value::Null) }
+    FeatureInfo {
+        dtype: dtype.into(),
+        shape: vec![n],
+        names: names.map(|n| serde_json::json!(n)).unwrap_or(serde_json::Value::Null),
+        info: None,
+    }
+}
+
+/// The `info.json` entry of a video feature of `width` × `height` RGB frames at `fps`.
+fn video(width: u32, height: u32, fps: u32) -> FeatureInfo {
+    FeatureInfo {
+        dtype: "video".into(),
+        shape: vec![height as usize, width as usize, 3],
+        names: serde_json::json!(["height", "width", "channels"]),
+        info: Some(serde_json::json!({
+            "video.height": height,
+            "video.width": width,
+            "video.codec": crate::video::VIDEO_CODEC,
+            "video.pix_fmt": crate::video::VIDEO_PIX_FMT,
+            "video.is_depth_map": false,
+            "video.fps": fps,
+            "video.channels": 3,
+            "has_audio": false,
+        })),
+    }
 }
 
 impl FrameLayout {
-    /// Features for a world: `observation.state` (proprioception and task fields),
-    /// `observation.<sensor>.<field>` for lidar and depth, `observation.environment_state`
-    /// (the full simulator state, named), `action`, `next.reward`, `next.done`, and the
-    /// LeRobot defaults.
-    pub fn new(observation: &ObservationSpec, action: &ActionSpec, state: &StateSpec) -> Self {
+    /// Features for a world recorded at `fps` frames per second: `observation.state`
+    /// (proprioception and task fields), `observation.<sensor>.<field>` for lidar and depth,
+    /// `observation.images.<camera>` for each camera's RGB image (a video feature; a camera's
+    /// depth and segmentation outputs are not recorded: LeRobot has no lossless video feature
+    /// for them), `observation.environment_state` (the full simulator state, named), `action`,
+    /// `next.reward`, `next.done`, and the LeRobot defaults.
+    pub fn new(observation: &ObservationSpec, action: &ActionSpec, state: &StateSpec, fps: u32) -> Self {
         let mut state_fields = Vec::new();
         let mut state_names = Vec::new();
         let mut array_fields = Vec::new();
@@ -163,6 +210,12 @@ impl FrameLayout {
                 }
             }
         }
+        let mut video_fields = Vec::new();
+        for image in observation.images.iter().filter(|i| i.name.ends_with(".rgb")) {
+            let key = format!("observation.images.{}", image.camera);
+            features.push((key.clone(), video(image.width, image.height, fps)));
+            video_fields.push(VideoField { image: image.name.clone(), key, width: image.width, height: image.height });
+        }
         let mut all = vec![("observation.state".to_string(), vector("float32", state_names.len(), Some(state_names)))];
         all.extend(features);
         all.push(("observation.environment_state".into(), vector("float32", state.names.len(), Some(state.names.clone()))));
@@ -174,13 +227,19 @@ impl FrameLayout {
         all.push(("episode_index".into(), vector("int64", 1, None)));
         all.push(("index".into(), vector("int64", 1, None)));
         all.push(("task_index".into(), vector("int64", 1, None)));
-        Self { state_fields, array_fields, features: all }
+        Self { state_fields, array_fields, video_fields, features: all }
     }
 }
 
 /// The data file path of a chunk and file index.
 pub fn data_file(chunk: u64, file: u64) -> String {
     format!("data/chunk-{chunk:03}/file-{file:03}.parquet")
+}
+
+/// The video file path of a feature, chunk and file index (`videos/KEY/chunk-XXX/file-XXX.mp4`,
+/// LeRobot's `DEFAULT_VIDEO_PATH`).
+pub fn video_file(key: &str, chunk: u64, file: u64) -> String {
+    format!("videos/{key}/chunk-{chunk:03}/file-{file:03}.mp4")
 }
 
 /// The episode metadata file path of a chunk and file index (`meta/episodes/chunk-XXX/file-XXX.parquet`).

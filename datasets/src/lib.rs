@@ -16,14 +16,15 @@ mod recorder;
 mod stats;
 mod trajectories;
 mod validate;
+pub mod video;
 mod writer;
 
 pub use convert::{convert_v2_to_v3, ConvertReport, VIDEO_PATH};
-pub use layout::{DatasetInfo, FeatureInfo, FrameLayout, CODEBASE_VERSION};
+pub use layout::{DatasetInfo, FeatureInfo, FrameLayout, VideoField, CODEBASE_VERSION};
 pub use log_map::{element_quantity, estimate_velocities, unwrap_angles, Element, FeatureMap, Quantity, Source};
 pub use reader::{EpisodeFrames, EpisodeMetadata, LeRobotDataset, Window};
 pub use recorder::{fps_of, task_of, FrameRecorder};
-pub use stats::{feature_stats, FeatureStats};
+pub use stats::{feature_stats, pool_stats, FeatureStats};
 pub use trajectories::{load_log, load_trajectories, LoadedLog};
 pub use validate::validate;
 pub use writer::{write_dataset, EpisodeBuffer, WriteOptions};
@@ -80,6 +81,9 @@ pub enum DatasetError {
     /// that already holds something, an episode without a seed, a control rate that is not whole hertz.
     #[error("{0}")]
     Mismatch(String),
+    /// A camera's frames cannot be encoded as video (odd size, encoder failure) or muxed.
+    #[error("video: {0}")]
+    Video(String),
 }
 
 pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> DatasetError {

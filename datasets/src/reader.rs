@@ -227,7 +227,7 @@ impl LeRobotDataset {
         let files = episode_metadata_files(&self.root);
         let mut out = Vec::new();
         for file in files {
-            for row in crate::writer::read_episode_rows(&file)? {
+            for row in crate::writer::read_episode_rows(&file, &[])? {
                 out.push(EpisodeMetadata { episode_index: row.index, seed: row.seed, policy: row.policy, success: row.success });
             }
         }

@@ -2,6 +2,7 @@
 //! every control step into a LeRobot frame.
 
 use crate::layout::FrameLayout;
+use crate::video::VideoEncoder;
 use crate::writer::EpisodeBuffer;
 use crate::DatasetError;
 use dreamrig_sim::observer::slot_mut;
@@ -11,17 +12,21 @@ use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, Observ
 /// that writes a dataset asks this first.
 ///
 /// Errors: [`DatasetError::Mismatch`] when the control rate (1 / `timing.control_period`) is not
-/// a whole number of hertz (to within 10⁻⁶), or when the scenario has a `camera`: its images
-/// would be LeRobot video features, which dreamrig does not write yet, and a dataset without
-/// them would silently lack what the policy saw.
+/// a whole number of hertz (to within 10⁻⁶), or when a camera with an `rgb` output has a size
+/// that cannot be a video feature (odd width or height; see [`crate::video::check_frame_size`]).
 pub fn fps_of(scenario: &Scenario) -> Result<u32, DatasetError> {
-    if let Some(camera) = scenario.config.sensors.iter().find(|s| matches!(s.kind, dreamrig_sim::scenario::config::SensorKind::Camera(_))) {
-        return Err(DatasetError::Mismatch(format!(
-            "{}: camera \"{}\" renders images, and datasets with camera images (LeRobot video features) are not written yet; \
-             record a scenario without cameras",
-            scenario.path.display(),
-            camera.name
-        )));
+    for sensor in &scenario.config.sensors {
+        if let dreamrig_sim::scenario::config::SensorKind::Camera(camera) = &sensor.kind {
+            if camera.rgb {
+                if let Err(problem) = crate::video::check_frame_size(camera.width, camera.height) {
+                    return Err(DatasetError::Mismatch(format!(
+                        "{}: camera \"{}\": {problem}; its RGB images are recorded as a LeRobot video feature",
+                        scenario.path.display(),
+                        sensor.name
+                    )));
+                }
+            }
+        }
     }
     let rate = 1.0 / scenario.config.timing.control_period();
     let fps = rate.round();
@@ -48,19 +53,25 @@ pub fn task_of(scenario: &dreamrig_sim::scenario::config::ScenarioConfig) -> Str
 /// (`observation.environment_state`), the action, the reward and `next.done`. An episode's
 /// buffer carries its seed, policy, randomized parameters and whether it succeeded.
 ///
+/// Camera images of [`FrameLayout::video_fields`] are encoded as the episode runs (H.264, one
+/// [`VideoEncoder`] per episode and camera), so an episode's raw frames are never all in memory.
+///
 /// Episodes that end in a fault keep the frames recorded so far (marked unsuccessful; an
 /// episode whose reset failed has none); interrupted episodes are dropped.
 pub struct FrameRecorder {
     layout: FrameLayout,
     task: String,
+    fps: u32,
     buffers: Vec<Option<EpisodeBuffer>>,
+    encoders: Vec<Vec<VideoEncoder>>,
     finished: Vec<Option<EpisodeBuffer>>,
 }
 
 impl FrameRecorder {
-    /// A recorder of frames laid out as `layout`, labelled with `task`.
-    pub fn new(layout: FrameLayout, task: &str) -> Self {
-        Self { layout, task: task.into(), buffers: Vec::new(), finished: Vec::new() }
+    /// A recorder of frames laid out as `layout`, labelled with `task`, at `fps` frames per
+    /// second (the videos' frame rate; [`fps_of`]).
+    pub fn new(layout: FrameLayout, task: &str, fps: u32) -> Self {
+        Self { layout, task: task.into(), fps, buffers: Vec::new(), encoders: Vec::new(), finished: Vec::new() }
     }
 
     /// The frames of the episode in `slot` once it has ended (`None` before, for an
@@ -82,6 +93,16 @@ impl StepObserver for FrameRecorder {
         };
         *slot_mut(&mut self.buffers, episode.slot) =
             Some(EpisodeBuffer::new(&self.layout, &self.task, episode.seed, episode.policy, parameters));
+        let encoders = self
+            .layout
+            .video_fields
+            .iter()
+            .map(|v| VideoEncoder::new(v.width, v.height, self.fps).map_err(|e| ObserverError::new("dataset", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.encoders.len() <= episode.slot {
+            self.encoders.resize_with(episode.slot + 1, Vec::new);
+        }
+        self.encoders[episode.slot] = encoders;
         Ok(())
     }
 
@@ -95,6 +116,16 @@ impl StepObserver for FrameRecorder {
                 format!("episode {}: the world gave no state at step {}; the frame cannot be recorded", episode.episode, step.step),
             ));
         };
+        let encoders = self.encoders.get_mut(episode.slot).map(Vec::as_mut_slice).unwrap_or_default();
+        for (field, encoder) in self.layout.video_fields.iter().zip(encoders) {
+            let Some(dreamrig_sim::ImageData::U8(rgb)) = step.observation.image(&field.image) else {
+                return Err(ObserverError::message(
+                    "dataset",
+                    format!("episode {}: the observation at step {} has no 8-bit image {}", episode.episode, step.step, field.image),
+                ));
+            };
+            encoder.push(rgb).map_err(|e| ObserverError::new("dataset", e))?;
+        }
         let done = step.result.terminated || step.result.truncated;
         buffer.push(&self.layout, step.observation, state, step.action, step.result.reward, done);
         Ok(())
@@ -102,6 +133,8 @@ impl StepObserver for FrameRecorder {
 
     fn episode_ended(&mut self, episode: &EpisodeInfo<'_>, outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
         let buffer = slot_mut(&mut self.buffers, episode.slot).take();
+        let videos: Vec<_> =
+            self.encoders.get_mut(episode.slot).map(std::mem::take).unwrap_or_default().into_iter().map(VideoEncoder::finish).collect();
         *slot_mut(&mut self.finished, episode.slot) = match outcome.end {
             EpisodeEnd::Interrupted => None,
             _ => {
@@ -109,6 +142,9 @@ impl StepObserver for FrameRecorder {
                 let mut buffer = buffer
                     .unwrap_or_else(|| EpisodeBuffer::new(&self.layout, &self.task, episode.seed, episode.policy, serde_json::Value::Null));
                 buffer.success = outcome.success();
+                if buffer.frames > 0 {
+                    buffer.videos = videos;
+                }
                 Some(buffer)
             }
         };

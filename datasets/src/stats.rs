@@ -73,6 +73,62 @@ pub fn feature_stats(rows: &[&[f64]], width: usize) -> FeatureStats {
     stats
 }
 
+/// Two entries of `meta/stats.json` for the same feature pooled into one, as lerobot's
+/// `aggregate_feature_stats` does (`compute_stats.py`): means weighted by `count`, variances
+/// pooled around the new mean, min and max element-wise, quantiles count-weighted means (an
+/// approximation lerobot makes too), counts summed. Values may be nested lists of any shape
+/// (images: (3, 1, 1)); the result has `a`'s shape. A statistic missing from either is left out.
+pub fn pool_stats(a: &serde_json::Value, b: &serde_json::Value) -> serde_json::Value {
+    fn flat(v: &serde_json::Value, out: &mut Vec<f64>) {
+        match v {
+            serde_json::Value::Array(items) => items.iter().for_each(|i| flat(i, out)),
+            other => out.push(other.as_f64().unwrap_or(f64::NAN)),
+        }
+    }
+    fn shaped(template: &serde_json::Value, values: &mut std::slice::Iter<'_, f64>) -> serde_json::Value {
+        match template {
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(|i| shaped(i, values)).collect()),
+            _ => serde_json::json!(values.next().copied().unwrap_or(f64::NAN)),
+        }
+    }
+    let get = |v: &serde_json::Value, key: &str| {
+        let mut out = Vec::new();
+        if let Some(x) = v.get(key) {
+            flat(x, &mut out);
+        }
+        out
+    };
+    let (na, nb) = (get(a, "count").first().copied().unwrap_or(0.0), get(b, "count").first().copied().unwrap_or(0.0));
+    let total = (na + nb).max(1.0);
+    let (ma, mb) = (get(a, "mean"), get(b, "mean"));
+    let mean: Vec<f64> = ma.iter().zip(&mb).map(|(x, y)| (x * na + y * nb) / total).collect();
+    let (sa, sb) = (get(a, "std"), get(b, "std"));
+    let std: Vec<f64> = (0..mean.len().min(sa.len()).min(sb.len()))
+        .map(|i| {
+            let va = sa[i] * sa[i] + (ma[i] - mean[i]).powi(2);
+            let vb = sb[i] * sb[i] + (mb[i] - mean[i]).powi(2);
+            ((va * na + vb * nb) / total).sqrt()
+        })
+        .collect();
+    let mut out = serde_json::Map::new();
+    let mut put = |key: &str, values: Vec<f64>| {
+        if let Some(template) = a.get(key) {
+            if !values.is_empty() {
+                out.insert(key.into(), shaped(template, &mut values.iter()));
+            }
+        }
+    };
+    put("min", get(a, "min").iter().zip(get(b, "min")).map(|(x, y)| x.min(y)).collect());
+    put("max", get(a, "max").iter().zip(get(b, "max")).map(|(x, y)| x.max(y)).collect());
+    put("mean", mean);
+    put("std", std);
+    for q in ["q01", "q10", "q50", "q90", "q99"] {
+        put(q, get(a, q).iter().zip(get(b, q)).map(|(x, y)| (x * na + y * nb) / total).collect());
+    }
+    out.insert("count".into(), serde_json::json!([(na + nb) as u64]));
+    serde_json::Value::Object(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +141,20 @@ mod tests {
         assert_eq!((s.min[0], s.max[0], s.mean[0], s.q50[0], s.q01[0], s.q99[0]), (1.0, 101.0, 51.0, 51.0, 2.0, 100.0));
         assert!((s.std[0] - (850.0f64).sqrt()).abs() < 1e-9);
         assert_eq!(s.count, vec![101]);
+    }
+
+    #[test]
+    fn pooling_the_stats_of_two_halves_gives_the_stats_of_the_whole() {
+        let rows: Vec<Vec<f64>> = (0..10).map(|i| vec![i as f64, (i * i) as f64]).collect();
+        let json = |r: &[Vec<f64>]| serde_json::to_value(feature_stats(&r.iter().map(Vec::as_slice).collect::<Vec<_>>(), 2)).unwrap();
+        let pooled = pool_stats(&json(&rows[..4]), &json(&rows[4..]));
+        let whole = json(&rows);
+        for key in ["min", "max", "mean", "std"] {
+            for e in 0..2 {
+                let (a, b) = (pooled[key][e].as_f64().unwrap(), whole[key][e].as_f64().unwrap());
+                assert!((a - b).abs() < 1e-9, "{key}[{e}]: {a} vs {b}");
+            }
+        }
+        assert_eq!(pooled["count"], serde_json::json!([10]));
     }
 }

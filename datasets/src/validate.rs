@@ -349,6 +349,16 @@ impl VideoColumns<'_> {
                 "row {row} (episode {episode}): video {key} spans {from} s to {to} s, but the episode's {length} frames at {fps} fps last {span} s"
             ));
         }
+        // The file must last to the episode's end (within a frame); a file whose header the
+        // MP4 reader cannot parse is not judged here.
+        if let Some(duration) = crate::video::mp4_duration_s(&path) {
+            if to > duration + 1.0 / fps as f64 + 1e-6 {
+                return Some(format!(
+                    "row {row} (episode {episode}): video {key} spans {from} s to {to} s, but {} lasts {duration} s",
+                    path.display()
+                ));
+            }
+        }
         None
     }
 }

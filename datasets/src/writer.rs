@@ -5,6 +5,7 @@
 use crate::layout::*;
 use crate::reader::{int_column, read_parquet, seed_column};
 use crate::stats::feature_stats;
+use crate::video::{image_stats, write_mp4, EncodedVideo, FrameTiming};
 use crate::{format, io, DatasetError};
 use dreamrig_sim::{Observation, WorldState};
 use polars::io::parquet::write::KeyValueMetadata;
@@ -40,6 +41,9 @@ pub struct EpisodeBuffer {
     pub reward: Vec<f32>,
     /// `next.done`: the episode terminated or was truncated after this frame's action.
     pub done: Vec<bool>,
+    /// One encoded video per entry of `FrameLayout::video_fields`, one frame per recorded frame.
+    #[serde(default)]
+    pub videos: Vec<EncodedVideo>,
 }
 
 impl EpisodeBuffer {
@@ -58,6 +62,7 @@ impl EpisodeBuffer {
             action: Vec::new(),
             reward: Vec::new(),
             done: Vec::new(),
+            videos: Vec::new(),
         }
     }
 
@@ -223,12 +228,14 @@ pub(crate) struct EpisodeRow {
     pub(crate) policy: String,
     pub(crate) success: bool,
     parameters: String,
+    /// Per video feature (in `info.json` order): chunk, file, from_timestamp, to_timestamp.
+    videos: Vec<(i64, i64, f64, f64)>,
 }
 
-fn episodes_frame(rows: &[EpisodeRow], path: &Path) -> Result<DataFrame, DatasetError> {
+fn episodes_frame(rows: &[EpisodeRow], video_keys: &[String], path: &Path) -> Result<DataFrame, DatasetError> {
     let n = rows.len();
     let tasks: Vec<Series> = rows.iter().map(|r| Series::new("".into(), vec![r.task.clone()])).collect();
-    let columns = vec![
+    let mut columns = vec![
         Column::new("episode_index".into(), rows.iter().map(|r| r.index).collect::<Vec<_>>()),
         Column::new("tasks".into(), tasks),
         Column::new("length".into(), rows.iter().map(|r| r.length).collect::<Vec<_>>()),
@@ -243,10 +250,17 @@ fn episodes_frame(rows: &[EpisodeRow], path: &Path) -> Result<DataFrame, Dataset
         Column::new("dreamrig/success".into(), rows.iter().map(|r| r.success).collect::<Vec<_>>()),
         Column::new("dreamrig/parameters".into(), rows.iter().map(|r| r.parameters.as_str()).collect::<Vec<_>>()),
     ];
+    for (k, key) in video_keys.iter().enumerate() {
+        let at = |r: &EpisodeRow| r.videos.get(k).copied().unwrap_or((0, 0, 0.0, 0.0));
+        columns.push(Column::new(format!("videos/{key}/chunk_index").into(), rows.iter().map(|r| at(r).0).collect::<Vec<_>>()));
+        columns.push(Column::new(format!("videos/{key}/file_index").into(), rows.iter().map(|r| at(r).1).collect::<Vec<_>>()));
+        columns.push(Column::new(format!("videos/{key}/from_timestamp").into(), rows.iter().map(|r| at(r).2).collect::<Vec<_>>()));
+        columns.push(Column::new(format!("videos/{key}/to_timestamp").into(), rows.iter().map(|r| at(r).3).collect::<Vec<_>>()));
+    }
     DataFrame::new(n, columns).map_err(|e| polars_error(path, e))
 }
 
-pub(crate) fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetError> {
+pub(crate) fn read_episode_rows(path: &Path, video_keys: &[String]) -> Result<Vec<EpisodeRow>, DatasetError> {
     let df = read_parquet(path)?;
     let fail = |e: PolarsError| polars_error(path, e);
     let int = |name: &str| int_column(&df, name, path);
@@ -274,6 +288,15 @@ pub(crate) fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetE
     let parameters = text("dreamrig/parameters")?;
     let success: Vec<bool> =
         df.column("dreamrig/success").map_err(fail)?.bool().map_err(fail)?.iter().map(|v| v.unwrap_or(false)).collect();
+    let mut videos = vec![Vec::new(); df.height()];
+    for key in video_keys {
+        let float = |field: &str| column_values(df.column(&format!("videos/{key}/{field}")).map_err(fail)?, path);
+        let (chunk, file) = (int(&format!("videos/{key}/chunk_index"))?, int(&format!("videos/{key}/file_index"))?);
+        let (from, to) = (float("from_timestamp")?, float("to_timestamp")?);
+        for (i, v) in videos.iter_mut().enumerate() {
+            v.push((chunk[i], file[i], from[i], to[i]));
+        }
+    }
     Ok((0..df.height())
         .map(|i| EpisodeRow {
             index: index[i],
@@ -287,8 +310,34 @@ pub(crate) fn read_episode_rows(path: &Path) -> Result<Vec<EpisodeRow>, DatasetE
             policy: policy[i].clone(),
             success: success[i],
             parameters: parameters[i].clone(),
+            videos: std::mem::take(&mut videos[i]),
         })
         .collect())
+}
+
+/// Hard-links (or copies) `file` to `target`, creating its folder.
+fn carry_over(file: &Path, target: &Path) -> Result<(), DatasetError> {
+    std::fs::create_dir_all(target.parent().expect("dataset files are in folders")).map_err(|e| io(target, e))?;
+    std::fs::hard_link(file, target).or_else(|_| std::fs::copy(file, target).map(|_| ())).map_err(|e| io(target, e))
+}
+
+/// Every file under `dir` (none when it does not exist), sorted.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries {
+            let path = entry.map_err(|e| io(&d, e))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Every numeric feature's rows, read back from the data files, for stats.
@@ -368,6 +417,19 @@ fn write_staged(
     std::fs::create_dir_all(staging.join("meta")).map_err(|e| io(&staging, e))?;
 
     let existing = root.join("meta/info.json").exists();
+    let video_keys: Vec<String> = layout.video_fields.iter().map(|v| v.key.clone()).collect();
+    for (n, episode) in episodes.iter().enumerate() {
+        if episode.frames > 0 && (episode.videos.len() != video_keys.len() || episode.videos.iter().any(|v| v.frames() != episode.frames)) {
+            return Err(DatasetError::Mismatch(format!(
+                "episode {n} ({} frames) has {} videos of {:?} frames; the layout has {} video features ({})",
+                episode.frames,
+                episode.videos.len(),
+                episode.videos.iter().map(EncodedVideo::frames).collect::<Vec<_>>(),
+                video_keys.len(),
+                video_keys.join(", ")
+            )));
+        }
+    }
     let (mut info, mut rows, mut tasks, mut data_files) = if existing {
         if !options.append {
             let _ = std::fs::remove_dir_all(&staging);
@@ -385,16 +447,17 @@ fn write_staged(
                 root.display()
             )));
         }
-        // Carry the existing data files over (hard links where possible: no copy).
+        // Carry the existing data and video files over (hard links where possible: no copy).
         let mut files = Vec::new();
         for file in &dataset.data_files {
-            let relative = file.strip_prefix(root).unwrap_or(file);
-            let target = staging.join(relative);
-            std::fs::create_dir_all(target.parent().expect("data files are in folders")).map_err(|e| io(&target, e))?;
-            std::fs::hard_link(file, &target).or_else(|_| std::fs::copy(file, &target).map(|_| ())).map_err(|e| io(&target, e))?;
+            let target = staging.join(file.strip_prefix(root).unwrap_or(file));
+            carry_over(file, &target)?;
             files.push(target);
         }
-        let rows = read_episode_rows(&root.join(episodes_file(0, 0)))?;
+        for file in files_under(&root.join("videos"))? {
+            carry_over(&file, &staging.join(file.strip_prefix(root).unwrap_or(&file)))?;
+        }
+        let rows = read_episode_rows(&root.join(episodes_file(0, 0)), &video_keys)?;
         (old.clone(), rows, dataset.tasks.clone(), files)
     } else {
         let info = DatasetInfo {
@@ -409,7 +472,7 @@ fn write_staged(
             fps: options.fps,
             splits: BTreeMap::new(),
             data_path: DATA_PATH.into(),
-            video_path: None,
+            video_path: (!video_keys.is_empty()).then(|| crate::VIDEO_PATH.to_string()),
             features: layout.features.clone(),
         };
         (info, Vec::new(), Vec::new(), Vec::new())
@@ -419,7 +482,12 @@ fn write_staged(
     let (mut chunk, mut file) = rows.last().map(|r| next_file(r.chunk as u64, r.file as u64)).unwrap_or((0, 0));
     let mut next_index = info.total_frames;
     let mut next_episode = info.total_episodes;
-    let bytes_per_frame: usize = 4 * layout.features.iter().map(|(_, f)| f.shape.iter().product::<usize>()).sum::<usize>() + 64;
+    // Video features are not in the data files: their files roll over by their encoded size.
+    let bytes_per_frame: usize =
+        4 * layout.features.iter().filter(|(_, f)| f.dtype != "video").map(|(_, f)| f.shape.iter().product::<usize>()).sum::<usize>() + 64;
+    let video_limit = info.video_files_size_in_mb as usize * 1024 * 1024;
+    let video_bytes = |e: &EpisodeBuffer| e.videos.iter().map(|v| v.samples.iter().map(Vec::len).sum::<usize>()).max().unwrap_or(0);
+    let mut pending_video_bytes = 0;
     let limit = (options.data_file_size_mb as usize * 1024 * 1024 / bytes_per_frame.max(1)).max(1);
     let mut pending: Vec<(u64, u64, &EpisodeBuffer)> = Vec::new();
     let mut pending_frames = 0;
@@ -436,15 +504,21 @@ fn write_staged(
         let mut df = data_frame(layout, pending, first_index, options.fps, &path)?;
         write_parquet(&path, &mut df, Vec::new())?;
         data_files.push(path);
+        // Each video feature's file has the same chunk and file index as the data file.
+        for (k, key) in video_keys.iter().enumerate() {
+            let videos: Vec<&EncodedVideo> = pending.iter().map(|(_, _, e)| &e.videos[k]).collect();
+            write_mp4(&staging.join(video_file(key, chunk, file)), FrameTiming::fps(options.fps), &videos)?;
+        }
         pending.clear();
         Ok(())
     };
     let mut file_first_index = next_index;
     for episode in episodes {
-        if pending_frames > 0 && pending_frames + episode.frames > limit {
+        if pending_frames > 0 && (pending_frames + episode.frames > limit || pending_video_bytes + video_bytes(episode) > video_limit) {
             flush(&mut pending, chunk, file, file_first_index, &mut data_files)?;
             (chunk, file) = next_file(chunk, file);
             pending_frames = 0;
+            pending_video_bytes = 0;
             file_first_index = next_index;
         }
         let task_index = match tasks.iter().position(|t| t == &episode.task) {
@@ -466,23 +540,52 @@ fn write_staged(
             policy: episode.policy.clone(),
             success: episode.success,
             parameters: episode.parameters.to_string(),
+            videos: video_keys
+                .iter()
+                .map(|_| {
+                    let from = pending_frames as f64 / options.fps as f64;
+                    (chunk as i64, file as i64, from, from + episode.frames as f64 / options.fps as f64)
+                })
+                .collect(),
         });
         pending.push((next_episode, task_index, episode));
         pending_frames += episode.frames;
+        pending_video_bytes += video_bytes(episode);
         next_index += episode.frames as u64;
         next_episode += 1;
     }
     flush(&mut pending, chunk, file, file_first_index, &mut data_files)?;
 
     let episodes_path = staging.join(episodes_file(0, 0));
-    let mut episodes_df = episodes_frame(&rows, &episodes_path)?;
+    let mut episodes_df = episodes_frame(&rows, &video_keys, &episodes_path)?;
     write_parquet(&episodes_path, &mut episodes_df, Vec::new())?;
     write_tasks(&staging.join("meta/tasks.parquet"), &tasks)?;
     info.total_episodes = next_episode;
     info.total_frames = next_index;
     info.total_tasks = tasks.len() as u64;
     info.splits = BTreeMap::from([("train".to_string(), format!("0:{next_episode}"))]);
-    let stats = compute_stats(&info, &data_files)?;
+    let mut stats = compute_stats(&info, &data_files)?;
+    // Video features: per-channel statistics of the new frames' histograms, pooled with the
+    // dataset's when appending (its frames are not decoded again).
+    let old_stats: serde_json::Value = match existing {
+        true => std::fs::read(root.join("meta/stats.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
+        false => serde_json::Value::Null,
+    };
+    for (k, key) in video_keys.iter().enumerate() {
+        let mut histogram = vec![0u64; 3 * 256];
+        let mut frames = 0u64;
+        for episode in episodes.iter().filter(|e| e.frames > 0) {
+            histogram.iter_mut().zip(&episode.videos[k].histogram).for_each(|(a, b)| *a += b);
+            frames += episode.frames as u64;
+        }
+        let new = image_stats(&histogram, frames);
+        let merged = match old_stats.get(key) {
+            Some(old) if frames > 0 => crate::stats::pool_stats(old, &new),
+            Some(old) => old.clone(),
+            None => new,
+        };
+        stats[key] = merged;
+    }
     let write_json = |path: PathBuf, value: String| dreamrig_sim::atomic::write_atomic(&path, value.as_bytes()).map_err(|e| io(&path, e));
     write_json(staging.join("meta/stats.json"), serde_json::to_string_pretty(&stats).expect("stats serialize"))?;
     write_json(staging.join("meta/info.json"), serde_json::to_string_pretty(&info).expect("info serializes"))?;

@@ -191,10 +191,11 @@ pub fn generate_dataset(
 ) -> Result<(FrameLayout, Vec<EpisodeBuffer>), EvalError> {
     let config = &scenario.config;
     let build = |o: &ObservationSpec, a: &ActionSpec| policy.build(config, o, a, base_dir);
+    let fps = dreamrig_datasets::fps_of(scenario).map_err(|e| EvalError::Usage(e.to_string()))?;
     let layout = {
         let (worlds, _) = build_pair(config, &build)?;
         match (worlds.observation_spec(), worlds.action_spec(), worlds.state_spec()) {
-            (Some(o), Some(a), Some(s)) => FrameLayout::new(o, a, s),
+            (Some(o), Some(a), Some(s)) => FrameLayout::new(o, a, s, fps),
             _ => return Err(EvalError::Usage(format!("{}: the scenario has no world", config.name))),
         }
     };
@@ -205,7 +206,7 @@ pub fn generate_dataset(
         .collect();
     let control = Control::default();
     let results = each_episode(config, &build, &episodes, |worlds, policies, episode| {
-        let mut frames = FrameRecorder::new(layout.clone(), &task);
+        let mut frames = FrameRecorder::new(layout.clone(), &task, fps);
         let mut bar = Progress(progress.clone());
         let report = roll_out(config, &policy.name, worlds, policies, &[episode], &mut [&mut frames, &mut bar], &control);
         (frames.take(0), report)

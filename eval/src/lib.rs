@@ -143,9 +143,10 @@ pub fn write_recorded_datasets(
     let journal = journal::Journal::open(run)?;
     let mut written = Vec::new();
     for (s, scenario) in spec.scenarios.iter().enumerate() {
+        let fps = dreamrig_datasets::fps_of(scenario).map_err(|e| EvalError::Usage(e.to_string()))?;
         let world = dreamrig_sim::PhysicsWorld::new(scenario.config.clone());
         use dreamrig_sim::World;
-        let layout = dreamrig_datasets::FrameLayout::new(world.observation_spec(), world.action_spec(), world.state_spec());
+        let layout = dreamrig_datasets::FrameLayout::new(world.observation_spec(), world.action_spec(), world.state_spec(), fps);
         let mut buffers = Vec::new();
         for entry in entries.iter().filter(|e| e.record.scenario == scenario.config.name) {
             let p = spec.policies.iter().position(|p| p.name == entry.record.policy).unwrap_or(0);
@@ -160,7 +161,6 @@ pub fn write_recorded_datasets(
                 }
             }
         }
-        let fps = dreamrig_datasets::fps_of(scenario).map_err(|e| EvalError::Usage(e.to_string()))?;
         let root = dataset_root.join(&scenario.config.name);
         let options = dreamrig_datasets::WriteOptions {
             robot_type: scenario.config.robot.model.urdf.name.clone(),

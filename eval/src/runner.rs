@@ -144,9 +144,16 @@ fn run_job(
         }
     };
     let mut metrics = EpisodeMetrics::new(model.map(|m| m.config.disagreement_threshold));
-    let mut frames = record_frames.then(|| {
-        FrameRecorder::new(FrameLayout::new(&observation_spec, &action_spec, &state_spec), &dreamrig_datasets::task_of(&scenario.config))
-    });
+    let mut frames = None;
+    if record_frames {
+        // Checked before the run started (write_recorded_datasets needs a whole fps too).
+        let fps = match dreamrig_datasets::fps_of(scenario) {
+            Ok(fps) => fps,
+            Err(e) => return fail_all(e.to_string()),
+        };
+        let layout = FrameLayout::new(&observation_spec, &action_spec, &state_spec, fps);
+        frames = Some(FrameRecorder::new(layout, &dreamrig_datasets::task_of(&scenario.config), fps));
+    }
     let mut extra = observers.map(|make| make());
     let mut list: Vec<&mut dyn StepObserver> = vec![&mut metrics];
     if let Some(frames) = frames.as_mut() {

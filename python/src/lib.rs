@@ -339,7 +339,7 @@ impl Worlds {
     /// Raises `ScenarioError` when the control rate is not a whole number of hertz.
     fn lerobot_layout<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let fps = dreamrig_datasets::fps_of(&self.scenario).map_err(|e| ScenarioError::new_err(e.to_string()))?;
-        let layout = dreamrig_datasets::FrameLayout::new(&self.observation, &self.action, &self.state);
+        let layout = dreamrig_datasets::FrameLayout::new(&self.observation, &self.action, &self.state, fps);
         let d = PyDict::new(py);
         d.set_item("fps", fps)?;
         d.set_item("task", dreamrig_datasets::task_of(&self.scenario.config))?;

@@ -193,3 +193,30 @@ pub trait StepObserver {
         Ok(())
     }
 }
+
+/// Several observers seen as one: each call goes to every observer in order; state and poses
+/// are filled when any of them wants them. The first error ends the call and detaches all of
+/// them (as one observer's error detaches it).
+pub struct Observers<'a>(pub Vec<&'a mut dyn StepObserver>);
+
+impl StepObserver for Observers<'_> {
+    fn wants_state(&self) -> bool {
+        self.0.iter().any(|o| o.wants_state())
+    }
+
+    fn wants_poses(&self) -> bool {
+        self.0.iter().any(|o| o.wants_poses())
+    }
+
+    fn episode_started(&mut self, episode: &EpisodeInfo<'_>, start: &EpisodeStart<'_>) -> Result<(), ObserverError> {
+        self.0.iter_mut().try_for_each(|o| o.episode_started(episode, start))
+    }
+
+    fn step(&mut self, episode: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
+        self.0.iter_mut().try_for_each(|o| o.step(episode, step))
+    }
+
+    fn episode_ended(&mut self, episode: &EpisodeInfo<'_>, outcome: &EpisodeOutcome) -> Result<(), ObserverError> {
+        self.0.iter_mut().try_for_each(|o| o.episode_ended(episode, outcome))
+    }
+}

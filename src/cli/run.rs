@@ -27,6 +27,13 @@ pub struct RunArgs {
     /// MCAP file with the ros2 profile; the episodes then run one after another, on one clock.
     #[arg(long, value_name = "FILE")]
     pub record_mcap: Option<std::path::PathBuf>,
+    /// Write the episodes, one after another, as an H.264 MP4 video of a camera's RGB image
+    /// (one frame per control step); the episodes then run one after another.
+    #[arg(long, value_name = "FILE.mp4")]
+    pub video: Option<std::path::PathBuf>,
+    /// The camera sensor `--video` shows (default: the scenario's first camera with an rgb output).
+    #[arg(long, value_name = "NAME", requires = "video")]
+    pub video_camera: Option<String>,
     #[command(flatten)]
     pub rerun: super::serve::RerunArgs,
 }
@@ -48,6 +55,31 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let mut video = match &args.video {
+        Some(path) => {
+            super::refuse_folder_or_missing_parent(path, "--video")?;
+            let observation = dreamrig_sim::PhysicsWorld::new(config.clone()).observation_spec().clone();
+            let rgb: Vec<&dreamrig_sim::ImageSpec> = observation.images.iter().filter(|i| i.name.ends_with(".rgb")).collect();
+            let image = match &args.video_camera {
+                Some(camera) => rgb.iter().find(|i| &i.camera == camera).copied().ok_or_else(|| {
+                    let names: Vec<&str> = rgb.iter().map(|i| i.camera.as_str()).collect();
+                    anyhow::anyhow!(
+                        "--video-camera {camera}: {} has no camera of that name with an rgb output (cameras with one: {})",
+                        scenario.path.display(),
+                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    )
+                })?,
+                None => rgb.first().copied().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--video: {} has no camera with an rgb output; add a `camera` sensor to the scenario (docs/scenarios.md, \"Cameras\")",
+                        scenario.path.display()
+                    )
+                })?,
+            };
+            Some(dreamrig_datasets::video::VideoRecorder::new(image, config.timing.control_period(), path)?)
+        }
+        None => None,
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("starting worker threads")?;
     let progress = ProgressBar::new(args.episodes);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} episodes {per_sec} eta {eta}").expect("valid template"));
@@ -57,12 +89,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let interrupt = super::interrupt_on_ctrl_c(super::ABANDON_EPISODES);
     let seeds: Vec<u64> = (0..args.episodes).map(|k| args.seed.wrapping_add(k)).collect();
     let started = Instant::now();
-    let run = match recorder.as_mut() {
+    let mut taps: Vec<&mut dyn StepObserver> = Vec::new();
+    if let Some(recorder) = recorder.as_mut() {
+        taps.push(recorder);
+    }
+    if let Some(video) = video.as_mut() {
+        taps.push(video);
+    }
+    let run = if taps.is_empty() {
+        pool.install(|| run_episodes(&config, &args.policy, &build, &seeds, None, &progress, &interrupt))
+    } else {
         // A recording needs its episodes in order: they run one after another, here.
-        Some(recorder) => {
-            run_episodes(&config, &args.policy, &build, &seeds, Some(recorder as &mut dyn StepObserver), &progress, &interrupt)
-        }
-        None => pool.install(|| run_episodes(&config, &args.policy, &build, &seeds, None, &progress, &interrupt)),
+        let mut taps = dreamrig_sim::observer::Observers(taps);
+        run_episodes(&config, &args.policy, &build, &seeds, Some(&mut taps), &progress, &interrupt)
     }
     .map_err(super::eval_error)?;
     progress.finish_and_clear();
@@ -84,6 +123,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(path) = &args.rerun.rerun {
             println!("logged {} episodes ({steps} steps) to {}", records.len(), path.display());
         }
+    }
+    if let (Some(video), Some(path)) = (video, &args.video) {
+        let frames = video.finish().context("writing the video")?;
+        println!("wrote {} episodes ({frames} frames) to {}", records.len(), path.display());
     }
     println!("scenario {} ({}), policy {}", config.name, scenario.path.display(), args.policy);
     println!("{:>8} {:>8} {:>12} {:>8}  end", "seed", "steps", "return", "success");
