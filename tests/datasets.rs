@@ -466,6 +466,7 @@ fn run_writes_a_video_of_its_episodes_and_refuses_a_scenario_without_a_camera() 
     assert!(!refused.status.success());
     assert!(text(&refused).contains("has no camera with an rgb output"), "{}", text(&refused));
     let unknown = dreamrig(&["run", "pusher-camera", "--video", video.to_str().unwrap(), "--video-camera", "wrist"]);
+    assert!(!unknown.status.success());
     assert!(text(&unknown).contains("--video-camera wrist") && text(&unknown).contains("top"), "{}", text(&unknown));
     assert_eq!(std::fs::read(&video).unwrap(), before);
 }

@@ -57,3 +57,28 @@ fn an_arm_run_records_its_joint_states() {
     assert_eq!(report["joint_names"], serde_json::json!(["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "joint7"]));
     assert_eq!(report["rosbags"]["/joint_states"], report["mcap"]["/clock"]);
 }
+
+#[test]
+fn a_camera_run_records_images_and_camera_info_in_the_cameras_optical_frame() {
+    let report = record_and_read("pusher-camera", "1");
+    let steps = report["mcap"]["/clock"].as_u64().unwrap();
+    for topic in ["/top/image_raw", "/top/camera_info"] {
+        assert_eq!(report["mcap"][topic].as_u64(), Some(steps), "{topic}: {report}");
+        assert_eq!(report["rosbags"][topic].as_u64(), Some(steps), "{topic}");
+    }
+    let image = &report["images"]["/top/image_raw"];
+    assert_eq!(image["encoding"], "rgb8");
+    assert_eq!((image["width"].as_u64(), image["height"].as_u64(), image["step"].as_u64()), (Some(64), Some(64), Some(192)));
+    assert_eq!(image["bytes"].as_u64(), Some(64 * 64 * 3));
+    assert_eq!(image["frame"], "top_optical_frame");
+    assert!(image["red_pixels"].as_u64().unwrap() > 4, "the red box is in view: {image}");
+    // 60° vertical field of view over 64 rows: f = 32 / tan(30°); centre at (63/2, 63/2).
+    let info = &report["camera_info"]["/top/camera_info"];
+    let f = 32.0 / (30f64.to_radians()).tan();
+    let k: Vec<f64> = info["k"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let expected = [f, 0.0, 31.5, 0.0, f, 31.5, 0.0, 0.0, 1.0];
+    assert!(k.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-9), "{k:?}");
+    assert_eq!(info["frame"], "top_optical_frame");
+    let frames: Vec<&str> = report["tf_static_frames"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(frames.contains(&"world->top_optical_frame"), "a world-fixed camera hangs off the world frame: {frames:?}");
+}

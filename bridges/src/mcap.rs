@@ -77,7 +77,7 @@ impl McapRecorder {
     /// # Errors
     /// [`McapError::Io`] if the file cannot be created or written; [`McapError::Definition`] for a
     /// type without a known definition.
-    pub fn create(path: &Path, topics: &[(&str, &str)]) -> Result<Self, McapError> {
+    pub fn create(path: &Path, topics: &[(String, &str)]) -> Result<Self, McapError> {
         let io = |e: &dyn std::fmt::Display| McapError::Io { path: path.to_path_buf(), reason: e.to_string() };
         let temporary = path.with_extension("mcap.tmp");
         let file = File::create(&temporary).map_err(|e| io(&e))?;
@@ -174,7 +174,7 @@ impl StepRecorder {
     pub fn start_episode(&mut self, time_s: f64, goal: Option<[f64; 3]>, poses: &[dreamrig_sim::LinkPose]) -> Result<(), RecordError> {
         if let Some(recorder) = self.recorder.as_mut() {
             let latched = self.mapper.static_message(poses, time_s);
-            recorder.write(latched.topic, (time_s * 1e9).round() as u64, &latched.cdr)?;
+            recorder.write(&latched.topic, (time_s * 1e9).round() as u64, &latched.cdr)?;
         }
         if let Some(logger) = &self.rerun {
             logger.start_episode(goal)?;
@@ -200,7 +200,7 @@ impl StepRecorder {
     ) -> Result<(), RecordError> {
         if let Some(recorder) = self.recorder.as_mut() {
             for message in self.mapper.messages(observation, poses, state, time_s) {
-                recorder.write(message.topic, (time_s * 1e9).round() as u64, &message.cdr)?;
+                recorder.write(&message.topic, (time_s * 1e9).round() as u64, &message.cdr)?;
             }
         }
         if let Some(logger) = &self.rerun {

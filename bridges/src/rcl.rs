@@ -162,7 +162,7 @@ impl RclNode {
             let inner = node
                 .create_publisher_untyped(&name, type_name, profile(qos))
                 .map_err(rcl_error(format!("creating the publisher of `{name}` ({type_name})")))?;
-            publishers.insert(topic, Box::new(RclPublisher { topic: name, inner, sent: 0 }));
+            publishers.insert(topic.clone(), Box::new(RclPublisher { topic: name, inner, sent: 0 }));
         }
         let mut subscriptions = Vec::new();
         for topic in &plan.commands {

@@ -101,6 +101,10 @@ pub struct ServeReport {
     pub dropped_commands: u64,
     /// Commands that had arrived but were still waiting when the session stopped.
     pub pending_commands: u64,
+    /// Command messages that arrived before the session stopped, whatever became of them:
+    /// `commands + malformed_commands + dropped_commands + pending_commands`. Messages still in
+    /// transit when it stopped are not among them.
+    pub received_commands: u64,
     /// Times a silent command stream brought the robot to a safe stop.
     pub safe_stops: u64,
 }
@@ -208,6 +212,8 @@ pub const COMMAND_QUEUE_LEN: usize = 1024;
 struct QueueState {
     waiting: VecDeque<(CommandTopic, Vec<u8>)>,
     dropped: u64,
+    /// Every command pushed, queued or dropped.
+    received: u64,
 }
 
 /// The commands received on every command topic, in arrival order, until the world takes them.
@@ -239,6 +245,7 @@ impl CommandQueue {
     /// one otherwise), counted and logged; returns whether this one was queued.
     pub fn push(&self, topic: CommandTopic, payload: Vec<u8>) -> bool {
         let mut state = self.state();
+        state.received += 1;
         let dropped = (state.waiting.len() >= self.capacity).then(|| {
             state.dropped += 1;
             state.dropped
@@ -271,9 +278,11 @@ impl CommandQueue {
         state.waiting.pop_front()
     }
 
-    /// Every waiting command, oldest first.
-    fn drain(&self) -> Vec<(CommandTopic, Vec<u8>)> {
-        self.state().waiting.drain(..).collect()
+    /// Every waiting command, oldest first, with the number of commands received so far
+    /// (read together, so a command arriving meanwhile is in both or neither).
+    fn drain(&self) -> (Vec<(CommandTopic, Vec<u8>)>, u64) {
+        let mut state = self.state();
+        (state.waiting.drain(..).collect(), state.received)
     }
 
     /// Commands dropped because the queue was full.
@@ -330,7 +339,7 @@ impl RosCommands {
                 }
             }
         } else {
-            for (topic, payload) in self.queue.drain() {
+            for (topic, payload) in self.queue.drain().0 {
                 received |= self.apply(topic, &payload);
             }
         }
@@ -411,7 +420,7 @@ impl CommandLayout {
 }
 
 /// The publisher of each topic of a [`TopicPlan`], by topic name before the namespace.
-pub type Publishers = BTreeMap<&'static str, Box<dyn TopicPublisher>>;
+pub type Publishers = BTreeMap<String, Box<dyn TopicPublisher>>;
 
 /// One published topic, whatever carries it (Zenoh or rcl).
 pub trait TopicPublisher {
@@ -446,7 +455,7 @@ impl TopicPublisher for RosPublisher {
 pub struct TopicPlan {
     /// (topic, `package/msg/Name`, QoS): `/tf_static` transient local with depth 1, every other
     /// topic reliable and volatile with depth 10.
-    pub published: Vec<(&'static str, &'static str, Qos)>,
+    pub published: Vec<(String, &'static str, Qos)>,
     /// The topics the robot takes commands on (reliable, volatile; Zenoh announces depth 10, rcl
     /// subscribes keeping as many samples as the command queue holds).
     pub commands: Vec<CommandTopic>,
@@ -463,7 +472,10 @@ impl TopicPlan {
         let published = mapper
             .topics()
             .into_iter()
-            .map(|(topic, type_name)| (topic, type_name, if topic == "/tf_static" { Qos::LATCHED } else { Qos::DEFAULT }))
+            .map(|(topic, type_name)| {
+                let qos = if topic == "/tf_static" { Qos::LATCHED } else { Qos::DEFAULT };
+                (topic, type_name, qos)
+            })
             .collect();
         Self { published, commands: layout.topics() }
     }
@@ -504,7 +516,7 @@ pub struct RosTopics {
 }
 
 impl RosTopics {
-    fn publish(&mut self, topic: &'static str, cdr: &[u8], time_s: f64) -> Result<(), ServeError> {
+    fn publish(&mut self, topic: &str, cdr: &[u8], time_s: f64) -> Result<(), ServeError> {
         if let Some(p) = self.publishers.get_mut(topic) {
             p.publish(cdr)?;
         }
@@ -524,8 +536,8 @@ impl RosTopics {
         time_s: f64,
     ) -> Result<(), ServeError> {
         for message in self.mapper.messages(observation, poses, state, time_s) {
-            if step % self.mapper.period_steps(message.topic) as u64 == 0 {
-                self.publish(message.topic, &message.cdr, time_s)?;
+            if step % self.mapper.period_steps(&message.topic) as u64 == 0 {
+                self.publish(&message.topic, &message.cdr, time_s)?;
             }
         }
         Ok(())
@@ -548,6 +560,7 @@ impl RosTopics {
         // In lock step every applied command is one step, except one the stop came between
         // (applied, then the engine stopped before stepping): that one is still pending.
         let unstepped = if commands.lockstep { commands.commands.saturating_sub(self.steps) } else { 0 };
+        let (pending, received) = commands.queue.drain();
         let report = ServeReport {
             steps: self.steps,
             episodes: self.episodes,
@@ -558,7 +571,8 @@ impl RosTopics {
             commands: commands.commands - unstepped,
             malformed_commands: commands.malformed.count,
             dropped_commands: commands.queue.dropped(),
-            pending_commands: commands.queue.drain().len() as u64 + unstepped,
+            pending_commands: pending.len() as u64 + unstepped,
+            received_commands: received,
             safe_stops: commands.safe_stops,
         };
         if let Some(r) = self.recorder {
@@ -583,7 +597,7 @@ impl StepObserver for RosTopics {
         *self.hold.lock().unwrap_or_else(|p| p.into_inner()) = Some(hold);
         let latched = self.mapper.static_message(start.poses, self.offset_s);
         let published = self
-            .publish(latched.topic, &latched.cdr, self.offset_s)
+            .publish(&latched.topic, &latched.cdr, self.offset_s)
             .and_then(|()| self.publish_state(0, start.observation, start.poses, start.state, self.offset_s));
         self.failed(published)
     }
@@ -644,7 +658,7 @@ pub fn open(
             let mut node = RosNode::new(session, options.node.clone())?;
             let mut publishers = Publishers::new();
             for (topic, type_name, qos) in &plan.published {
-                publishers.insert(topic, Box::new(node.publisher(topic, type_name, *qos)?));
+                publishers.insert(topic.clone(), Box::new(node.publisher(topic, type_name, *qos)?));
             }
             let mut subscriptions = Vec::new();
             for topic in &plan.commands {
@@ -739,7 +753,7 @@ mod tests {
         }
         assert_eq!(queue.dropped(), 2);
         assert_eq!(queue.pop_timeout(Duration::ZERO), Some((CommandTopic::CmdVel, vec![0])));
-        assert_eq!(queue.drain(), vec![(CommandTopic::JointCommands, vec![1]), (CommandTopic::CmdVel, vec![2])]);
+        assert_eq!(queue.drain().0, vec![(CommandTopic::JointCommands, vec![1]), (CommandTopic::CmdVel, vec![2])]);
         assert_eq!(queue.pop_timeout(Duration::from_millis(1)), None);
     }
 
@@ -750,7 +764,7 @@ mod tests {
             assert!(queue.push(CommandTopic::CmdVel, vec![i]));
         }
         assert_eq!(queue.dropped(), 2);
-        assert_eq!(queue.drain(), vec![(CommandTopic::CmdVel, vec![2]), (CommandTopic::CmdVel, vec![3])]);
+        assert_eq!(queue.drain().0, vec![(CommandTopic::CmdVel, vec![2]), (CommandTopic::CmdVel, vec![3])]);
     }
 
     #[test]

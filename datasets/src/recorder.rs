@@ -97,7 +97,9 @@ impl StepObserver for FrameRecorder {
             .layout
             .video_fields
             .iter()
-            .map(|v| VideoEncoder::new(v.width, v.height, self.fps).map_err(|e| ObserverError::new("dataset", e)))
+            .map(|v| {
+                VideoEncoder::new(v.width, v.height, self.fps).map_err(|e| ObserverError::message("dataset", format!("{}: {e}", v.key)))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if self.encoders.len() <= episode.slot {
             self.encoders.resize_with(episode.slot + 1, Vec::new);
@@ -124,7 +126,7 @@ impl StepObserver for FrameRecorder {
                     format!("episode {}: the observation at step {} has no 8-bit image {}", episode.episode, step.step, field.image),
                 ));
             };
-            encoder.push(rgb).map_err(|e| ObserverError::new("dataset", e))?;
+            encoder.push(rgb).map_err(|e| ObserverError::message("dataset", format!("{}: {e}", field.key)))?;
         }
         let done = step.result.terminated || step.result.truncated;
         buffer.push(&self.layout, step.observation, state, step.action, step.result.reward, done);

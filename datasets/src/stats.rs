@@ -157,4 +157,22 @@ mod tests {
         }
         assert_eq!(pooled["count"], serde_json::json!([10]));
     }
+
+    #[test]
+    fn pooling_keeps_the_nested_shape_of_image_statistics_and_weights_by_count() {
+        let image = |mean: f64, count: u64| {
+            serde_json::json!({"min": [[[0.0]], [[0.1]], [[0.2]]], "max": [[[1.0]], [[0.9]], [[0.8]]], "mean": [[[mean]], [[mean]], [[mean]]],
+                "std": [[[0.0]], [[0.0]], [[0.0]]], "count": [count], "q50": [[[mean]], [[mean]], [[mean]]]})
+        };
+        let pooled = pool_stats(&image(0.2, 30), &image(0.6, 10));
+        assert_eq!(pooled["count"], serde_json::json!([40]));
+        assert_eq!(pooled["min"], serde_json::json!([[[0.0]], [[0.1]], [[0.2]]]));
+        let mean = pooled["mean"][1][0][0].as_f64().unwrap();
+        assert!((mean - 0.3).abs() < 1e-12, "{mean}");
+        // Two constant halves 0.4 apart, weighted 3:1: std = 0.4 * sqrt(3/16).
+        let std = pooled["std"][2][0][0].as_f64().unwrap();
+        assert!((std - 0.4 * (3.0f64 / 16.0).sqrt()).abs() < 1e-12, "{std}");
+        assert!((pooled["q50"][0][0][0].as_f64().unwrap() - 0.3).abs() < 1e-12);
+        assert!(pooled.get("q01").is_none(), "a statistic neither has is not made up");
+    }
 }

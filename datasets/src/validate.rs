@@ -287,6 +287,8 @@ struct VideoColumns<'a> {
     file: Vec<i64>,
     from: Vec<f64>,
     to: Vec<f64>,
+    /// Each video file's duration (s), read once; `None` for a file whose header cannot be read.
+    durations: std::cell::RefCell<std::collections::HashMap<std::path::PathBuf, Option<f64>>>,
 }
 
 /// Reads every video feature's columns; a missing column is a problem (and that feature is not
@@ -321,6 +323,7 @@ fn video_columns<'a>(
             file: int_column(df, &name("file_index"), meta)?,
             from: float("from_timestamp")?,
             to: float("to_timestamp")?,
+            durations: Default::default(),
         });
     }
     Ok(out)
@@ -349,9 +352,13 @@ impl VideoColumns<'_> {
                 "row {row} (episode {episode}): video {key} spans {from} s to {to} s, but the episode's {length} frames at {fps} fps last {span} s"
             ));
         }
-        // The file must last to the episode's end (within a frame); a file whose header the
-        // MP4 reader cannot parse is not judged here.
-        if let Some(duration) = crate::video::mp4_duration_s(&path) {
+        // The file must last to the episode's end (within a frame). A file whose header the
+        // `mp4` crate cannot parse (another container layout than it knows) is not judged on
+        // its duration; that is logged once per file.
+        let duration = *self.durations.borrow_mut().entry(path.clone()).or_insert_with(|| {
+            crate::video::mp4_duration_s(&path).map_err(|e| tracing::warn!("{}: its duration is not checked: {e}", path.display())).ok()
+        });
+        if let Some(duration) = duration {
             if to > duration + 1.0 / fps as f64 + 1e-6 {
                 return Some(format!(
                     "row {row} (episode {episode}): video {key} spans {from} s to {to} s, but {} lasts {duration} s",
@@ -405,7 +412,15 @@ mod tests {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, b"").unwrap();
         // Two episodes of 8 frames at 10 fps; the second's span is a frame and a half short.
-        let video = VideoColumns { key: "front", template, chunk: vec![0, 0], file: vec![0, 1], from: vec![0.0, 0.8], to: vec![0.8, 1.45] };
+        let video = VideoColumns {
+            key: "front",
+            template,
+            chunk: vec![0, 0],
+            file: vec![0, 1],
+            from: vec![0.0, 0.8],
+            to: vec![0.8, 1.45],
+            durations: Default::default(),
+        };
         assert_eq!(video.check(root.path(), 0, 0, 8, 10), None);
         let missing = video.check(root.path(), 1, 1, 8, 10).unwrap();
         assert!(missing.contains("video front points at") && missing.contains("file-001.mp4, which does not exist"), "{missing}");

@@ -87,12 +87,16 @@ mod base64_samples {
 }
 
 /// Whether frames of `width` × `height` can be encoded: `yuv420p` halves both dimensions for
-/// the colour planes, so both must be even (and H.264 Level 5.2 allows at most 3840 × 2160).
+/// the colour planes, so both must be even; OpenH264 encodes frames of at least 16 × 16 pixels
+/// and at most 3840 × 2160 (H.264 Level 5.2).
 ///
 /// Errors: a message naming the size and what is needed.
 pub fn check_frame_size(width: u32, height: u32) -> Result<(), String> {
-    if width == 0 || height == 0 || width % 2 != 0 || height % 2 != 0 {
+    if width % 2 != 0 || height % 2 != 0 {
         return Err(format!("{width}×{height} cannot be encoded as yuv420p video: width and height must be even"));
+    }
+    if width < 16 || height < 16 {
+        return Err(format!("{width}×{height} is smaller than the H.264 encoder takes: width and height must be at least 16"));
     }
     if width.max(height) > 3840 || width.min(height) > 2160 {
         return Err(format!("{width}×{height} is larger than H.264 allows here (3840×2160)"));
@@ -248,11 +252,26 @@ pub fn write_mp4(path: &Path, timing: FrameTiming, episodes: &[&EncodedVideo]) -
     let Some(first) = episodes.iter().find(|e| e.frames() > 0) else {
         return Err(DatasetError::Video(format!("{}: no frames to write", path.display())));
     };
-    for e in episodes.iter().filter(|e| e.frames() > 0) {
+    for (k, e) in episodes.iter().enumerate().filter(|(_, e)| e.frames() > 0) {
         if (e.width, e.height) != (first.width, first.height) || e.sps != first.sps || e.pps != first.pps {
             return Err(DatasetError::Video(format!(
-                "{}: episodes of different frame sizes or encoder settings in one file",
-                path.display()
+                "{}: episode {k} is {}×{} with other encoder settings than the file's first ({}×{})",
+                path.display(),
+                e.width,
+                e.height,
+                first.width,
+                first.height
+            )));
+        }
+        // The avcC box reads profile and level from the SPS's first bytes.
+        if e.sps.len() < 4 || e.pps.is_empty() || e.sync.len() != e.samples.len() || e.width > u16::MAX as u32 || e.height > u16::MAX as u32
+        {
+            return Err(DatasetError::Video(format!(
+                "{}: episode {k}'s encoded video is malformed ({} samples, {} keyframe flags, SPS of {} bytes)",
+                path.display(),
+                e.samples.len(),
+                e.sync.len(),
+                e.sps.len()
             )));
         }
     }
@@ -308,21 +327,34 @@ pub fn write_mp4(path: &Path, timing: FrameTiming, episodes: &[&EncodedVideo]) -
     file.sync_all().map_err(|e| io(path, e))
 }
 
-/// The duration of an MP4 file in seconds, from its movie header (`mvhd`); `None` when the
-/// file cannot be opened or its header parsed.
-pub fn mp4_duration_s(path: &Path) -> Option<f64> {
-    let file = std::fs::File::open(path).ok()?;
-    let size = file.metadata().ok()?.len();
-    let reader = mp4::Mp4Reader::read_header(std::io::BufReader::new(file), size).ok()?;
-    Some(reader.duration().as_secs_f64())
+/// An MP4 file's header, parsed by the `mp4` crate. Any file may be handed in (`dataset
+/// validate` reads users' datasets), so a parser panic is caught and reported as an error.
+fn read_header(path: &Path) -> Result<mp4::Mp4Reader<std::io::BufReader<std::fs::File>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mp4::Mp4Reader::read_header(std::io::BufReader::new(file), size)))
+        .map_err(|_| "the MP4 header could not be parsed".to_string())?
+        .map_err(|e| format!("the MP4 header could not be parsed: {e}"))
+}
+
+/// The duration of an MP4 file in seconds, from its movie header (`mvhd`: duration /
+/// timescale).
+///
+/// Errors: a message when the file cannot be opened, its header cannot be parsed, or its
+/// timescale is 0.
+pub fn mp4_duration_s(path: &Path) -> Result<f64, String> {
+    let reader = read_header(path)?;
+    let mvhd = &reader.moov.mvhd;
+    if mvhd.timescale == 0 {
+        return Err("the movie header's timescale is 0".into());
+    }
+    Ok(mvhd.duration as f64 / mvhd.timescale as f64)
 }
 
 /// How many samples (frames) the first video track of an MP4 file holds, with its width and
 /// height; `None` when the file cannot be opened or parsed or has no video track.
 pub fn mp4_frames(path: &Path) -> Option<(u32, u16, u16)> {
-    let file = std::fs::File::open(path).ok()?;
-    let size = file.metadata().ok()?.len();
-    let reader = mp4::Mp4Reader::read_header(std::io::BufReader::new(file), size).ok()?;
+    let reader = read_header(path).ok()?;
     let track = reader.tracks().values().find(|t| matches!(t.track_type(), Ok(mp4::TrackType::Video)))?;
     Some((track.sample_count(), track.width(), track.height()))
 }
@@ -361,6 +393,11 @@ impl VideoRecorder {
             encoders: Vec::new(),
             episodes: Vec::new(),
         })
+    }
+
+    /// Episodes recorded so far (those with at least one frame).
+    pub fn episodes(&self) -> usize {
+        self.episodes.len()
     }
 
     /// Writes the recorded episodes to the file (a temporary file beside it, synced, then
@@ -403,7 +440,7 @@ impl dreamrig_sim::StepObserver for VideoRecorder {
         let Some(dreamrig_sim::ImageData::U8(rgb)) = step.observation.image(&self.image) else {
             return Err(dreamrig_sim::ObserverError::message("video", format!("step {} has no image {}", step.step, self.image)));
         };
-        encoder.push(rgb).map_err(|e| dreamrig_sim::ObserverError::new("video", e))
+        encoder.push(rgb).map_err(|e| dreamrig_sim::ObserverError::message("video", format!("{}: {e}", self.image)))
     }
 
     fn episode_ended(
@@ -558,6 +595,10 @@ mod tests {
     fn odd_sizes_and_wrong_frame_lengths_are_errors_not_panics() {
         let error = VideoEncoder::new(63, 48, 30).unwrap_err().to_string();
         assert!(error.contains("63×48") && error.contains("even"), "{error}");
+        let error = VideoEncoder::new(8, 8, 30).unwrap_err().to_string();
+        assert!(error.contains("8×8") && error.contains("at least 16"), "{error}");
+        let error = VideoEncoder::new(0, 16, 30).unwrap_err().to_string();
+        assert!(error.contains("0×16"), "{error}");
         let mut encoder = VideoEncoder::new(16, 16, 30).unwrap();
         let error = encoder.push(&[0; 10]).unwrap_err().to_string();
         assert!(error.contains("10 bytes") && error.contains("16×16×3"), "{error}");

@@ -326,7 +326,12 @@ fn files_under(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            // A dataset without videos has no folder for them.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d == dir => continue,
+            Err(e) => return Err(io(&d, e)),
+        };
         for entry in entries {
             let path = entry.map_err(|e| io(&d, e))?.path();
             if path.is_dir() {
@@ -419,12 +424,16 @@ fn write_staged(
     let existing = root.join("meta/info.json").exists();
     let video_keys: Vec<String> = layout.video_fields.iter().map(|v| v.key.clone()).collect();
     for (n, episode) in episodes.iter().enumerate() {
-        if episode.frames > 0 && (episode.videos.len() != video_keys.len() || episode.videos.iter().any(|v| v.frames() != episode.frames)) {
+        let sizes_differ = layout.video_fields.iter().zip(&episode.videos).any(|(f, v)| (f.width, f.height) != (v.width, v.height));
+        if episode.frames > 0
+            && (episode.videos.len() != video_keys.len() || episode.videos.iter().any(|v| v.frames() != episode.frames) || sizes_differ)
+        {
             return Err(DatasetError::Mismatch(format!(
-                "episode {n} ({} frames) has {} videos of {:?} frames; the layout has {} video features ({})",
+                "episode {n} ({} frames) has {} videos of {:?} frames and sizes {:?}; the layout has {} video features ({})",
                 episode.frames,
                 episode.videos.len(),
                 episode.videos.iter().map(EncodedVideo::frames).collect::<Vec<_>>(),
+                episode.videos.iter().map(|v| (v.width, v.height)).collect::<Vec<_>>(),
                 video_keys.len(),
                 video_keys.join(", ")
             )));
@@ -506,7 +515,11 @@ fn write_staged(
         data_files.push(path);
         // Each video feature's file has the same chunk and file index as the data file.
         for (k, key) in video_keys.iter().enumerate() {
-            let videos: Vec<&EncodedVideo> = pending.iter().map(|(_, _, e)| &e.videos[k]).collect();
+            // Episodes without frames have no video (and span no time in the file).
+            let videos: Vec<&EncodedVideo> = pending.iter().filter_map(|(_, _, e)| e.videos.get(k)).filter(|v| v.frames() > 0).collect();
+            if videos.is_empty() {
+                continue;
+            }
             write_mp4(&staging.join(video_file(key, chunk, file)), FrameTiming::fps(options.fps), &videos)?;
         }
         pending.clear();
@@ -567,9 +580,12 @@ fn write_staged(
     let mut stats = compute_stats(&info, &data_files)?;
     // Video features: per-channel statistics of the new frames' histograms, pooled with the
     // dataset's when appending (its frames are not decoded again).
-    let old_stats: serde_json::Value = match existing {
-        true => std::fs::read(root.join("meta/stats.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
-        false => serde_json::Value::Null,
+    let old_stats: serde_json::Value = if existing && !video_keys.is_empty() {
+        let path = root.join("meta/stats.json");
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| format(&path, format!("not valid JSON: {e}")))?
+    } else {
+        serde_json::Value::Null
     };
     for (k, key) in video_keys.iter().enumerate() {
         let mut histogram = vec![0u64; 3 * 256];
@@ -579,10 +595,17 @@ fn write_staged(
             frames += episode.frames as u64;
         }
         let new = image_stats(&histogram, frames);
-        let merged = match old_stats.get(key) {
-            Some(old) if frames > 0 => crate::stats::pool_stats(old, &new),
-            Some(old) => old.clone(),
-            None => new,
+        let merged = match (existing, old_stats.get(key)) {
+            (true, Some(old)) if frames > 0 => crate::stats::pool_stats(old, &new),
+            (true, Some(old)) => old.clone(),
+            (true, None) => {
+                // Without them the dataset's frames would be left out of the statistics.
+                return Err(format(
+                    &root.join("meta/stats.json"),
+                    format!("no statistics of the video feature {key} to add the new frames to"),
+                ));
+            }
+            (false, _) => new,
         };
         stats[key] = merged;
     }

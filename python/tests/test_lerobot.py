@@ -85,6 +85,25 @@ def test_lerobot_builds_vector_envs_whose_features_match_the_dataset(dataset):
     env.close()
 
 
+def test_lerobot_maps_a_camera_to_the_datasets_image_feature(cli, tmp_path):
+    root = tmp_path / "pusher-camera"
+    assert cli("dataset", "generate", "pusher-camera", "--episodes", "1", "--out", root).returncode == 0
+    dataset = LeRobotDataset("dreamrig/pusher-camera", root=root, video_backend="pyav")
+    config = DreamrigEnvConfig(task="pusher-camera")
+    from_env = env_to_policy_features(config)
+    from_dataset = dataset_to_policy_features(dataset.meta.features)
+    image = "observation.images.top"
+    assert from_env[image].type == from_dataset[image].type and from_env[image].shape == from_dataset[image].shape == (3, 64, 64)
+    envs = make_env(config, n_envs=2)
+    env = envs["dreamrig"][0]
+    observation, _ = env.reset(seed=[1, 2])
+    batch = preprocess_observation(observation)
+    assert tuple(batch[image].shape) == (2, 3, 64, 64) and float(batch[image].max()) <= 1.0
+    frames = env.call("render")
+    assert len(frames) == 2 and frames[0].shape == (64, 64, 3)
+    env.close()
+
+
 def test_lerobot_command_lines_find_the_dreamrig_env_type():
     # A fresh interpreter that imports nothing of dreamrig: lerobot's plugin discovery must.
     script = (

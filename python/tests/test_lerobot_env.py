@@ -81,5 +81,26 @@ def test_replaying_a_dataset_shows_its_frames_and_its_outcome(recorded):
 def test_render_says_why_there_is_no_frame_and_what_to_do():
     env = dreamrig.lerobot.LeRobotEnv("reacher-2link")
     env.reset(seed=0)
-    with pytest.raises(NotImplementedError, match="no camera yet.*max_episodes_rendered=0"):
+    with pytest.raises(NotImplementedError, match="has no camera.*max_episodes_rendered=0"):
         env.render()
+    with pytest.raises(ValueError, match="render_mode.*has no camera"):
+        dreamrig.lerobot.LeRobotEnv("reacher-2link", render_mode="rgb_array")
+
+
+def test_a_camera_is_pixels_for_lerobot_and_what_render_shows(cli, tmp_path):
+    env = dreamrig.lerobot.LeRobotEnv("pusher-camera", render_mode="rgb_array")
+    assert env.layout.cameras == [("top", (64, 64, 3))]
+    assert env.observation_space["pixels"]["top"].shape == (64, 64, 3)
+    observation, _ = env.reset(seed=4)
+    assert env.observation_space.contains(observation)
+    # The image is the world's camera image, and render() shows it.
+    plain = dreamrig.make("pusher-camera")
+    expected, _ = plain.reset(seed=4)
+    np.testing.assert_array_equal(observation["pixels"]["top"], expected["top.rgb"])
+    np.testing.assert_array_equal(env.render(), expected["top.rgb"])
+    # The dataset's video feature is the same camera at the same size.
+    root = tmp_path / "pusher-camera"
+    assert cli("dataset", "generate", "pusher-camera", "--episodes", "1", "--out", root).returncode == 0
+    info = json.loads((root / "meta" / "info.json").read_text())
+    assert info["features"]["observation.images.top"]["shape"] == [64, 64, 3]
+    assert env.layout.features["observation.images.top"]["dtype"] == "video"

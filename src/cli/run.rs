@@ -47,14 +47,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.record_mcap {
         super::refuse_folder_or_missing_parent(path, "--record-mcap")?;
     }
-    let recording = args.rerun.recording(&config.name)?;
-    let mut recorder = if args.record_mcap.is_some() || recording.is_some() {
-        let action = dreamrig_sim::PhysicsWorld::new(config.clone()).action_spec().clone();
-        let logger = super::serve::RerunArgs::logger(recording.as_ref(), &config, &action)?;
-        Some(StepRecorder::new(&config, args.record_mcap.as_deref(), logger)?)
-    } else {
-        None
-    };
     let mut video = match &args.video {
         Some(path) => {
             super::refuse_folder_or_missing_parent(path, "--video")?;
@@ -79,6 +71,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Some(dreamrig_datasets::video::VideoRecorder::new(image, config.timing.control_period(), path)?)
         }
         None => None,
+    };
+    let recording = args.rerun.recording(&config.name)?;
+    let mut recorder = if args.record_mcap.is_some() || recording.is_some() {
+        let action = dreamrig_sim::PhysicsWorld::new(config.clone()).action_spec().clone();
+        let logger = super::serve::RerunArgs::logger(recording.as_ref(), &config, &action)?;
+        Some(StepRecorder::new(&config, args.record_mcap.as_deref(), logger)?)
+    } else {
+        None
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build().context("starting worker threads")?;
     let progress = ProgressBar::new(args.episodes);
@@ -125,8 +125,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let (Some(video), Some(path)) = (video, &args.video) {
-        let frames = video.finish().context("writing the video")?;
-        println!("wrote {} episodes ({frames} frames) to {}", records.len(), path.display());
+        let episodes = video.episodes();
+        if episodes > 0 {
+            let frames = video.finish().context("writing the video")?;
+            println!("wrote {episodes} episodes ({frames} frames) to {}", path.display());
+        } else if !run.interrupted {
+            anyhow::bail!("--video: no episode produced a frame; {} was not written", path.display());
+        }
     }
     println!("scenario {} ({}), policy {}", config.name, scenario.path.display(), args.policy);
     println!("{:>8} {:>8} {:>12} {:>8}  end", "seed", "steps", "return", "success");

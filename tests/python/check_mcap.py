@@ -36,6 +36,23 @@ def main(path):
         for connection, timestamp, raw in bag.messages():
             message = store.deserialize_cdr(raw, connection.msgtype)
             out["rosbags"][connection.topic] = out["rosbags"].get(connection.topic, 0) + 1
+            if connection.msgtype == "sensor_msgs/msg/Image":
+                out.setdefault("images", {})[connection.topic] = {
+                    "encoding": message.encoding,
+                    "width": int(message.width),
+                    "height": int(message.height),
+                    "step": int(message.step),
+                    "bytes": len(message.data),
+                    "frame": message.header.frame_id,
+                }
+                if message.encoding == "rgb8":
+                    pixels = message.data.reshape(message.height, message.width, 3).astype(int)
+                    # Strongly red pixels (the pusher's box is red).
+                    out["images"][connection.topic]["red_pixels"] = int(((pixels[..., 0] - pixels[..., 1:].max(-1)) > 80).sum())
+            if connection.msgtype == "sensor_msgs/msg/CameraInfo":
+                out.setdefault("camera_info", {})[connection.topic] = {"k": [float(v) for v in message.k], "frame": message.header.frame_id}
+            if connection.topic == "/tf_static":
+                out["tf_static_frames"] = sorted(f"{t.header.frame_id}->{t.child_frame_id}" for t in message.transforms)
             if connection.topic == "/joint_states":
                 out["joint_names"] = list(message.name)
                 out["last_joint_positions"] = [float(p) for p in message.position]

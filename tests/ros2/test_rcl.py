@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # One DDS domain per test session, so that parallel runs on one machine do not see each other.
@@ -24,7 +25,7 @@ from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import Imu, JointState, LaserScan  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, Imu, JointState, LaserScan  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,6 +146,27 @@ def test_an_rclpy_node_on_sim_time_reads_every_topic_and_drives_the_base():
     assert report["commands"] >= 1
     for topic in ["/clock", "/nav/joint_states", "/nav/odom", "/nav/imu", "/nav/scan", "/nav/tf", "/nav/tf_static"]:
         assert report["published"][topic] > 0, report
+    node.destroy_node()
+
+
+def test_an_rclpy_node_sees_a_camera_as_image_and_camera_info_in_its_optical_frame():
+    node = rclpy.create_node("viewer")
+    last = {}
+    node.create_subscription(Image, "/top/image_raw", lambda m: last.__setitem__("image", m), 10)
+    node.create_subscription(CameraInfo, "/top/camera_info", lambda m: last.__setitem__("info", m), 10)
+    with Serve("pusher-camera") as serve:
+        spin_until(node, lambda: len(last) == 2, "an image and its camera info", serve)
+        report, log = serve.stop()
+    image, info = last["image"], last["info"]
+    assert (image.encoding, image.width, image.height, image.step) == ("rgb8", 64, 64, 192)
+    assert image.header.frame_id == info.header.frame_id == "top_optical_frame"
+    pixels = np.frombuffer(bytes(image.data), dtype=np.uint8).reshape(64, 64, 3).astype(int)
+    assert ((pixels[..., 0] - pixels[..., 1:].max(-1)) > 80).sum() > 4, "the red box is in view"
+    # 60° vertical field of view on 64 rows: f = 32 / tan(30°), principal point at the centre.
+    focal = 32 / math.tan(math.radians(30))
+    assert np.allclose(info.k, [focal, 0, 31.5, 0, focal, 31.5, 0, 0, 1])
+    assert (info.width, info.height, info.distortion_model) == (64, 64, "plumb_bob")
+    assert report["published"]["/top/image_raw"] > 0, log
     node.destroy_node()
 
 

@@ -281,7 +281,8 @@ impl RosMessage for Odometry {
     }
 }
 
-/// `sensor_msgs/msg/Image` (depth images: `32FC1`, metres along the optical axis).
+/// `sensor_msgs/msg/Image`: colour (`rgb8`), depth (`32FC1`, metres along the optical axis,
+/// +inf where nothing is hit, REP-117) and segment ids (`16UC1`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Image {
     /// `frame_id` is the camera's optical frame (z forward, x right, y down).
@@ -307,6 +308,18 @@ impl Image {
     pub fn depth(header: Header, width: u32, height: u32, metres: &[f32]) -> Self {
         let data = metres.iter().flat_map(|v| v.to_le_bytes()).collect();
         Self { header, height, width, encoding: "32FC1".into(), is_bigendian: 0, step: width * 4, data }
+    }
+
+    /// An image of a camera output: `rgb8` from 8-bit RGB, `32FC1` from float depth, `16UC1`
+    /// from segment ids (little endian), rows from the top. `encoding` is the REP-118 name the
+    /// camera's `ImageSpec` gives.
+    pub fn of(header: Header, width: u32, height: u32, encoding: &str, pixels: &dreamrig_sim::ImageData) -> Self {
+        let (data, bytes): (Vec<u8>, u32) = match pixels {
+            dreamrig_sim::ImageData::U8(v) => (v.clone(), 3),
+            dreamrig_sim::ImageData::U16(v) => (v.iter().flat_map(|x| x.to_le_bytes()).collect(), 2),
+            dreamrig_sim::ImageData::F32(v) => (v.iter().flat_map(|x| x.to_le_bytes()).collect(), 4),
+        };
+        Self { header, height, width, encoding: encoding.into(), is_bigendian: 0, step: width * bytes, data }
     }
 }
 
@@ -352,15 +365,20 @@ impl CameraInfo {
         // Pixel centres sit at integer coordinates in ROS: the centre of a w-pixel row is at
         // (w - 1) / 2.
         let (cx, cy) = ((width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0);
+        Self::intrinsics(header, width, height, [focal, focal, cx, cy])
+    }
+
+    /// Pinhole intrinsics `[fx, fy, cx, cy]` in pixels (pixel centres at integer coordinates).
+    pub fn intrinsics(header: Header, width: u32, height: u32, [fx, fy, cx, cy]: [f64; 4]) -> Self {
         Self {
             header,
             height,
             width,
             distortion_model: "plumb_bob".into(),
             d: vec![0.0; 5],
-            k: [focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0],
+            k: [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
             r: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-            p: [focal, 0.0, cx, 0.0, 0.0, focal, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+            p: [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
         }
     }
 }

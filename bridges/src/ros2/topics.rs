@@ -1,6 +1,6 @@
 //! A world's observations as the ROS 2 topics a robot would publish: `/clock`,
-//! `/joint_states`, `/scan`, `/imu`, `/odom`, depth images with their camera info, and the
-//! transform tree on `/tf` and `/tf_static` (REP-105).
+//! `/joint_states`, `/scan`, `/imu`, `/odom`, depth images with their camera info, each
+//! camera's images and camera info, and the transform tree on `/tf` and `/tf_static` (REP-105).
 
 use super::messages::*;
 use super::transforms::{self, sensor_frame, TransformTree};
@@ -12,7 +12,7 @@ use dreamrig_sim::{LinkPose, Observation, WorldState};
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicMessage {
     /// Topic name, such as `/scan`.
-    pub topic: &'static str,
+    pub topic: String,
     /// ROS 2 type name, `package/msg/Name`.
     pub type_name: &'static str,
     /// The serialized message: ROS 2 CDR (XCDR1, little endian) with its 4-byte encapsulation header.
@@ -40,9 +40,29 @@ pub struct TopicMapper {
     odometry: Option<(String, String)>,
     /// (observation prefix, optical frame, width, height, focal length in pixels)
     depth: Option<(String, String, u32, u32, f64)>,
+    cameras: Vec<CameraTopics>,
     tree: TransformTree,
     /// Control steps between two updates, per topic (sensors with a rate publish at it).
-    periods: Vec<(&'static str, u32)>,
+    periods: Vec<(String, u32)>,
+}
+
+/// The topics of one `camera` sensor: `/NAME/image_raw` (`rgb8`), `/NAME/depth/image_raw`
+/// (`32FC1`), `/NAME/segmentation/image_raw` (`16UC1`) for the outputs it has, and
+/// `/NAME/camera_info`, stamped with the frame `NAME_optical_frame`.
+struct CameraTopics {
+    name: String,
+    frame: String,
+    width: u32,
+    height: u32,
+    intrinsics: [f64; 4],
+    /// (observation image, topic, encoding) per output.
+    outputs: Vec<(String, String, &'static str)>,
+}
+
+impl CameraTopics {
+    fn info_topic(&self) -> String {
+        format!("/{}/camera_info", self.name)
+    }
 }
 
 impl TopicMapper {
@@ -72,6 +92,7 @@ impl TopicMapper {
             imu: None,
             odometry: None,
             depth: None,
+            cameras: Vec::new(),
             tree: TransformTree::new(config),
             periods: Vec::new(),
         };
@@ -88,7 +109,7 @@ impl TopicMapper {
                     } else {
                         (-l.fov / 2.0, if l.rays > 1 { l.fov / (l.rays - 1) as f64 } else { 0.0 })
                     };
-                    mapper.periods.push(("/scan", sensor.period_steps));
+                    mapper.periods.push(("/scan".into(), sensor.period_steps));
                     mapper.scan = Some((
                         sensor.name.clone(),
                         sensor_frame(&sensor.name, &sensor.kind).unwrap_or_else(|| l.link.clone()),
@@ -106,9 +127,33 @@ impl TopicMapper {
                 SensorKind::DepthCamera(d) if mapper.depth.is_none() => {
                     let focal = (d.width as f64 / 2.0) / (d.fov / 2.0).tan();
                     let frame = sensor_frame(&sensor.name, &sensor.kind).unwrap_or_else(|| d.link.clone());
-                    mapper.periods.push(("/depth/image_raw", sensor.period_steps));
-                    mapper.periods.push(("/depth/camera_info", sensor.period_steps));
+                    mapper.periods.push(("/depth/image_raw".into(), sensor.period_steps));
+                    mapper.periods.push(("/depth/camera_info".into(), sensor.period_steps));
                     mapper.depth = Some((sensor.name.clone(), frame, d.width, d.height, focal));
+                }
+                SensorKind::Camera(c) => {
+                    let name = &sensor.name;
+                    let mut outputs = Vec::new();
+                    for (on, output, topic, encoding) in [
+                        (c.rgb, "rgb", format!("/{name}/image_raw"), "rgb8"),
+                        (c.depth, "depth", format!("/{name}/depth/image_raw"), "32FC1"),
+                        (c.segmentation, "segmentation", format!("/{name}/segmentation/image_raw"), "16UC1"),
+                    ] {
+                        if on {
+                            mapper.periods.push((topic.clone(), sensor.period_steps));
+                            outputs.push((format!("{name}.{output}"), topic, encoding));
+                        }
+                    }
+                    let camera = CameraTopics {
+                        name: name.clone(),
+                        frame: sensor_frame(name, &sensor.kind).unwrap_or_else(|| format!("{name}_optical_frame")),
+                        width: c.width,
+                        height: c.height,
+                        intrinsics: [c.fx, c.fy, c.cx, c.cy],
+                        outputs,
+                    };
+                    mapper.periods.push((camera.info_topic(), sensor.period_steps));
+                    mapper.cameras.push(camera);
                 }
                 _ => {}
             }
@@ -117,7 +162,7 @@ impl TopicMapper {
     }
 
     /// The topics `messages` will produce, with their types.
-    pub fn topics(&self) -> Vec<(&'static str, &'static str)> {
+    pub fn topics(&self) -> Vec<(String, &'static str)> {
         let mut out = vec![("/clock", Clock::TYPE_NAME)];
         if !self.joints.is_empty() {
             out.push(("/joint_states", JointState::TYPE_NAME));
@@ -135,8 +180,13 @@ impl TopicMapper {
             out.push(("/depth/image_raw", Image::TYPE_NAME));
             out.push(("/depth/camera_info", CameraInfo::TYPE_NAME));
         }
-        out.push(("/tf", TfMessage::TYPE_NAME));
-        out.push(("/tf_static", TfMessage::TYPE_NAME));
+        let mut out: Vec<(String, &'static str)> = out.into_iter().map(|(t, ty)| (t.to_string(), ty)).collect();
+        for camera in &self.cameras {
+            out.extend(camera.outputs.iter().map(|(_, topic, _)| (topic.clone(), Image::TYPE_NAME)));
+            out.push((camera.info_topic(), CameraInfo::TYPE_NAME));
+        }
+        out.push(("/tf".into(), TfMessage::TYPE_NAME));
+        out.push(("/tf_static".into(), TfMessage::TYPE_NAME));
         out
     }
 
@@ -160,7 +210,7 @@ impl TopicMapper {
     /// `/tf_static`, published once per episode (latched).
     pub fn static_message(&self, poses: &[LinkPose], time_s: f64) -> TopicMessage {
         let message = self.tree.static_transforms(poses, Time::from_seconds(time_s));
-        TopicMessage { topic: "/tf_static", type_name: TfMessage::TYPE_NAME, cdr: message.encode() }
+        TopicMessage { topic: "/tf_static".into(), type_name: TfMessage::TYPE_NAME, cdr: message.encode() }
     }
 
     /// The messages of one observation taken at simulated time `time_s`, with the robot's
@@ -179,9 +229,9 @@ impl TopicMapper {
         let stamp = Time::from_seconds(time_s);
         let header = |frame: &str| Header { stamp, frame_id: frame.to_string() };
         let field = |name: String| observation.get(&name).unwrap_or(&[]).to_vec();
-        let mut out = vec![TopicMessage { topic: "/clock", type_name: Clock::TYPE_NAME, cdr: Clock { clock: stamp }.encode() }];
+        let mut out = vec![TopicMessage { topic: "/clock".into(), type_name: Clock::TYPE_NAME, cdr: Clock { clock: stamp }.encode() }];
         if let Some(message) = self.joint_state_message(header(""), observation, state) {
-            out.push(TopicMessage { topic: "/joint_states", type_name: JointState::TYPE_NAME, cdr: message.encode() });
+            out.push(TopicMessage { topic: "/joint_states".into(), type_name: JointState::TYPE_NAME, cdr: message.encode() });
         }
         if let Some((prefix, frame, angle_min, increment, range_min, range_max, scan_time)) = &self.scan {
             let ranges = field(format!("{prefix}.ranges"));
@@ -197,7 +247,7 @@ impl TopicMapper {
                 ranges,
                 intensities: Vec::new(),
             };
-            out.push(TopicMessage { topic: "/scan", type_name: LaserScan::TYPE_NAME, cdr: message.encode() });
+            out.push(TopicMessage { topic: "/scan".into(), type_name: LaserScan::TYPE_NAME, cdr: message.encode() });
         }
         if let Some((prefix, link)) = &self.imu {
             let message = Imu {
@@ -206,7 +256,7 @@ impl TopicMapper {
                 angular_velocity: vector3(&field(format!("{prefix}.angular_velocity"))),
                 linear_acceleration: vector3(&field(format!("{prefix}.linear_acceleration"))),
             };
-            out.push(TopicMessage { topic: "/imu", type_name: Imu::TYPE_NAME, cdr: message.encode() });
+            out.push(TopicMessage { topic: "/imu".into(), type_name: Imu::TYPE_NAME, cdr: message.encode() });
         }
         let mut base = None;
         if let Some((prefix, link)) = &self.odometry {
@@ -220,7 +270,7 @@ impl TopicMapper {
                 linear: vector3(&field(format!("{prefix}.linear_velocity"))),
                 angular: vector3(&field(format!("{prefix}.angular_velocity"))),
             };
-            out.push(TopicMessage { topic: "/odom", type_name: Odometry::TYPE_NAME, cdr: message.encode() });
+            out.push(TopicMessage { topic: "/odom".into(), type_name: Odometry::TYPE_NAME, cdr: message.encode() });
             // odom → base_link must agree with /odom (REP-105): use the odometry's estimate
             // when it tracks the root link.
             if *link == self.tree.root_link {
@@ -229,12 +279,23 @@ impl TopicMapper {
         }
         if let Some((prefix, frame, width, height, focal)) = &self.depth {
             let image = Image::depth(header(frame), *width, *height, &field(format!("{prefix}.depth")));
-            out.push(TopicMessage { topic: "/depth/image_raw", type_name: Image::TYPE_NAME, cdr: image.encode() });
+            out.push(TopicMessage { topic: "/depth/image_raw".into(), type_name: Image::TYPE_NAME, cdr: image.encode() });
             let info = CameraInfo::pinhole(header(frame), *width, *height, *focal);
-            out.push(TopicMessage { topic: "/depth/camera_info", type_name: CameraInfo::TYPE_NAME, cdr: info.encode() });
+            out.push(TopicMessage { topic: "/depth/camera_info".into(), type_name: CameraInfo::TYPE_NAME, cdr: info.encode() });
+        }
+        for camera in &self.cameras {
+            let header = header(&camera.frame);
+            for (image, topic, encoding) in &camera.outputs {
+                // A world without the image (it failed to render) publishes nothing for it.
+                let Some(pixels) = observation.image(image) else { continue };
+                let message = Image::of(header.clone(), camera.width, camera.height, encoding, pixels);
+                out.push(TopicMessage { topic: topic.clone(), type_name: Image::TYPE_NAME, cdr: message.encode() });
+            }
+            let info = CameraInfo::intrinsics(header, camera.width, camera.height, camera.intrinsics);
+            out.push(TopicMessage { topic: camera.info_topic(), type_name: CameraInfo::TYPE_NAME, cdr: info.encode() });
         }
         let tf = self.tree.dynamic_transforms(poses, base, stamp);
-        out.push(TopicMessage { topic: "/tf", type_name: TfMessage::TYPE_NAME, cdr: tf.encode() });
+        out.push(TopicMessage { topic: "/tf".into(), type_name: TfMessage::TYPE_NAME, cdr: tf.encode() });
         out
     }
 

@@ -67,7 +67,7 @@ pub struct TransformTree {
 pub fn sensor_frame(sensor: &str, kind: &SensorKind) -> Option<String> {
     match kind {
         SensorKind::Lidar(_) => Some(format!("{sensor}_frame")),
-        SensorKind::DepthCamera(_) => Some(format!("{sensor}_optical_frame")),
+        SensorKind::DepthCamera(_) | SensorKind::Camera(_) => Some(format!("{sensor}_optical_frame")),
         _ => None,
     }
 }
@@ -77,8 +77,9 @@ fn mount(pose: &PoseConfig) -> Transform {
 }
 
 impl TransformTree {
-    /// The tree of `config`'s robot: its URDF joints, and a frame per lidar and depth camera at
-    /// its mount (a camera's optical frame: z forward, x right, y down).
+    /// The tree of `config`'s robot: its URDF joints, and a frame per lidar, depth camera and
+    /// camera at its mount (a camera's optical frame: z forward, x right, y down; a camera
+    /// fixed in the world is a child of the root frame).
     pub fn new(config: &ScenarioConfig) -> Self {
         let model = &config.robot.model;
         let floating = !config.robot.fixed_base;
@@ -92,15 +93,21 @@ impl TransformTree {
                 moving.push((parent, child));
             }
         }
+        let root_frame = if floating { "odom" } else { "world" };
         for sensor in &config.sensors {
             let frame = sensor_frame(&sensor.name, &sensor.kind);
             match (&sensor.kind, frame) {
                 (SensorKind::Lidar(l), Some(frame)) => fixed.push((l.link.clone(), frame, mount(&l.mount))),
                 (SensorKind::DepthCamera(d), Some(frame)) => fixed.push((d.link.clone(), frame, mount(&d.mount) * optical())),
+                // A camera fixed in the world hangs off the root frame (`odom` starts at the world's origin).
+                (SensorKind::Camera(c), Some(frame)) => {
+                    let parent = c.link.clone().unwrap_or_else(|| root_frame.to_string());
+                    fixed.push((parent, frame, mount(&c.mount) * optical()))
+                }
                 _ => {}
             }
         }
-        Self { root_frame: if floating { "odom" } else { "world" }, root_link: model.root_link.clone(), floating, moving, fixed }
+        Self { root_frame, root_link: model.root_link.clone(), floating, moving, fixed }
     }
 
     /// `/tf_static`: fixed joints, sensor mounts, and `world` → root for a fixed base.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 try:
     from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.envs.configs import EnvConfig
-    from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_STATE
+    from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise ImportError(
         f"dreamrig.lerobot.DreamrigEnvConfig needs lerobot (tested with 0.4.4: pip install lerobot==0.4.4): {error}"
@@ -66,6 +66,10 @@ class DreamrigEnvConfig(EnvConfig):
             "environment_state": PolicyFeature(type=FeatureType.ENV, shape=(layout.environment_state_size,)),
         }
         self.features_map = {ACTION: ACTION, "agent_pos": OBS_STATE, "environment_state": OBS_ENV_STATE}
+        # Cameras as LeRobot's own environments declare them ("pixels/<camera>", channel last).
+        for camera, shape in layout.cameras:
+            self.features[f"pixels/{camera}"] = PolicyFeature(type=FeatureType.VISUAL, shape=shape)
+            self.features_map[f"pixels/{camera}"] = f"{OBS_IMAGES}.{camera}"
 
     @property
     def package_name(self) -> str:
