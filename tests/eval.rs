@@ -272,3 +272,39 @@ fn an_output_folder_that_is_an_existing_file_is_refused() {
     assert!(text(&out).contains("is an existing file; expected a folder"), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+#[test]
+fn the_report_shows_a_success_and_a_failure_video_per_policy_identical_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("camera.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "version: 1\nseed: 5\nepisodes: 3\nscenarios:\n  - scenario: {}\npolicies:\n  - {{name: pusher, controller: auto}}\n  - {{name: still, baseline: zero}}\n",
+            repo().join("scenarios/pusher-camera.yaml").display()
+        ),
+    )
+    .unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    eval(&spec, &one, &["--threads", "1", "--videos", "2"]);
+    eval(&spec, &two, &["--threads", "2", "--videos", "2"]);
+    assert_same_outputs(&one, &two);
+    let report = String::from_utf8(read(&one.join("report.html"))).unwrap();
+    let episodes = dreamrig_eval::tables::read_parquet(&one.join("episodes.parquet")).unwrap();
+    let lengths: Vec<u64> = episodes.column("length").unwrap().u64().unwrap().iter().map(|v| v.unwrap()).collect();
+    let policies: Vec<String> = episodes.column("policy").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_string()).collect();
+    // Episodes 0 and 1 of each policy were recorded, episode 2 not; the controller succeeds and
+    // standing still fails, so the report shows one video each, the first of its kind.
+    for (policy, outcome) in [("pusher", "success"), ("still", "failure")] {
+        let video = format!("videos/pusher-camera/{policy}/episode-0.mp4");
+        assert!(report.contains(&format!("<video src=\"{video}\"")), "{policy}: {report}");
+        assert!(report.contains(&format!("{policy}, episode 0 ({outcome})")), "{policy}");
+        let row = policies.iter().position(|p| p == policy).unwrap();
+        let (frames, width, height) = dreamrig_datasets::video::mp4_frames(&one.join(&video)).unwrap();
+        assert_eq!((frames as u64, width, height), (lengths[row], 64, 64), "{policy}: one frame per step");
+        assert!(one.join(format!("videos/pusher-camera/{policy}/episode-1.mp4")).is_file());
+        assert!(!one.join(format!("videos/pusher-camera/{policy}/episode-2.mp4")).exists());
+        assert_eq!(read(&one.join(&video)), read(&two.join(&video)), "{policy}: video bytes depend on the thread count");
+    }
+    assert_eq!(report.matches("<video ").count(), 2, "one video per policy: no failure of the controller, no success of zero");
+}

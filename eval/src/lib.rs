@@ -20,6 +20,7 @@ pub mod runner;
 pub mod spec;
 pub mod tables;
 pub mod tracker;
+pub mod videos;
 
 pub use collect::{
     collect_demonstrations, dataset_episode_seed, generate_dataset, run_episodes, DemonstrationOptions, EpisodesRun, GenerateOptions,
@@ -83,7 +84,8 @@ pub enum EvalError {
 /// Writes the tables and the report of a set of episodes into `out`.
 ///
 /// Files: `episodes.parquet`/`.csv`, `timings.csv`, `summary.parquet`/`.csv`/`.json`, `report.md`
-/// and `report.html`, each written atomically. `entries` should be in grid order (see
+/// and `report.html`, each written atomically; the report shows the episode videos found in
+/// `out/videos` ([`videos::report_videos`]). `entries` should be in grid order (see
 /// [`runner::sort_entries`]); rows keep their order. Returns one summary per scenario × policy pair.
 ///
 /// # Errors
@@ -102,7 +104,8 @@ pub fn write_outputs(out: &Path, title: &str, fingerprint: &str, entries: &[Jour
     tables::write_csv(&out.join("summary.csv"), &mut summary)?;
     tables::write_json(&out.join("summary.json"), &mut summary)?;
     journal::write_atomic(&out.join("report.md"), report::markdown(title, fingerprint, &summaries).as_bytes())?;
-    journal::write_atomic(&out.join("report.html"), report::html(title, fingerprint, &summaries, &records).as_bytes())?;
+    let videos = videos::report_videos(out, &records);
+    journal::write_atomic(&out.join("report.html"), report::html(title, fingerprint, &summaries, &records, &videos).as_bytes())?;
     Ok(summaries)
 }
 

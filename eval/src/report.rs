@@ -148,8 +148,15 @@ pub fn return_plot(scenario: &str, rows: &[&SummaryRecord], records: &[EpisodeRe
 }
 
 /// `report.html`: the tables of [`markdown`] (text HTML-escaped) plus, per scenario, the inline
-/// SVG plots of [`success_plot`] and [`return_plot`]; `records` gives the points of the latter.
-pub fn html(title: &str, fingerprint: &str, summaries: &[SummaryRecord], records: &[EpisodeRecord]) -> String {
+/// SVG plots of [`success_plot`] and [`return_plot`]; `records` gives the points of the latter;
+/// and, per scenario, `videos` (paths relative to the report) as looping `<video>` elements.
+pub fn html(
+    title: &str,
+    fingerprint: &str,
+    summaries: &[SummaryRecord],
+    records: &[EpisodeRecord],
+    videos: &[crate::videos::ReportVideo],
+) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Evaluation: {t}</title>\n<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:nth-child(2),th:nth-child(2){{text-align:left}}</style></head><body>\n<h1>Evaluation: {t}</h1>\n<p>Spec fingerprint <code>{f}</code>. Success rates with 95% Wilson intervals; mean returns with 95% bootstrap intervals. Policies are ranked per scenario by success rate, then mean return.</p>\n",
         t = escape(title),
@@ -167,6 +174,22 @@ pub fn html(title: &str, fingerprint: &str, summaries: &[SummaryRecord], records
         out.push('\n');
         out.push_str(&return_plot(&scenario, &rows, records));
         out.push('\n');
+        let shown: Vec<&crate::videos::ReportVideo> = videos.iter().filter(|v| v.scenario == scenario).collect();
+        if !shown.is_empty() {
+            out.push_str("<h3>Episodes</h3>\n<div style=\"display:flex;flex-wrap:wrap;gap:12px\">\n");
+            for s in &rows {
+                for v in shown.iter().filter(|v| v.policy == s.policy) {
+                    let outcome = if v.success { "success" } else { "failure" };
+                    out.push_str(&format!(
+                        "<figure style=\"margin:0\"><video src=\"{src}\" controls loop muted autoplay playsinline width=\"192\"></video><figcaption>{p}, episode {k} ({outcome})</figcaption></figure>\n",
+                        src = escape(&v.path.to_string_lossy().replace('\\', "/")),
+                        p = escape(&v.policy),
+                        k = v.episode
+                    ));
+                }
+            }
+            out.push_str("</div>\n");
+        }
     }
     out.push_str("</body></html>\n");
     out

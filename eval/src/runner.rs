@@ -42,7 +42,14 @@ pub struct RunOptions {
     /// that fails is detached with a warning; the episodes run on (observing never changes
     /// results).
     pub observers: Option<Arc<ObserverFactory>>,
+    /// Record the first camera's video of episodes 0 to `videos − 1` of each policy × scenario
+    /// pair whose scenario has a camera, into `out/videos/` (report.html shows a success and a
+    /// failure per pair); 0 records none.
+    pub videos: u32,
 }
+
+/// Episodes per policy × scenario pair `dreamrig eval` records as videos by default.
+pub const REPORT_VIDEOS: u32 = 4;
 
 /// What a run came to.
 pub struct RunOutcome {
@@ -74,6 +81,17 @@ struct WorkerCache {
     policies: HashMap<(usize, usize), Vec<Box<dyn Policy>>>,
 }
 
+/// What a job records besides its metrics.
+#[derive(Clone, Copy, Default)]
+struct JobTaps<'a> {
+    /// Keep every episode's frames (`--record-dataset`).
+    record_frames: bool,
+    /// The caller's observers.
+    observers: Option<&'a Arc<ObserverFactory>>,
+    /// The run folder and the number of episodes per pair recorded as report videos.
+    videos: Option<(&'a std::path::Path, u32)>,
+}
+
 /// Runs one job (one episode, or a lock-step batch of one policy on one scenario) through the
 /// rollout engine with the metrics observer, the frame recorder when frames are kept, and the
 /// caller's observers.
@@ -83,9 +101,9 @@ fn run_job(
     model: Option<&Arc<WorldModel>>,
     cache: &mut WorkerCache,
     interrupt: &AtomicBool,
-    record_frames: bool,
-    observers: Option<&Arc<ObserverFactory>>,
+    taps: JobTaps<'_>,
 ) -> Vec<EpisodeEnd> {
+    let JobTaps { record_frames, observers, videos } = taps;
     let (s, p) = (keys[0].scenario, keys[0].policy);
     let scenario = &spec.scenarios[s];
     let policy_spec = &spec.policies[p];
@@ -155,9 +173,16 @@ fn run_job(
         frames = Some(FrameRecorder::new(layout, &dreamrig_datasets::task_of(&scenario.config), fps));
     }
     let mut extra = observers.map(|make| make());
+    let mut video = videos.filter(|(_, n)| keys.iter().any(|k| k.episode < *n)).and_then(|(out, n)| {
+        let image = observation_spec.images.iter().find(|i| i.name.ends_with(".rgb"))?;
+        crate::videos::EpisodeVideos::new(out, image, scenario.config.timing.control_period(), n)
+    });
     let mut list: Vec<&mut dyn StepObserver> = vec![&mut metrics];
     if let Some(frames) = frames.as_mut() {
         list.push(frames);
+    }
+    if let Some(video) = video.as_mut() {
+        list.push(video);
     }
     if let Some(extra) = extra.as_mut() {
         list.push(extra.as_mut());
@@ -286,7 +311,12 @@ pub fn run(spec: &EvalSpec, options: &RunOptions) -> Result<RunOutcome, EvalErro
             return Ok(0);
         }
         let keys = job.keys();
-        let ends = run_job(spec, keys, models.get(&keys[0].scenario), cache, &interrupt, options.record_frames, options.observers.as_ref());
+        let taps = JobTaps {
+            record_frames: options.record_frames,
+            observers: options.observers.as_ref(),
+            videos: Some((options.out.as_path(), options.videos)),
+        };
+        let ends = run_job(spec, keys, models.get(&keys[0].scenario), cache, &interrupt, taps);
         let mut ran = 0;
         for (key, end) in keys.iter().zip(ends) {
             ran += usize::from(commit(key, end)?);
@@ -405,7 +435,7 @@ mod tests {
     }
 
     fn run_one(spec: &EvalSpec, key: EpisodeKey, cache: &mut WorkerCache, interrupt: &AtomicBool) -> EpisodeEnd {
-        run_job(spec, &[key], None, cache, interrupt, false, None).remove(0)
+        run_job(spec, &[key], None, cache, interrupt, JobTaps::default()).remove(0)
     }
 
     fn small_spec() -> EvalSpec {

@@ -946,6 +946,7 @@ fn evaluate(
             interrupt: interrupt.clone(),
             show_progress: progress,
             record_frames: record_dataset.is_some(),
+            videos: dreamrig_eval::runner::REPORT_VIDEOS,
             observers: None,
         };
         let outcome = run_interruptible(py, &interrupt, || dreamrig_eval::run(&loaded, &options))?.map_err(eval_error)?;

@@ -30,6 +30,10 @@ pub struct EvalArgs {
     /// DIR/<scenario> (episode metadata includes the policy and its success).
     #[arg(long, value_name = "DIR")]
     pub record_dataset: Option<PathBuf>,
+    /// For scenarios with a camera: record the first N episodes of each policy as videos in
+    /// OUT/videos/, and show a success and a failure per policy in report.html (0: none).
+    #[arg(long, value_name = "N", default_value_t = dreamrig_eval::runner::REPORT_VIDEOS)]
+    pub videos: u32,
     /// Run every scenario with other dynamics: `physics`, `learned:MODEL.json` or
     /// `hybrid:MODEL.json` (a world model trained with `dreamrig wm train`).
     #[arg(long, value_name = "BACKEND[:MODEL]")]
@@ -117,6 +121,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         interrupt,
         show_progress: true,
         record_frames: args.record_dataset.is_some(),
+        videos: args.videos,
         observers,
     };
     let outcome = dreamrig_eval::run(&spec, &options).map_err(super::eval_error)?;

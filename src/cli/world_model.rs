@@ -546,6 +546,7 @@ fn run_world(
         interrupt: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         show_progress: true,
         record_frames: false,
+        videos: 0,
         observers: None,
     };
     let outcome = dreamrig_eval::run(&spec, &options).map_err(super::eval_error)?;
