@@ -26,10 +26,10 @@ fn encoding(c: &mut Criterion) {
         let mapper = TopicMapper::new(&scenario.config);
         let poses = world.link_poses();
         let state = world.state().unwrap();
-        let bytes: usize = mapper.messages(&observation, &poses, Some(&state), 1.0).iter().map(|m| m.cdr.len()).sum();
+        let bytes: usize = mapper.messages(&observation, &poses, Some(&state), 1.0, None).iter().map(|m| m.cdr.len()).sum();
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function(BenchmarkId::new("encode", &scenario.config.name), |b| {
-            b.iter(|| mapper.messages(&observation, &world.link_poses(), Some(&state), 1.0))
+            b.iter(|| mapper.messages(&observation, &world.link_poses(), Some(&state), 1.0, None))
         });
     }
     group.finish();
@@ -46,7 +46,7 @@ fn publishing(c: &mut Criterion) {
     let mut world = PhysicsWorld::new(scenario.config.clone());
     let (observation, _) = world.reset(1).unwrap();
     let message = TopicMapper::new(&scenario.config)
-        .messages(&observation, &world.link_poses(), None, 1.0)
+        .messages(&observation, &world.link_poses(), None, 1.0, None)
         .into_iter()
         .find(|m| m.topic == "/joint_states")
         .unwrap();

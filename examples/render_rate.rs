@@ -1,7 +1,8 @@
 //! Camera frames per second of one scenario, for `scripts/bench-render.sh`: one physics world,
 //! reset once, whose observation (every sensor, cameras rendered and read back) is taken again
 //! and again from the same state for about the given wall time after a warm-up. Prints one JSON
-//! object: `{"scenario", "frames", "seconds", "frames_per_second", "cameras"}`.
+//! object: `{"scenario", "frames", "seconds", "frames_per_second", "cameras", "adapter", "cpu"}`
+//! (`adapter`: the Vulkan device that rendered; `cpu`: whether it is a CPU rasterizer).
 //!
 //! `cargo run --release --example render_rate -- SCENARIO [SECONDS]` (default 3 s).
 
@@ -43,6 +44,7 @@ fn run() -> Result<(), String> {
         frames += 1;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let device = dreamrig_sim::render::RenderDevice::shared().map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::json!({
@@ -51,6 +53,8 @@ fn run() -> Result<(), String> {
             "seconds": elapsed,
             "frames_per_second": frames as f64 / elapsed,
             "cameras": cameras,
+            "adapter": device.adapter(),
+            "cpu": device.is_cpu(),
         })
     );
     Ok(())

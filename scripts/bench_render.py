@@ -6,16 +6,18 @@ camera 1.6 m in front of it, 0.9 m up, pitched 20° down, with a 60° vertical f
 128×128, 224×224 and 640×480. dreamrig draws the URDF's `<visual>` shapes with its camera sensor
 (`examples/render_rate.rs`: the world's observation taken again and again from one state, so a
 frame is a render plus its read-back into the observation). MuJoCo loads the same URDF through
-`mujoco.MjSpec` (collision shapes, which for this arm are its visual shapes), adds the same
-camera and a ground plane, and renders with `mujoco.Renderer` (update_scene + render, the RGB
-array read back), through EGL on Mesa's llvmpipe: software OpenGL on the CPU, as dreamrig's
-Vulkan runs on Mesa's lavapipe. MuJoCo is measured twice: with its defaults (shadows,
-reflections, 4× multisampling) and with shadows and reflections off, which is closer to what
-dreamrig draws (one directional light and ambient, no shadows, no multisampling).
+`mujoco.MjSpec`, which keeps its collision shapes (here slightly thinner and shorter cylinders
+than the visuals, and no end-effector sphere: a little less to draw), adds the same camera and a
+ground plane, and renders with `mujoco.Renderer` (update_scene + render, the RGB array read
+back), through EGL on Mesa's llvmpipe: software OpenGL on the CPU, as dreamrig's Vulkan runs on
+Mesa's lavapipe (both forced to the CPU here, and checked). MuJoCo is measured twice: with its
+defaults (shadows, reflections, 4× multisampling) and with shadows, reflections and
+multisampling off, which is what dreamrig draws (one directional light and ambient).
 
-Per core: both Mesa drivers rasterize on LP_NUM_THREADS threads, which this script sets to 1
-for every row (the CPU path's cost per core). Prints a Markdown table; --json FILE also writes
-the rows.
+Per core: both Mesa drivers rasterize on LP_NUM_THREADS threads, which this script sets to 1,
+and each rate is frames per CPU-second of the process that renders (its user + system time,
+every thread, start-up included for dreamrig's subprocess), so neither side gains from a second
+core. Prints a Markdown table; --json FILE also writes the rows.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,7 +33,10 @@ import time
 from pathlib import Path
 
 os.environ["LP_NUM_THREADS"] = "1"
-os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ["MUJOCO_GL"] = "egl"
+# Mesa's software drivers, never a GPU: llvmpipe for EGL, lavapipe for Vulkan (checked below).
+os.environ["LIBGL_ALWAYS_SOFTWARE"] = "1"
+os.environ["EGL_PLATFORM"] = "surfaceless"
 os.environ.setdefault("NODEVICE_SELECT", "1")
 
 import mujoco  # noqa: E402
@@ -73,11 +79,21 @@ def scenario(out_dir: Path, width: int, height: int) -> Path:
     return path
 
 
+def cpu_seconds(usage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
 def dreamrig_fps(example: str, path: Path, seconds: float) -> float:
+    """Frames per CPU-second of the render_rate process (all its threads, start-up included)."""
+    before = cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN))
     out = subprocess.run([example, str(path), str(seconds)], capture_output=True, text=True)
+    cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)) - before
     if out.returncode != 0:
         sys.exit(f"render_rate {path}: {out.stderr.strip()}")
-    return json.loads(out.stdout)["frames_per_second"]
+    report = json.loads(out.stdout)
+    if not report["cpu"]:
+        sys.exit(f"render_rate rendered on {report['adapter']}, not on the CPU: install Mesa's lavapipe, or hide the GPU")
+    return (report["frames"] + 5) / cpu
 
 
 def mujoco_model() -> mujoco.MjModel:
@@ -94,8 +110,10 @@ def mujoco_model() -> mujoco.MjModel:
 
 
 def mujoco_fps(model: mujoco.MjModel, width: int, height: int, seconds: float, plain: bool) -> float:
+    """Frames per CPU-second of this process while rendering (all its threads)."""
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
     model.vis.global_.offheight = max(model.vis.global_.offheight, height)
+    model.vis.quality.offsamples = 0 if plain else 4
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
     options = mujoco.MjvOption()
@@ -106,13 +124,18 @@ def mujoco_fps(model: mujoco.MjModel, width: int, height: int, seconds: float, p
         for _ in range(5):
             renderer.update_scene(data, camera="front", scene_option=options)
             renderer.render()
-        frames, start = 0, time.perf_counter()
+        import OpenGL.GL as gl  # noqa: PLC0415 (PyOpenGL comes with mujoco's EGL backend)
+
+        device = gl.glGetString(gl.GL_RENDERER).decode()
+        if "llvmpipe" not in device and "softpipe" not in device:
+            sys.exit(f"MuJoCo renders on {device}, not on Mesa's CPU rasterizer")
+        frames, start, cpu = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds:
             renderer.update_scene(data, camera="front", scene_option=options)
             image = renderer.render()
             frames += 1
         assert image.shape == (height, width, 3)
-        return frames / (time.perf_counter() - start)
+        return frames / (time.process_time() - cpu)
 
 
 def main() -> None:
@@ -129,7 +152,7 @@ def main() -> None:
             default = mujoco_fps(model, width, height, args.seconds, plain=False)
             plain = mujoco_fps(model, width, height, args.seconds, plain=True)
             rows.append({"resolution": f"{width}×{height}", "dreamrig_fps": ours, "mujoco_default_fps": default, "mujoco_plain_fps": plain})
-    print("| resolution | dreamrig (lavapipe) | MuJoCo defaults (llvmpipe) | dreamrig / MuJoCo | MuJoCo, no shadows or reflections | dreamrig / MuJoCo |")
+    print("| resolution | dreamrig (lavapipe) | MuJoCo defaults (llvmpipe) | dreamrig / MuJoCo | MuJoCo, no shadows, reflections or MSAA | dreamrig / MuJoCo |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(
@@ -137,7 +160,7 @@ def main() -> None:
             f"{r['dreamrig_fps'] / r['mujoco_default_fps']:.1f}× | {r['mujoco_plain_fps']:.0f} fps | "
             f"{r['dreamrig_fps'] / r['mujoco_plain_fps']:.1f}× |"
         )
-    print(f"\nOne rasterizer thread each (LP_NUM_THREADS=1); MuJoCo {mujoco.__version__}.")
+    print(f"\nFrames per CPU-second, one rasterizer thread each (LP_NUM_THREADS=1); MuJoCo {mujoco.__version__}.")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

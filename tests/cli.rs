@@ -79,6 +79,13 @@ const MALFORMED: &[(&str, &[&str])] = &[
     ("negative-rays.yaml", &["negative-rays.yaml:13:7: sensors[1].lidar.rays: expected a positive integer, got -5"]),
     ("nan-gravity.yaml", &["nan-gravity.yaml:8:19: world.gravity[2]: expected a finite number, got NaN"]),
     ("huge-image.yaml", &["sensors[0].depth_camera.width: expected an integer from 1 to 4096, got 100000000"]),
+    (
+        "camera-names.yaml",
+        &[
+            "sensors[1].camera.name: expected a letter, then letters, digits or underscores (it names the camera's ROS 2 topics), got \"front-cam\"",
+            "sensors[2].camera.name: expected another name than `depth`",
+        ],
+    ),
     ("infinite-mass.yaml", &["world.objects[0].mass"]),
     ("missing-urdf.yaml", &["robot.urdf: expected the path of an existing URDF file", "no-such-robot.urdf"]),
     // Run with an empty PATH: no `xacro` command, so the error gives the command to run.

@@ -185,21 +185,26 @@ impl StepRecorder {
     /// An observation, before the policy acts on it, with the world's state at that moment
     /// (`/joint_states` lists the joints no sensor reads from it).
     ///
-    /// Every topic of [`TopicMapper::messages`](crate::ros2::topics::TopicMapper::messages) is
-    /// written at `time_s` (s; ns in MCAP), each control step; Rerun gets step `step`.
+    /// The topics of [`TopicMapper::messages`](crate::ros2::topics::TopicMapper::messages) due at
+    /// the episode's control step `episode_step` (sensors with a rate at it) are written at
+    /// `time_s` (s; ns in MCAP); Rerun gets step `step` (counted over the recording).
     ///
     /// # Errors
     /// [`RecordError`] if the MCAP write or the Rerun log fails.
     pub fn observe(
         &mut self,
         step: u64,
+        episode_step: u64,
         time_s: f64,
         observation: &dreamrig_sim::Observation,
         poses: &[dreamrig_sim::LinkPose],
         state: Option<&dreamrig_sim::WorldState>,
     ) -> Result<(), RecordError> {
         if let Some(recorder) = self.recorder.as_mut() {
-            for message in self.mapper.messages(observation, poses, state, time_s) {
+            for message in self.mapper.messages(observation, poses, state, time_s, Some(episode_step)) {
+                if episode_step % self.mapper.period_steps(&message.topic) as u64 != 0 {
+                    continue;
+                }
                 recorder.write(&message.topic, (time_s * 1e9).round() as u64, &message.cdr)?;
             }
         }
@@ -247,7 +252,7 @@ impl StepObserver for StepRecorder {
 
     fn step(&mut self, _: &EpisodeInfo<'_>, step: &StepView<'_>) -> Result<(), ObserverError> {
         let n = self.offset_steps + step.step;
-        let observed = self.observe(n, self.offset_s + step.time_s, step.observation, step.poses, step.state);
+        let observed = self.observe(n, step.step, self.offset_s + step.time_s, step.observation, step.poses, step.state);
         observed.and_then(|()| self.act(n, step.action, step.result.reward)).map_err(|e| ObserverError::new(self.name(), e))
     }
 

@@ -535,7 +535,7 @@ impl RosTopics {
         state: Option<&dreamrig_sim::WorldState>,
         time_s: f64,
     ) -> Result<(), ServeError> {
-        for message in self.mapper.messages(observation, poses, state, time_s) {
+        for message in self.mapper.messages(observation, poses, state, time_s, Some(step)) {
             if step % self.mapper.period_steps(&message.topic) as u64 == 0 {
                 self.publish(&message.topic, &message.cdr, time_s)?;
             }

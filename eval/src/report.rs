@@ -51,7 +51,7 @@ pub fn markdown(title: &str, fingerprint: &str, summaries: &[SummaryRecord]) -> 
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// The policy name for a tick at a whole row number, nothing between rows.
@@ -182,7 +182,8 @@ pub fn html(
                     let outcome = if v.success { "success" } else { "failure" };
                     out.push_str(&format!(
                         "<figure style=\"margin:0\"><video src=\"{src}\" controls loop muted autoplay playsinline width=\"192\"></video><figcaption>{p}, episode {k} ({outcome})</figcaption></figure>\n",
-                        src = escape(&v.path.to_string_lossy().replace('\\', "/")),
+                        // Path segments are letters, digits, '-', '.', '_' only (videos::path_segment).
+                        src = escape(&v.path.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")),
                         p = escape(&v.policy),
                         k = v.episode
                     ));

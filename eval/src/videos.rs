@@ -9,9 +9,29 @@ use dreamrig_sim::observer::slot_mut;
 use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ImageSpec, ObserverError, StepObserver, StepView};
 use std::path::{Path, PathBuf};
 
-/// The file of episode `episode`'s video, relative to the run folder.
+/// The file of episode `episode`'s video, relative to the run folder:
+/// `videos/<scenario>/<policy>/episode-<k>.mp4` with each name made a safe path segment
+/// ([`path_segment`]), so that no name can leave the folder or collide with another.
 pub fn video_path(scenario: &str, policy: &str, episode: u32) -> PathBuf {
-    Path::new("videos").join(scenario).join(policy).join(format!("episode-{episode}.mp4"))
+    Path::new("videos").join(path_segment(scenario)).join(path_segment(policy)).join(format!("episode-{episode}.mp4"))
+}
+
+/// `name` as one file name that is also a URL path segment: ASCII letters, digits, `-` and `.`
+/// are kept; every other byte (`_` included, so the mapping is one to one) becomes `_` and two
+/// hex digits; a name of dots only, or an empty one, gets a leading `_` so it is never `.` or `..`.
+pub fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("_{byte:02X}"));
+        }
+    }
+    if out.chars().all(|c| c == '.') {
+        out.insert(0, '_');
+    }
+    out
 }
 
 /// Records the episodes numbered below `first` of one policy × scenario pair (one job's
@@ -120,4 +140,22 @@ pub fn report_videos(out: &Path, records: &[EpisodeRecord]) -> Vec<ReportVideo> 
         }
     }
     chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_safe_distinct_path_segments() {
+        assert_eq!(path_segment("pusher-camera"), "pusher-camera");
+        assert_eq!(path_segment("../x"), ".._2Fx");
+        assert_eq!(path_segment(".."), "_..");
+        assert_eq!(path_segment(""), "_");
+        assert_eq!(path_segment("a b\"c"), "a_20b_22c");
+        assert_ne!(path_segment("a_2F"), path_segment("a/"), "the escape character is escaped too");
+        let path = video_path("/etc", "../../p", 3);
+        assert!(path.starts_with("videos") && path.components().count() == 4, "{path:?}");
+        assert!(path.components().all(|c| matches!(c, std::path::Component::Normal(_))), "{path:?}");
+    }
 }

@@ -204,12 +204,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
     } else {
         println!(
-            "{} steps, {} episodes ended, {:.2} s simulated in {:.2} s (real-time factor {:.2}); {} commands, {} malformed, {} dropped, {} pending, {} safe stops",
+            "{} steps, {} episodes ended, {:.2} s simulated in {:.2} s (real-time factor {:.2}); {} commands received: {} applied, {} malformed, {} dropped, {} pending; {} safe stops",
             report.steps,
             report.episodes,
             report.simulated_s,
             report.wall_s,
             report.real_time_factor,
+            report.received_commands,
             report.commands,
             report.malformed_commands,
             report.dropped_commands,

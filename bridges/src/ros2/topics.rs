@@ -46,23 +46,18 @@ pub struct TopicMapper {
     periods: Vec<(String, u32)>,
 }
 
-/// The topics of one `camera` sensor: `/NAME/image_raw` (`rgb8`), `/NAME/depth/image_raw`
-/// (`32FC1`), `/NAME/segmentation/image_raw` (`16UC1`) for the outputs it has, and
-/// `/NAME/camera_info`, stamped with the frame `NAME_optical_frame`.
+/// The topics of one `camera` sensor, for the outputs it has: `/NAME/image_raw` (`rgb8`),
+/// `/NAME/depth/image_raw` (`32FC1`), `/NAME/segmentation/image_raw` (`16UC1`), each with its
+/// `camera_info` beside it (`/NAME/camera_info`, `/NAME/depth/camera_info`,
+/// `/NAME/segmentation/camera_info`: what image_transport and depth_image_proc pair), stamped
+/// with the frame `NAME_optical_frame`.
 struct CameraTopics {
-    name: String,
     frame: String,
     width: u32,
     height: u32,
     intrinsics: [f64; 4],
-    /// (observation image, topic, encoding) per output.
-    outputs: Vec<(String, String, &'static str)>,
-}
-
-impl CameraTopics {
-    fn info_topic(&self) -> String {
-        format!("/{}/camera_info", self.name)
-    }
+    /// (observation image, image topic, camera info topic, encoding) per output.
+    outputs: Vec<(String, String, String, &'static str)>,
 }
 
 impl TopicMapper {
@@ -134,25 +129,25 @@ impl TopicMapper {
                 SensorKind::Camera(c) => {
                     let name = &sensor.name;
                     let mut outputs = Vec::new();
-                    for (on, output, topic, encoding) in [
-                        (c.rgb, "rgb", format!("/{name}/image_raw"), "rgb8"),
-                        (c.depth, "depth", format!("/{name}/depth/image_raw"), "32FC1"),
-                        (c.segmentation, "segmentation", format!("/{name}/segmentation/image_raw"), "16UC1"),
+                    for (on, output, namespace, encoding) in [
+                        (c.rgb, "rgb", format!("/{name}"), "rgb8"),
+                        (c.depth, "depth", format!("/{name}/depth"), "32FC1"),
+                        (c.segmentation, "segmentation", format!("/{name}/segmentation"), "16UC1"),
                     ] {
                         if on {
-                            mapper.periods.push((topic.clone(), sensor.period_steps));
-                            outputs.push((format!("{name}.{output}"), topic, encoding));
+                            let (image, info) = (format!("{namespace}/image_raw"), format!("{namespace}/camera_info"));
+                            mapper.periods.push((image.clone(), sensor.period_steps));
+                            mapper.periods.push((info.clone(), sensor.period_steps));
+                            outputs.push((format!("{name}.{output}"), image, info, encoding));
                         }
                     }
                     let camera = CameraTopics {
-                        name: name.clone(),
                         frame: sensor_frame(name, &sensor.kind).unwrap_or_else(|| format!("{name}_optical_frame")),
                         width: c.width,
                         height: c.height,
                         intrinsics: [c.fx, c.fy, c.cx, c.cy],
                         outputs,
                     };
-                    mapper.periods.push((camera.info_topic(), sensor.period_steps));
                     mapper.cameras.push(camera);
                 }
                 _ => {}
@@ -182,8 +177,10 @@ impl TopicMapper {
         }
         let mut out: Vec<(String, &'static str)> = out.into_iter().map(|(t, ty)| (t.to_string(), ty)).collect();
         for camera in &self.cameras {
-            out.extend(camera.outputs.iter().map(|(_, topic, _)| (topic.clone(), Image::TYPE_NAME)));
-            out.push((camera.info_topic(), CameraInfo::TYPE_NAME));
+            for (_, image, info, _) in &camera.outputs {
+                out.push((image.clone(), Image::TYPE_NAME));
+                out.push((info.clone(), CameraInfo::TYPE_NAME));
+            }
         }
         out.push(("/tf".into(), TfMessage::TYPE_NAME));
         out.push(("/tf_static".into(), TfMessage::TYPE_NAME));
@@ -225,7 +222,19 @@ impl TopicMapper {
     /// included, as a robot's encoders give them); every other movable joint carries its position
     /// and velocity from `state`. Without a state, only the sensor's joints are listed. `effort` is
     /// filled only when the sensor reads every listed joint.
-    pub fn messages(&self, observation: &Observation, poses: &[LinkPose], state: Option<&WorldState>, time_s: f64) -> Vec<TopicMessage> {
+    ///
+    /// With `step` (the control step of the episode), camera images that are not due at it (see
+    /// [`period_steps`](Self::period_steps)) are not encoded at all; other topics are always
+    /// given, and the caller skips by period.
+    pub fn messages(
+        &self,
+        observation: &Observation,
+        poses: &[LinkPose],
+        state: Option<&WorldState>,
+        time_s: f64,
+        step: Option<u64>,
+    ) -> Vec<TopicMessage> {
+        let due = |topic: &str| step.is_none_or(|s| s % self.period_steps(topic) as u64 == 0);
         let stamp = Time::from_seconds(time_s);
         let header = |frame: &str| Header { stamp, frame_id: frame.to_string() };
         let field = |name: String| observation.get(&name).unwrap_or(&[]).to_vec();
@@ -285,14 +294,18 @@ impl TopicMapper {
         }
         for camera in &self.cameras {
             let header = header(&camera.frame);
-            for (image, topic, encoding) in &camera.outputs {
-                // A world without the image (it failed to render) publishes nothing for it.
+            for (image, topic, info_topic, encoding) in &camera.outputs {
+                // Images are large: encoded only when due. A world without the image (it failed
+                // to render) publishes nothing for it.
+                if !due(topic) {
+                    continue;
+                }
                 let Some(pixels) = observation.image(image) else { continue };
                 let message = Image::of(header.clone(), camera.width, camera.height, encoding, pixels);
                 out.push(TopicMessage { topic: topic.clone(), type_name: Image::TYPE_NAME, cdr: message.encode() });
+                let info = CameraInfo::intrinsics(header.clone(), camera.width, camera.height, camera.intrinsics);
+                out.push(TopicMessage { topic: info_topic.clone(), type_name: CameraInfo::TYPE_NAME, cdr: info.encode() });
             }
-            let info = CameraInfo::intrinsics(header, camera.width, camera.height, camera.intrinsics);
-            out.push(TopicMessage { topic: camera.info_topic(), type_name: CameraInfo::TYPE_NAME, cdr: info.encode() });
         }
         let tf = self.tree.dynamic_transforms(poses, base, stamp);
         out.push(TopicMessage { topic: "/tf".into(), type_name: TfMessage::TYPE_NAME, cdr: tf.encode() });

@@ -81,4 +81,8 @@ class DreamrigEnvConfig(EnvConfig):
 
     @property
     def gym_kwargs(self) -> dict:
-        return {"scenario": self.task, "dynamics": self.dynamics}
+        kwargs = {"scenario": self.task, "dynamics": self.dynamics}
+        if any(key.startswith("pixels/") for key in self.features):
+            # LeRobot's own environments are made to render frames for its videos.
+            kwargs["render_mode"] = "rgb_array"
+        return kwargs

@@ -339,6 +339,18 @@ impl ScenarioConfig {
             }
             sensors.push(sensor);
         }
+        // A depth camera publishes /depth/image_raw: a camera called `depth` would publish there too.
+        if sensors.iter().any(|s| matches!(s.kind, SensorKind::DepthCamera(_))) {
+            for (i, s) in spec.sensors.iter().enumerate() {
+                if s.camera.as_ref().is_some_and(|camera| camera.name.as_deref() == Some("depth")) {
+                    c.invalid(
+                        &format!("sensors[{i}].camera.name"),
+                        "another name than `depth` (the depth camera's ROS 2 topics are /depth/…)",
+                        "\"depth\"",
+                    );
+                }
+            }
+        }
         let task = task_config(&mut c, &spec.task, &model, &world, &robot);
         let randomize = randomize_config(&mut c, &spec.randomize, &model, &world);
         let model_path = |c: &mut Checker| -> PathBuf {

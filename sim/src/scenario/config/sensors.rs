@@ -300,6 +300,18 @@ pub(super) fn sensor_config(
         }
         "camera" => {
             let s = spec.camera.as_ref()?;
+            // The name is the camera's ROS 2 namespace (/NAME/image_raw, NAME_optical_frame).
+            if let Some(name) = &s.name {
+                let token = name.chars().next().is_some_and(|first| first.is_ascii_alphabetic())
+                    && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+                if !token {
+                    c.invalid(
+                        &format!("{k}.name"),
+                        "a letter, then letters, digits or underscores (it names the camera's ROS 2 topics)",
+                        format!("{name:?}"),
+                    );
+                }
+            }
             (s.name.clone(), s.rate_hz, SensorKind::Camera(camera_config(c, &k, s, model)))
         }
         _ => {
