@@ -327,6 +327,23 @@ pub fn write_mp4(path: &Path, timing: FrameTiming, episodes: &[&EncodedVideo]) -
     file.sync_all().map_err(|e| io(path, e))
 }
 
+/// [`write_mp4`] to a temporary file beside `path`, synced, then renamed over `path` (and the
+/// folder synced): an interrupted or failed write leaves `path` as it was, and the temporary
+/// file is removed.
+///
+/// Errors: as [`write_mp4`], and [`DatasetError::Io`] when the rename fails.
+pub fn write_mp4_atomic(path: &Path, timing: FrameTiming, episodes: &[&EncodedVideo]) -> Result<(), DatasetError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "video.mp4".into());
+    let temporary = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = write_mp4(&temporary, timing, episodes)
+        .and_then(|()| std::fs::rename(&temporary, path).map_err(|e| io(path, e)))
+        .and_then(|()| dreamrig_sim::atomic::sync_parent(path).map_err(|e| io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
 /// An MP4 file's header, parsed by the `mp4` crate. Any file may be handed in (`dataset
 /// validate` reads users' datasets), so a parser panic is caught and reported as an error.
 fn read_header(path: &Path) -> Result<mp4::Mp4Reader<std::io::BufReader<std::fs::File>>, String> {
@@ -406,16 +423,9 @@ impl VideoRecorder {
     /// Errors: [`DatasetError::Video`] when no frame was recorded; [`DatasetError::Io`] when the
     /// file cannot be written (the temporary file is removed; an existing file stays as it was).
     pub fn finish(self) -> Result<usize, DatasetError> {
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "video.mp4".into());
-        let temporary = self.path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
         let episodes: Vec<&EncodedVideo> = self.episodes.iter().collect();
-        let written = write_mp4(&temporary, FrameTiming::period(self.period_s), &episodes)
-            .and_then(|()| std::fs::rename(&temporary, &self.path).map_err(|e| io(&self.path, e)))
-            .and_then(|()| dreamrig_sim::atomic::sync_parent(&self.path).map_err(|e| io(&self.path, e)));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        written.map(|()| self.episodes.iter().map(EncodedVideo::frames).sum())
+        write_mp4_atomic(&self.path, FrameTiming::period(self.period_s), &episodes)?;
+        Ok(self.episodes.iter().map(EncodedVideo::frames).sum())
     }
 }
 

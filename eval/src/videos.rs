@@ -4,7 +4,7 @@
 //! `report.html`, which shows a success and a failure per pair.
 
 use crate::record::EpisodeRecord;
-use dreamrig_datasets::video::{write_mp4, FrameTiming, VideoEncoder};
+use dreamrig_datasets::video::{write_mp4_atomic, FrameTiming, VideoEncoder};
 use dreamrig_sim::observer::slot_mut;
 use dreamrig_sim::{EpisodeEnd, EpisodeInfo, EpisodeOutcome, EpisodeStart, ImageSpec, ObserverError, StepObserver, StepView};
 use std::path::{Path, PathBuf};
@@ -92,15 +92,7 @@ impl StepObserver for EpisodeVideos {
             return Ok(());
         }
         let path = self.out.join(video_path(&episode.scenario.name, episode.policy, k));
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let temporary = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        let written = write_mp4(&temporary, FrameTiming::period(self.period_s), &[&video]).and_then(|()| {
-            std::fs::rename(&temporary, &path)
-                .map_err(|e| dreamrig_datasets::DatasetError::Io { path: path.clone(), reason: e.to_string() })
-        });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
+        let written = write_mp4_atomic(&path, FrameTiming::period(self.period_s), &[&video]);
         written.map_err(|e| ObserverError::new("report video", e))
     }
 }
